@@ -1,0 +1,50 @@
+// One interface over the host's cgroup layout (v1, hybrid, v2), chosen by probing the host.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace vessel::cgroups {
+
+enum class Layout { v1, hybrid, v2 };
+
+// Looks at /sys/fs/cgroup (statfs magic, the "unified" mount) to tell the layout.
+Layout detect_layout();
+const char* layout_name(Layout l);
+
+class Manager {
+ public:
+  virtual ~Manager() = default;
+
+  // Creates the container's cgroup directories (and enables controllers on v2).
+  virtual void create() = 0;
+  // Moves `pid` into the container's cgroup(s).
+  virtual void add_process(pid_t pid) = 0;
+  // Applies linux.resources (the OCI JSON object). Errors name the field and file.
+  virtual void apply(const nlohmann::json& resources) = 0;
+  // Host PIDs of every process in the cgroup(s).
+  virtual std::vector<pid_t> pids() const = 0;
+  // Sends `sig` to every process in the cgroup (freezing around it so none escapes by forking).
+  virtual void kill_all(int sig) = 0;
+  virtual void freeze() = 0;
+  virtual void thaw() = 0;
+  // Kills whatever is left, waits for it to go, and removes the directories. Safe to call twice.
+  virtual void destroy() = 0;
+  // What `load()` needs to find this cgroup again from another process (stored in state.json).
+  virtual nlohmann::json to_json() const = 0;
+  // The path inside the hierarchy, e.g. "/vessel/abc" (used for cgroupns and reporting).
+  virtual std::string path() const = 0;
+};
+
+// cgroups_path: linux.cgroupsPath as in the spec (absolute, relative to the runtime's own
+// cgroup, or empty for the default "/<container_id>" like runc's cgroupfs driver).
+std::unique_ptr<Manager> make_manager(const std::string& cgroups_path,
+                                      const std::string& container_id);
+// Rebuilds a manager from Manager::to_json() output.
+std::unique_ptr<Manager> load_manager(const nlohmann::json& saved);
+
+}  // namespace vessel::cgroups

@@ -1,0 +1,36 @@
+// Pseudo-terminals and fd passing: the container's console, the --console-socket protocol
+// (master sent with SCM_RIGHTS, as runc does), and the foreground proxy used by `run`.
+#pragma once
+
+#include <string>
+
+#include "oci/spec.h"
+#include "util/fd.h"
+
+namespace vessel::linux {
+
+struct Pty {
+  UniqueFd master;
+  UniqueFd slave;
+};
+
+// Opens a new pty from /dev/ptmx of the current mount namespace (call after the container's
+// /dev/pts is mounted, so the pty belongs to the container's devpts instance).
+Pty open_pty(const std::optional<oci::ConsoleSize>& size);
+// Makes `slave` the controlling terminal and stdin/stdout/stderr of the calling process.
+void make_controlling_terminal(int slave);
+
+// Connects to an AF_UNIX stream socket at `path`.
+UniqueFd connect_unix(const std::string& path);
+// Sends one fd with SCM_RIGHTS, with `name` as the message payload (runc sends the pty name).
+void send_fd(int sock, int fd, const std::string& name);
+// Receives one fd sent by send_fd.
+UniqueFd recv_fd(int sock);
+
+// Copies between the caller's stdin/stdout and `master` until the container side closes,
+// puts the caller's terminal (if stdin is a tty) in raw mode for the duration and restores it,
+// and forwards window-size changes. Returns when the master reaches EOF/EIO or `stop_fd`
+// becomes readable.
+void proxy_terminal(int master, int stop_fd);
+
+}  // namespace vessel::linux
