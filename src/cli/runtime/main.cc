@@ -1,1 +1,76 @@
-int main(){return 0;}
+// vessel-runtime: an OCI runtime with runc's command-line contract.
+#include <seccomp.h>
+
+#include <cstdio>
+
+#include "cli/runtime/commands.h"
+#include "oci/spec.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace vessel::cli {
+
+void require_cgroupfs_driver(const Globals& g) {
+  if (g.systemd_cgroup)
+    fail("--systemd-cgroup: the systemd cgroup driver is not implemented yet; "
+         "run without it to use the cgroupfs driver");
+}
+
+}  // namespace vessel::cli
+
+namespace {
+
+std::string version_text() {
+  const struct scmp_version* v = seccomp_version();
+  return fmt::format("vessel-runtime version {}\nspec: {}\nlibseccomp: {}.{}.{}", VESSEL_VERSION,
+                     vessel::oci::kSpecVersion, v->major, v->minor, v->micro);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace vessel;
+  CLI::App app{"vessel-runtime: run OCI containers (a drop-in for runc)"};
+  app.set_version_flag("-v,--version", version_text());
+  app.require_subcommand(1);
+  // Engines pass runc's flags in Go's style ("-root x", "--log-format=json"); accept both.
+  app.allow_windows_style_options(false);
+  cli::Globals g;
+  app.add_option("--root", g.root, "directory for container state (tmpfs recommended)")
+      ->default_val(g.root);
+  app.add_option("--log", g.log, "log file (default: stderr)");
+  app.add_option("--log-format", g.log_format, "log format: text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_flag("--debug", g.debug, "log debug messages");
+  app.add_flag("--systemd-cgroup", g.systemd_cgroup,
+               "use systemd to manage cgroups (not implemented yet: a clear error)");
+  app.add_option("--rootless", g.rootless, "accepted for runc compatibility (auto|true|false)");
+  std::string criu;
+  app.add_option("--criu", criu, "accepted for runc compatibility; checkpointing is unsupported")
+      ->group("");
+
+  cli::Action action;
+  cli::add_create(app, g, action);
+  cli::add_start(app, g, action);
+  cli::add_run(app, g, action);
+  cli::add_state(app, g, action);
+  cli::add_kill(app, g, action);
+  cli::add_delete(app, g, action);
+  cli::add_list(app, g, action);
+  cli::add_spec(app, g, action);
+  cli::add_features(app, g, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  log::configure(g.log, g.log_format == "json" ? log::Format::json : log::Format::text, g.debug);
+  try {
+    return action ? action() : 0;
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    if (!log::logs_to_stderr()) std::fprintf(stderr, "vessel-runtime: %s\n", e.what());
+    return 1;
+  }
+}

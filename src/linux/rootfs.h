@@ -1,0 +1,37 @@
+// The container's root filesystem: propagation, /dev, pivot_root, masked and read-only paths.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "oci/spec.h"
+#include "util/fd.h"
+
+namespace vessel::linux {
+
+// Sets the propagation of "/" in the new mount namespace (rootfsPropagation, default rslave
+// so nothing the container mounts reaches the host) and bind-mounts the rootfs onto itself so
+// it is a mount point pivot_root accepts. Returns an O_PATH fd of the rootfs mount.
+UniqueFd prepare_root(const std::string& rootfs, const std::string& propagation);
+
+// Creates the spec's default devices (null, zero, full, random, urandom, tty), the /dev
+// symlinks (fd, stdin, stdout, stderr, ptmx) and linux.devices. mknod where allowed; in a user
+// namespace, bind mounts of the host's nodes instead.
+void create_devices(int rootfd, const std::vector<oci::Device>& devices, bool default_devices,
+                    bool user_namespace);
+
+// pivot_root into `rootfs` and detach the old root; with no_pivot, MS_MOVE + chroot.
+void enter_root(const std::string& rootfs, bool no_pivot);
+
+// After entering the root: cover maskedPaths, make readonlyPaths read-only, "/" read-only.
+void mask_paths(const std::vector<std::string>& paths);
+void make_readonly_paths(const std::vector<std::string>& paths);
+void make_root_readonly();
+
+// Checks that each linux.sysctl key is namespaced and the namespace is the container's own,
+// so that writing it cannot change the host. Throws naming the key.
+void validate_sysctls(const oci::Spec& spec);
+void apply_sysctls(const std::map<std::string, std::string>& sysctl);
+
+}  // namespace vessel::linux

@@ -1,0 +1,95 @@
+#include "linux/sync.h"
+
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "util/error.h"
+
+namespace vessel::linux {
+namespace {
+
+struct Header {
+  SyncMsg type;
+  uint32_t pad;
+  int64_t value;
+};
+
+constexpr size_t kMaxMessage = 64 * 1024;
+
+}  // namespace
+
+std::pair<SyncChannel, SyncChannel> SyncChannel::make_pair() {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+    fail_errno("socketpair for the setup channel");
+  return {SyncChannel(UniqueFd(fds[0])), SyncChannel(UniqueFd(fds[1]))};
+}
+
+void SyncChannel::send(SyncMsg type, int64_t value, const std::string& text) const {
+  std::string buf(sizeof(Header), '\0');
+  Header h{type, 0, value};
+  std::memcpy(buf.data(), &h, sizeof h);
+  buf += text.substr(0, kMaxMessage - sizeof h);
+  if (retry_eintr([&] { return ::send(fd_.get(), buf.data(), buf.size(), MSG_NOSIGNAL); }) < 0)
+    fail_errno("send on the setup channel");
+}
+
+void SyncChannel::send_with_fd(SyncMsg type, int fd) const {
+  Header h{type, 0, 0};
+  struct iovec iov = {&h, sizeof h};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  if (retry_eintr([&] { return ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL); }) < 0)
+    fail_errno("send an fd on the setup channel");
+}
+
+SyncMessage SyncChannel::recv(const char* what) const {
+  std::string buf(kMaxMessage, '\0');
+  ssize_t n = retry_eintr([&] { return ::recv(fd_.get(), buf.data(), buf.size(), 0); });
+  if (n < 0) fail_errno("{}: receive on the setup channel", what);
+  if (n == 0) fail("{}: the container process exited during set-up", what);
+  if (static_cast<size_t>(n) < sizeof(Header)) fail("{}: short message on the setup channel", what);
+  Header h;
+  std::memcpy(&h, buf.data(), sizeof h);
+  return SyncMessage{h.type, h.value, buf.substr(sizeof h, static_cast<size_t>(n) - sizeof h)};
+}
+
+SyncMessage SyncChannel::expect(SyncMsg type, const char* what) const {
+  SyncMessage m = recv(what);
+  if (m.type == SyncMsg::error) throw Error(m.text, static_cast<int>(m.value));
+  if (m.type != type)
+    fail("{}: unexpected message {} on the setup channel", what, static_cast<uint32_t>(m.type));
+  return m;
+}
+
+UniqueFd SyncChannel::recv_fd(SyncMsg expected) const {
+  Header h;
+  struct iovec iov = {&h, sizeof h};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n = retry_eintr([&] { return ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC); });
+  if (n < 0) fail_errno("receive an fd on the setup channel");
+  if (n == 0) fail("the container process exited during set-up");
+  if (h.type != expected) fail("unexpected message on the setup channel while waiting for an fd");
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) fail("the setup channel message carried no fd");
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return UniqueFd(fd);
+}
+
+}  // namespace vessel::linux

@@ -1,0 +1,524 @@
+#include "runtime/container.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <thread>
+
+#include "cgroups/manager.h"
+#include "linux/namespaces.h"
+#include "linux/path.h"
+#include "linux/rootfs.h"
+#include "linux/sync.h"
+#include "linux/terminal.h"
+#include "runtime/hooks.h"
+#include "runtime/init.h"
+#include "runtime/process.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/log.h"
+
+namespace vessel::runtime {
+namespace {
+
+using oci::NamespaceType;
+
+std::string now_rfc3339() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char buf[64];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
+  return buf;
+}
+
+std::string absolute(const std::string& path) {
+  char buf[PATH_MAX];
+  if (!::realpath(path.c_str(), buf)) fail_errno("resolve {}", path);
+  return buf;
+}
+
+std::string user_name() {
+  struct passwd* pw = ::getpwuid(::geteuid());
+  return pw ? pw->pw_name : std::to_string(::geteuid());
+}
+
+oci::State make_state(const ContainerRecord& rec, const std::string& status) {
+  oci::State s;
+  s.oci_version = oci::kSpecVersion;
+  s.id = rec.id;
+  s.status = status;
+  s.pid = status == "stopped" ? 0 : rec.pid;
+  s.bundle = rec.bundle;
+  if (rec.config.contains("annotations") && rec.config["annotations"].is_object())
+    for (auto& [k, v] : rec.config["annotations"].items())
+      if (v.is_string()) s.annotations[k] = v.get<std::string>();
+  return s;
+}
+
+std::string state_json(const ContainerRecord& rec, const std::string& status) {
+  return oci::state_to_json(make_state(rec, status)).dump();
+}
+
+// Checks made before anything is created, so bad input leaves nothing behind.
+void validate_for_create(const oci::Spec& spec, const std::string& rootfs) {
+  if (!spec.process) fail("config.json: process: missing (nothing to run in the container)");
+  if (!spec.has_linux) fail("config.json: linux: missing (this runtime runs Linux containers)");
+  if (!spec.has_namespace(NamespaceType::mount))
+    fail("config.json: linux.namespaces: a mount namespace is required");
+  struct stat st;
+  if (::stat(rootfs.c_str(), &st) < 0)
+    fail_errno("config.json: root.path: {} (the container's root filesystem)", rootfs);
+  if (!S_ISDIR(st.st_mode)) fail("config.json: root.path: {} is not a directory", rootfs);
+  linux::validate_sysctls(spec);
+  for (size_t i = 0; i < spec.mounts.size(); ++i) {
+    const std::string& d = spec.mounts[i].destination;
+    if (d.find("/../") != std::string::npos ||
+        (d.size() >= 3 && d.compare(d.size() - 3, 3, "/..") == 0))
+      fail("config.json: mounts[{}].destination: \"{}\" contains \"..\"", i, d);
+  }
+}
+
+UniqueFd make_start_listener(const ContainerDir& dir) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail_errno("socket for the start handshake");
+  UniqueFd sock(fd);
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::string path = linux::fd_path(dir.dir_fd()) + "/start.sock";
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+    fail_errno("bind {}", dir.file("start.sock"));
+  if (::listen(sock.get(), 4) < 0) fail_errno("listen on {}", dir.file("start.sock"));
+  return sock;
+}
+
+// Sends the start request and waits until the container's process has exec'd its program
+// (EOF) or reported why it could not (text).
+void release_container(const ContainerDir& dir) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail_errno("socket");
+  UniqueFd sock(fd);
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::string path = linux::fd_path(dir.dir_fd()) + "/start.sock";
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+    fail_errno("connect to the container process ({})", dir.file("start.sock"));
+  char go = 'S';
+  write_all(sock.get(), &go, 1);
+  std::string reply = read_fd(sock.get());
+  if (!reply.empty()) fail("start: {}", reply);
+}
+
+void write_pid_file(const std::string& path, pid_t pid) {
+  if (path.empty()) return;
+  std::string abs = path[0] == '/' ? path : absolute(".") + "/" + path;
+  write_file_atomic(abs, std::to_string(pid), 0644);
+}
+
+pid_t clone_child(unsigned long flags) {
+  long r = ::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  if (r < 0) fail_errno("clone the container process (flags {:#x})", flags);
+  return static_cast<pid_t>(r);
+}
+
+}  // namespace
+
+
+struct Runtime::Created {
+  ContainerDir dir;
+  ContainerRecord rec;
+  UniqueFd pty_master;
+};
+
+namespace {
+
+// Undoes a half-made container: the process, its cgroup and its state directory. Mounts
+// live in the container's mount namespace and go with its process.
+class CreateGuard {
+ public:
+  explicit CreateGuard(ContainerDir& dir) : dir_(dir) {}
+  ~CreateGuard() {
+    if (done_) return;
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (cgroup_) {
+      try {
+        cgroup_->destroy();
+      } catch (const std::exception& e) {
+        log::warn(std::string("clean up the cgroup: ") + e.what());
+      }
+    }
+    try {
+      dir_.remove();
+    } catch (const std::exception& e) {
+      log::warn(std::string("clean up the state directory: ") + e.what());
+    }
+  }
+  void set_pid(pid_t pid) { pid_ = pid; }
+  void set_cgroup(cgroups::Manager* m) { cgroup_ = m; }
+  void dismiss() { done_ = true; }
+
+ private:
+  ContainerDir& dir_;
+  pid_t pid_ = -1;
+  cgroups::Manager* cgroup_ = nullptr;
+  bool done_ = false;
+};
+
+}  // namespace
+
+Runtime::Created Runtime::create_container(const CreateOptions& o, bool foreground_terminal) {
+  std::string bundle = absolute(o.bundle);
+  oci::Spec spec = oci::load_spec(bundle);
+  std::string rootfs = spec.root.path[0] == '/' ? spec.root.path : bundle + "/" + spec.root.path;
+  validate_for_create(spec, rootfs);
+  rootfs = absolute(rootfs);
+  if (spec.process->terminal && o.console_socket.empty() && !foreground_terminal)
+    fail("process.terminal is true: a detached container needs --console-socket");
+  if (!spec.process->terminal && !o.console_socket.empty())
+    fail("--console-socket given but process.terminal is false");
+  if (o.preserve_fds < 0) fail("--preserve-fds must not be negative");
+
+  // Everything that can fail on bad input is opened before the state directory exists.
+  std::vector<std::pair<NamespaceType, UniqueFd>> joins;
+  for (auto t : {NamespaceType::user, NamespaceType::ipc, NamespaceType::uts,
+                 NamespaceType::network, NamespaceType::cgroup, NamespaceType::mount,
+                 NamespaceType::pid, NamespaceType::time}) {
+    const oci::Namespace* ns = spec.find_namespace(t);
+    if (ns && !ns->path.empty()) joins.emplace_back(t, linux::open_namespace(ns->path, t));
+  }
+  UniqueFd console;
+  if (!o.console_socket.empty()) console = linux::connect_unix(o.console_socket);
+
+  Created out{store_.create(o.id), {}, {}};
+  ContainerRecord& rec = out.rec;
+  rec.id = o.id;
+  rec.bundle = bundle;
+  rec.rootfs = rootfs;
+  rec.created = now_rfc3339();
+  rec.owner = user_name();
+  rec.config = spec.raw;
+  CreateGuard guard(out.dir);
+  out.dir.save(rec);
+
+  std::unique_ptr<cgroups::Manager> cgroup = cgroups::make_manager(spec.linux.cgroups_path, o.id);
+  cgroup->create();
+  guard.set_cgroup(cgroup.get());
+  rec.cgroup = cgroup->to_json();
+  out.dir.save(rec);
+  if (spec.linux.resources.is_object()) cgroup->apply(spec.linux.resources);
+  UniqueFd listener = make_start_listener(out.dir);
+
+  unsigned long flags = 0;
+  for (const auto& ns : spec.linux.namespaces)
+    if (ns.path.empty() && ns.type != NamespaceType::cgroup && ns.type != NamespaceType::time)
+      flags |= static_cast<unsigned long>(oci::namespace_clone_flag(ns.type));
+  InitArgs args;
+  // pid and time namespaces apply to children: enter or create them here, before clone.
+  for (auto& [type, fd] : joins) {
+    if (type == NamespaceType::pid || type == NamespaceType::time)
+      linux::join_namespace(fd.get(), type, spec.find_namespace(type)->path);
+    else
+      args.join.emplace_back(type, fd.get());
+  }
+  const oci::Namespace* time_ns = spec.find_namespace(NamespaceType::time);
+  if (time_ns && time_ns->path.empty()) {
+    if (::unshare(0x00000080 /* CLONE_NEWTIME */) < 0) fail_errno("create the time namespace");
+    linux::write_time_offsets(spec.linux.time_offsets);
+  }
+
+  auto [parent_sync, child_sync] = linux::SyncChannel::make_pair();
+  args.spec = &spec;
+  args.bundle = bundle;
+  args.rootfs = rootfs;
+  args.no_pivot = o.no_pivot;
+  args.no_new_keyring = o.no_new_keyring;
+  args.preserve_fds = o.preserve_fds;
+  args.console_socket = console.get();
+  args.pty_to_parent = foreground_terminal && spec.process->terminal && !console;
+  args.start_listener = listener.get();
+  args.runtime_hooks = !spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty();
+  args.state_json = state_json(rec, "creating");
+  args.sync = &child_sync;
+
+  pid_t pid = clone_child(flags);
+  if (pid == 0) {
+    parent_sync.close();
+    container_init(args);
+  }
+  guard.set_pid(pid);
+  child_sync.close();
+  listener.reset();
+  console.reset();
+  rec.pid = pid;
+
+  const oci::Namespace* user_ns = spec.find_namespace(NamespaceType::user);
+  if (user_ns && user_ns->path.empty())
+    linux::write_id_mappings(pid, spec.linux.uid_mappings, spec.linux.gid_mappings);
+  cgroup->add_process(pid);
+  parent_sync.send(linux::SyncMsg::go);
+  if (args.runtime_hooks) {
+    parent_sync.expect(linux::SyncMsg::mounts_ready, "set up the container");
+    std::string st = state_json(rec, "creating");
+    run_hooks(spec.hooks.prestart, "prestart", st);
+    run_hooks(spec.hooks.create_runtime, "createRuntime", st);
+    parent_sync.send(linux::SyncMsg::hooks_done);
+  }
+  if (args.pty_to_parent) {
+    // The master arrives before `ready`; an error message instead ends the wait with EOF.
+    out.pty_master = parent_sync.recv_fd(linux::SyncMsg::pty_master);
+  }
+  parent_sync.expect(linux::SyncMsg::ready, "set up the container");
+  auto st = read_proc_stat(pid);
+  if (!st) fail("the container process {} exited during set-up", pid);
+  rec.pid_start_time = st->start_time;
+  out.dir.save(rec);
+  write_pid_file(o.pid_file, pid);
+  guard.dismiss();
+  return out;
+}
+
+pid_t Runtime::create(const CreateOptions& opts) {
+  Created c = create_container(opts, false);
+  return c.rec.pid;
+}
+
+std::string container_status(const ContainerRecord& rec) {
+  if (rec.pid <= 0) return "creating";
+  if (!process_alive(rec.pid, rec.pid_start_time)) return "stopped";
+  return rec.started ? "running" : "created";
+}
+
+void Runtime::start_locked(ContainerDir& dir, ContainerRecord& rec) {
+  std::string status = container_status(rec);
+  if (status != "created") fail("cannot start container \"{}\": it is {}, not created", rec.id, status);
+  release_container(dir);
+  rec.started = true;
+  dir.save(rec);
+  ::unlink(dir.file("start.sock").c_str());
+  oci::Spec spec = oci::parse_spec(rec.config.dump());
+  for (const auto& w : run_hooks_collecting(spec.hooks.poststart, "poststart", state_json(rec, "running")))
+    log::warn(w);
+}
+
+void Runtime::start(const std::string& id) {
+  ContainerDir dir = store_.open(id);
+  ContainerRecord rec = dir.load();
+  start_locked(dir, rec);
+}
+
+oci::State Runtime::state(const std::string& id) const {
+  auto rec = store_.peek(id);
+  if (!rec) {
+    validate_container_id(id);
+    fail("container \"{}\" does not exist", id);
+  }
+  return make_state(*rec, container_status(*rec));
+}
+
+void Runtime::kill(const std::string& id, int signal, bool all) {
+  ContainerDir dir = store_.open(id);
+  ContainerRecord rec = dir.load();
+  std::string status = container_status(rec);
+  if (all) {
+    if (rec.cgroup.is_null()) fail("container \"{}\" has no cgroup to signal", id);
+    cgroups::load_manager(rec.cgroup)->kill_all(signal);
+    return;
+  }
+  if (status != "created" && status != "running")
+    fail("cannot kill container \"{}\": it is {}", id, status);
+  UniqueFd pidfd = open_pidfd(rec.pid, rec.pid_start_time);
+  if (!pidfd) fail("cannot kill container \"{}\": its process has exited", id);
+  if (::syscall(SYS_pidfd_send_signal, pidfd.get(), signal, nullptr, 0) < 0)
+    fail_errno("send signal {} to container \"{}\" (pid {})", signal, id, rec.pid);
+}
+
+void Runtime::destroy_locked(ContainerDir& dir, const ContainerRecord& rec) {
+  if (UniqueFd pidfd = open_pidfd(rec.pid, rec.pid_start_time)) {
+    ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+    if (!wait_pidfd(pidfd.get(), 10000))
+      log::warn(fmt::format("container \"{}\": process {} did not exit after SIGKILL", rec.id, rec.pid));
+  }
+  if (!rec.cgroup.is_null()) {
+    try {
+      cgroups::load_manager(rec.cgroup)->destroy();
+    } catch (const std::exception& e) {
+      log::warn(std::string("remove the cgroup: ") + e.what());
+    }
+  }
+  try {
+    oci::Spec spec = oci::parse_spec(rec.config.dump());
+    for (const auto& w :
+         run_hooks_collecting(spec.hooks.poststop, "poststop", state_json(rec, "stopped")))
+      log::warn(w);
+  } catch (const std::exception& e) {
+    log::warn(std::string("poststop hooks: ") + e.what());
+  }
+  dir.remove();
+}
+
+void Runtime::remove(const std::string& id, bool force) {
+  ContainerDir dir = store_.open(id);
+  ContainerRecord rec = dir.load();
+  std::string status = container_status(rec);
+  if (status == "running" && !force)
+    fail("cannot delete container \"{}\" that is not stopped: {} (use --force)", id, status);
+  destroy_locked(dir, rec);
+}
+
+std::vector<ListEntry> Runtime::list() const {
+  std::vector<ListEntry> out;
+  for (const auto& id : store_.list()) {
+    auto rec = store_.peek(id);
+    if (!rec) continue;
+    out.push_back({make_state(*rec, container_status(*rec)), rec->created, rec->owner});
+  }
+  return out;
+}
+
+namespace {
+
+int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 255;
+}
+
+}  // namespace
+
+int Runtime::run(const RunOptions& o) {
+  if (o.detach) {
+    Created c = create_container(o.create, false);
+    start_locked(c.dir, c.rec);
+    return 0;
+  }
+  // Signals are taken through a signalfd from before the container exists, so none is lost;
+  // the container's process unblocks them for itself.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::sigprocmask(SIG_BLOCK, &all, &old);
+  struct MaskRestore {
+    sigset_t m;
+    ~MaskRestore() { ::sigprocmask(SIG_SETMASK, &m, nullptr); }
+  } restore{old};
+  if (!o.no_subreaper) ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+  std::string id = o.create.id;
+  Created c = create_container(o.create, true);
+  pid_t init_pid = c.rec.pid;
+  try {
+    start_locked(c.dir, c.rec);
+  } catch (...) {
+    destroy_locked(c.dir, c.rec);
+    throw;
+  }
+  // Other commands (state, kill, delete) may act on the container while it runs.
+  { ContainerDir release = std::move(c.dir); }
+
+  sigset_t forward;
+  sigfillset(&forward);
+  if (c.pty_master) sigdelset(&forward, SIGWINCH);  // the terminal proxy handles it
+  int sfd = ::signalfd(-1, &forward, SFD_CLOEXEC);
+  if (sfd < 0) fail_errno("signalfd");
+  UniqueFd sigfd(sfd);
+  UniqueFd stop(::eventfd(0, EFD_CLOEXEC));
+  std::thread proxy;
+  if (c.pty_master) {
+    int master = c.pty_master.get();
+    int stop_fd = stop.get();
+    proxy = std::thread([master, stop_fd] {
+      try {
+        linux::proxy_terminal(master, stop_fd);
+      } catch (const std::exception& e) {
+        log::warn(e.what());
+      }
+    });
+  }
+
+  int code = -1;
+  while (code < 0) {
+    struct signalfd_siginfo si;
+    ssize_t n = retry_eintr([&] { return ::read(sigfd.get(), &si, sizeof si); });
+    if (n != sizeof si) fail_errno("read signalfd");
+    if (si.ssi_signo == SIGCHLD) {
+      int status;
+      pid_t p;
+      while ((p = ::waitpid(-1, &status, WNOHANG)) > 0)
+        if (p == init_pid) code = exit_code_of(status);
+      continue;
+    }
+    ::kill(init_pid, static_cast<int>(si.ssi_signo));
+  }
+  if (proxy.joinable()) {
+    // Let the proxy drain what the container wrote before it exited.
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(stop.get(), &one, sizeof one);
+    proxy.join();
+  }
+  if (!o.keep) {
+    try {
+      ContainerDir dir = store_.open(id);
+      destroy_locked(dir, dir.load());
+    } catch (const Error& e) {
+      log::debug(std::string("delete after run: ") + e.what());
+    }
+  }
+  return code;
+}
+
+int parse_signal(const std::string& s) {
+  if (s.empty()) fail("empty signal");
+  if (std::all_of(s.begin(), s.end(), ::isdigit)) {
+    int n = std::stoi(s);
+    if (n <= 0 || n >= NSIG) fail("invalid signal number {}", s);
+    return n;
+  }
+  std::string name = s;
+  for (auto& ch : name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+  static const std::pair<const char*, int> table[] = {
+      {"HUP", SIGHUP},     {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+      {"TRAP", SIGTRAP},   {"ABRT", SIGABRT},     {"IOT", SIGIOT},   {"BUS", SIGBUS},
+      {"FPE", SIGFPE},     {"KILL", SIGKILL},     {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},
+      {"USR2", SIGUSR2},   {"PIPE", SIGPIPE},     {"ALRM", SIGALRM}, {"TERM", SIGTERM},
+      {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD},   {"CONT", SIGCONT}, {"STOP", SIGSTOP},
+      {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU}, {"URG", SIGURG},
+      {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},     {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+      {"WINCH", SIGWINCH}, {"IO", SIGIO},         {"POLL", SIGPOLL}, {"PWR", SIGPWR},
+      {"SYS", SIGSYS},
+  };
+  for (const auto& [n, v] : table)
+    if (name == n) return v;
+  if (name.rfind("RTMIN", 0) == 0 || name.rfind("RTMAX", 0) == 0) {
+    bool min = name[4] == 'I';
+    int base = min ? SIGRTMIN : SIGRTMAX;
+    std::string rest = name.substr(5);
+    int off = rest.empty() ? 0 : std::stoi(rest);
+    int sig = base + off;
+    if (sig < SIGRTMIN || sig > SIGRTMAX) fail("invalid signal {}", s);
+    return sig;
+  }
+  fail("unknown signal \"{}\"", s);
+}
+
+}  // namespace vessel::runtime

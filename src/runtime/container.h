@@ -1,0 +1,68 @@
+// The lifecycle of one OCI container: create, start, run, state, kill, delete, list.
+// Each public function is one runtime command; the CLI maps argv onto these.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "oci/state.h"
+#include "runtime/state_store.h"
+
+namespace vessel::runtime {
+
+struct CreateOptions {
+  std::string id;
+  std::string bundle = ".";
+  std::string pid_file;
+  std::string console_socket;
+  bool no_pivot = false;
+  bool no_new_keyring = false;
+  int preserve_fds = 0;
+};
+
+struct RunOptions {
+  CreateOptions create;
+  bool detach = false;
+  bool keep = false;
+  bool no_subreaper = false;
+};
+
+struct ListEntry {
+  oci::State state;
+  std::string created;
+  std::string owner;
+};
+
+class Runtime {
+ public:
+  explicit Runtime(std::string root) : store_(std::move(root)) {}
+
+  // Sets up the container and leaves its process blocked before the user program; returns
+  // its host PID. The calling process keeps nothing running.
+  pid_t create(const CreateOptions& opts);
+  void start(const std::string& id);
+  // create + start; in the foreground it forwards signals, waits, deletes the container and
+  // returns the exit code (128+N for a signal). Detached, it returns 0 once started.
+  int run(const RunOptions& opts);
+  oci::State state(const std::string& id) const;
+  void kill(const std::string& id, int signal, bool all);
+  void remove(const std::string& id, bool force);
+  std::vector<ListEntry> list() const;
+
+ private:
+  struct Created;
+  Created create_container(const CreateOptions& opts, bool foreground_terminal);
+  void start_locked(ContainerDir& dir, ContainerRecord& rec);
+  void destroy_locked(ContainerDir& dir, const ContainerRecord& rec);
+  StateStore store_;
+};
+
+// "created", "running", "stopped" from the record and the process it names.
+std::string container_status(const ContainerRecord& rec);
+// Parses "KILL", "SIGKILL", "9"; throws on anything else.
+int parse_signal(const std::string& s);
+
+}  // namespace vessel::runtime

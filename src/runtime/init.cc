@@ -1,0 +1,260 @@
+#include "runtime/init.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "linux/capabilities.h"
+#include "linux/mounts.h"
+#include "linux/namespaces.h"
+#include "linux/path.h"
+#include "linux/process_attrs.h"
+#include "linux/rootfs.h"
+#include "linux/terminal.h"
+#include "runtime/hooks.h"
+#include "util/error.h"
+#include "util/file.h"
+
+namespace vessel::runtime {
+namespace {
+
+using oci::NamespaceType;
+
+bool creates(const oci::Spec& s, NamespaceType t) {
+  const oci::Namespace* ns = s.find_namespace(t);
+  return ns && ns->path.empty();
+}
+
+std::string env_value(const std::vector<std::string>& env, const std::string& key) {
+  for (const auto& e : env)
+    if (e.compare(0, key.size() + 1, key + "=") == 0) return e.substr(key.size() + 1);
+  return {};
+}
+
+// Resolves args[0] with the container's PATH, as execvp would, so a missing program is an
+// error of `create` rather than a silent failure at `start`.
+std::string find_executable(const oci::Process& p) {
+  const std::string& name = p.args[0];
+  auto usable = [](const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+  };
+  if (name.find('/') != std::string::npos) {
+    std::string path = name[0] == '/' ? name : p.cwd + "/" + name;
+    if (!usable(path)) fail_errno("process.args[0]: exec \"{}\"", name);
+    return name;
+  }
+  std::string path_var = env_value(p.env, "PATH");
+  if (path_var.empty()) path_var = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  size_t i = 0;
+  while (i <= path_var.size()) {
+    size_t j = path_var.find(':', i);
+    if (j == std::string::npos) j = path_var.size();
+    std::string dir = path_var.substr(i, j - i);
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + name;
+    if (usable(candidate)) return candidate;
+    i = j + 1;
+  }
+  fail("process.args[0]: exec \"{}\": executable file not found in $PATH", name);
+}
+
+void exit_on_signal(int sig) { _exit(128 + sig); }
+
+// Until `start`, this process is PID 1 of its namespace, and PID 1 ignores signals it has no
+// handler for: give the usual terminating signals a handler so `kill` works on a created
+// container. execve() resets handled signals to their defaults.
+void handle_signals_while_created() {
+  struct sigaction sa = {};
+  sa.sa_handler = exit_on_signal;
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE})
+    ::sigaction(sig, &sa, nullptr);
+}
+
+void reset_signals() {
+  sigset_t all;
+  sigemptyset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  struct sigaction sa = {};
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &sa, nullptr);
+}
+
+// Blocks until `start` connects and asks; returns the connection, on which an exec failure
+// is reported (it is close-on-exec, so a successful exec reads as EOF on the other side).
+UniqueFd wait_for_start(int listener) {
+  for (;;) {
+    int c = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) {
+      if (errno == EINTR) continue;
+      fail_errno("wait for start");
+    }
+    UniqueFd conn(c);
+    char byte = 0;
+    ssize_t n = retry_eintr([&] { return ::read(conn.get(), &byte, 1); });
+    if (n == 1 && byte == 'S') return conn;
+  }
+}
+
+void prepare_fds(int preserve_fds) {
+  // Only stdio and the preserved fds may reach the container (CVE-2024-21626): everything
+  // else the runtime holds is marked close-on-exec here, whatever its origin.
+  unsigned first = 3 + static_cast<unsigned>(preserve_fds);
+  if (::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+    for (int fd = static_cast<int>(first); fd < 65536; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+  for (int fd = 3; fd < static_cast<int>(first); ++fd) {
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0) ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+  }
+}
+
+void setup_console(const InitArgs& a, const oci::Process& p) {
+  linux::Pty pty = linux::open_pty(p.console_size);
+  if (a.console_socket >= 0) {
+    linux::send_fd(a.console_socket, pty.master.get(), "/dev/console");
+  } else if (a.pty_to_parent) {
+    a.sync->send_with_fd(linux::SyncMsg::pty_master, pty.master.get());
+  }
+  pty.master.reset();
+  // /dev/console is the container's terminal too, as on a real system.
+  try {
+    UniqueFd root = open_or_throw("/", O_PATH | O_DIRECTORY);
+    UniqueFd console = linux::open_in_root(root.get(), "/dev/console", linux::Create::file);
+    std::string slave_path = linux::fd_path(pty.slave.get());
+    ::mount(slave_path.c_str(), linux::fd_path(console.get()).c_str(), nullptr, MS_BIND, nullptr);
+  } catch (const Error&) {
+    // A read-only /dev without a console node still gets a working terminal on stdio.
+  }
+  linux::make_controlling_terminal(pty.slave.get());
+}
+
+void init_steps(InitArgs& a) {
+  const oci::Spec& spec = *a.spec;
+  const oci::Process& proc = *spec.process;
+  a.sync->expect(linux::SyncMsg::go, "wait for the runtime");
+
+  for (auto& [type, fd] : a.join) linux::join_namespace(fd, type, spec.find_namespace(type)->path);
+  const bool user_ns = spec.has_namespace(NamespaceType::user);
+  if (creates(spec, NamespaceType::user)) {
+    // The parent has written the id maps; become the namespace's root.
+    if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0)
+      fail_errno("become root in the new user namespace");
+  }
+  if (creates(spec, NamespaceType::cgroup) && ::unshare(CLONE_NEWCGROUP) < 0)
+    fail_errno("create the cgroup namespace");
+  if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
+    fail_errno("hostname: set \"{}\"", spec.hostname);
+  if (!spec.domainname.empty() &&
+      ::setdomainname(spec.domainname.data(), spec.domainname.size()) < 0)
+    fail_errno("domainname: set \"{}\"", spec.domainname);
+  if (!a.no_new_keyring) {
+    // A session keyring of its own, so the container cannot read the host session's keys.
+    ::syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, nullptr);
+  }
+
+  UniqueFd rootfd = linux::prepare_root(a.rootfs, spec.linux.rootfs_propagation);
+  linux::MountContext ctx{a.bundle, user_ns, spec.has_namespace(NamespaceType::cgroup)};
+  bool dev_bound = false;
+  for (size_t i = 0; i < spec.mounts.size(); ++i) {
+    const oci::Mount& m = spec.mounts[i];
+    linux::mount_entry(rootfd.get(), m, ctx, "mounts[" + std::to_string(i) + "]");
+    if (m.destination == "/dev" && (m.type == "bind" || std::count(m.options.begin(), m.options.end(), "bind") ||
+                                    std::count(m.options.begin(), m.options.end(), "rbind")))
+      dev_bound = true;
+  }
+  linux::create_devices(rootfd.get(), spec.linux.devices, !dev_bound, user_ns);
+
+  if (a.runtime_hooks) {
+    a.sync->send(linux::SyncMsg::mounts_ready);
+    a.sync->expect(linux::SyncMsg::hooks_done, "wait for createRuntime hooks");
+  }
+  run_hooks(spec.hooks.create_container, "createContainer", a.state_json);
+
+  linux::enter_root(a.rootfs, a.no_pivot);
+  rootfd.reset();
+  linux::apply_sysctls(spec.linux.sysctl);
+  if (proc.terminal) setup_console(a, proc);
+  linux::mask_paths(spec.linux.masked_paths);
+  linux::make_readonly_paths(spec.linux.readonly_paths);
+  if (spec.root.readonly) linux::make_root_readonly();
+
+  if (::chdir(proc.cwd.c_str()) < 0) fail_errno("process.cwd: chdir {}", proc.cwd);
+  if (proc.oom_score_adj) linux::apply_oom_score_adj(*proc.oom_score_adj);
+  linux::apply_rlimits(proc.rlimits);
+  if (spec.linux.personality) linux::apply_personality(*spec.linux.personality);
+  if (proc.io_priority) linux::apply_io_priority(*proc.io_priority);
+  if (proc.scheduler) linux::apply_scheduler(*proc.scheduler);
+  std::string exe = find_executable(proc);
+
+  if (proc.has_capabilities) linux::prepare_capabilities(proc.capabilities);
+  bool setgroups_allowed = true;
+  if (user_ns) {
+    std::string sg;
+    try {
+      sg = read_file("/proc/self/setgroups");
+    } catch (const Error&) {
+    }
+    setgroups_allowed = sg.rfind("deny", 0) != 0;
+  }
+  linux::switch_user(proc.user, setgroups_allowed);
+  if (proc.has_capabilities) linux::apply_capabilities(proc.capabilities);
+  if (::chdir(proc.cwd.c_str()) < 0) fail_errno("process.cwd: chdir {} as uid {}", proc.cwd, proc.user.uid);
+  if (proc.no_new_privileges) linux::set_no_new_privileges();
+
+  prepare_fds(a.preserve_fds);
+  if (::prctl(PR_SET_PDEATHSIG, 0) < 0) fail_errno("prctl(PR_SET_PDEATHSIG)");
+  handle_signals_while_created();
+  a.sync->send(linux::SyncMsg::ready);
+  a.sync->close();
+
+  UniqueFd conn = wait_for_start(a.start_listener);
+  ::close(a.start_listener);
+  try {
+    run_hooks(spec.hooks.start_container, "startContainer", a.state_json);
+    std::vector<char*> argv, envp;
+    for (const auto& s : proc.args) argv.push_back(const_cast<char*>(s.c_str()));
+    argv.push_back(nullptr);
+    for (const auto& s : proc.env) envp.push_back(const_cast<char*>(s.c_str()));
+    envp.push_back(nullptr);
+    reset_signals();
+    ::execve(exe.c_str(), argv.data(), envp.data());
+    fail_errno("exec {}", exe);
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    [[maybe_unused]] ssize_t n = ::write(conn.get(), msg.data(), msg.size());
+    _exit(127);
+  }
+}
+
+}  // namespace
+
+void container_init(InitArgs& a) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  sigset_t all;
+  sigemptyset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  try {
+    init_steps(a);
+  } catch (const std::exception& e) {
+    try {
+      if (a.sync->fd() >= 0) a.sync->send(linux::SyncMsg::error, 0, e.what());
+    } catch (...) {
+    }
+  }
+  _exit(1);
+}
+
+}  // namespace vessel::runtime

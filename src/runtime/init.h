@@ -1,0 +1,31 @@
+// The container's first process, from clone() to execve(): the start path, in order.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "linux/sync.h"
+#include "oci/spec.h"
+
+namespace vessel::runtime {
+
+struct InitArgs {
+  const oci::Spec* spec = nullptr;
+  std::string bundle;
+  std::string rootfs;
+  bool no_pivot = false;
+  bool no_new_keyring = false;
+  int preserve_fds = 0;
+  int console_socket = -1;       // --console-socket connection, or -1
+  bool pty_to_parent = false;    // foreground `run` with a terminal: master goes to the parent
+  int start_listener = -1;       // `start` connects here to release the process
+  bool runtime_hooks = false;    // parent runs prestart/createRuntime hooks mid-way
+  std::vector<std::pair<oci::NamespaceType, int>> join;  // namespaces to setns() into, user first
+  std::string state_json;        // for createContainer/startContainer hooks
+  linux::SyncChannel* sync = nullptr;
+};
+
+// Runs in the cloned child; never returns. Errors go to the parent over the sync channel.
+[[noreturn]] void container_init(InitArgs& args);
+
+}  // namespace vessel::runtime
