@@ -218,10 +218,12 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   rec.created = now_rfc3339();
   rec.owner = user_name();
   rec.config = spec.raw;
+  // Declared before the guard, so it outlives the guard's clean-up.
+  std::unique_ptr<cgroups::Manager> cgroup;
   CreateGuard guard(out.dir);
   out.dir.save(rec);
 
-  std::unique_ptr<cgroups::Manager> cgroup = cgroups::make_manager(spec.linux.cgroups_path, o.id);
+  cgroup = cgroups::make_manager(spec.linux.cgroups_path, o.id);
   cgroup->create();
   guard.set_cgroup(cgroup.get());
   rec.cgroup = cgroup->to_json();
@@ -260,6 +262,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   args.runtime_hooks = !spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty();
   args.state_json = state_json(rec, "creating");
   args.sync = &child_sync;
+  args.close_in_child.push_back(out.dir.dir_fd());
 
   pid_t pid = clone_child(flags);
   if (pid == 0) {

@@ -243,6 +243,7 @@ void init_steps(InitArgs& a) {
 
 void container_init(InitArgs& a) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  for (int fd : a.close_in_child) ::close(fd);
   sigset_t all;
   sigemptyset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);

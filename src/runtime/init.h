@@ -23,6 +23,9 @@ struct InitArgs {
   std::vector<std::pair<oci::NamespaceType, int>> join;  // namespaces to setns() into, user first
   std::string state_json;        // for createContainer/startContainer hooks
   linux::SyncChannel* sync = nullptr;
+  // The parent's fds the child must not keep (the state directory lock above all: a flock
+  // held by the container's copy would block every later command on it).
+  std::vector<int> close_in_child;
 };
 
 // Runs in the cloned child; never returns. Errors go to the parent over the sync channel.

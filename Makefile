@@ -1,0 +1,53 @@
+# Vessel's front door. `make demo` and `make test` are the two commands in the README.
+BUILD      ?= build
+BUILD_TYPE ?= RelWithDebInfo
+PREFIX     ?= /usr/local
+JOBS       ?= $(shell nproc)
+
+DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev libfmt-dev \
+               libseccomp-dev libcap-dev libgtest-dev busybox-static iproute2 python3
+
+.PHONY: all build deps install test unit integration asan demo clean format
+
+all: build
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Installs only what is missing, so it is cheap to run again.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+unit: build
+	$(BUILD)/bin/vessel-unit-tests
+
+integration: build
+	$(BUILD)/bin/vessel-integration-tests
+
+# Unit tests again under AddressSanitizer and UBSan.
+asan:
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DVESSEL_SANITIZE=ON >/dev/null
+	cmake --build $(BUILD)-asan -j $(JOBS) --target vessel-unit-tests
+	$(BUILD)-asan/bin/vessel-unit-tests
+
+test: deps build
+	$(BUILD)/bin/vessel-unit-tests
+	$(MAKE) asan
+	$(BUILD)/bin/vessel-integration-tests
+
+demo: deps install
+	./scripts/demo.sh
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan
