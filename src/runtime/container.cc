@@ -95,6 +95,29 @@ void validate_for_create(const oci::Spec& spec, const std::string& rootfs) {
   }
 }
 
+// The devices every container needs stay usable whatever linux.resources.devices denies, as
+// with other runtimes: the spec's rules first, then these allows (and one per linux.devices).
+nlohmann::json with_default_device_rules(nlohmann::json resources, const oci::Spec& spec) {
+  if (!resources.is_object() || !resources.contains("devices")) return resources;
+  auto rule = [](const char* type, int64_t major, int64_t minor, const char* access) {
+    nlohmann::json r = {{"allow", true}, {"type", type}, {"access", access}};
+    if (major >= 0) r["major"] = major;
+    if (minor >= 0) r["minor"] = minor;
+    return r;
+  };
+  nlohmann::json& rules = resources["devices"];
+  if (!rules.is_array()) return resources;
+  rules.push_back(rule("c", -1, -1, "m"));
+  rules.push_back(rule("b", -1, -1, "m"));
+  for (auto [major, minor] : {std::pair{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1},
+                              {5, 2}, {136, -1}})
+    rules.push_back(rule("c", major, minor, "rwm"));
+  for (const auto& d : spec.linux.devices)
+    if (d.type == 'c' || d.type == 'b')
+      rules.push_back(rule(d.type == 'c' ? "c" : "b", d.major, d.minor, "rwm"));
+  return resources;
+}
+
 UniqueFd make_start_listener(const ContainerDir& dir) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) fail_errno("socket for the start handshake");
@@ -228,7 +251,8 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   guard.set_cgroup(cgroup.get());
   rec.cgroup = cgroup->to_json();
   out.dir.save(rec);
-  if (spec.linux.resources.is_object()) cgroup->apply(spec.linux.resources);
+  if (spec.linux.resources.is_object())
+    cgroup->apply(with_default_device_rules(spec.linux.resources, spec));
   UniqueFd listener = make_start_listener(out.dir);
 
   unsigned long flags = 0;

@@ -1,0 +1,180 @@
+#include "cgroups/resources.h"
+
+#include "util/error.h"
+
+namespace vessel::cgroups {
+namespace {
+
+using nlohmann::json;
+
+// A JSON value with its path in config.json, so that every complaint names the field.
+class Value {
+ public:
+  Value(const json& j, std::string path) : j_(j), path_(std::move(path)) {}
+
+  [[noreturn]] void bad(const std::string& why) const {
+    std::string shown = j_.dump();
+    if (shown.size() > 80) shown = shown.substr(0, 77) + "...";
+    fail("{}: {} (value {})", path_, why, shown);
+  }
+
+  // Absent and null both mean "not set".
+  std::optional<Value> get(const char* key) const {
+    if (!j_.contains(key) || j_[key].is_null()) return std::nullopt;
+    return Value(j_[key], path_ + "." + key);
+  }
+
+  const json& object() const {
+    if (!j_.is_object()) bad("expected an object");
+    return j_;
+  }
+  const json& array() const {
+    if (!j_.is_array()) bad("expected an array");
+    return j_;
+  }
+  int64_t i64() const {
+    if (j_.is_number_unsigned() && j_.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+      bad("out of range for a 64-bit integer");
+    if (!j_.is_number_integer()) bad("expected an integer");
+    return j_.get<int64_t>();
+  }
+  uint64_t u64() const {
+    if (j_.is_number_unsigned()) return j_.get<uint64_t>();
+    if (j_.is_number_integer() && j_.get<int64_t>() >= 0) return j_.get<uint64_t>();
+    bad("expected an unsigned integer");
+  }
+  bool boolean() const {
+    if (!j_.is_boolean()) bad("expected true or false");
+    return j_.get<bool>();
+  }
+  std::string str() const {
+    if (!j_.is_string()) bad("expected a string");
+    return j_.get<std::string>();
+  }
+
+ private:
+  const json& j_;
+  std::string path_;
+};
+
+std::optional<int64_t> memory_bytes(const Value& parent, const char* key) {
+  auto v = parent.get(key);
+  if (!v) return std::nullopt;
+  int64_t n = v->i64();
+  if (n < -1) v->bad("expected a number of bytes or -1 for unlimited");
+  if (n == 0) return std::nullopt;
+  return n;
+}
+
+std::optional<uint64_t> nonzero_u64(const Value& parent, const char* key) {
+  auto v = parent.get(key);
+  if (!v) return std::nullopt;
+  uint64_t n = v->u64();
+  if (n == 0) return std::nullopt;
+  return n;
+}
+
+DeviceRule device_rule(const Value& v) {
+  v.object();
+  DeviceRule r;
+  auto allow = v.get("allow");
+  if (!allow) v.bad("\"allow\" is required");
+  r.allow = allow->boolean();
+  if (auto t = v.get("type")) {
+    std::string s = t->str();
+    if (s != "a" && s != "b" && s != "c") t->bad("expected \"a\", \"b\" or \"c\"");
+    r.type = s[0];
+  }
+  for (auto [key, out] : {std::pair{"major", &r.major}, std::pair{"minor", &r.minor}}) {
+    if (auto n = v.get(key)) {
+      *out = n->i64();
+      if (*out < -1 || *out > UINT32_MAX) n->bad("expected a device number or -1 for any");
+    }
+  }
+  if (auto a = v.get("access")) {
+    std::string s = a->str();
+    std::string seen;
+    for (char c : s) {
+      if (c != 'r' && c != 'w' && c != 'm') a->bad("expected a combination of r, w and m");
+      if (seen.find(c) == std::string::npos) seen += c;
+    }
+    // An explicit "" grants nothing; an unset field means everything, like the other fields.
+    r.access = seen;
+  }
+  return r;
+}
+
+}  // namespace
+
+Resources parse_resources(const json& j) {
+  Resources r;
+  if (j.is_null()) return r;
+  Value root(j, "linux.resources");
+  root.object();
+
+  if (auto mem = root.get("memory")) {
+    mem->object();
+    r.memory_limit = memory_bytes(*mem, "limit");
+    r.memory_reservation = memory_bytes(*mem, "reservation");
+    r.memory_swap = memory_bytes(*mem, "swap");
+    if (auto v = mem->get("swappiness")) {
+      // Docker and some engines send -1 for "leave the default"; take it as unset.
+      if (v->i64() != -1) {
+        uint64_t n = v->u64();
+        if (n > 100) v->bad("expected 0-100");
+        r.memory_swappiness = n;
+      }
+    }
+    if (auto v = mem->get("disableOOMKiller")) r.disable_oom_killer = v->boolean();
+  }
+
+  if (auto cpu = root.get("cpu")) {
+    cpu->object();
+    r.cpu_shares = nonzero_u64(*cpu, "shares");
+    if (auto v = cpu->get("quota")) {
+      int64_t n = v->i64();
+      if (n < 0)
+        r.cpu_quota = -1;  // the kernel reads any negative quota as unlimited
+      else if (n > 0)
+        r.cpu_quota = n;
+    }
+    r.cpu_period = nonzero_u64(*cpu, "period");
+    if (auto v = cpu->get("cpus")) r.cpu_cpus = v->str();
+    if (auto v = cpu->get("mems")) r.cpu_mems = v->str();
+  }
+
+  if (auto pids = root.get("pids")) {
+    pids->object();
+    if (auto v = pids->get("limit")) r.pids_limit = v->i64();
+  }
+
+  if (auto bio = root.get("blockIO")) {
+    bio->object();
+    if (auto v = bio->get("weight")) {
+      uint64_t n = v->u64();
+      if (n != 0 && (n < 10 || n > 1000)) v->bad("expected 10-1000");
+      if (n != 0) r.blkio_weight = static_cast<uint16_t>(n);
+    }
+  }
+
+  if (auto devs = root.get("devices")) {
+    const json& a = devs->array();
+    r.devices.emplace();
+    for (size_t i = 0; i < a.size(); ++i)
+      r.devices->push_back(
+          device_rule(Value(a[i], "linux.resources.devices[" + std::to_string(i) + "]")));
+  }
+
+  if (auto uni = root.get("unified")) {
+    for (const auto& [key, val] : uni->object().items()) {
+      Value v(val, "linux.resources.unified." + key);
+      if (key.empty() || key == "." || key == ".." || key.find('/') != std::string::npos ||
+          key.find('\0') != std::string::npos)
+        v.bad("the key must be the name of a file in the container's cgroup");
+      r.unified[key] = v.str();
+    }
+  }
+  return r;
+}
+
+}  // namespace vessel::cgroups

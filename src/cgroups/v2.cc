@@ -1,0 +1,188 @@
+#include "cgroups/v2.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "cgroups/convert.h"
+#include "cgroups/resources.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/log.h"
+
+namespace vessel::cgroups {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<std::string> words(const std::string& s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t start = s.find_first_not_of(" \n", pos);
+    if (start == std::string::npos) break;
+    size_t end = s.find_first_of(" \n", start);
+    if (end == std::string::npos) end = s.size();
+    out.push_back(s.substr(start, end - start));
+    pos = end;
+  }
+  return out;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// "frozen 1" in cgroup.events.
+std::optional<bool> events_frozen(const std::string& dir) {
+  std::optional<std::string> events = read_value(dir + "/cgroup.events");
+  if (!events) return std::nullopt;
+  std::vector<std::string> w = words(*events);
+  for (size_t i = 0; i + 1 < w.size(); ++i)
+    if (w[i] == "frozen") return w[i + 1] == "1";
+  return std::nullopt;
+}
+
+}  // namespace
+
+void CgroupV2Manager::before_child(CgroupDir& d, const std::string& parent) {
+  if (!d.unified()) return;
+  std::optional<std::string> available = read_value(parent + "/cgroup.controllers");
+  std::optional<std::string> enabled = read_value(parent + "/cgroup.subtree_control");
+  if (!available || !enabled)
+    fail(
+        "create cgroup: {} has no cgroup.controllers or cgroup.subtree_control; is it a cgroup "
+        "v2 directory?",
+        parent);
+  std::vector<std::string> on = words(*enabled);
+  std::string file = parent + "/cgroup.subtree_control";
+  for (const std::string& c : words(*available)) {
+    if (contains(on, c)) continue;
+    std::string value = "+" + c;
+    int err = write_value(file, value);
+    if (err == 0) continue;
+    if (err == ENOENT || err == EINVAL || err == EOPNOTSUPP || err == EBUSY) {
+      std::string why = fmt::format("write {} to {}: {}", value, file, std::strerror(err));
+      // EBUSY, or EOPNOTSUPP once a threaded controller made it a thread root.
+      if ((err == EBUSY || err == EOPNOTSUPP) &&
+          !read_value(parent + "/cgroup.procs").value_or("").empty())
+        why +=
+            " (that cgroup holds processes itself, and v2 only gives controllers such as "
+            "memory and io to the children of cgroups without processes)";
+      log::debug("cgroups: not enabling " + c + ": " + why);
+      not_enabled_[c] = why;
+      continue;
+    }
+    fail_write(fmt::format("create cgroup: enable the {} controller", c), file, value, err);
+  }
+}
+
+void CgroupV2Manager::apply(const nlohmann::json& resources) {
+  Resources r = parse_resources(resources);
+  const std::string& d = dir();
+  std::vector<std::string> available = words(read_value(d + "/cgroup.controllers").value_or(""));
+  auto need = [&](const std::string& controller, const std::string& field) {
+    if (contains(available, controller)) return;
+    std::string why;
+    if (auto it = not_enabled_.find(controller); it != not_enabled_.end())
+      why = "; enabling it failed: " + it->second;
+    fail("{}: the {} controller is not enabled for {} (cgroup.controllers: {}){}", field,
+         controller, d, available.empty() ? "none" : fmt::format("{}", fmt::join(available, " ")),
+         why);
+  };
+  auto set = [&](const std::string& controller, const std::string& field, const std::string& file,
+                 const std::string& value) {
+    need(controller, field);
+    write_setting(field, d + "/" + file, value);
+  };
+
+  if (r.memory_limit)
+    set("memory", "linux.resources.memory.limit", "memory.max", v2_memory_value(*r.memory_limit));
+  if (std::optional<std::string> swap = v2_swap_max(r.memory_limit, r.memory_swap)) {
+    std::string field =
+        r.memory_swap ? "linux.resources.memory.swap" : "linux.resources.memory.limit";
+    need("memory", field);
+    // Without swap accounting there is no memory.swap.max; "max" then needs no write.
+    if (path_exists(d + "/memory.swap.max"))
+      write_setting(field, d + "/memory.swap.max", *swap);
+    else if (*swap != "max")
+      fail("{}: {} has no memory.swap.max: swap accounting is off in this kernel", field, d);
+  }
+  if (r.memory_reservation)
+    set("memory", "linux.resources.memory.reservation", "memory.low",
+        v2_memory_value(*r.memory_reservation));
+  if (r.memory_swappiness)
+    log::warn("linux.resources.memory.swappiness: cgroup v2 has no per-cgroup swappiness; ignored");
+  if (r.disable_oom_killer.value_or(false))
+    log::warn(
+        "linux.resources.memory.disableOOMKiller: cgroup v2 cannot disable the OOM killer; "
+        "ignored");
+
+  if (r.cpu_shares)
+    set("cpu", "linux.resources.cpu.shares", "cpu.weight",
+        std::to_string(cpu_shares_to_weight(*r.cpu_shares)));
+  if (std::optional<std::string> max = cpu_max(r.cpu_quota, r.cpu_period))
+    set("cpu", r.cpu_quota ? "linux.resources.cpu.quota" : "linux.resources.cpu.period", "cpu.max",
+        *max);
+  if (r.cpu_cpus) set("cpuset", "linux.resources.cpu.cpus", "cpuset.cpus", *r.cpu_cpus);
+  if (r.cpu_mems) set("cpuset", "linux.resources.cpu.mems", "cpuset.mems", *r.cpu_mems);
+
+  if (r.pids_limit) set("pids", "linux.resources.pids.limit", "pids.max", pids_max(*r.pids_limit));
+
+  if (r.blkio_weight) {
+    const char* field = "linux.resources.blockIO.weight";
+    need("io", field);
+    // io.weight (iocost) takes 1-10000; BFQ's io.bfq.weight keeps blkio's 1-1000 scale.
+    if (path_exists(d + "/io.weight"))
+      write_setting(field, d + "/io.weight",
+                    std::to_string(blkio_weight_to_io_weight(*r.blkio_weight)));
+    else if (path_exists(d + "/io.bfq.weight"))
+      write_setting(field, d + "/io.bfq.weight", std::to_string(*r.blkio_weight));
+    else
+      fail(
+          "{}: neither io.weight nor io.bfq.weight exists in {} (no I/O scheduler with "
+          "proportional weights)",
+          field, d);
+  }
+
+  if (r.devices) log::debug("cgroups: linux.resources.devices is not applied on cgroup v2 yet");
+
+  // Last, so that an explicit unified value overrides one converted from a v1 field.
+  for (const auto& [key, value] : r.unified) {
+    std::string field = "linux.resources.unified." + key;
+    std::string controller = key.substr(0, key.find('.'));
+    if (controller != "cgroup" && !path_exists(d + "/" + key)) need(controller, field);
+    write_setting(field, d + "/" + key, value);
+  }
+}
+
+bool CgroupV2Manager::can_freeze() const { return path_exists(dir() + "/cgroup.freeze"); }
+
+bool CgroupV2Manager::is_frozen() const { return events_frozen(dir()).value_or(false); }
+
+bool CgroupV2Manager::kill_by_kernel(int sig) {
+  // cgroup.kill (Linux 5.14) kills the whole subtree at once, forks in flight included.
+  if (sig != SIGKILL || !path_exists(dir() + "/cgroup.kill")) return false;
+  write_setting("kill", dir() + "/cgroup.kill", "1");
+  return true;
+}
+
+void CgroupV2Manager::freeze() {
+  std::string file = dir() + "/cgroup.freeze";
+  if (!path_exists(file)) fail("freeze: {} does not exist (needs Linux 5.2 or later)", file);
+  write_setting("freeze", file, "1");
+  if (!wait_until(2000ms, [&] { return events_frozen(dir()).value_or(false); })) {
+    write_value(file, "0");
+    fail("freeze {}: cgroup.events does not report frozen after 2 s (thawed it again)", dir());
+  }
+}
+
+void CgroupV2Manager::thaw() {
+  std::string file = dir() + "/cgroup.freeze";
+  write_setting("thaw", file, "0");
+  if (!wait_until(2000ms, [&] { return !events_frozen(dir()).value_or(true); }))
+    fail("thaw {}: cgroup.events still reports frozen after 2 s", dir());
+}
+
+}  // namespace vessel::cgroups
