@@ -2,6 +2,8 @@
 // personality, OOM score, no_new_privs. Each function throws Error with context on failure.
 #pragma once
 
+#include <sys/types.h>
+
 #include "oci/spec.h"
 
 namespace vessel::linux {
@@ -15,5 +17,14 @@ void apply_scheduler(const oci::Scheduler& s);
 // setresgid(gid), setresuid(uid), and umask when set.
 void switch_user(const oci::User& user, bool setgroups_allowed);
 void set_no_new_privileges();
+
+// The same settings applied to another process by pid, for the parent runtime to use. In a
+// new user namespace the init cannot raise hard rlimits, lower oom_score_adj, or take
+// real-time/negative-nice scheduling or the RT I/O class (those checks are against the
+// initial user namespace), so runc applies such values from the parent; these allow the same.
+void apply_rlimits(pid_t pid, const std::vector<oci::Rlimit>& rlimits);  // prlimit(2)
+void apply_oom_score_adj(pid_t pid, int adj);  // writes /proc/<pid>/oom_score_adj
+void apply_io_priority(pid_t pid, const oci::IoPriority& prio);
+void apply_scheduler(pid_t pid, const oci::Scheduler& s);
 
 }  // namespace vessel::linux

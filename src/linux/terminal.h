@@ -2,6 +2,7 @@
 // (master sent with SCM_RIGHTS, as runc does), and the foreground proxy used by `run`.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "oci/spec.h"
@@ -17,6 +18,8 @@ struct Pty {
 // Opens a new pty from /dev/ptmx of the current mount namespace (call after the container's
 // /dev/pts is mounted, so the pty belongs to the container's devpts instance).
 Pty open_pty(const std::optional<oci::ConsoleSize>& size);
+// The slave's path ("/dev/pts/N"), the name send_fd passes along with the master.
+std::string pty_name(int master);
 // Makes `slave` the controlling terminal and stdin/stdout/stderr of the calling process.
 void make_controlling_terminal(int slave);
 
@@ -26,6 +29,8 @@ UniqueFd connect_unix(const std::string& path);
 void send_fd(int sock, int fd, const std::string& name);
 // Receives one fd sent by send_fd.
 UniqueFd recv_fd(int sock);
+// Same, and stores the payload (the pty name for a console socket) in `name`.
+UniqueFd recv_fd(int sock, std::string* name);
 
 // Copies between the caller's stdin/stdout and `master` until the container side closes,
 // puts the caller's terminal (if stdin is a tty) in raw mode for the duration and restores it,

@@ -1,0 +1,175 @@
+// Bad bundles: each one fails non-zero AND leaves nothing behind (no state under --root, no
+// cgroup, no mount, no process). For vessel-runtime the error message must also name the
+// JSON path at fault; runc's messages are not checked.
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+namespace itest {
+namespace {
+
+class ErrorsTest : public ContainerTest {
+ protected:
+  // Creates (or runs) a container from `bundle`, expects failure and a clean host.
+  Result expect_fails_cleanly(const std::string& bundle, const std::string& cgroups_path,
+                              const std::vector<std::string>& vessel_message_parts,
+                              const std::string& command = "create") {
+    const std::string id = new_id("err");
+    HostSnapshot before = snapshot();
+    Result r = rt({command, "--bundle", bundle, id});
+    EXPECT_FALSE(r.timed_out) << r.describe();
+    EXPECT_NE(r.exit_code(), 0) << "must fail" << r.describe();
+    EXPECT_NE(rt({"state", id}).exit_code(), 0) << "a container exists after the failure";
+    expect_nothing_left(before, id, cgroups_path);
+    EXPECT_FALSE(exists(shared_dir() + "/started")) << "the program ran";
+    if (!runtime_is_runc()) {
+      for (const auto& part : vessel_message_parts)
+        EXPECT_TRUE(contains(r.err, part))
+            << "the error message does not name \"" << part << "\"" << r.describe();
+    }
+    return r;
+  }
+  json cfg_() { return config({"touch", "/shared/started"}); }
+};
+
+TEST_F(ErrorsTest, InvalidJson) {
+  json cfg = cfg_();
+  std::string raw = cfg.dump();
+  raw.resize(raw.size() / 2);  // truncated
+  expect_fails_cleanly(write_raw_bundle(raw), cfg["linux"]["cgroupsPath"], {"config.json"});
+}
+
+TEST_F(ErrorsTest, InvalidJsonWithRun) {
+  json cfg = cfg_();
+  expect_fails_cleanly(write_raw_bundle("{\"ociVersion\": \"1.0.2\", "),
+                       cfg["linux"]["cgroupsPath"], {"config.json"}, "run");
+}
+
+TEST_F(ErrorsTest, MissingConfigJson) {
+  const std::string b = dir() + "/empty-bundle";
+  mkdirs(b);
+  expect_fails_cleanly(b, "", {"config.json"});
+}
+
+TEST_F(ErrorsTest, UnknownNamespaceType) {
+  json cfg = cfg_();
+  cfg["linux"]["namespaces"].push_back({{"type", "bogus"}});
+  expect_fails_cleanly(write_bundle(cfg), cfg["linux"]["cgroupsPath"], {"linux.namespaces"});
+}
+
+TEST_F(ErrorsTest, NamespacePathThatIsNotANamespace) {
+  json cfg = cfg_();
+  const std::string notns = dir() + "/not-a-namespace";
+  write_text(notns, "");
+  for (auto& n : cfg["linux"]["namespaces"])
+    if (n["type"] == "network") n["path"] = notns;
+  expect_fails_cleanly(write_bundle(cfg), cfg["linux"]["cgroupsPath"], {"linux.namespaces"});
+}
+
+TEST_F(ErrorsTest, MissingRootfs) {
+  json cfg = cfg_();
+  cfg["root"]["path"] = dir() + "/no-such-rootfs";
+  expect_fails_cleanly(write_bundle(cfg), cfg["linux"]["cgroupsPath"], {"root.path"});
+}
+
+TEST_F(ErrorsTest, RelativeCwd) {
+  json cfg = cfg_();
+  cfg["process"]["cwd"] = "relative/dir";
+  expect_fails_cleanly(write_bundle(cfg), cfg["linux"]["cgroupsPath"], {"process.cwd"});
+}
+
+TEST_F(ErrorsTest, RelativeCwdWithRun) {
+  json cfg = cfg_();
+  cfg["process"]["cwd"] = "tmp";
+  expect_fails_cleanly(write_bundle(cfg), cfg["linux"]["cgroupsPath"], {"process.cwd"}, "run");
+}
+
+// runc looks the program up at create time and fails there.
+TEST_F(ErrorsTest, ProgramNotFound) {
+  json cfg = cfg_();
+  cfg["process"]["args"] = {"/no/such/program"};
+  expect_fails_cleanly(write_bundle(cfg), cfg["linux"]["cgroupsPath"], {"/no/such/program"});
+}
+
+TEST_F(ErrorsTest, UnknownMountType) {
+  json cfg = cfg_();
+  cfg["mounts"].push_back(mount_entry("/mnt", "no-such-fs", "none"));
+  const std::string where = "mounts[" + std::to_string(cfg["mounts"].size() - 1) + "]";
+  expect_fails_cleanly(write_bundle(cfg), cfg["linux"]["cgroupsPath"], {where});
+}
+
+TEST_F(ErrorsTest, BindMountOfMissingSource) {
+  json cfg = cfg_();
+  cfg["mounts"].push_back(mount_entry("/mnt", "bind", dir() + "/no-such-source", {"rbind"}));
+  const std::string where = "mounts[" + std::to_string(cfg["mounts"].size() - 1) + "]";
+  expect_fails_cleanly(write_bundle(cfg), cfg["linux"]["cgroupsPath"], {where});
+}
+
+// Mount destinations that try to leave the rootfs. The host outside the rootfs must never be
+// touched. runc confines them (it resolves the path inside the rootfs and mounts there);
+// vessel-runtime refuses a ".." that leaves the root, naming the mount.
+class EscapeTest : public ErrorsTest {
+ protected:
+  void SetUp() override {
+    ErrorsTest::SetUp();
+    outside_ = dir() + "/outside";
+    mkdirs(outside_);
+    rootfs_ = make_private_rootfs();
+  }
+  // Runs a container with a tmpfs at `dest` that writes a marker into it.
+  void check(const std::string& dest, const std::string& confined_path, bool must_fail) {
+    json cfg = config({"sh", "-c", "touch /shared/started"});
+    cfg["root"]["path"] = rootfs_;
+    cfg["root"]["readonly"] = false;
+    cfg["mounts"].push_back(mount_entry(dest, "tmpfs", "tmpfs", {"size=1m"}));
+    const std::string where = "mounts[" + std::to_string(cfg["mounts"].size() - 1) + "]";
+    const std::string cg = cfg["linux"]["cgroupsPath"];
+    const std::string b = write_bundle(cfg);
+    const std::string id = new_id("esc");
+    HostSnapshot before = snapshot();
+    Result r = rt({"run", "--bundle", b, id});
+    EXPECT_FALSE(r.timed_out) << r.describe();
+    EXPECT_FALSE(exists(outside_ + "/created-by-runtime"))
+        << "the runtime created a directory OUTSIDE the rootfs" << r.describe();
+    if (r.exit_code() != 0) {
+      // Failure: clean, and (vessel) the message names the mount.
+      expect_nothing_left(before, id, cg);
+      EXPECT_FALSE(exists(shared_dir() + "/started"));
+      if (!runtime_is_runc()) {
+        EXPECT_TRUE(contains(r.err, where)) << r.describe();
+      }
+      fprintf(stderr, "[itest] mount destination %s: refused\n", dest.c_str());
+      return;
+    }
+    EXPECT_FALSE(must_fail) << "mount destination " << dest << " was accepted" << r.describe();
+    fprintf(stderr, "[itest] mount destination %s: confined to the rootfs\n", dest.c_str());
+    // Success: the mount landed inside the rootfs.
+    EXPECT_TRUE(exists(rootfs_ + confined_path))
+        << "the mount point is not inside the rootfs at " << confined_path;
+    expect_nothing_left(before, id, cg);
+  }
+  std::string outside_, rootfs_;
+};
+
+TEST_F(EscapeTest, DestinationWithDotDot) {
+  const std::string dest = "/../../../../../../../../.." + outside_ + "/created-by-runtime";
+  check(dest, outside_ + "/created-by-runtime", !runtime_is_runc());
+}
+
+TEST_F(EscapeTest, DestinationThroughRelativeSymlinkPointingOutside) {
+  std::string up;
+  for (int i = 0; i < 16; ++i) up += "../";
+  ASSERT_EQ(::symlink((up + outside_.substr(1)).c_str(), (rootfs_ + "/escape").c_str()), 0);
+  check("/escape/created-by-runtime", outside_ + "/created-by-runtime", !runtime_is_runc());
+}
+
+// An absolute symlink is resolved against the container's root: confined (or refused).
+TEST_F(EscapeTest, DestinationThroughAbsoluteSymlinkPointingOutside) {
+  ASSERT_EQ(::symlink(outside_.c_str(), (rootfs_ + "/escape").c_str()), 0);
+  check("/escape/created-by-runtime", outside_ + "/created-by-runtime", false);
+}
+
+}  // namespace
+}  // namespace itest

@@ -1,0 +1,330 @@
+// Mounts and the container's filesystem: mount options as the kernel shows them in
+// /proc/self/mountinfo inside, rbind, propagation, read-only root, created destinations,
+// masked and read-only paths, default and configured devices, sysctl.
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "harness.h"
+
+namespace itest {
+namespace {
+
+class MountsTest : public ContainerTest {
+ protected:
+  // Runs `script` then prints the mountinfo after a marker line; returns (script output,
+  // mounts).
+  std::pair<std::string, std::vector<MountInfo>> run_and_mountinfo(json cfg,
+                                                                   const std::string& script,
+                                                                   Result* res = nullptr) {
+    cfg["process"]["args"] = {"sh", "-c",
+                              script + "; echo @@MOUNTINFO@@; cat /proc/self/mountinfo"};
+    Result r = run_container(cfg);
+    if (res) *res = r;
+    EXPECT_TRUE(r.ok()) << r.describe();
+    auto pos = r.out.find("@@MOUNTINFO@@\n");
+    if (pos == std::string::npos) return {r.out, {}};
+    return {r.out.substr(0, pos), parse_mountinfo(r.out.substr(pos + 14))};
+  }
+  // Our own mount on the host, in this test's dir; unmounted at TearDown.
+  void host_tmpfs(const std::string& where) {
+    mkdirs(where);
+    ASSERT_EQ(::mount("itest", where.c_str(), "tmpfs", 0, "size=1m"), 0) << strerror(errno);
+    defer([where] { ::umount2(where.c_str(), MNT_DETACH); });
+  }
+};
+
+TEST_F(MountsTest, DefaultMountsAreThere) {
+  auto [out, mi] = run_and_mountinfo(config({}), "true");
+  struct Want {
+    const char* mp;
+    const char* fstype;
+    std::vector<std::string> opts;
+  };
+  for (const Want& w : std::vector<Want>{{"/proc", "proc", {}},
+                                         {"/dev", "tmpfs", {"nosuid"}},
+                                         {"/dev/pts", "devpts", {"nosuid", "noexec"}},
+                                         {"/dev/shm", "tmpfs", {"nosuid", "nodev", "noexec"}},
+                                         {"/dev/mqueue", "mqueue", {"nosuid", "nodev", "noexec"}},
+                                         {"/sys", "sysfs", {"ro", "nosuid", "nodev", "noexec"}}}) {
+    auto m = find_mount(mi, w.mp);
+    ASSERT_TRUE(m.has_value()) << "no mount at " << w.mp;
+    EXPECT_EQ(m->fstype, w.fstype) << w.mp;
+    for (const auto& o : w.opts)
+      EXPECT_TRUE(has_option(m->mount_opts, o)) << w.mp << " lacks " << o;
+  }
+  auto dev = find_mount(mi, "/dev");
+  EXPECT_TRUE(has_option(dev->super_opts, "mode=755")) << dev->super_opts;
+  auto shm = find_mount(mi, "/dev/shm");
+  EXPECT_TRUE(has_option(shm->super_opts, "size=65536k")) << shm->super_opts;
+}
+
+TEST_F(MountsTest, BindMountWithRoNosuidNodevNoexec) {
+  const std::string src = dir() + "/data";
+  mkdirs(src);
+  write_text(src + "/hello", "hello from the host\n");
+  ASSERT_EQ(::link("/bin/busybox", (src + "/busybox").c_str()), 0) << strerror(errno);
+  json cfg = config({});
+  cfg["mounts"].push_back(
+      mount_entry("/data", "bind", src, {"bind", "ro", "nosuid", "nodev", "noexec"}));
+  auto [out, mi] = run_and_mountinfo(
+      cfg,
+      "cat /data/hello; touch /data/new 2>/dev/null && echo writable || echo read-only;"
+      " /data/busybox true 2>/dev/null && echo exec-ok || echo exec-denied");
+  auto m = find_mount(mi, "/data");
+  ASSERT_TRUE(m.has_value()) << out;
+  for (const char* o : {"ro", "nosuid", "nodev", "noexec"})
+    EXPECT_TRUE(has_option(m->mount_opts, o)) << "/data lacks " << o << ": " << m->mount_opts;
+  auto l = split_lines(out);
+  ASSERT_EQ(l.size(), 3u) << out;
+  EXPECT_EQ(l[0], "hello from the host");
+  EXPECT_EQ(l[1], "read-only");
+  EXPECT_EQ(l[2], "exec-denied");
+  EXPECT_FALSE(exists(src + "/new"));
+}
+
+// The destination does not exist yet (it is created inside another tmpfs): runc keeps the
+// mode of an existing destination directory instead of mode=, so this test avoids that case.
+TEST_F(MountsTest, TmpfsWithSizeAndMode) {
+  json cfg = config({});
+  cfg["mounts"].push_back(mount_entry("/mnt", "tmpfs", "tmpfs", {"size=1m"}));
+  cfg["mounts"].push_back(
+      mount_entry("/mnt/scratch", "tmpfs", "tmpfs", {"nosuid", "nodev", "size=1m", "mode=1770"}));
+  auto [out, mi] =
+      run_and_mountinfo(cfg, "stat -c %a /mnt/scratch; touch /mnt/scratch/f && echo writable");
+  auto m = find_mount(mi, "/mnt/scratch");
+  ASSERT_TRUE(m.has_value()) << out;
+  EXPECT_EQ(m->fstype, "tmpfs");
+  EXPECT_TRUE(has_option(m->super_opts, "size=1024k")) << m->super_opts;
+  EXPECT_TRUE(has_option(m->super_opts, "mode=1770")) << m->super_opts;
+  EXPECT_TRUE(has_option(m->mount_opts, "nosuid")) << m->mount_opts;
+  EXPECT_TRUE(has_option(m->mount_opts, "nodev")) << m->mount_opts;
+  EXPECT_EQ(split_lines(out), (std::vector<std::string>{"1770", "writable"}));
+}
+
+// rbind brings the submounts of the source along; bind does not.
+TEST_F(MountsTest, RbindIncludesSubmountsBindDoesNot) {
+  const std::string src = dir() + "/tree";
+  mkdirs(src + "/sub");
+  host_tmpfs(src + "/sub");
+  write_text(src + "/sub/inner", "in the submount\n");
+  json cfg = config({});
+  cfg["mounts"].push_back(mount_entry("/data", "bind", src, {"rbind", "ro"}));
+  cfg["mounts"].push_back(mount_entry("/mnt", "bind", src, {"bind", "ro"}));
+  auto [out, mi] = run_and_mountinfo(cfg, "cat /data/sub/inner; ls -A /mnt/sub | wc -l");
+  EXPECT_TRUE(find_mount(mi, "/data").has_value());
+  EXPECT_TRUE(find_mount(mi, "/data/sub").has_value()) << "rbind lost the submount";
+  EXPECT_TRUE(find_mount(mi, "/mnt").has_value());
+  EXPECT_FALSE(find_mount(mi, "/mnt/sub").has_value()) << "plain bind is recursive";
+  EXPECT_EQ(split_lines(out), (std::vector<std::string>{"in the submount", "0"}));
+}
+
+// Mount propagation from the host into the container: rslave receives a mount made on the
+// host after start, rprivate does not; rshared makes a peer group of its own.
+TEST_F(MountsTest, PropagationSlavePrivateShared) {
+  const std::string src = dir() + "/prop";
+  host_tmpfs(src);
+  ASSERT_EQ(::mount(nullptr, src.c_str(), nullptr, MS_SHARED, nullptr), 0) << strerror(errno);
+  mkdirs(src + "/late");
+
+  json cfg = config({});
+  cfg["mounts"].push_back(mount_entry("/data", "bind", src, {"rbind", "rslave"}));
+  cfg["mounts"].push_back(mount_entry("/mnt", "bind", src, {"rbind", "rprivate"}));
+  cfg["mounts"].push_back(mount_entry("/hooks", "tmpfs", "tmpfs", {"rshared"}));
+  cfg["process"]["args"] = {
+      "sh", "-c",
+      "touch /shared/ready; while [ ! -e /shared/go ]; do sleep 0.05; done;"
+      " cat /data/late/file 2>/dev/null || echo no-file; cat /mnt/late/file 2>/dev/null ||"
+      " echo no-file; echo @@MOUNTINFO@@; cat /proc/self/mountinfo"};
+  const std::string id = new_id();
+  const std::string out = dir() + "/out";
+  ASSERT_TRUE(create(id, write_bundle(cfg), {}, {.stdout_path = out}).ok());
+  ASSERT_TRUE(rt({"start", id}).ok());
+  ASSERT_TRUE(wait_until([&] { return exists(shared_dir() + "/ready"); }));
+  host_tmpfs(src + "/late");
+  write_text(src + "/late/file", "propagated\n");
+  write_text(shared_dir() + "/go", "");
+  ASSERT_TRUE(wait_status(id, "stopped"));
+  std::string text = read_text(out);
+  auto pos = text.find("@@MOUNTINFO@@\n");
+  ASSERT_NE(pos, std::string::npos) << text;
+  auto l = split_lines(text.substr(0, pos));
+  auto mi = parse_mountinfo(text.substr(pos + 14));
+  ASSERT_EQ(l.size(), 2u) << text;
+  EXPECT_EQ(l[0], "propagated") << "rslave mount did not receive the host's new mount";
+  EXPECT_EQ(l[1], "no-file") << "rprivate mount received the host's new mount";
+  auto slave = find_mount(mi, "/data");
+  ASSERT_TRUE(slave.has_value());
+  EXPECT_TRUE(contains(slave->optional, "master:")) << "/data: " << slave->optional;
+  EXPECT_FALSE(contains(slave->optional, "shared:")) << "/data: " << slave->optional;
+  auto priv = find_mount(mi, "/mnt");
+  ASSERT_TRUE(priv.has_value());
+  EXPECT_TRUE(priv->optional.empty()) << "/mnt: " << priv->optional;
+  auto shared = find_mount(mi, "/hooks");
+  ASSERT_TRUE(shared.has_value());
+  EXPECT_TRUE(contains(shared->optional, "shared:")) << "/hooks: " << shared->optional;
+}
+
+TEST_F(MountsTest, ReadonlyRootfs) {
+  json cfg = config({});
+  cfg["root"]["readonly"] = true;
+  auto [out, mi] =
+      run_and_mountinfo(cfg,
+                        "touch /itest-file 2>/dev/null && echo writable || echo read-only; touch "
+                        "/tmp/x 2>/dev/null && echo tmp-writable || echo tmp-read-only");
+  auto root = find_mount(mi, "/");
+  ASSERT_TRUE(root.has_value());
+  EXPECT_TRUE(has_option(root->mount_opts, "ro")) << root->mount_opts;
+  EXPECT_EQ(split_lines(out), (std::vector<std::string>{"read-only", "tmp-read-only"}));
+  EXPECT_FALSE(exists(shared_rootfs() + "/itest-file"));
+}
+
+TEST_F(MountsTest, WritableRootfs) {
+  const std::string rootfs = make_private_rootfs();
+  json cfg = config({});
+  cfg["root"]["path"] = rootfs;
+  cfg["root"]["readonly"] = false;
+  auto [out, mi] = run_and_mountinfo(cfg, "echo hi > /itest-file && echo written");
+  auto root = find_mount(mi, "/");
+  ASSERT_TRUE(root.has_value());
+  EXPECT_TRUE(has_option(root->mount_opts, "rw")) << root->mount_opts;
+  EXPECT_EQ(trim(out), "written");
+  EXPECT_EQ(read_text(rootfs + "/itest-file"), "hi\n");
+}
+
+// A relative root.path is relative to the bundle.
+TEST_F(MountsTest, RelativeRootPathIsResolvedAgainstTheBundle) {
+  json cfg = config({"cat", "/etc/hostname"});
+  std::string b = write_bundle(cfg);
+  const std::string rootfs = make_private_rootfs();
+  ASSERT_EQ(::rename(rootfs.c_str(), (b + "/rootfs").c_str()), 0);
+  write_text(b + "/rootfs/etc/hostname", "bundle-relative\n");
+  cfg["root"]["path"] = "rootfs";
+  write_text(b + "/config.json", cfg.dump());
+  const std::string id = new_id();
+  Result r = rt({"run", "--bundle", b, id});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.out, "bundle-relative\n");
+}
+
+TEST_F(MountsTest, MissingDestinationsAreCreated) {
+  const std::string rootfs = make_private_rootfs();
+  const std::string file_src = dir() + "/file-src";
+  write_text(file_src, "bound file\n");
+  json cfg = config({});
+  cfg["root"]["path"] = rootfs;
+  cfg["mounts"].push_back(mount_entry("/new/deep/dir", "tmpfs", "tmpfs", {"size=1m"}));
+  cfg["mounts"].push_back(mount_entry("/etc/itest/bound-file", "bind", file_src, {"bind", "ro"}));
+  auto [out, mi] = run_and_mountinfo(cfg, "cat /etc/itest/bound-file");
+  EXPECT_TRUE(find_mount(mi, "/new/deep/dir").has_value());
+  EXPECT_TRUE(find_mount(mi, "/etc/itest/bound-file").has_value());
+  EXPECT_EQ(out, "bound file\n");
+  struct stat st;
+  ASSERT_EQ(::stat((rootfs + "/new/deep/dir").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  ASSERT_EQ(::stat((rootfs + "/etc/itest/bound-file").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode)) << "a file bind mount needs a file as its mount point";
+}
+
+TEST_F(MountsTest, MaskedPaths) {
+  json cfg = config({});
+  auto [out, mi] = run_and_mountinfo(
+      cfg,
+      "for f in /proc/kcore /proc/keys /proc/timer_list; do"
+      "  if [ -e $f ]; then echo \"$f $(stat -c %t:%T $f) $(head -c 16 $f | wc -c)\"; fi; done;"
+      " echo \"/sys/firmware $(ls -A /sys/firmware | wc -l)\";"
+      " touch /sys/firmware/x 2>/dev/null && echo firmware-writable || echo firmware-ro");
+  for (const auto& l : split_lines(out)) {
+    if (l.rfind("/proc/", 0) == 0) {
+      std::string path = l.substr(0, l.find(' '));
+      if (!exists(path)) continue;  // masked only where the host has it
+      EXPECT_EQ(l, path + " 1:3 0") << "masked file must be /dev/null";
+    }
+  }
+  if (exists("/proc/kcore")) {
+    EXPECT_TRUE(contains(out, "/proc/kcore 1:3 0\n")) << out;
+  }
+  EXPECT_TRUE(contains(out, "/proc/keys 1:3 0\n")) << out;
+  EXPECT_TRUE(contains(out, "/sys/firmware 0\n")) << out;
+  EXPECT_TRUE(contains(out, "firmware-ro")) << out;
+  EXPECT_TRUE(find_mount(mi, "/proc/keys").has_value()) << "/proc/keys is not covered by a mount";
+  EXPECT_TRUE(find_mount(mi, "/sys/firmware").has_value()) << "/sys/firmware is not masked";
+}
+
+TEST_F(MountsTest, ReadonlyPaths) {
+  json cfg = config({});
+  auto [out, mi] = run_and_mountinfo(
+      cfg,
+      "echo renamed > /proc/sys/kernel/hostname 2>/dev/null && echo sys-writable ||"
+      " echo sys-ro; hostname");
+  for (const char* p : {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}) {
+    if (!exists(p)) continue;
+    auto m = find_mount(mi, p);
+    ASSERT_TRUE(m.has_value()) << p << " is not a read-only mount";
+    EXPECT_TRUE(has_option(m->mount_opts, "ro")) << p << ": " << m->mount_opts;
+  }
+  EXPECT_EQ(split_lines(out), (std::vector<std::string>{"sys-ro", "vessel-itest"}));
+}
+
+TEST_F(MountsTest, DefaultDevicesAndDevSymlinks) {
+  json cfg = config({});
+  auto [out, mi] = run_and_mountinfo(
+      cfg,
+      "for d in null zero full random urandom tty; do echo \"$d $(stat -c '%F %t:%T' /dev/$d)\";"
+      " done; for l in fd stdin stdout stderr; do echo \"$l -> $(readlink /dev/$l)\"; done;"
+      " echo \"ptmx $(readlink -f /dev/ptmx) $(stat -L -c '%t:%T' /dev/ptmx)\";"
+      " echo x > /dev/null && echo null-ok; head -c 3 /dev/zero | wc -c;"
+      " head -c 3 /dev/urandom | wc -c; echo x > /dev/full 2>/dev/null || echo full-enospc");
+  std::set<std::string> lines;
+  for (const auto& l : split_lines(out)) lines.insert(l);
+  for (const char* want :
+       {"null character special file 1:3", "zero character special file 1:5",
+        "full character special file 1:7", "random character special file 1:8",
+        "urandom character special file 1:9", "tty character special file 5:0",
+        "fd -> /proc/self/fd", "stdin -> /proc/self/fd/0", "stdout -> /proc/self/fd/1",
+        "stderr -> /proc/self/fd/2", "null-ok", "3", "full-enospc"})
+    EXPECT_TRUE(lines.count(want)) << "missing: " << want << "\n" << out;
+  // /dev/ptmx: a symlink to pts/ptmx or a bind mount of /dev/pts/ptmx (5:2 either way).
+  bool ptmx_ok = lines.count("ptmx /dev/pts/ptmx 5:2") || lines.count("ptmx /dev/ptmx 5:2");
+  EXPECT_TRUE(ptmx_ok) << out;
+}
+
+TEST_F(MountsTest, ConfiguredDeviceNodesAreCreated) {
+  json cfg = config({});
+  cfg["linux"]["devices"] = {
+      {{"path", "/dev/itest-null"},
+       {"type", "c"},
+       {"major", 1},
+       {"minor", 3},
+       {"fileMode", 0666},
+       {"uid", 1000},
+       {"gid", 10}},
+      {{"path", "/dev/itest-fifo"}, {"type", "p"}, {"fileMode", 0600}},
+  };
+  auto [out, mi] = run_and_mountinfo(
+      cfg,
+      "stat -c '%F %t:%T %a %u:%g' /dev/itest-null; stat -c '%F %a' /dev/itest-fifo;"
+      " echo x > /dev/itest-null && echo write-ok");
+  auto l = split_lines(out);
+  ASSERT_EQ(l.size(), 3u) << out;
+  EXPECT_EQ(l[0], "character special file 1:3 666 1000:10");
+  EXPECT_EQ(l[1], "fifo 600");
+  EXPECT_EQ(l[2], "write-ok");
+}
+
+TEST_F(MountsTest, SysctlIsAppliedInsideOnly) {
+  const std::string host_fwd = read_text("/proc/sys/net/ipv4/ip_forward");
+  json cfg = config({"sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax"});
+  const std::string want_fwd = trim(host_fwd) == "1" ? "0" : "1";
+  cfg["linux"]["sysctl"] = {{"net.ipv4.ip_forward", want_fwd}, {"kernel.msgmax", "12345"}};
+  Result r = run_container(cfg);
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(split_lines(r.out), (std::vector<std::string>{want_fwd, "12345"})) << r.describe();
+  EXPECT_EQ(read_text("/proc/sys/net/ipv4/ip_forward"), host_fwd) << "the host's sysctl changed";
+  EXPECT_NE(trim(read_text("/proc/sys/kernel/msgmax")), "12345") << "the host's sysctl changed";
+}
+
+}  // namespace
+}  // namespace itest
