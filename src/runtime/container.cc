@@ -22,6 +22,7 @@
 #include "cgroups/manager.h"
 #include "linux/namespaces.h"
 #include "linux/path.h"
+#include "linux/process_attrs.h"
 #include "linux/rootfs.h"
 #include "linux/sync.h"
 #include "linux/terminal.h"
@@ -303,7 +304,12 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   if (user_ns && user_ns->path.empty())
     linux::write_id_mappings(pid, spec.linux.uid_mappings, spec.linux.gid_mappings);
   cgroup->add_process(pid);
-  parent_sync.send(linux::SyncMsg::go);
+  const oci::Process& proc = *spec.process;
+  linux::apply_rlimits(pid, proc.rlimits);
+  if (proc.oom_score_adj) linux::apply_oom_score_adj(pid, *proc.oom_score_adj);
+  if (proc.io_priority) linux::apply_io_priority(pid, *proc.io_priority);
+  if (proc.scheduler) linux::apply_scheduler(pid, *proc.scheduler);
+  parent_sync.send(linux::SyncMsg::go, 0, state_json(rec, "creating"));
   if (args.runtime_hooks) {
     parent_sync.expect(linux::SyncMsg::mounts_ready, "set up the container");
     std::string st = state_json(rec, "creating");
@@ -405,6 +411,10 @@ void Runtime::destroy_locked(ContainerDir& dir, const ContainerRecord& rec) {
 }
 
 void Runtime::remove(const std::string& id, bool force) {
+  if (force && !store_.peek(id)) {
+    validate_container_id(id);
+    return;  // runc's contract: forcing the delete of what is not there succeeds
+  }
   ContainerDir dir = store_.open(id);
   ContainerRecord rec = dir.load();
   std::string status = container_status(rec);

@@ -70,6 +70,40 @@ std::string find_executable(const oci::Process& p) {
   fail("process.args[0]: exec \"{}\": executable file not found in $PATH", name);
 }
 
+// Like other runtimes, HOME defaults to the user's home in the container's /etc/passwd
+// (or "/" when the uid has no entry), unless process.env sets it.
+std::vector<std::string> with_home(const oci::Process& p) {
+  std::vector<std::string> env = p.env;
+  for (const auto& e : env)
+    if (e.rfind("HOME=", 0) == 0) return env;
+  std::string home = "/";
+  try {
+    std::string passwd = read_file("/etc/passwd");
+    size_t pos = 0;
+    while (pos < passwd.size()) {
+      size_t end = passwd.find('\n', pos);
+      if (end == std::string::npos) end = passwd.size();
+      std::string line = passwd.substr(pos, end - pos);
+      pos = end + 1;
+      std::vector<std::string> f;
+      size_t i = 0;
+      for (;;) {
+        size_t j = line.find(':', i);
+        f.push_back(line.substr(i, j == std::string::npos ? std::string::npos : j - i));
+        if (j == std::string::npos) break;
+        i = j + 1;
+      }
+      if (f.size() >= 6 && f[2] == std::to_string(p.user.uid)) {
+        if (!f[5].empty()) home = f[5];
+        break;
+      }
+    }
+  } catch (const Error&) {
+  }
+  env.push_back("HOME=" + home);
+  return env;
+}
+
 void exit_on_signal(int sig) { _exit(128 + sig); }
 
 // Until `start`, this process is PID 1 of its namespace, and PID 1 ignores signals it has no
@@ -144,7 +178,9 @@ void setup_console(const InitArgs& a, const oci::Process& p) {
 void init_steps(InitArgs& a) {
   const oci::Spec& spec = *a.spec;
   const oci::Process& proc = *spec.process;
-  a.sync->expect(linux::SyncMsg::go, "wait for the runtime");
+  // The state for createContainer/startContainer hooks comes with `go`: only the parent knows
+  // this process's PID as the host sees it.
+  a.state_json = a.sync->expect(linux::SyncMsg::go, "wait for the runtime").text;
 
   for (auto& [type, fd] : a.join) linux::join_namespace(fd, type, spec.find_namespace(type)->path);
   const bool user_ns = spec.has_namespace(NamespaceType::user);
@@ -181,7 +217,8 @@ void init_steps(InitArgs& a) {
     a.sync->send(linux::SyncMsg::mounts_ready);
     a.sync->expect(linux::SyncMsg::hooks_done, "wait for createRuntime hooks");
   }
-  run_hooks(spec.hooks.create_container, "createContainer", a.state_json);
+  if (!spec.hooks.create_container.empty())
+    run_hooks(spec.hooks.create_container, "createContainer", a.state_json);
 
   linux::enter_root(a.rootfs, a.no_pivot);
   rootfd.reset();
@@ -192,12 +229,11 @@ void init_steps(InitArgs& a) {
   if (spec.root.readonly) linux::make_root_readonly();
 
   if (::chdir(proc.cwd.c_str()) < 0) fail_errno("process.cwd: chdir {}", proc.cwd);
-  if (proc.oom_score_adj) linux::apply_oom_score_adj(*proc.oom_score_adj);
-  linux::apply_rlimits(proc.rlimits);
+  // rlimits, oomScoreAdj, ioPriority and the scheduler were set by the parent: in a user
+  // namespace this process could not raise them, the kernel checks against the host's.
   if (spec.linux.personality) linux::apply_personality(*spec.linux.personality);
-  if (proc.io_priority) linux::apply_io_priority(*proc.io_priority);
-  if (proc.scheduler) linux::apply_scheduler(*proc.scheduler);
   std::string exe = find_executable(proc);
+  std::vector<std::string> env = with_home(proc);
 
   if (proc.has_capabilities) linux::prepare_capabilities(proc.capabilities);
   bool setgroups_allowed = true;
@@ -223,11 +259,15 @@ void init_steps(InitArgs& a) {
   UniqueFd conn = wait_for_start(a.start_listener);
   ::close(a.start_listener);
   try {
-    run_hooks(spec.hooks.start_container, "startContainer", a.state_json);
+    if (!spec.hooks.start_container.empty()) {
+      nlohmann::json st = nlohmann::json::parse(a.state_json);
+      st["status"] = "created";
+      run_hooks(spec.hooks.start_container, "startContainer", st.dump());
+    }
     std::vector<char*> argv, envp;
     for (const auto& s : proc.args) argv.push_back(const_cast<char*>(s.c_str()));
     argv.push_back(nullptr);
-    for (const auto& s : proc.env) envp.push_back(const_cast<char*>(s.c_str()));
+    for (const auto& s : env) envp.push_back(const_cast<char*>(s.c_str()));
     envp.push_back(nullptr);
     reset_signals();
     ::execve(exe.c_str(), argv.data(), envp.data());
