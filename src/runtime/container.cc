@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <thread>
@@ -87,6 +88,13 @@ void validate_for_create(const oci::Spec& spec, const std::string& rootfs) {
   if (::stat(rootfs.c_str(), &st) < 0)
     fail_errno("config.json: root.path: {} (the container's root filesystem)", rootfs);
   if (!S_ISDIR(st.st_mode)) fail("config.json: root.path: {} is not a directory", rootfs);
+  const oci::Namespace* user = spec.find_namespace(NamespaceType::user);
+  if (user && !user->path.empty())
+    for (const auto& ns : spec.linux.namespaces)
+      if (ns.path.empty() && ns.type != NamespaceType::user && ns.type != NamespaceType::cgroup)
+        fail("config.json: linux.namespaces: joining a user namespace by path while creating a new "
+             "{} namespace is not supported yet; give its path too",
+             oci::namespace_name(ns.type));
   linux::validate_sysctls(spec);
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     const std::string& d = spec.mounts[i].destination;
@@ -222,6 +230,9 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   if (!spec.process->terminal && !o.console_socket.empty())
     fail("--console-socket given but process.terminal is false");
   if (o.preserve_fds < 0) fail("--preserve-fds must not be negative");
+  // Socket activation (systemd's LISTEN_FDS) passes its fds on too, as runc does.
+  int preserve_fds = o.preserve_fds;
+  if (const char* listen = ::getenv("LISTEN_FDS")) preserve_fds += std::atoi(listen);
 
   // Everything that can fail on bad input is opened before the state directory exists.
   std::vector<std::pair<NamespaceType, UniqueFd>> joins;
@@ -280,7 +291,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   args.rootfs = rootfs;
   args.no_pivot = o.no_pivot;
   args.no_new_keyring = o.no_new_keyring;
-  args.preserve_fds = o.preserve_fds;
+  args.preserve_fds = preserve_fds;
   args.console_socket = console.get();
   args.pty_to_parent = foreground_terminal && spec.process->terminal && !console;
   args.start_listener = listener.get();
