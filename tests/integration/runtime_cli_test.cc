@@ -90,3 +90,26 @@ TEST_F(RuntimeCliTest, SystemdCgroupIsAClearErrorAndLeavesNothing) {
 
 }  // namespace
 }  // namespace itest
+
+namespace itest {
+namespace {
+
+// `run` in the foreground with process.terminal: the container gets a pty of its own devpts,
+// and the caller's terminal (here one made by script(1)) is proxied to it.
+TEST_F(RuntimeCliTest, ForegroundRunWithTerminalUsesTheCallersTerminal) {
+  if (!exists("/usr/bin/script")) GTEST_SKIP() << "script(1) is not installed";
+  json cfg = config({"sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo both-ttys; tty; exit 5"});
+  cfg["process"]["terminal"] = true;
+  std::string bundle = write_bundle(cfg);
+  std::string id = new_id("tty");
+  std::string cmd = "'" + runtime_path() + "' --root '" + state_root() + "' run -b '" + bundle +
+                    "' " + id;
+  Result r = run_cmd({"/usr/bin/script", "-qec", cmd, "/dev/null"});
+  EXPECT_EQ(r.exit_code(), 5) << r.describe();
+  EXPECT_TRUE(contains(r.out, "both-ttys")) << r.describe();
+  EXPECT_TRUE(contains(r.out, "/dev/pts/0")) << "the container's own devpts numbers from 0"
+                                             << r.describe();
+}
+
+}  // namespace
+}  // namespace itest
