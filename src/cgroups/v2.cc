@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cgroups/bpf_devices.h"
 #include "cgroups/convert.h"
 #include "cgroups/resources.h"
 #include "util/error.h"
@@ -146,7 +147,8 @@ void CgroupV2Manager::apply(const nlohmann::json& resources) {
           field, d);
   }
 
-  if (r.devices) log::debug("cgroups: linux.resources.devices is not applied on cgroup v2 yet");
+  // Needs no controller: a device program attaches to any cgroup v2 directory.
+  if (r.devices) apply_device_filter(d, *r.devices);
 
   // Last, so that an explicit unified value overrides one converted from a v1 field.
   for (const auto& [key, value] : r.unified) {

@@ -177,8 +177,19 @@ void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx,
       fail_errno("{}: bind {} on {}", where, source, m.destination);
   } else {
     const char* data = mf.data.empty() ? nullptr : mf.data.c_str();
-    if (::mount(source.empty() ? m.type.c_str() : source.c_str(), tpath.c_str(), m.type.c_str(),
-                mf.flags & ~MS_REMOUNT, data) < 0)
+    int r = ::mount(source.empty() ? m.type.c_str() : source.c_str(), tpath.c_str(),
+                    m.type.c_str(), mf.flags & ~MS_REMOUNT, data);
+    if (r < 0 && errno == EPERM && m.type == "sysfs" && ctx.user_namespace) {
+      // A new sysfs needs rights over the network namespace's owner, which a user namespace
+      // lacks when the network namespace was joined from the host: show the host's /sys.
+      r = ::mount("/sys", tpath.c_str(), nullptr, MS_BIND | MS_REC, nullptr);
+      if (r == 0) {
+        target = open_in_root(rootfd, m.destination, Create::none);
+        remount(fd_path(target.get()), mf.flags & ~MS_REMOUNT);
+        return;
+      }
+    }
+    if (r < 0)
       fail_errno("{}: mount {} ({}) on {} with options \"{}\"", where, m.source, m.type,
                  m.destination, mf.data);
   }

@@ -1,6 +1,7 @@
 #include "linux/sync.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -90,6 +91,59 @@ UniqueFd SyncChannel::recv_fd(SyncMsg expected) const {
   int fd;
   std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
   return UniqueFd(fd);
+}
+
+void SyncChannel::enable_credentials() const {
+  int one = 1;
+  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0)
+    fail_errno("setsockopt(SO_PASSCRED) on the setup channel");
+}
+
+void SyncChannel::send_own_pid(SyncMsg type) const {
+  Header h{type, 0, 0};
+  struct iovec iov = {&h, sizeof h};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(struct ucred))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_CREDENTIALS;
+  c->cmsg_len = CMSG_LEN(sizeof(struct ucred));
+  struct ucred cred = {::getpid(), ::getuid(), ::getgid()};
+  std::memcpy(CMSG_DATA(c), &cred, sizeof cred);
+  if (retry_eintr([&] { return ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL); }) < 0)
+    fail_errno("send the container's PID on the setup channel");
+}
+
+pid_t SyncChannel::recv_pid(SyncMsg expected, const char* what) const {
+  char buf[kMaxMessage];
+  struct iovec iov = {buf, sizeof buf};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(struct ucred))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n = retry_eintr([&] { return ::recvmsg(fd_.get(), &msg, 0); });
+  if (n < 0) fail_errno("{}: receive on the setup channel", what);
+  if (n == 0) fail("{}: the container process exited during set-up", what);
+  if (static_cast<size_t>(n) < sizeof(Header)) fail("{}: short message", what);
+  Header h;
+  std::memcpy(&h, buf, sizeof h);
+  if (h.type == SyncMsg::error)
+    throw Error(std::string(buf + sizeof h, static_cast<size_t>(n) - sizeof h));
+  if (h.type != expected) fail("{}: unexpected message on the setup channel", what);
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+      struct ucred cred;
+      std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+      return cred.pid;
+    }
+  }
+  fail("{}: the message carried no credentials", what);
 }
 
 }  // namespace vessel::linux

@@ -2,6 +2,8 @@
 // so each message arrives whole, and a child's error text reaches the parent intact.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 
@@ -14,7 +16,9 @@ enum class SyncMsg : uint32_t {
   mounts_ready,      // child → parent: mounts done, run prestart/createRuntime hooks now
   hooks_done,        // parent → child
   pty_master,        // child → parent: the pty master fd (SCM_RIGHTS), for foreground `run`
-  grandchild_pid,    // intermediate → parent: the real init pid (when a second fork is needed)
+  userns_ready,      // child → parent: unshared a user namespace, write its id maps
+  maps_done,         // parent → child
+  grandchild_pid,    // init → parent: its host PID (SCM_CREDENTIALS), after the second fork
   ready,             // child → parent: set up, blocked waiting for `start`
   error,             // either way: text is the error message
 };
@@ -38,6 +42,12 @@ class SyncChannel {
   SyncMessage recv(const char* what) const;
   // Receives a message that carries an fd.
   UniqueFd recv_fd(SyncMsg expected) const;
+  // Sends this process's own PID in SCM_CREDENTIALS: the kernel translates it into the
+  // receiver's PID namespace, so the parent learns the host PID whatever namespace we are in.
+  void send_own_pid(SyncMsg type) const;
+  // Receives such a message (the receiving end must have called enable_credentials()).
+  pid_t recv_pid(SyncMsg expected, const char* what) const;
+  void enable_credentials() const;
   // Like recv(), but a message of type `error` is thrown as an Error carrying its text.
   SyncMessage expect(SyncMsg type, const char* what) const;
 

@@ -88,13 +88,6 @@ void validate_for_create(const oci::Spec& spec, const std::string& rootfs) {
   if (::stat(rootfs.c_str(), &st) < 0)
     fail_errno("config.json: root.path: {} (the container's root filesystem)", rootfs);
   if (!S_ISDIR(st.st_mode)) fail("config.json: root.path: {} is not a directory", rootfs);
-  const oci::Namespace* user = spec.find_namespace(NamespaceType::user);
-  if (user && !user->path.empty())
-    for (const auto& ns : spec.linux.namespaces)
-      if (ns.path.empty() && ns.type != NamespaceType::user && ns.type != NamespaceType::cgroup)
-        fail("config.json: linux.namespaces: joining a user namespace by path while creating a new "
-             "{} namespace is not supported yet; give its path too",
-             oci::namespace_name(ns.type));
   linux::validate_sysctls(spec);
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     const std::string& d = spec.mounts[i].destination;
@@ -272,6 +265,19 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
     if (ns.path.empty() && ns.type != NamespaceType::cgroup && ns.type != NamespaceType::time)
       flags |= static_cast<unsigned long>(oci::namespace_clone_flag(ns.type));
   InitArgs args;
+  // A user namespace owns the namespaces made with it, and joining a namespace needs rights in
+  // its owner: so with a user namespace and joined ones, join first, then create (slow path).
+  const oci::Namespace* user_ns = spec.find_namespace(NamespaceType::user);
+  bool joins_in_child = std::any_of(joins.begin(), joins.end(), [](const auto& j) {
+    return j.first != NamespaceType::pid && j.first != NamespaceType::time;
+  });
+  const bool slow_path = user_ns && joins_in_child;
+  if (slow_path) {
+    args.unshare_user = user_ns->path.empty();
+    args.fork_into_pid_ns = (flags & CLONE_NEWPID) != 0;
+    args.unshare_flags = flags & ~static_cast<unsigned long>(CLONE_NEWUSER | CLONE_NEWPID);
+    flags = 0;
+  }
   // pid and time namespaces apply to children: enter or create them here, before clone.
   for (auto& [type, fd] : joins) {
     if (type == NamespaceType::pid || type == NamespaceType::time)
@@ -286,6 +292,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   }
 
   auto [parent_sync, child_sync] = linux::SyncChannel::make_pair();
+  if (args.fork_into_pid_ns) parent_sync.enable_credentials();
   args.spec = &spec;
   args.bundle = bundle;
   args.rootfs = rootfs;
@@ -311,8 +318,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   console.reset();
   rec.pid = pid;
 
-  const oci::Namespace* user_ns = spec.find_namespace(NamespaceType::user);
-  if (user_ns && user_ns->path.empty())
+  if (user_ns && user_ns->path.empty() && !slow_path)
     linux::write_id_mappings(pid, spec.linux.uid_mappings, spec.linux.gid_mappings);
   cgroup->add_process(pid);
   const oci::Process& proc = *spec.process;
@@ -321,6 +327,19 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   if (proc.io_priority) linux::apply_io_priority(pid, *proc.io_priority);
   if (proc.scheduler) linux::apply_scheduler(pid, *proc.scheduler);
   parent_sync.send(linux::SyncMsg::go, 0, state_json(rec, "creating"));
+  if (args.unshare_user) {
+    parent_sync.expect(linux::SyncMsg::userns_ready, "set up the user namespace");
+    linux::write_id_mappings(pid, spec.linux.uid_mappings, spec.linux.gid_mappings);
+    parent_sync.send(linux::SyncMsg::maps_done);
+  }
+  if (args.fork_into_pid_ns) {
+    pid_t init_pid = parent_sync.recv_pid(linux::SyncMsg::grandchild_pid, "set up the pid namespace");
+    ::waitpid(pid, nullptr, 0);  // the intermediate process, which has done its part
+    pid = init_pid;
+    guard.set_pid(pid);
+    rec.pid = pid;
+    parent_sync.send(linux::SyncMsg::go, 0, state_json(rec, "creating"));
+  }
   if (args.runtime_hooks) {
     parent_sync.expect(linux::SyncMsg::mounts_ready, "set up the container");
     std::string st = state_json(rec, "creating");

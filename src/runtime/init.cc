@@ -183,9 +183,27 @@ void init_steps(InitArgs& a) {
   a.state_json = a.sync->expect(linux::SyncMsg::go, "wait for the runtime").text;
 
   for (auto& [type, fd] : a.join) linux::join_namespace(fd, type, spec.find_namespace(type)->path);
+  if (a.unshare_user) {
+    if (::unshare(CLONE_NEWUSER) < 0) fail_errno("create the user namespace");
+    a.sync->send(linux::SyncMsg::userns_ready);
+    a.sync->expect(linux::SyncMsg::maps_done, "wait for the id mappings");
+  }
+  if (a.unshare_flags && ::unshare(static_cast<int>(a.unshare_flags)) < 0)
+    fail_errno("create namespaces (flags {:#x})", a.unshare_flags);
+  if (a.fork_into_pid_ns) {
+    if (::unshare(CLONE_NEWPID) < 0) fail_errno("create the pid namespace");
+    pid_t child = ::fork();
+    if (child < 0) fail_errno("fork into the new pid namespace");
+    // The parent learns the new PID from the child itself. (No death signal for the child: its
+    // parent exits now; if the runtime dies, the setup channel reads EOF and the child exits.)
+    if (child > 0) _exit(0);
+    a.sync->send_own_pid(linux::SyncMsg::grandchild_pid);
+    a.state_json = a.sync->expect(linux::SyncMsg::go, "wait for the runtime").text;
+  }
   const bool user_ns = spec.has_namespace(NamespaceType::user);
-  if (creates(spec, NamespaceType::user)) {
-    // The parent has written the id maps; become the namespace's root.
+  if (user_ns) {
+    // Become the namespace's root (the parent has mapped a new one): until then this process
+    // has an unmapped uid there, and could not even create a mount point.
     if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0)
       fail_errno("become root in the new user namespace");
   }

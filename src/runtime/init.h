@@ -21,6 +21,12 @@ struct InitArgs {
   int start_listener = -1;       // `start` connects here to release the process
   bool runtime_hooks = false;    // parent runs prestart/createRuntime hooks mid-way
   std::vector<std::pair<oci::NamespaceType, int>> join;  // namespaces to setns() into, user first
+  // The slow path, when a user namespace meets namespaces joined by path: the child joins
+  // first, then creates the user namespace (the parent maps it), then the rest, and forks once
+  // more if it needs a new pid namespace. Zero/false on the fast path (all in clone flags).
+  bool unshare_user = false;
+  unsigned long unshare_flags = 0;
+  bool fork_into_pid_ns = false;
   std::string state_json;        // for createContainer/startContainer hooks
   linux::SyncChannel* sync = nullptr;
   // The parent's fds the child must not keep (the state directory lock above all: a flock

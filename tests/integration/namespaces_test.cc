@@ -211,3 +211,71 @@ TEST_F(NamespacesTest, JoinsNetworkNamespaceOfHelperProcess) {
 
 }  // namespace
 }  // namespace itest
+
+namespace itest {
+namespace {
+
+json with_new_userns(json cfg) {
+  cfg["linux"]["namespaces"].push_back({{"type", "user"}});
+  cfg["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  cfg["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  return cfg;
+}
+
+void set_path(json& cfg, const std::string& type, const std::string& path) {
+  for (auto& n : cfg["linux"]["namespaces"])
+    if (n["type"] == type) n["path"] = path;
+}
+
+// A new user namespace while joining a network namespace the host owns: the container must
+// join first and create its user namespace after (otherwise it has no right to join).
+TEST_F(NamespacesTest, NewUserNamespaceWithJoinedNetworkNamespace) {
+  if (host_ns("user").empty()) GTEST_SKIP() << "kernel without user namespaces";
+  const std::string nsfile = dir() + "/netns";
+  write_text(nsfile, "");
+  Result u = run_cmd({"unshare", "--net=" + nsfile, "true"});
+  if (u.exit_code() == 127) GTEST_SKIP() << "no unshare(1) on the host";
+  ASSERT_TRUE(u.ok()) << u.describe();
+  defer([nsfile] { ::umount2(nsfile.c_str(), MNT_DETACH); });
+  struct stat st;
+  ASSERT_EQ(::stat(nsfile.c_str(), &st), 0);
+
+  json cfg = with_new_userns(
+      config({"sh", "-c", "echo $$; readlink /proc/self/ns/net; cat /proc/self/uid_map"}));
+  set_path(cfg, "network", nsfile);
+  Result r = run_container(cfg);
+  if (runtime_is_runc() && !r.ok()) GTEST_SKIP() << "runc 1.1 cannot mount sysfs here";
+  ASSERT_TRUE(r.ok()) << r.describe();
+  auto l = split_lines(r.out);
+  ASSERT_GE(l.size(), 3u) << r.describe();
+  EXPECT_EQ(l[0], "1") << "a new pid namespace, made after the user namespace";
+  EXPECT_EQ(l[1], "net:[" + std::to_string(st.st_ino) + "]");
+  EXPECT_TRUE(contains(l[2], "100000")) << l[2];
+}
+
+// Joining the user namespace of a running container while creating every other namespace.
+TEST_F(NamespacesTest, JoinedUserNamespaceWithNewNamespaces) {
+  if (host_ns("user").empty()) GTEST_SKIP() << "kernel without user namespaces";
+  const std::string owner = new_id("userowner");
+  ASSERT_TRUE(create(owner, write_bundle(with_new_userns(config({"sleep", "1000"})))).ok());
+  ASSERT_TRUE(rt({"start", owner}).ok());
+  auto st = state(owner);
+  ASSERT_TRUE(st.has_value());
+  const std::string userns = "/proc/" + std::to_string((*st)["pid"].get<pid_t>()) + "/ns/user";
+
+  json cfg = config({"sh", "-c", "echo $$; readlink /proc/self/ns/user; id -u"});
+  cfg["linux"]["namespaces"].push_back({{"type", "user"}, {"path", userns}});
+  Result r = run_container(cfg);
+  if (runtime_is_runc() && !r.ok()) GTEST_SKIP() << "runc 1.1 wants mappings for a joined userns";
+  ASSERT_TRUE(r.ok()) << r.describe();
+  auto l = split_lines(r.out);
+  ASSERT_GE(l.size(), 3u) << r.describe();
+  EXPECT_EQ(l[0], "1");
+  char link[256] = {};
+  ASSERT_GT(::readlink(userns.c_str(), link, sizeof link - 1), 0);
+  EXPECT_EQ(l[1], link);
+  EXPECT_EQ(l[2], "0") << "root of the joined namespace";
+}
+
+}  // namespace
+}  // namespace itest
