@@ -29,9 +29,9 @@ constexpr bool kHaveWaitKill = SCMP_VER_MAJOR > 2 || (SCMP_VER_MAJOR == 2 && SCM
 
 struct ActionInfo {
   const char* name;
-  uint32_t value;     // errno/trace data still zero
-  bool takes_errno;   // ERRNO and TRACE carry a 16-bit value
-  unsigned api_level; // libseccomp API level the host needs (seccomp_api_get)
+  uint32_t value;      // errno/trace data still zero
+  bool takes_errno;    // ERRNO and TRACE carry a 16-bit value
+  unsigned api_level;  // libseccomp API level the host needs (seccomp_api_get)
 };
 
 constexpr std::array<ActionInfo, 9> kActions = {{
@@ -64,12 +64,12 @@ constexpr std::array<OperatorInfo, 7> kOperators = {{
 // The runtime-spec's list (as of libseccomp 2.6.0). Which of them the installed libseccomp
 // can build filters for is asked at run time, so an upgrade of the library needs no change.
 constexpr std::array<const char*, 23> kArchNames = {
-    "SCMP_ARCH_X86",       "SCMP_ARCH_X86_64",      "SCMP_ARCH_X32",       "SCMP_ARCH_ARM",
-    "SCMP_ARCH_AARCH64",   "SCMP_ARCH_MIPS",        "SCMP_ARCH_MIPS64",    "SCMP_ARCH_MIPS64N32",
-    "SCMP_ARCH_MIPSEL",    "SCMP_ARCH_MIPSEL64",    "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
-    "SCMP_ARCH_PPC64",     "SCMP_ARCH_PPC64LE",     "SCMP_ARCH_S390",      "SCMP_ARCH_S390X",
-    "SCMP_ARCH_PARISC",    "SCMP_ARCH_PARISC64",    "SCMP_ARCH_RISCV64",   "SCMP_ARCH_LOONGARCH64",
-    "SCMP_ARCH_M68K",      "SCMP_ARCH_SH",          "SCMP_ARCH_SHEB",
+    "SCMP_ARCH_X86",     "SCMP_ARCH_X86_64",   "SCMP_ARCH_X32",         "SCMP_ARCH_ARM",
+    "SCMP_ARCH_AARCH64", "SCMP_ARCH_MIPS",     "SCMP_ARCH_MIPS64",      "SCMP_ARCH_MIPS64N32",
+    "SCMP_ARCH_MIPSEL",  "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
+    "SCMP_ARCH_PPC64",   "SCMP_ARCH_PPC64LE",  "SCMP_ARCH_S390",        "SCMP_ARCH_S390X",
+    "SCMP_ARCH_PARISC",  "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64",     "SCMP_ARCH_LOONGARCH64",
+    "SCMP_ARCH_M68K",    "SCMP_ARCH_SH",       "SCMP_ARCH_SHEB",
 };
 
 constexpr const char* kFlagTsync = "SECCOMP_FILTER_FLAG_TSYNC";
@@ -176,8 +176,8 @@ uint32_t parse_action(const json& obj, const char* key, const char* errno_key,
   uint32_t data = EPERM;
   if (present(obj, errno_key)) {
     if (!it->takes_errno)
-      bad(errno_path, fmt::format("{} takes no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)",
-                                  name));
+      bad(errno_path,
+          fmt::format("{} takes no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)", name));
     data = static_cast<uint32_t>(unsigned_int(obj.at(errno_key), errno_path, 0xffff));
   }
   if (it->value == SCMP_ACT_ERRNO(0)) return SCMP_ACT_ERRNO(data);
@@ -193,14 +193,14 @@ SeccompArg parse_arg(const json& a, const std::string& path) {
   out.index = static_cast<unsigned>(unsigned_int(a.at("index"), path + ".index", 5));
   if (!present(a, "value")) bad(path, "missing \"value\"");
   out.value = unsigned_int(a.at("value"), path + ".value", UINT64_MAX);
-  if (present(a, "valueTwo")) out.value_two = unsigned_int(a.at("valueTwo"), path + ".valueTwo", UINT64_MAX);
+  if (present(a, "valueTwo"))
+    out.value_two = unsigned_int(a.at("valueTwo"), path + ".valueTwo", UINT64_MAX);
   if (!present(a, "op")) bad(path, "missing \"op\" (one of " + names_of(kOperators) + ")");
   const std::string& op = str(a.at("op"), path + ".op");
   auto it = std::find_if(kOperators.begin(), kOperators.end(),
                          [&](const OperatorInfo& o) { return op == o.name; });
   if (it == kOperators.end())
-    bad(path + ".op",
-        fmt::format("unknown operator \"{}\" (known: {})", op, names_of(kOperators)));
+    bad(path + ".op", fmt::format("unknown operator \"{}\" (known: {})", op, names_of(kOperators)));
   out.op = it->op;
   return out;
 }
@@ -225,15 +225,14 @@ SeccompFilter parse(const json& s, bool report) {
       const std::string path = fmt::format("{}.architectures[{}]", base, i);
       const std::string& name = str(archs[i], path);
       if (!known_arch(name))
-        bad(path, fmt::format("unknown architecture \"{}\" (known: {})", name,
-                              names_of(kArchNames)));
+        bad(path,
+            fmt::format("unknown architecture \"{}\" (known: {})", name, names_of(kArchNames)));
       uint32_t token = arch_token(name);
       if (token == 0)
         bad(path, fmt::format("architecture \"{}\" is not supported by libseccomp {}.{}.{}", name,
                               seccomp_version()->major, seccomp_version()->minor,
                               seccomp_version()->micro));
-      if (std::find(f.architectures.begin(), f.architectures.end(), token) ==
-          f.architectures.end())
+      if (std::find(f.architectures.begin(), f.architectures.end(), token) == f.architectures.end())
         f.architectures.push_back(token);
     }
   }
@@ -314,7 +313,8 @@ SeccompFilter parse(const json& s, bool report) {
           log::debug(fmt::format("{}: skipped, its action is the default action", path));
         for (const auto& n : r.names)
           if (seccomp_syscall_resolve_name(n.c_str()) == __NR_SCMP_ERROR)
-            log::debug(fmt::format("{}: syscall \"{}\" is unknown to libseccomp, skipped", path, n));
+            log::debug(
+                fmt::format("{}: syscall \"{}\" is unknown to libseccomp, skipped", path, n));
       }
       f.rules.push_back(std::move(r));
     }
@@ -437,7 +437,8 @@ UniqueFd load_seccomp(const SeccompFilter& f) {
   for (uint32_t arch : f.architectures) {
     int rc = seccomp_arch_add(ctx.get(), arch);
     // The native architecture is in every new filter already.
-    if (rc < 0 && rc != -EEXIST) throw_errno(fmt::format("seccomp: add architecture {:#x}", arch), -rc);
+    if (rc < 0 && rc != -EEXIST)
+      throw_errno(fmt::format("seccomp: add architecture {:#x}", arch), -rc);
   }
   for (const auto& r : f.rules) {
     // libseccomp refuses rules that repeat the default action; they change nothing.
@@ -510,8 +511,8 @@ nlohmann::json seccomp_features() {
       kernel_has_flag(SECCOMP_FILTER_FLAG_NEW_LISTENER | (1UL << 5) /* WAIT_KILLABLE_RECV */))
     supported.push_back(kFlagWaitKillable);
   return {
-      {"enabled", true},       {"actions", actions},    {"operators", operators},
-      {"archs", archs},        {"knownFlags", known},   {"supportedFlags", supported},
+      {"enabled", true}, {"actions", actions},  {"operators", operators},
+      {"archs", archs},  {"knownFlags", known}, {"supportedFlags", supported},
   };
 }
 
@@ -526,70 +527,366 @@ namespace {
 // NUMA placement changes, hostname changes.
 constexpr const char* kDefaultAllowed[] = {
     // files and directories
-    "access", "faccessat", "faccessat2", "chdir", "fchdir", "getcwd", "chroot", "chmod",
-    "fchmod", "fchmodat", "fchmodat2", "chown", "chown32", "fchown", "fchown32", "fchownat",
-    "lchown", "lchown32", "open", "openat", "openat2", "creat", "close", "close_range", "dup",
-    "dup2", "dup3", "read", "readv", "pread64", "preadv", "preadv2", "write", "writev",
-    "pwrite64", "pwritev", "pwritev2", "lseek", "_llseek", "fcntl", "fcntl64", "ioctl", "flock",
-    "fsync", "fdatasync", "sync", "syncfs", "sync_file_range", "sync_file_range2",
-    "arm_sync_file_range", "fallocate", "fadvise64", "fadvise64_64", "arm_fadvise64_64",
-    "readahead", "truncate", "truncate64", "ftruncate", "ftruncate64", "getdents",
-    "getdents64", "readdir", "mkdir", "mkdirat", "rmdir", "mknod", "mknodat", "link", "linkat",
-    "symlink", "symlinkat", "unlink", "unlinkat", "rename", "renameat", "renameat2",
-    "readlink", "readlinkat", "stat", "stat64", "lstat", "lstat64", "fstat", "fstat64",
-    "newfstatat", "fstatat64", "statx", "statfs", "statfs64", "fstatfs", "fstatfs64", "umask",
-    "utime", "utimes", "utimensat", "utimensat_time64", "futimesat", "copy_file_range",
-    "sendfile", "sendfile64", "splice", "tee", "vmsplice", "getxattr", "lgetxattr",
-    "fgetxattr", "setxattr", "lsetxattr", "fsetxattr", "listxattr", "llistxattr",
-    "flistxattr", "removexattr", "lremovexattr", "fremovexattr", "inotify_init",
-    "inotify_init1", "inotify_add_watch", "inotify_rm_watch", "memfd_create", "pipe", "pipe2",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "chdir",
+    "fchdir",
+    "getcwd",
+    "chroot",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "fchmodat2",
+    "chown",
+    "chown32",
+    "fchown",
+    "fchown32",
+    "fchownat",
+    "lchown",
+    "lchown32",
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "close",
+    "close_range",
+    "dup",
+    "dup2",
+    "dup3",
+    "read",
+    "readv",
+    "pread64",
+    "preadv",
+    "preadv2",
+    "write",
+    "writev",
+    "pwrite64",
+    "pwritev",
+    "pwritev2",
+    "lseek",
+    "_llseek",
+    "fcntl",
+    "fcntl64",
+    "ioctl",
+    "flock",
+    "fsync",
+    "fdatasync",
+    "sync",
+    "syncfs",
+    "sync_file_range",
+    "sync_file_range2",
+    "arm_sync_file_range",
+    "fallocate",
+    "fadvise64",
+    "fadvise64_64",
+    "arm_fadvise64_64",
+    "readahead",
+    "truncate",
+    "truncate64",
+    "ftruncate",
+    "ftruncate64",
+    "getdents",
+    "getdents64",
+    "readdir",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "mknod",
+    "mknodat",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "unlink",
+    "unlinkat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "readlink",
+    "readlinkat",
+    "stat",
+    "stat64",
+    "lstat",
+    "lstat64",
+    "fstat",
+    "fstat64",
+    "newfstatat",
+    "fstatat64",
+    "statx",
+    "statfs",
+    "statfs64",
+    "fstatfs",
+    "fstatfs64",
+    "umask",
+    "utime",
+    "utimes",
+    "utimensat",
+    "utimensat_time64",
+    "futimesat",
+    "copy_file_range",
+    "sendfile",
+    "sendfile64",
+    "splice",
+    "tee",
+    "vmsplice",
+    "getxattr",
+    "lgetxattr",
+    "fgetxattr",
+    "setxattr",
+    "lsetxattr",
+    "fsetxattr",
+    "listxattr",
+    "llistxattr",
+    "flistxattr",
+    "removexattr",
+    "lremovexattr",
+    "fremovexattr",
+    "inotify_init",
+    "inotify_init1",
+    "inotify_add_watch",
+    "inotify_rm_watch",
+    "memfd_create",
+    "pipe",
+    "pipe2",
     // waiting for events
-    "select", "_newselect", "pselect6", "pselect6_time64", "poll", "ppoll", "ppoll_time64",
-    "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2",
-    "eventfd", "eventfd2", "signalfd", "signalfd4", "timerfd_create", "timerfd_settime",
-    "timerfd_settime64", "timerfd_gettime", "timerfd_gettime64", "io_setup", "io_destroy",
-    "io_submit", "io_cancel", "io_getevents", "io_pgetevents", "io_pgetevents_time64",
+    "select",
+    "_newselect",
+    "pselect6",
+    "pselect6_time64",
+    "poll",
+    "ppoll",
+    "ppoll_time64",
+    "epoll_create",
+    "epoll_create1",
+    "epoll_ctl",
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "eventfd",
+    "eventfd2",
+    "signalfd",
+    "signalfd4",
+    "timerfd_create",
+    "timerfd_settime",
+    "timerfd_settime64",
+    "timerfd_gettime",
+    "timerfd_gettime64",
+    "io_setup",
+    "io_destroy",
+    "io_submit",
+    "io_cancel",
+    "io_getevents",
+    "io_pgetevents",
+    "io_pgetevents_time64",
     // memory
-    "brk", "mmap", "mmap2", "munmap", "mremap", "mprotect", "pkey_mprotect", "pkey_alloc",
-    "pkey_free", "madvise", "mincore", "mlock", "mlock2", "mlockall", "munlock", "munlockall",
-    "msync", "membarrier", "remap_file_pages", "get_mempolicy",
+    "brk",
+    "mmap",
+    "mmap2",
+    "munmap",
+    "mremap",
+    "mprotect",
+    "pkey_mprotect",
+    "pkey_alloc",
+    "pkey_free",
+    "madvise",
+    "mincore",
+    "mlock",
+    "mlock2",
+    "mlockall",
+    "munlock",
+    "munlockall",
+    "msync",
+    "membarrier",
+    "remap_file_pages",
+    "get_mempolicy",
     // processes and threads (clone and personality have argument rules below)
-    "fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid", "waitpid",
-    "getpid", "getppid", "gettid", "getpgid", "getpgrp", "setpgid", "getsid", "setsid",
-    "set_tid_address", "set_robust_list", "get_robust_list", "rseq", "futex", "futex_time64",
-    "futex_waitv", "arch_prctl", "set_thread_area", "get_thread_area", "set_tls", "cacheflush",
-    "breakpoint", "prctl", "seccomp", "capget", "capset", "restart_syscall", "uname", "sysinfo",
-    "times", "getrandom", "getcpu", "getpriority", "setpriority", "getrlimit", "ugetrlimit",
-    "setrlimit", "prlimit64", "getrusage", "ioprio_get", "ioprio_set", "sched_yield",
-    "sched_getaffinity", "sched_setaffinity", "sched_getparam", "sched_setparam",
-    "sched_getscheduler", "sched_setscheduler", "sched_get_priority_max",
-    "sched_get_priority_min", "sched_rr_get_interval", "sched_rr_get_interval_time64",
-    "sched_getattr", "sched_setattr", "pidfd_open", "pidfd_send_signal",
-    "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self",
+    "fork",
+    "vfork",
+    "execve",
+    "execveat",
+    "exit",
+    "exit_group",
+    "wait4",
+    "waitid",
+    "waitpid",
+    "getpid",
+    "getppid",
+    "gettid",
+    "getpgid",
+    "getpgrp",
+    "setpgid",
+    "getsid",
+    "setsid",
+    "set_tid_address",
+    "set_robust_list",
+    "get_robust_list",
+    "rseq",
+    "futex",
+    "futex_time64",
+    "futex_waitv",
+    "arch_prctl",
+    "set_thread_area",
+    "get_thread_area",
+    "set_tls",
+    "cacheflush",
+    "breakpoint",
+    "prctl",
+    "seccomp",
+    "capget",
+    "capset",
+    "restart_syscall",
+    "uname",
+    "sysinfo",
+    "times",
+    "getrandom",
+    "getcpu",
+    "getpriority",
+    "setpriority",
+    "getrlimit",
+    "ugetrlimit",
+    "setrlimit",
+    "prlimit64",
+    "getrusage",
+    "ioprio_get",
+    "ioprio_set",
+    "sched_yield",
+    "sched_getaffinity",
+    "sched_setaffinity",
+    "sched_getparam",
+    "sched_setparam",
+    "sched_getscheduler",
+    "sched_setscheduler",
+    "sched_get_priority_max",
+    "sched_get_priority_min",
+    "sched_rr_get_interval",
+    "sched_rr_get_interval_time64",
+    "sched_getattr",
+    "sched_setattr",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "landlock_create_ruleset",
+    "landlock_add_rule",
+    "landlock_restrict_self",
     // credentials (the kernel checks CAP_SETUID/CAP_SETGID)
-    "getuid", "getuid32", "geteuid", "geteuid32", "getgid", "getgid32", "getegid",
-    "getegid32", "getresuid", "getresuid32", "getresgid", "getresgid32", "getgroups",
-    "getgroups32", "setuid", "setuid32", "setgid", "setgid32", "setreuid", "setreuid32",
-    "setregid", "setregid32", "setresuid", "setresuid32", "setresgid", "setresgid32",
-    "setgroups", "setgroups32", "setfsuid", "setfsuid32", "setfsgid", "setfsgid32",
+    "getuid",
+    "getuid32",
+    "geteuid",
+    "geteuid32",
+    "getgid",
+    "getgid32",
+    "getegid",
+    "getegid32",
+    "getresuid",
+    "getresuid32",
+    "getresgid",
+    "getresgid32",
+    "getgroups",
+    "getgroups32",
+    "setuid",
+    "setuid32",
+    "setgid",
+    "setgid32",
+    "setreuid",
+    "setreuid32",
+    "setregid",
+    "setregid32",
+    "setresuid",
+    "setresuid32",
+    "setresgid",
+    "setresgid32",
+    "setgroups",
+    "setgroups32",
+    "setfsuid",
+    "setfsuid32",
+    "setfsgid",
+    "setfsgid32",
     // signals and timers
-    "kill", "tkill", "tgkill", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn",
-    "rt_sigpending", "rt_sigsuspend", "rt_sigqueueinfo", "rt_tgsigqueueinfo",
-    "rt_sigtimedwait", "rt_sigtimedwait_time64", "sigaction", "sigprocmask", "sigreturn",
-    "sigpending", "sigsuspend", "sigaltstack", "signal", "pause", "alarm", "getitimer",
-    "setitimer", "timer_create", "timer_delete", "timer_settime", "timer_settime64",
-    "timer_gettime", "timer_gettime64", "timer_getoverrun", "clock_gettime",
-    "clock_gettime64", "clock_getres", "clock_getres_time64", "clock_nanosleep",
-    "clock_nanosleep_time64", "nanosleep", "gettimeofday", "time",
+    "kill",
+    "tkill",
+    "tgkill",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "rt_sigpending",
+    "rt_sigsuspend",
+    "rt_sigqueueinfo",
+    "rt_tgsigqueueinfo",
+    "rt_sigtimedwait",
+    "rt_sigtimedwait_time64",
+    "sigaction",
+    "sigprocmask",
+    "sigreturn",
+    "sigpending",
+    "sigsuspend",
+    "sigaltstack",
+    "signal",
+    "pause",
+    "alarm",
+    "getitimer",
+    "setitimer",
+    "timer_create",
+    "timer_delete",
+    "timer_settime",
+    "timer_settime64",
+    "timer_gettime",
+    "timer_gettime64",
+    "timer_getoverrun",
+    "clock_gettime",
+    "clock_gettime64",
+    "clock_getres",
+    "clock_getres_time64",
+    "clock_nanosleep",
+    "clock_nanosleep_time64",
+    "nanosleep",
+    "gettimeofday",
+    "time",
     // sockets
-    "socket", "socketpair", "socketcall", "bind", "connect", "listen", "accept", "accept4",
-    "getsockname", "getpeername", "getsockopt", "setsockopt", "send", "sendto", "sendmsg",
-    "sendmmsg", "recv", "recvfrom", "recvmsg", "recvmmsg", "recvmmsg_time64", "shutdown",
+    "socket",
+    "socketpair",
+    "socketcall",
+    "bind",
+    "connect",
+    "listen",
+    "accept",
+    "accept4",
+    "getsockname",
+    "getpeername",
+    "getsockopt",
+    "setsockopt",
+    "send",
+    "sendto",
+    "sendmsg",
+    "sendmmsg",
+    "recv",
+    "recvfrom",
+    "recvmsg",
+    "recvmmsg",
+    "recvmmsg_time64",
+    "shutdown",
     // System V and POSIX IPC (namespaced by the ipc namespace)
-    "ipc", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop", "semtimedop",
-    "semtimedop_time64", "semctl", "shmget", "shmat", "shmdt", "shmctl", "mq_open",
-    "mq_unlink", "mq_timedsend", "mq_timedsend_time64", "mq_timedreceive",
-    "mq_timedreceive_time64", "mq_notify", "mq_getsetattr",
+    "ipc",
+    "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
+    "semget",
+    "semop",
+    "semtimedop",
+    "semtimedop_time64",
+    "semctl",
+    "shmget",
+    "shmat",
+    "shmdt",
+    "shmctl",
+    "mq_open",
+    "mq_unlink",
+    "mq_timedsend",
+    "mq_timedsend_time64",
+    "mq_timedreceive",
+    "mq_timedreceive_time64",
+    "mq_notify",
+    "mq_getsetattr",
 };
 
 // personality(2) values a normal program uses: Linux, 32-bit Linux, either with the
@@ -619,10 +916,11 @@ nlohmann::json default_seccomp_profile() {
   // clone without any flag that creates a namespace: fork and threads, not containers.
   constexpr uint64_t ns_flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
                                 CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
-  calls.push_back({{"names", {"clone"}},
-                   {"action", "SCMP_ACT_ALLOW"},
-                   {"args", {{{"index", 0}, {"value", ns_flags}, {"valueTwo", 0},
-                              {"op", "SCMP_CMP_MASKED_EQ"}}}}});
+  calls.push_back(
+      {{"names", {"clone"}},
+       {"action", "SCMP_ACT_ALLOW"},
+       {"args",
+        {{{"index", 0}, {"value", ns_flags}, {"valueTwo", 0}, {"op", "SCMP_CMP_MASKED_EQ"}}}}});
   // clone3 passes its flags in memory, out of a filter's reach; ENOSYS (not EPERM) makes the
   // C library fall back to clone, which the rule above checks.
   calls.push_back({{"names", {"clone3"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", ENOSYS}});

@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +32,28 @@ struct RunOptions {
   bool no_subreaper = false;
 };
 
+// `exec`: a new process in a running container (runtime/exec.cc).
+struct ExecOptions {
+  std::string id;
+  std::string process_json;        // --process FILE: a runtime-spec "process" object
+  std::vector<std::string> args;   // or the command line (with the flags below)
+  bool tty = false;
+  std::string console_socket;
+  bool detach = false;
+  std::string pid_file;
+  std::vector<std::string> env;
+  std::string cwd;
+  std::string user;                // "uid[:gid]"
+  std::vector<uint32_t> additional_gids;
+  std::vector<std::string> caps;   // added to the container's capability sets
+  bool no_new_privs = false;
+  std::string apparmor;
+  std::string process_label;
+  int preserve_fds = 0;
+  bool ignore_paused = false;
+  std::string sub_cgroup;          // --cgroup: a sub-cgroup of the container's
+};
+
 struct ListEntry {
   oci::State state;
   std::string created;
@@ -51,6 +75,17 @@ class Runtime {
   void kill(const std::string& id, int signal, bool all);
   void remove(const std::string& id, bool force);
   std::vector<ListEntry> list() const;
+
+  // runtime/exec.cc. Foreground: the process's exit code; detached: 0 once it runs.
+  int exec(const ExecOptions& opts);
+
+  // runtime/resources.cc: cgroup operations on a created/running container.
+  void pause(const std::string& id);
+  void resume(const std::string& id);
+  std::vector<pid_t> pids(const std::string& id) const;
+  void update(const std::string& id, const nlohmann::json& resources);
+  // runc's `events --stats` "data" object (cpu, memory, pids, blkio, hugetlb...).
+  nlohmann::json stats(const std::string& id) const;
 
  private:
   struct Created;
