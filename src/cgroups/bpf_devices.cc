@@ -79,37 +79,8 @@ bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) 
   return i;
 }
 
-// Registers the program keeps its inputs in.
-constexpr uint8_t R0 = 0, CTX = 1, ACCESS = 2, TYPE = 3, MAJOR = 4, MINOR = 5, TMP = 6;
-
-// The code for one exception: tests that skip to the end of the block when the request does
-// not match, then the verdict.
-class Block {
- public:
-  void add(bpf_insn i) { code_.push_back(i); }
-  void skip_unless_equal(uint8_t reg, int64_t value) {
-    if (value <= INT32_MAX) {
-      skip(insn(BPF_JMP | BPF_JNE | BPF_K, reg, 0, 0, static_cast<int32_t>(value)));
-    } else {
-      // A 64-bit compare sign-extends its immediate, which would never equal the zero-extended
-      // context field; a 32-bit move zero-extends.
-      add(insn(BPF_ALU | BPF_MOV | BPF_K, TMP, 0, 0, static_cast<int32_t>(value)));
-      skip(insn(BPF_JMP | BPF_JNE | BPF_X, reg, TMP, 0, 0));
-    }
-  }
-  void skip(bpf_insn jump) {
-    skips_.push_back(code_.size());
-    code_.push_back(jump);
-  }
-  void append_to(std::vector<bpf_insn>& out) {
-    for (size_t at : skips_) code_[at].off = static_cast<int16_t>(code_.size() - at - 1);
-    out.insert(out.end(), code_.begin(), code_.end());
-  }
-
- private:
-  std::vector<bpf_insn> code_;
-  std::vector<size_t> skips_;
-};
+// Registers the program keeps its inputs in, and two scratch ones.
+constexpr uint8_t R0 = 0, CTX = 1, ACCESS = 2, TYPE = 3, MAJOR = 4, MINOR = 5, DIFF = 6, T = 7;
 
 long bpf(int cmd, union bpf_attr& attr) {
   return retry_eintr([&] { return ::syscall(SYS_bpf, cmd, &attr, sizeof attr); });
@@ -243,22 +214,44 @@ std::vector<bpf_insn> device_filter_program(const DevicePolicy& policy) {
     out.push_back(
         insn(BPF_LDX | BPF_MEM | BPF_W, MINOR, CTX, field(offsetof(bpf_cgroup_dev_ctx, minor)), 0));
   }
+  // Each entry folds all its tests into DIFF, which is 0 exactly when the entry decides the
+  // request, and branches once. Tests as separate jumps would be fewer instructions but make
+  // verification quadratic: on the paths between them the verifier knows the registers'
+  // values, decides later tests from that, and the states then never prune (3000 entries
+  // exceeded its limit). With one jump per entry, whose fall-through exits, the verifier
+  // also keeps at most one pending branch instead of one per entry (it allows 8192).
+  auto alu = [&](uint8_t op, uint8_t dst, int32_t imm) {
+    out.push_back(insn(BPF_ALU | op | BPF_K, dst, 0, 0, imm));
+  };
+  auto alu_reg = [&](uint8_t op, uint8_t dst, uint8_t src) {
+    out.push_back(insn(BPF_ALU | op | BPF_X, dst, src, 0, 0));
+  };
+  // 32-bit operations: the numbers are u32, so a value above INT32_MAX needs no special case.
+  auto or_difference = [&](uint8_t reg, int64_t value) {
+    alu_reg(BPF_MOV, T, reg);
+    alu(BPF_XOR, T, static_cast<int32_t>(static_cast<uint32_t>(value)));
+    alu_reg(BPF_OR, DIFF, T);
+  };
   for (const DeviceException& e : policy.exceptions) {
-    Block b;
-    b.skip_unless_equal(TYPE, e.type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR);
-    if (e.major >= 0) b.skip_unless_equal(MAJOR, e.major);
-    if (e.minor >= 0) b.skip_unless_equal(MINOR, e.minor);
+    alu_reg(BPF_MOV, DIFF, TYPE);
+    alu(BPF_XOR, DIFF, e.type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR);
+    if (e.major >= 0) or_difference(MAJOR, e.major);
+    if (e.minor >= 0) or_difference(MINOR, e.minor);
+    alu_reg(BPF_MOV, T, ACCESS);
     if (policy.default_allow) {
-      b.add(insn(BPF_ALU | BPF_MOV | BPF_X, TMP, ACCESS, 0, 0));
-      b.add(insn(BPF_ALU | BPF_AND | BPF_K, TMP, 0, 0, static_cast<int32_t>(e.access)));
-      b.skip(insn(BPF_JMP | BPF_JEQ | BPF_K, TMP, 0, 0, 0));
+      // A denial applies when any of its bits is requested: T = (ACCESS & bits) == 0 ? 1 : 0,
+      // as the sign bit of (ACCESS & bits) - 1.
+      alu(BPF_AND, T, static_cast<int32_t>(e.access));
+      alu(BPF_ADD, T, -1);
+      alu(BPF_RSH, T, 31);
     } else {
-      // Any requested bit outside the entry, including bits a future kernel may add.
-      b.skip(insn(BPF_JMP | BPF_JSET | BPF_K, ACCESS, 0, 0, static_cast<int32_t>(~e.access)));
+      // A grant applies when it holds every requested bit, also any bit a later kernel adds.
+      alu(BPF_AND, T, static_cast<int32_t>(~e.access));
     }
-    b.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 1 - fallback));
-    b.add(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
-    b.append_to(out);
+    alu_reg(BPF_OR, DIFF, T);
+    out.push_back(insn(BPF_JMP | BPF_JNE | BPF_K, DIFF, 0, 2, 0));
+    out.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 1 - fallback));
+    out.push_back(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
   }
   out.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, fallback));
   out.push_back(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));

@@ -52,6 +52,7 @@ class ManagerBase : public Manager {
   void destroy() override;
   nlohmann::json to_json() const override;
   std::string path() const override { return path_; }
+  bool frozen() const override { return is_frozen(); }
 
   Layout layout() const { return layout_; }
   const std::vector<CgroupDir>& dirs() const { return dirs_; }

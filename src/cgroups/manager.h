@@ -32,6 +32,11 @@ class Manager {
   virtual void kill_all(int sig) = 0;
   virtual void freeze() = 0;
   virtual void thaw() = 0;
+  // Whether the cgroup is frozen now (v1 freezer.state FROZEN, v2 cgroup.events "frozen 1").
+  virtual bool frozen() const = 0;
+  // runc's `events --stats` "data" object (cpu, memory, pids, blkio) from whatever statistic
+  // files the host's hierarchies offer; a missing controller leaves its part out.
+  virtual nlohmann::json stats() const = 0;
   // Kills whatever is left, waits for it to go, and removes the directories. Safe to call twice.
   virtual void destroy() = 0;
   // What `load()` needs to find this cgroup again from another process (stored in state.json).

@@ -1,7 +1,12 @@
 #include "cgroups/v1.h"
 
+#include <unistd.h>
+
+#include <limits>
+
 #include "cgroups/convert.h"
 #include "cgroups/resources.h"
+#include "cgroups/stats.h"
 #include "util/error.h"
 #include "util/file.h"
 
@@ -20,7 +25,90 @@ int64_t read_int(const std::string& path) {
   }
 }
 
+std::optional<uint64_t> read_u64(const std::string& path) {
+  std::optional<std::string> s = read_value(path);
+  return s ? parse_limit(*s) : std::nullopt;
+}
+
+// runc's MemoryEntry from memory.<prefix>{usage_in_bytes,max_usage_in_bytes,failcnt,
+// limit_in_bytes}.
+nlohmann::json memory_entry(const std::string& dir, const std::string& prefix) {
+  std::string base = dir + "/memory." + prefix;
+  return {{"usage", read_u64(base + "usage_in_bytes").value_or(0)},
+          {"max", read_u64(base + "max_usage_in_bytes").value_or(0)},
+          {"failcnt", read_u64(base + "failcnt").value_or(0)},
+          {"limit", read_u64(base + "limit_in_bytes").value_or(0)}};
+}
+
 }  // namespace
+
+nlohmann::json CgroupV1Manager::stats() const {
+  nlohmann::json data = nlohmann::json::object();
+  if (const CgroupDir* d = find_dir("cpuacct")) {
+    std::string f = d->dir + "/cpuacct.";
+    nlohmann::json usage = {
+        {"total", read_u64(f + "usage").value_or(0)},
+        {"percpu", parse_number_list(read_value(f + "usage_percpu").value_or(""))},
+        {"percpu_kernel", parse_number_list(read_value(f + "usage_percpu_sys").value_or(""))},
+        {"percpu_user", parse_number_list(read_value(f + "usage_percpu_user").value_or(""))}};
+    std::optional<uint64_t> user = read_u64(f + "usage_user"), sys = read_u64(f + "usage_sys");
+    if (!user || !sys) {
+      // Older kernels only have cpuacct.stat, in clock ticks.
+      auto st = parse_flat_keyed(read_value(f + "stat").value_or(""));
+      uint64_t hz = static_cast<uint64_t>(::sysconf(_SC_CLK_TCK));
+      if (hz == 0) hz = 100;
+      user = st["user"] * (1000000000 / hz);
+      sys = st["system"] * (1000000000 / hz);
+    }
+    usage["user"] = *user;
+    usage["kernel"] = *sys;
+    data["cpu"]["usage"] = usage;
+  }
+  if (const CgroupDir* d = find_dir("cpu")) {
+    auto st = parse_flat_keyed(read_value(d->dir + "/cpu.stat").value_or(""));
+    data["cpu"]["throttling"] = {{"periods", st["nr_periods"]},
+                                 {"throttled_periods", st["nr_throttled"]},
+                                 {"throttled_time", st["throttled_time"]}};
+  }
+  if (const CgroupDir* d = find_dir("memory")) {
+    auto raw = parse_flat_keyed(read_value(d->dir + "/memory.stat").value_or(""));
+    nlohmann::json mem = {{"cache", raw.count("cache") ? raw["cache"] : 0},
+                          {"usage", memory_entry(d->dir, "")},
+                          {"kernel", memory_entry(d->dir, "kmem.")},
+                          {"kernelTCP", memory_entry(d->dir, "kmem.tcp.")},
+                          {"raw", raw}};
+    // runc reports memory+swap (memsw) as "swap" on v1.
+    if (path_exists(d->dir + "/memory.memsw.usage_in_bytes"))
+      mem["swap"] = memory_entry(d->dir, "memsw.");
+    mem["use_hierarchy"] = read_value(d->dir + "/memory.use_hierarchy") == "1";
+    // Not in runc's shape: `events` watches it for OOM kills and removes it before printing.
+    std::string oom_control = read_value(d->dir + "/memory.oom_control").value_or("");
+    mem["oom_kill"] = parse_flat_keyed(oom_control)["oom_kill"];
+    data["memory"] = mem;
+  }
+  if (const CgroupDir* d = find_dir("pids")) {
+    std::optional<uint64_t> limit = read_u64(d->dir + "/pids.max");
+    // runc reports "max" (no limit) as 0.
+    if (limit == std::numeric_limits<uint64_t>::max()) limit = 0;
+    data["pids"] = {{"current", read_u64(d->dir + "/pids.current").value_or(0)},
+                    {"limit", limit.value_or(0)}};
+  }
+  if (const CgroupDir* d = find_dir("blkio")) {
+    // CFQ's files are gone since Linux 5.0; then BFQ's, then the throttle policy's counters.
+    nlohmann::json blkio = nlohmann::json::object();
+    for (const char* prefix : {"blkio.", "blkio.bfq.", "blkio.throttle."}) {
+      std::string base = d->dir + "/" + prefix;
+      if (!path_exists(base + "io_service_bytes_recursive")) continue;
+      blkio["ioServiceBytesRecursive"] =
+          parse_blkio_v1(read_value(base + "io_service_bytes_recursive").value_or(""));
+      blkio["ioServicedRecursive"] =
+          parse_blkio_v1(read_value(base + "io_serviced_recursive").value_or(""));
+      break;
+    }
+    data["blkio"] = blkio;
+  }
+  return data;
+}
 
 const std::string& CgroupV1Manager::need(const char* controller, const std::string& field) const {
   const CgroupDir* d = find_dir(controller);

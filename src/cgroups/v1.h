@@ -13,6 +13,7 @@ class CgroupV1Manager : public ManagerBase {
   void apply(const nlohmann::json& resources) override;
   void freeze() override;
   void thaw() override;
+  nlohmann::json stats() const override;
 
  protected:
   void before_child(CgroupDir&, const std::string&) override {}

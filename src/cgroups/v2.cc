@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "cgroups/bpf_devices.h"
 #include "cgroups/convert.h"
 #include "cgroups/resources.h"
+#include "cgroups/stats.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -45,7 +47,58 @@ std::optional<bool> events_frozen(const std::string& dir) {
   return std::nullopt;
 }
 
+std::optional<uint64_t> read_u64(const std::string& path) {
+  std::optional<std::string> s = read_value(path);
+  return s ? parse_limit(*s) : std::nullopt;
+}
+
 }  // namespace
+
+nlohmann::json CgroupV2Manager::stats() const {
+  const std::string& d = dir();
+  nlohmann::json data = nlohmann::json::object();
+  // cpu.stat exists without the cpu controller (usage only); throttling needs it.
+  if (std::optional<std::string> text = read_value(d + "/cpu.stat")) {
+    auto st = parse_flat_keyed(*text);
+    data["cpu"] = {{"usage",
+                    {{"total", st["usage_usec"] * 1000},
+                     {"user", st["user_usec"] * 1000},
+                     {"kernel", st["system_usec"] * 1000},
+                     {"percpu", nlohmann::json::array()}}},
+                   {"throttling",
+                    {{"periods", st["nr_periods"]},
+                     {"throttled_periods", st["nr_throttled"]},
+                     {"throttled_time", st["throttled_usec"] * 1000}}}};
+  }
+  if (std::optional<uint64_t> current = read_u64(d + "/memory.current")) {
+    auto raw = parse_flat_keyed(read_value(d + "/memory.stat").value_or(""));
+    auto events = parse_flat_keyed(read_value(d + "/memory.events").value_or(""));
+    nlohmann::json usage = {{"usage", *current},
+                            {"max", read_u64(d + "/memory.peak").value_or(0)},
+                            {"failcnt", events["max"]},
+                            {"limit", read_u64(d + "/memory.max").value_or(0)}};
+    // oom_kill is not in runc's shape: `events` watches it and removes it before printing.
+    nlohmann::json mem = {
+        {"cache", raw["file"]}, {"usage", usage}, {"raw", raw}, {"oom_kill", events["oom_kill"]}};
+    // Like runc, swap is reported as memory+swap, the way v1's memsw counts it.
+    if (std::optional<uint64_t> swap = read_u64(d + "/memory.swap.current")) {
+      uint64_t swap_max = read_u64(d + "/memory.swap.max").value_or(0);
+      uint64_t mem_max = usage["limit"].get<uint64_t>();
+      constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+      mem["swap"] = {{"usage", *swap + *current},
+                     {"limit", swap_max == kMax || mem_max == kMax ? kMax : swap_max + mem_max}};
+    }
+    data["memory"] = mem;
+  }
+  if (std::optional<uint64_t> current = read_u64(d + "/pids.current")) {
+    uint64_t limit = read_u64(d + "/pids.max").value_or(0);
+    if (limit == std::numeric_limits<uint64_t>::max()) limit = 0;
+    data["pids"] = {{"current", *current}, {"limit", limit}};
+  }
+  if (std::optional<std::string> io = read_value(d + "/io.stat"))
+    data["blkio"] = parse_io_stat_v2(*io);
+  return data;
+}
 
 void CgroupV2Manager::before_child(CgroupDir& d, const std::string& parent) {
   if (!d.unified()) return;

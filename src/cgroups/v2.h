@@ -18,6 +18,7 @@ class CgroupV2Manager : public ManagerBase {
   void apply(const nlohmann::json& resources) override;
   void freeze() override;
   void thaw() override;
+  nlohmann::json stats() const override;
 
  protected:
   // Enables, in `parent`'s cgroup.subtree_control, every controller its cgroup.controllers

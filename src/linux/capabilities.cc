@@ -255,7 +255,9 @@ void apply_capabilities(const oci::Capabilities& caps) {
     fail_errno("prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
   for (int c : ambient) {
     if (!has_flag(next.get(), c, CAP_PERMITTED) || !has_flag(next.get(), c, CAP_INHERITABLE)) {
-      log::warn("ambient capability " + cap_name(c) +
+      // Common configs (runc's starter among them) list ambient without inheritable: not worth
+      // noise on the container's stderr.
+      log::debug("ambient capability " + cap_name(c) +
                 " is skipped: it must also be in the permitted and inheritable sets");
       continue;
     }

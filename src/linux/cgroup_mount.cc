@@ -66,6 +66,16 @@ std::string own_cgroup(const Hierarchy& h) {
   return "/";
 }
 
+// The path behind a /proc/self/fd/N link (the rootfs has no other processes yet, so the
+// path cannot be swapped underneath us).
+std::string resolved(const std::string& fd_link, const std::string& where) {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink(fd_link.c_str(), buf, sizeof buf - 1);
+  if (n < 0) fail_errno("{}: readlink {}", where, fd_link);
+  buf[n] = '\0';
+  return buf;
+}
+
 }  // namespace
 
 void mount_cgroup_tree(const std::string& target, unsigned long flags, bool cgroup_namespace,
@@ -77,11 +87,13 @@ void mount_cgroup_tree(const std::string& target, unsigned long flags, bool cgro
         fail_errno("{}: mount cgroup2", where);
     } else {
       std::string src = "/sys/fs/cgroup" + own_cgroup({"/sys/fs/cgroup", "cgroup2", ""});
+      // The fd path names the directory under the new mount: remount through its real path.
+      std::string dir = resolved(target, where);
       if (::mount(src.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
         fail_errno("{}: bind {}", where, src);
-      if (flags & MS_RDONLY &&
-          ::mount("", target.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, nullptr) < 0)
-        fail_errno("{}: remount read-only", where);
+      unsigned long keep = flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+      if (keep && ::mount("", dir.c_str(), nullptr, MS_REMOUNT | MS_BIND | keep, nullptr) < 0)
+        fail_errno("{}: remount {}", where, dir);
     }
     return;
   }
@@ -90,14 +102,7 @@ void mount_cgroup_tree(const std::string& target, unsigned long flags, bool cgro
   if (::mount("tmpfs", target.c_str(), "tmpfs", tmpfs_flags, "mode=755") < 0)
     fail_errno("{}: mount tmpfs for the cgroup hierarchies", where);
   // The fd path now shows the new tmpfs only after reopening it.
-  std::string dir;
-  {
-    char buf[PATH_MAX];
-    ssize_t n = ::readlink(target.c_str(), buf, sizeof buf - 1);
-    if (n < 0) fail_errno("{}: readlink {}", where, target);
-    buf[n] = '\0';
-    dir = buf;
-  }
+  std::string dir = resolved(target, where);
   for (const Hierarchy& h : host_hierarchies()) {
     std::string name = h.mountpoint.substr(h.mountpoint.rfind('/') + 1);
     std::string sub = dir + "/" + name;

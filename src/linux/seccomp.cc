@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <string_view>
+#include <type_traits>
 
 #include "linux/terminal.h"
 #include "oci/spec.h"
@@ -152,7 +153,8 @@ std::string names_of(const auto& table) {
   return out;
 }
 
-// Resolves an action name with its errnoRet; `errno_path` names the errnoRet field.
+// The libseccomp action for obj[key], errno data from obj[errno_key] (EPERM when absent, as
+// the spec says); `base` is the JSON path of obj.
 uint32_t parse_action(const json& obj, const char* key, const char* errno_key,
                       const std::string& base, bool is_default) {
   const std::string path = base.empty() ? key : base + "." + key;
@@ -911,8 +913,9 @@ json default_architectures() {
 
 nlohmann::json default_seccomp_profile() {
   json calls = json::array();
-  calls.push_back({{"names", json(std::begin(kDefaultAllowed), std::end(kDefaultAllowed))},
-                   {"action", "SCMP_ACT_ALLOW"}});
+  json allowed = json::array();
+  for (const char* n : kDefaultAllowed) allowed.push_back(n);
+  calls.push_back({{"names", allowed}, {"action", "SCMP_ACT_ALLOW"}});
   // clone without any flag that creates a namespace: fork and threads, not containers.
   constexpr uint64_t ns_flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
                                 CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;

@@ -20,6 +20,10 @@
 //   own notifications.
 #pragma once
 
+// This file's name shadows the kernel's <linux/seccomp.h> for everything built with -I src,
+// including <seccomp.h>, which includes it: pull the kernel header in from here (the include
+// directories after src/), so <seccomp.h> finds its definitions whichever is included first.
+#include_next <linux/seccomp.h>
 #include <sys/types.h>
 
 #include <cstdint>

@@ -369,6 +369,13 @@ pid_t Runtime::create(const CreateOptions& opts) {
 std::string container_status(const ContainerRecord& rec) {
   if (rec.pid <= 0) return "creating";
   if (!process_alive(rec.pid, rec.pid_start_time)) return "stopped";
+  if (!rec.cgroup.is_null()) {
+    try {
+      if (cgroups::load_manager(rec.cgroup)->frozen()) return "paused";
+    } catch (const std::exception& e) {
+      log::debug(std::string("container status: cannot read the freezer: ") + e.what());
+    }
+  }
   return rec.started ? "running" : "created";
 }
 
@@ -408,17 +415,28 @@ void Runtime::kill(const std::string& id, int signal, bool all) {
     cgroups::load_manager(rec.cgroup)->kill_all(signal);
     return;
   }
-  if (status != "created" && status != "running")
+  if (status != "created" && status != "running" && status != "paused")
     fail("cannot kill container \"{}\": it is {}", id, status);
   UniqueFd pidfd = open_pidfd(rec.pid, rec.pid_start_time);
   if (!pidfd) fail("cannot kill container \"{}\": its process has exited", id);
   if (::syscall(SYS_pidfd_send_signal, pidfd.get(), signal, nullptr, 0) < 0)
     fail_errno("send signal {} to container \"{}\" (pid {})", signal, id, rec.pid);
+  // A frozen process only acts on SIGKILL once thawed (as runc 1.2 does).
+  if (status == "paused" && signal == SIGKILL) cgroups::load_manager(rec.cgroup)->thaw();
 }
 
 void Runtime::destroy_locked(ContainerDir& dir, const ContainerRecord& rec) {
   if (UniqueFd pidfd = open_pidfd(rec.pid, rec.pid_start_time)) {
     ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+    // A paused container's process would sit out the SIGKILL frozen until thawed.
+    if (!rec.cgroup.is_null()) {
+      try {
+        auto cg = cgroups::load_manager(rec.cgroup);
+        if (cg->frozen()) cg->thaw();
+      } catch (const std::exception& e) {
+        log::warn(std::string("thaw the cgroup: ") + e.what());
+      }
+    }
     if (!wait_pidfd(pidfd.get(), 10000))
       log::warn(fmt::format("container \"{}\": process {} did not exit after SIGKILL", rec.id, rec.pid));
   }
@@ -448,7 +466,7 @@ void Runtime::remove(const std::string& id, bool force) {
   ContainerDir dir = store_.open(id);
   ContainerRecord rec = dir.load();
   std::string status = container_status(rec);
-  if (status == "running" && !force)
+  if ((status == "running" || status == "paused") && !force)
     fail("cannot delete container \"{}\" that is not stopped: {} (use --force)", id, status);
   destroy_locked(dir, rec);
 }

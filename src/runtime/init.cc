@@ -22,6 +22,7 @@
 #include "linux/process_attrs.h"
 #include "linux/rootfs.h"
 #include "linux/terminal.h"
+#include "runtime/executable.h"
 #include "runtime/hooks.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -34,74 +35,6 @@ using oci::NamespaceType;
 bool creates(const oci::Spec& s, NamespaceType t) {
   const oci::Namespace* ns = s.find_namespace(t);
   return ns && ns->path.empty();
-}
-
-std::string env_value(const std::vector<std::string>& env, const std::string& key) {
-  for (const auto& e : env)
-    if (e.compare(0, key.size() + 1, key + "=") == 0) return e.substr(key.size() + 1);
-  return {};
-}
-
-// Resolves args[0] with the container's PATH, as execvp would, so a missing program is an
-// error of `create` rather than a silent failure at `start`.
-std::string find_executable(const oci::Process& p) {
-  const std::string& name = p.args[0];
-  auto usable = [](const std::string& path) {
-    struct stat st;
-    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
-  };
-  if (name.find('/') != std::string::npos) {
-    std::string path = name[0] == '/' ? name : p.cwd + "/" + name;
-    if (!usable(path)) fail_errno("process.args[0]: exec \"{}\"", name);
-    return name;
-  }
-  std::string path_var = env_value(p.env, "PATH");
-  if (path_var.empty()) path_var = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  size_t i = 0;
-  while (i <= path_var.size()) {
-    size_t j = path_var.find(':', i);
-    if (j == std::string::npos) j = path_var.size();
-    std::string dir = path_var.substr(i, j - i);
-    if (dir.empty()) dir = ".";
-    std::string candidate = dir + "/" + name;
-    if (usable(candidate)) return candidate;
-    i = j + 1;
-  }
-  fail("process.args[0]: exec \"{}\": executable file not found in $PATH", name);
-}
-
-// Like other runtimes, HOME defaults to the user's home in the container's /etc/passwd
-// (or "/" when the uid has no entry), unless process.env sets it.
-std::vector<std::string> with_home(const oci::Process& p) {
-  std::vector<std::string> env = p.env;
-  for (const auto& e : env)
-    if (e.rfind("HOME=", 0) == 0) return env;
-  std::string home = "/";
-  try {
-    std::string passwd = read_file("/etc/passwd");
-    size_t pos = 0;
-    while (pos < passwd.size()) {
-      size_t end = passwd.find('\n', pos);
-      if (end == std::string::npos) end = passwd.size();
-      std::string line = passwd.substr(pos, end - pos);
-      pos = end + 1;
-      std::vector<std::string> f;
-      size_t i = 0;
-      for (;;) {
-        size_t j = line.find(':', i);
-        f.push_back(line.substr(i, j == std::string::npos ? std::string::npos : j - i));
-        if (j == std::string::npos) break;
-        i = j + 1;
-      }
-      if (f.size() >= 6 && f[2] == std::to_string(p.user.uid)) {
-        if (!f[5].empty()) home = f[5];
-        break;
-      }
-    }
-  } catch (const Error&) {
-  }
-  env.push_back("HOME=" + home);
-  return env;
 }
 
 void exit_on_signal(int sig) { _exit(128 + sig); }

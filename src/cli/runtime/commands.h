@@ -28,6 +28,12 @@ void add_delete(CLI::App& app, Globals& g, Action& action);
 void add_list(CLI::App& app, Globals& g, Action& action);
 void add_spec(CLI::App& app, Globals& g, Action& action);
 void add_features(CLI::App& app, Globals& g, Action& action);
+void add_exec(CLI::App& app, Globals& g, Action& action);
+void add_pause(CLI::App& app, Globals& g, Action& action);
+void add_resume(CLI::App& app, Globals& g, Action& action);
+void add_ps(CLI::App& app, Globals& g, Action& action);
+void add_update(CLI::App& app, Globals& g, Action& action);
+void add_events(CLI::App& app, Globals& g, Action& action);
 
 // Refuses --systemd-cgroup for commands that would create cgroups, until the driver exists.
 void require_cgroupfs_driver(const Globals& g);

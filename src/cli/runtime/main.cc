@@ -59,6 +59,12 @@ int main(int argc, char** argv) {
   cli::add_list(app, g, action);
   cli::add_spec(app, g, action);
   cli::add_features(app, g, action);
+  cli::add_exec(app, g, action);
+  cli::add_pause(app, g, action);
+  cli::add_resume(app, g, action);
+  cli::add_ps(app, g, action);
+  cli::add_update(app, g, action);
+  cli::add_events(app, g, action);
 
   try {
     app.parse(argc, argv);

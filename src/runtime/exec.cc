@@ -1,0 +1,518 @@
+// `exec`: a new process in a running container. The runtime forks an intermediate process
+// that joins every namespace of the container's init; that one clones the final process with
+// CLONE_PARENT (so it is the runtime's own child, and can be waited for) and exits. pid and
+// time namespaces only apply to children, hence the second process. The final process waits
+// for `go` (cgroup joined, rlimits set by the runtime), then takes the same protections as
+// the init (capabilities, user, no_new_privs, seccomp) and execs. The setup channel is
+// close-on-exec: EOF on it tells the runtime the program is running.
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+#include "cgroups/common.h"
+#include "cgroups/manager.h"
+#include "linux/capabilities.h"
+#include "linux/namespaces.h"
+#include "linux/process_attrs.h"
+#include "linux/seccomp.h"
+#include "linux/sync.h"
+#include "linux/terminal.h"
+#include "runtime/container.h"
+#include "runtime/executable.h"
+#include "runtime/process.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/log.h"
+
+namespace vessel::runtime {
+namespace {
+
+using oci::NamespaceType;
+
+// Adds NAME=VALUE, replacing an earlier NAME (runc: the last setting wins).
+void set_env(std::vector<std::string>& env, const std::string& kv) {
+  size_t eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0) fail("--env \"{}\": expected NAME=VALUE", kv);
+  std::string key = kv.substr(0, eq + 1);
+  for (auto& e : env)
+    if (e.compare(0, key.size(), key) == 0) {
+      e = kv;
+      return;
+    }
+  env.push_back(kv);
+}
+
+uint32_t parse_id(const std::string& s, const char* what) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long v = std::strtoul(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno != 0 || v > UINT32_MAX || s[0] == '-')
+    fail("--user \"{}\": {} must be a number", s, what);
+  return static_cast<uint32_t>(v);
+}
+
+void add_unique(std::vector<std::string>& set, const std::string& cap) {
+  if (std::find(set.begin(), set.end(), cap) == set.end()) set.push_back(cap);
+}
+
+// The process to run: --process FILE as is (runc ignores the other process flags then), or
+// the container's own process with the command line and flags applied on top.
+oci::Process exec_process(const ExecOptions& o, const oci::Spec& spec) {
+  if (!o.process_json.empty()) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_file(o.process_json));
+    } catch (const nlohmann::json::exception& e) {
+      fail("--process {}: {}", o.process_json, e.what());
+    }
+    oci::Process p = oci::parse_process(j, o.process_json);
+    if (p.args.empty()) fail("--process {}: args: must not be empty", o.process_json);
+    return p;
+  }
+  if (o.args.empty()) fail("exec: no command given (COMMAND after the container ID, or --process)");
+  if (!spec.process) fail("the container's config has no process to take defaults from");
+  oci::Process p = *spec.process;
+  p.args = o.args;
+  p.command_line.clear();
+  p.terminal = o.tty;
+  p.console_size.reset();
+  for (const auto& kv : o.env) set_env(p.env, kv);
+  if (!o.cwd.empty()) p.cwd = o.cwd;
+  if (!o.user.empty()) {
+    size_t colon = o.user.find(':');
+    p.user.uid = parse_id(o.user.substr(0, colon), "the uid");
+    if (colon != std::string::npos) p.user.gid = parse_id(o.user.substr(colon + 1), "the gid");
+  }
+  for (uint32_t gid : o.additional_gids) p.user.additional_gids.push_back(gid);
+  if (!o.caps.empty()) {
+    p.has_capabilities = true;
+    // As runc: an added capability is usable right away, and survives execve() of a
+    // non-root program through ambient (raised only when also inheritable).
+    auto& c = p.capabilities;
+    for (const auto& name : o.caps) {
+      std::string cap = name;
+      for (auto& ch : cap) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      if (cap.rfind("CAP_", 0) != 0) cap = "CAP_" + cap;
+      linux::capability_from_name(cap);  // an unknown name fails here, naming it
+      for (auto* set : {&c.bounding, &c.effective, &c.permitted, &c.ambient}) add_unique(*set, cap);
+    }
+  }
+  if (o.no_new_privs) p.no_new_privileges = true;
+  if (!o.apparmor.empty()) p.apparmor_profile = o.apparmor;
+  if (!o.process_label.empty()) p.selinux_label = o.process_label;
+  return p;
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa, sb;
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
+struct NsJoin {
+  NamespaceType type;
+  UniqueFd fd;
+  std::string path;
+};
+
+// Every namespace of the init that differs from ours, user first (it grants the rights to
+// join the others) and mount last (it changes our root).
+std::vector<NsJoin> open_container_namespaces(pid_t pid) {
+  std::vector<NsJoin> out;
+  for (auto t :
+       {NamespaceType::user, NamespaceType::ipc, NamespaceType::uts, NamespaceType::network,
+        NamespaceType::pid, NamespaceType::time, NamespaceType::cgroup, NamespaceType::mount}) {
+    std::string name = oci::namespace_proc_name(t);
+    std::string path = fmt::format("/proc/{}/ns/{}", pid, name);
+    std::string own = "/proc/self/ns/" + name;
+    struct stat st;
+    if (::stat(own.c_str(), &st) < 0 && errno == ENOENT) continue;  // kernel without it
+    if (same_file(path, own)) continue;
+    out.push_back({t, linux::open_namespace(path, t), path});
+  }
+  return out;
+}
+
+bool paused(const cgroups::Manager& m) {
+  auto* base = dynamic_cast<const cgroups::ManagerBase*>(&m);
+  if (!base) return false;
+  for (const auto& d : base->dirs()) {
+    if (d.has("freezer")) {
+      auto v = cgroups::read_value(d.dir + "/freezer.state");
+      if (v && *v != "THAWED") return true;
+    } else if (d.unified() && base->layout() == cgroups::Layout::v2) {
+      if (cgroups::read_value(d.dir + "/cgroup.freeze") == "1") return true;
+    }
+  }
+  return false;
+}
+
+// --cgroup PATH or CONTROLLER[,CONTROLLER]:PATH, relative to the container's cgroup; it must
+// exist (runc does not create it either).
+void join_sub_cgroup(const cgroups::Manager& m, const std::string& spec, pid_t pid) {
+  auto* base = dynamic_cast<const cgroups::ManagerBase*>(&m);
+  if (!base) fail("--cgroup: not supported with this cgroup manager");
+  std::string sub = spec;
+  std::vector<std::string> controllers;
+  if (size_t colon = spec.find(':'); colon != std::string::npos) {
+    sub = spec.substr(colon + 1);
+    std::string list = spec.substr(0, colon);
+    for (size_t i = 0; i <= list.size();) {
+      size_t j = list.find(',', i);
+      if (j == std::string::npos) j = list.size();
+      if (j > i) controllers.push_back(list.substr(i, j - i));
+      i = j + 1;
+    }
+  }
+  if (sub.find("..") != std::string::npos) fail("--cgroup \"{}\": must not contain \"..\"", spec);
+  while (!sub.empty() && sub.front() == '/') sub.erase(0, 1);
+  for (const auto& d : base->dirs()) {
+    bool chosen = controllers.empty();
+    for (const auto& c : controllers) chosen = chosen || d.has(c);
+    std::string dir = chosen && !sub.empty() ? d.dir + "/" + sub : d.dir;
+    struct stat st;
+    if (::stat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
+      fail("--cgroup \"{}\": {} does not exist", spec, dir);
+    cgroups::write_setting(fmt::format("add process {} to cgroup", pid), dir + "/cgroup.procs",
+                           std::to_string(pid));
+  }
+}
+
+// The seccomp call site for exec'd processes, the filter of the container's config. Returns
+// the notify listener (unused: exec with SCMP_ACT_NOTIFY is refused before forking).
+void apply_exec_seccomp(const nlohmann::json& seccomp) {
+  if (seccomp.is_null()) return;
+  UniqueFd listener = linux::load_seccomp(seccomp);
+}
+
+struct ChildArgs {
+  const oci::Spec* spec = nullptr;
+  const oci::Process* proc = nullptr;
+  std::vector<NsJoin>* ns = nullptr;
+  bool joins_user = false;
+  int preserve_fds = 0;
+  int console_socket = -1;
+  bool pty_to_parent = false;
+  linux::SyncChannel* sync = nullptr;
+};
+
+void mark_fds(int preserve_fds) {
+  // Only stdio and the preserved fds reach the program (CVE-2024-21626).
+  unsigned first = 3 + static_cast<unsigned>(preserve_fds);
+  if (::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+    for (int fd = static_cast<int>(first); fd < 65536; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  for (int fd = 3; fd < static_cast<int>(first); ++fd) {
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0) ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+  }
+}
+
+void reset_signals() {
+  struct sigaction sa = {};
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &sa, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+// The final process, inside every namespace of the container.
+[[noreturn]] void final_steps(const ChildArgs& a) {
+  const oci::Process& proc = *a.proc;
+  const oci::Spec& spec = *a.spec;
+  a.sync->expect(linux::SyncMsg::go, "wait for the runtime");
+  if (a.joins_user && (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0))
+    fail_errno("become root in the container's user namespace");
+  // setns(mnt) leaves the old cwd behind, outside the container's root.
+  if (::chdir("/") < 0) fail_errno("chdir / in the container");
+  if (proc.terminal) {
+    linux::Pty pty = linux::open_pty(proc.console_size);
+    if (a.console_socket >= 0)
+      linux::send_fd(a.console_socket, pty.master.get(), linux::pty_name(pty.master.get()));
+    else if (a.pty_to_parent)
+      a.sync->send_with_fd(linux::SyncMsg::pty_master, pty.master.get());
+    pty.master.reset();
+    if (a.console_socket >= 0) ::close(a.console_socket);
+    linux::make_controlling_terminal(pty.slave.get());
+  }
+  if (spec.linux.personality) linux::apply_personality(*spec.linux.personality);
+  if (::chdir(proc.cwd.c_str()) < 0) fail_errno("chdir to cwd \"{}\" in the container", proc.cwd);
+  std::string exe = find_executable(proc, "");
+  std::vector<std::string> env = with_home(proc);
+
+  // Same order as the container init (see linux/seccomp.h): without no_new_privs the filter
+  // must be loaded while this process still has CAP_SYS_ADMIN.
+  if (!proc.no_new_privileges) apply_exec_seccomp(spec.linux.seccomp);
+  if (proc.has_capabilities) linux::prepare_capabilities(proc.capabilities);
+  bool setgroups_allowed = true;
+  if (a.joins_user) {
+    std::string sg;
+    try {
+      sg = read_file("/proc/self/setgroups");
+    } catch (const Error&) {
+    }
+    setgroups_allowed = sg.rfind("deny", 0) != 0;
+  }
+  linux::switch_user(proc.user, setgroups_allowed);
+  if (proc.has_capabilities) linux::apply_capabilities(proc.capabilities);
+  if (::chdir(proc.cwd.c_str()) < 0)
+    fail_errno("chdir to cwd \"{}\" as uid {}", proc.cwd, proc.user.uid);
+  if (proc.no_new_privileges) {
+    linux::set_no_new_privileges();
+    apply_exec_seccomp(spec.linux.seccomp);
+  }
+
+  mark_fds(a.preserve_fds);
+  std::vector<char*> argv, envp;
+  for (const auto& s : proc.args) argv.push_back(const_cast<char*>(s.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& s : env) envp.push_back(const_cast<char*>(s.c_str()));
+  envp.push_back(nullptr);
+  // A detached process must outlive the runtime.
+  if (::prctl(PR_SET_PDEATHSIG, 0) < 0) fail_errno("prctl(PR_SET_PDEATHSIG)");
+  reset_signals();
+  ::execve(exe.c_str(), argv.data(), envp.data());
+  fail_errno("exec \"{}\"", proc.args[0]);
+}
+
+// The intermediate process: joins the namespaces, clones the final process, exits.
+[[noreturn]] void exec_child(const ChildArgs& a) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  try {
+    for (auto& n : *a.ns) linux::join_namespace(n.fd.get(), n.type, n.path);
+    for (auto& n : *a.ns) n.fd.reset();
+    long r = ::syscall(SYS_clone, CLONE_PARENT, nullptr, nullptr, nullptr, nullptr);
+    if (r < 0) fail_errno("clone the process in the container's namespaces");
+    if (r > 0) {
+      // clone() returns the PID in our own (the host's) pid namespace.
+      a.sync->send(linux::SyncMsg::grandchild_pid, r);
+      _exit(0);
+    }
+    // Our parent is the runtime now (CLONE_PARENT): die with it until the program runs.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    final_steps(a);
+  } catch (const std::exception& e) {
+    try {
+      a.sync->send(linux::SyncMsg::error, 0, e.what());
+    } catch (...) {
+    }
+  }
+  _exit(1);
+}
+
+// Waits for the next message; false on EOF (the program was exec'd). An error message is
+// thrown with its text.
+bool next_message(const linux::SyncChannel& sync, linux::SyncMsg expected, const char* what) {
+  char buf[16];
+  ssize_t n = retry_eintr([&] { return ::recv(sync.fd(), buf, sizeof buf, MSG_PEEK); });
+  if (n < 0) fail_errno("{}: receive on the setup channel", what);
+  if (n == 0) return false;
+  uint32_t type = 0;
+  if (static_cast<size_t>(n) >= sizeof type) std::memcpy(&type, buf, sizeof type);
+  if (type == static_cast<uint32_t>(linux::SyncMsg::error) ||
+      expected != linux::SyncMsg::pty_master)
+    sync.expect(expected, what);
+  return true;
+}
+
+// Kills and reaps what exec started when it fails half-way.
+class ProcessGuard {
+ public:
+  ~ProcessGuard() {
+    for (pid_t p : pids_) {
+      ::kill(p, SIGKILL);
+      ::waitpid(p, nullptr, 0);
+    }
+  }
+  void add(pid_t p) { pids_.push_back(p); }
+  void forget(pid_t p) { std::erase(pids_, p); }
+  void dismiss() { pids_.clear(); }
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
+int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 255;
+}
+
+}  // namespace
+
+int Runtime::exec(const ExecOptions& o) {
+  if (o.preserve_fds < 0) fail("--preserve-fds must not be negative");
+  ContainerRecord rec;
+  {
+    // Only long enough to read a consistent record: other commands (kill, delete, another
+    // exec) must work while this process runs.
+    ContainerDir dir = store_.open(o.id);
+    rec = dir.load();
+  }
+  std::string status = container_status(rec);
+  if (status == "stopped") fail("cannot exec in a stopped container \"{}\"", o.id);
+  if (status != "running")
+    fail("cannot exec in container \"{}\": it is {}, not running", o.id, status);
+  std::unique_ptr<cgroups::Manager> cgroup;
+  if (!rec.cgroup.is_null()) cgroup = cgroups::load_manager(rec.cgroup);
+  if (cgroup && !o.ignore_paused && paused(*cgroup))
+    fail("cannot exec in a paused container \"{}\" (use --ignore-paused to override)", o.id);
+
+  oci::Spec spec = oci::parse_spec(rec.config.dump());
+  oci::Process proc = exec_process(o, spec);
+  if (proc.terminal && o.detach && o.console_socket.empty())
+    fail("exec: a detached process with a terminal needs --console-socket");
+  if (!proc.terminal && !o.console_socket.empty())
+    fail("exec: --console-socket given but no terminal requested (--tty)");
+  if (linux::seccomp_uses_notify(spec.linux.seccomp))
+    fail(
+        "exec: the container's seccomp filter uses SCMP_ACT_NOTIFY, which exec does not "
+        "support yet");
+  int preserve_fds = o.preserve_fds;
+  if (const char* listen = ::getenv("LISTEN_FDS")) preserve_fds += std::atoi(listen);
+
+  UniqueFd pidfd = open_pidfd(rec.pid, rec.pid_start_time);
+  if (!pidfd) fail("cannot exec in a stopped container \"{}\"", o.id);
+  std::vector<NsJoin> ns = open_container_namespaces(rec.pid);
+  // The files opened above name the init's namespaces only if it is still the same process.
+  if (!process_alive(rec.pid, rec.pid_start_time))
+    fail("cannot exec in a stopped container \"{}\"", o.id);
+  bool joins_user = !ns.empty() && ns.front().type == NamespaceType::user;
+  UniqueFd console;
+  if (!o.console_socket.empty()) console = linux::connect_unix(o.console_socket);
+
+  // In the foreground, signals are taken through a signalfd from before the process exists,
+  // so none is lost; the process unblocks them for itself.
+  sigset_t all, old;
+  sigfillset(&all);
+  sigemptyset(&old);
+  if (!o.detach) ::sigprocmask(SIG_BLOCK, &all, &old);
+  struct MaskRestore {
+    bool active;
+    sigset_t m;
+    ~MaskRestore() {
+      if (active) ::sigprocmask(SIG_SETMASK, &m, nullptr);
+    }
+  } restore{!o.detach, old};
+
+  auto [parent_sync, child_sync] = linux::SyncChannel::make_pair();
+  ChildArgs args;
+  args.spec = &spec;
+  args.proc = &proc;
+  args.ns = &ns;
+  args.joins_user = joins_user;
+  args.preserve_fds = preserve_fds;
+  args.console_socket = console.get();
+  args.pty_to_parent = proc.terminal && !console;
+  args.sync = &child_sync;
+
+  ProcessGuard guard;
+  pid_t mid = ::fork();
+  if (mid < 0) fail_errno("fork");
+  if (mid == 0) {
+    parent_sync.close();
+    exec_child(args);
+  }
+  guard.add(mid);
+  child_sync.close();
+  console.reset();
+  ns.clear();
+
+  pid_t pid = static_cast<pid_t>(
+      parent_sync.expect(linux::SyncMsg::grandchild_pid, "join the container's namespaces").value);
+  guard.add(pid);
+  ::waitpid(mid, nullptr, 0);
+  guard.forget(mid);
+
+  if (cgroup) {
+    if (o.sub_cgroup.empty())
+      cgroup->add_process(pid);
+    else
+      join_sub_cgroup(*cgroup, o.sub_cgroup, pid);
+  }
+  // As for the init, from here: in a user namespace the process could not raise them itself.
+  linux::apply_rlimits(pid, proc.rlimits);
+  if (proc.oom_score_adj) linux::apply_oom_score_adj(pid, *proc.oom_score_adj);
+  if (proc.io_priority) linux::apply_io_priority(pid, *proc.io_priority);
+  if (proc.scheduler) linux::apply_scheduler(pid, *proc.scheduler);
+  parent_sync.send(linux::SyncMsg::go);
+
+  UniqueFd pty_master;
+  if (args.pty_to_parent && next_message(parent_sync, linux::SyncMsg::pty_master, "exec"))
+    pty_master = parent_sync.recv_fd(linux::SyncMsg::pty_master);
+  if (next_message(parent_sync, linux::SyncMsg::ready, "exec"))
+    fail("exec: unexpected message from the process");
+  parent_sync.close();
+  if (!o.pid_file.empty()) {
+    std::string path = o.pid_file;
+    if (path[0] != '/') {
+      char cwd[PATH_MAX];
+      if (!::getcwd(cwd, sizeof cwd)) fail_errno("getcwd");
+      path = std::string(cwd) + "/" + path;
+    }
+    write_file_atomic(path, std::to_string(pid), 0644);
+  }
+  guard.dismiss();
+  if (o.detach) return 0;
+
+  sigset_t forward;
+  sigfillset(&forward);
+  if (pty_master) sigdelset(&forward, SIGWINCH);  // the terminal proxy handles it
+  int sfd = ::signalfd(-1, &forward, SFD_CLOEXEC);
+  if (sfd < 0) fail_errno("signalfd");
+  UniqueFd sigfd(sfd);
+  UniqueFd stop(::eventfd(0, EFD_CLOEXEC));
+  std::thread proxy;
+  if (pty_master) {
+    int master = pty_master.get();
+    int stop_fd = stop.get();
+    proxy = std::thread([master, stop_fd] {
+      try {
+        linux::proxy_terminal(master, stop_fd);
+      } catch (const std::exception& e) {
+        log::warn(e.what());
+      }
+    });
+  }
+  int code = -1;
+  while (code < 0) {
+    struct signalfd_siginfo si;
+    ssize_t n = retry_eintr([&] { return ::read(sigfd.get(), &si, sizeof si); });
+    if (n != sizeof si) fail_errno("read signalfd");
+    if (si.ssi_signo == SIGCHLD) {
+      int st;
+      pid_t p;
+      while ((p = ::waitpid(-1, &st, WNOHANG)) > 0)
+        if (p == pid) code = exit_code_of(st);
+      continue;
+    }
+    ::kill(pid, static_cast<int>(si.ssi_signo));
+  }
+  if (proxy.joinable()) {
+    // Let the proxy drain what the process wrote before it exited.
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(stop.get(), &one, sizeof one);
+    proxy.join();
+  }
+  return code;
+}
+
+}  // namespace vessel::runtime
