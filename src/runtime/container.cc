@@ -25,6 +25,7 @@
 #include "linux/path.h"
 #include "linux/process_attrs.h"
 #include "linux/rootfs.h"
+#include "linux/seccomp.h"
 #include "linux/sync.h"
 #include "linux/terminal.h"
 #include "runtime/hooks.h"
@@ -89,6 +90,11 @@ void validate_for_create(const oci::Spec& spec, const std::string& rootfs) {
     fail_errno("config.json: root.path: {} (the container's root filesystem)", rootfs);
   if (!S_ISDIR(st.st_mode)) fail("config.json: root.path: {} is not a directory", rootfs);
   linux::validate_sysctls(spec);
+  if (!spec.linux.seccomp.is_null()) {
+    linux::validate_seccomp(spec.linux.seccomp);
+    if (linux::seccomp_uses_notify(spec.linux.seccomp))
+      fail("config.json: linux.seccomp: SCMP_ACT_NOTIFY is not supported by create yet");
+  }
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     const std::string& d = spec.mounts[i].destination;
     if (d.find("/../") != std::string::npos ||

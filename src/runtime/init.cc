@@ -21,6 +21,7 @@
 #include "linux/path.h"
 #include "linux/process_attrs.h"
 #include "linux/rootfs.h"
+#include "linux/seccomp.h"
 #include "linux/terminal.h"
 #include "runtime/executable.h"
 #include "runtime/hooks.h"
@@ -186,6 +187,10 @@ void init_steps(InitArgs& a) {
   std::string exe = find_executable(proc);
   std::vector<std::string> env = with_home(proc);
 
+  // Seccomp order (linux/seccomp.h): without no_new_privs the filter needs CAP_SYS_ADMIN, so
+  // it goes in before the capability drop; with it, as late as possible.
+  if (!proc.no_new_privileges && !spec.linux.seccomp.is_null())
+    linux::load_seccomp(spec.linux.seccomp);
   if (proc.has_capabilities) linux::prepare_capabilities(proc.capabilities);
   bool setgroups_allowed = true;
   if (user_ns) {
@@ -199,7 +204,10 @@ void init_steps(InitArgs& a) {
   linux::switch_user(proc.user, setgroups_allowed);
   if (proc.has_capabilities) linux::apply_capabilities(proc.capabilities);
   if (::chdir(proc.cwd.c_str()) < 0) fail_errno("process.cwd: chdir {} as uid {}", proc.cwd, proc.user.uid);
-  if (proc.no_new_privileges) linux::set_no_new_privileges();
+  if (proc.no_new_privileges) {
+    linux::set_no_new_privileges();
+    if (!spec.linux.seccomp.is_null()) linux::load_seccomp(spec.linux.seccomp);
+  }
 
   prepare_fds(a.preserve_fds);
   if (::prctl(PR_SET_PDEATHSIG, 0) < 0) fail_errno("prctl(PR_SET_PDEATHSIG)");
