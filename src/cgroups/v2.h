@@ -11,9 +11,8 @@ class CgroupV2Manager : public ManagerBase {
  public:
   using ManagerBase::ManagerBase;
 
-  // Devices are not applied here yet: v2 filters devices with an eBPF program, which a later
-  // issue adds. Until then linux.resources.devices is accepted and skipped on v2 (logged at
-  // debug level). memory.swappiness and disableOOMKiller have no v2 equivalent and are
+  // Devices are enforced by an eBPF program attached to the cgroup (bpf_devices.h).
+  // memory.swappiness and disableOOMKiller have no v2 equivalent and are
   // skipped with a warning, as runc and crun do.
   void apply(const nlohmann::json& resources) override;
   void freeze() override;

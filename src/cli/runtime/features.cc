@@ -1,6 +1,8 @@
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/runtime/commands.h"
+#include "linux/seccomp.h"
 #include "oci/state.h"
 
 namespace vessel::cli {
@@ -9,7 +11,14 @@ void add_features(CLI::App& app, Globals&, Action& action) {
   CLI::App* cmd = app.add_subcommand("features", "print what this runtime supports (JSON)");
   cmd->callback([&action] {
     action = [] {
-      std::printf("%s\n", oci::features_json().dump(2).c_str());
+      nlohmann::json f = oci::features_json();
+      // The oci layer cannot know what the linux layer's libseccomp supports: ask it here.
+      f["linux"]["seccomp"] = linux::seccomp_features();
+      // create refuses SCMP_ACT_NOTIFY until the listener hand-off is wired: do not claim it.
+      auto& actions = f["linux"]["seccomp"]["actions"];
+      if (actions.is_array())
+        actions.erase(std::remove(actions.begin(), actions.end(), "SCMP_ACT_NOTIFY"), actions.end());
+      std::printf("%s\n", f.dump(2).c_str());
       return 0;
     };
   });
