@@ -5,7 +5,8 @@ PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc)
 
 DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev libfmt-dev \
-               libseccomp-dev libcap-dev libgtest-dev busybox-static iproute2 python3
+               libseccomp-dev libcap-dev libarchive-dev libsqlite3-dev libssl-dev \
+               libgtest-dev ccache busybox-static iproute2 python3
 
 .PHONY: all build deps install test unit integration asan demo clean format
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -194,6 +195,19 @@ void switch_user(const oci::User& user, bool setgroups_allowed) {
   if (::setresgid(user.gid, user.gid, user.gid) < 0) fail_errno("setresgid {}", user.gid);
   if (::setresuid(user.uid, user.uid, user.uid) < 0) fail_errno("setresuid {}", user.uid);
   if (user.umask) ::umask(static_cast<mode_t>(*user.umask & 07777));
+}
+
+void enter_cwd(const std::string& cwd, const std::string& what) {
+  if (::chdir(cwd.c_str()) < 0) fail_errno("{}: chdir {}", what, cwd);
+  // The kernel prefixes a directory outside the root with "(unreachable)", which the C
+  // library reports as ENOENT.
+  char buf[PATH_MAX];
+  const char* got = ::getcwd(buf, sizeof buf);
+  if (got == nullptr || got[0] != '/') {
+    // Leave the directory at once, so nothing else runs with it.
+    [[maybe_unused]] int r = ::chdir("/");
+    fail("{}: {} is outside the container's root filesystem", what, cwd);
+  }
 }
 
 void set_no_new_privileges() {

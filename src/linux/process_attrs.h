@@ -17,6 +17,11 @@ void apply_scheduler(const oci::Scheduler& s);
 // setresgid(gid), setresuid(uid), and umask when set.
 void switch_user(const oci::User& user, bool setgroups_allowed);
 void set_no_new_privileges();
+// chdir(cwd), then proves the new working directory is inside the process's root: a cwd such
+// as "/proc/self/fd/N" naming a directory fd the runtime inherited or holds would otherwise
+// leave the container on a host directory (CVE-2024-21626). `what` names the setting in
+// errors ("process.cwd").
+void enter_cwd(const std::string& cwd, const std::string& what);
 
 // The same settings applied to another process by pid, for the parent runtime to use. In a
 // new user namespace the init cannot raise hard rlimits, lower oom_score_adj, or take

@@ -1,8 +1,11 @@
 #include "linux/rootfs.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -138,7 +141,28 @@ void enter_root(const std::string& rootfs, bool no_pivot) {
   if (::chdir("/") < 0) fail_errno("chdir /");
 }
 
+namespace {
+
+// The container's /dev/null, proven to be the null device (character device 1:3) before it is
+// bound anywhere: the rootfs is untrusted, and a /dev/null that is a symlink to, or a bind of,
+// another file would put that file over the masked paths (CVE-2025-31133).
+UniqueFd open_verified_null() {
+  int fd = ::open("/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) fail_errno("open the container's /dev/null to mask paths with");
+  UniqueFd null(fd);
+  struct stat st;
+  if (::fstat(null.get(), &st) < 0) fail_errno("stat the container's /dev/null");
+  if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+    fail(
+        "the container's /dev/null is not the null device (character device 1:3); refusing to "
+        "mask paths with it");
+  return null;
+}
+
+}  // namespace
+
 void mask_paths(const std::vector<std::string>& paths) {
+  UniqueFd null;
   for (size_t i = 0; i < paths.size(); ++i) {
     const std::string& p = paths[i];
     struct stat st;
@@ -146,9 +170,17 @@ void mask_paths(const std::vector<std::string>& paths) {
       if (errno == ENOENT) continue;
       fail_errno("linux.maskedPaths[{}]: stat {}", i, p);
     }
-    int r = S_ISDIR(st.st_mode)
-                ? ::mount("tmpfs", p.c_str(), "tmpfs", MS_RDONLY, "size=0k,mode=755")
-                : ::mount("/dev/null", p.c_str(), nullptr, MS_BIND, nullptr);
+    int r = -1;
+    if (S_ISDIR(st.st_mode)) {
+      r = ::mount("tmpfs", p.c_str(), "tmpfs", MS_RDONLY, "size=0k,mode=755");
+    } else {
+      try {
+        if (!null) null = open_verified_null();
+      } catch (const Error& e) {
+        fail("linux.maskedPaths[{}]: {}", i, e.what());
+      }
+      r = ::mount(fd_path(null.get()).c_str(), p.c_str(), nullptr, MS_BIND, nullptr);
+    }
     if (r < 0) fail_errno("linux.maskedPaths[{}]: cover {}", i, p);
   }
 }
@@ -202,13 +234,52 @@ void validate_sysctls(const oci::Spec& spec) {
   }
 }
 
+UniqueFd open_procfs_root() {
+  // A symlink in the rootfs is followed inside it (the proc mount followed it too); what it
+  // leads to is then checked.
+  UniqueFd root = open_or_throw("/", O_PATH | O_DIRECTORY);
+  UniqueFd proc = open_in_root(root.get(), "/proc", Create::none);
+  struct statfs sfs;
+  struct stat st;
+  if (::fstatfs(proc.get(), &sfs) < 0 || ::fstat(proc.get(), &st) < 0) fail_errno("stat /proc");
+  // PROC_ROOT_INO: the root directory of a procfs instance, not a directory inside one.
+  if (sfs.f_type != PROC_SUPER_MAGIC || st.st_ino != 1)
+    fail("/proc is not the root of a procfs mount");
+  return proc;
+}
+
+UniqueFd open_in_procfs(int procfd, const std::string& rel, int flags) {
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC | O_NOFOLLOW);
+  // No mount crossed (a bind over a procfs file stays out), no symlinks, nothing above /proc.
+  how.resolve = RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH;
+  long fd = ::syscall(SYS_openat2, procfd, rel.c_str(), &how, sizeof how);
+  if (fd < 0 && errno == ENOSYS) fd = ::openat(procfd, rel.c_str(), flags | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == EXDEV)
+      fail("/proc/{}: something is mounted over it; refusing to write through it", rel);
+    fail_errno("open /proc/{}", rel);
+  }
+  UniqueFd out(static_cast<int>(fd));
+  struct statfs sfs;
+  if (::fstatfs(out.get(), &sfs) < 0) fail_errno("stat /proc/{}", rel);
+  if (sfs.f_type != PROC_SUPER_MAGIC) fail("/proc/{} is not on procfs", rel);
+  return out;
+}
+
 void apply_sysctls(const std::map<std::string, std::string>& sysctl) {
+  if (sysctl.empty()) return;
+  // Through the container's procfs, verified, and without following anything that could send
+  // the write to another file (CVE-2025-52881).
+  UniqueFd proc;
   for (const auto& [key, value] : sysctl) {
-    std::string path = "/proc/sys/" + key;
-    for (size_t i = 10; i < path.size(); ++i)
-      if (path[i] == '.') path[i] = '/';
+    std::string rel = "sys/" + key;
+    for (size_t i = 4; i < rel.size(); ++i)
+      if (rel[i] == '.') rel[i] = '/';
     try {
-      write_file(path, value);
+      if (!proc) proc = open_procfs_root();
+      UniqueFd f = open_in_procfs(proc.get(), rel, O_WRONLY | O_TRUNC);
+      write_all(f.get(), value.data(), value.size());
     } catch (const Error& e) {
       fail("linux.sysctl.{}: {}", key, e.what());
     }

@@ -32,6 +32,14 @@ void make_root_readonly();
 // Checks that each linux.sysctl key is namespaced and the namespace is the container's own,
 // so that writing it cannot change the host. Throws naming the key.
 void validate_sysctls(const oci::Spec& spec);
+// Writes each sysctl through the container's /proc, which must be the root of a procfs mount,
+// opened with openat2() so that no symlink, bind mount or "..": a file mounted over a sysctl
+// makes the write fail instead of landing in that file.
 void apply_sysctls(const std::map<std::string, std::string>& sysctl);
+// An O_PATH fd of /proc, proven to be the root of a procfs mount.
+UniqueFd open_procfs_root();
+// Opens `rel` (e.g. "sys/kernel/hostname") under a procfs root fd without crossing a mount
+// point or following a symlink, and checks the result is on procfs.
+UniqueFd open_in_procfs(int procfd, const std::string& rel, int flags);
 
 }  // namespace vessel::linux

@@ -524,9 +524,11 @@ namespace {
 // architecture-specific names are listed too, libseccomp applies each to the architectures
 // that have it. Deliberately absent (so they fail with EPERM): module loading, kexec, the
 // keyrings, mount and the new mount API, pivot_root, unshare, setns, ptrace and cross-process
-// memory access, bpf, perf_event_open, userfaultfd, fanotify, open_by_handle_at, swap, reboot,
-// setting clocks, acct, quotas, iopl/ioperm/modify_ldt/vm86, syslog, uselib, io_uring,
-// NUMA placement changes, hostname changes.
+// memory access (on any kernel: before 4.8 a tracer could even bypass the filter), bpf,
+// perf_event_open, userfaultfd, fanotify, open_by_handle_at, swap, reboot, setting clocks, acct,
+// quotas, iopl/ioperm/modify_ldt/vm86, syslog, uselib, io_uring, NUMA placement changes, hostname
+// changes. A static profile cannot depend on the capabilities, so mount, umount2, pivot_root,
+// unshare and setns stay out even for a container given CAP_SYS_ADMIN: edit the profile then.
 constexpr const char* kDefaultAllowed[] = {
     // files and directories
     "access",

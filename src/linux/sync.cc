@@ -74,8 +74,8 @@ SyncMessage SyncChannel::expect(SyncMsg type, const char* what) const {
 }
 
 UniqueFd SyncChannel::recv_fd(SyncMsg expected) const {
-  Header h;
-  struct iovec iov = {&h, sizeof h};
+  std::string buf(kMaxMessage, '\0');
+  struct iovec iov = {buf.data(), buf.size()};
   alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   struct msghdr msg = {};
   msg.msg_iov = &iov;
@@ -85,12 +85,24 @@ UniqueFd SyncChannel::recv_fd(SyncMsg expected) const {
   ssize_t n = retry_eintr([&] { return ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC); });
   if (n < 0) fail_errno("receive an fd on the setup channel");
   if (n == 0) fail("the container process exited during set-up");
-  if (h.type != expected) fail("unexpected message on the setup channel while waiting for an fd");
+  // Whatever arrived is owned here first, so no path below leaks it.
+  UniqueFd out;
   struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_type != SCM_RIGHTS) fail("the setup channel message carried no fd");
-  int fd;
-  std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  return UniqueFd(fd);
+  if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+    int fd;
+    std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    out.reset(fd);
+  }
+  if (static_cast<size_t>(n) < sizeof(Header)) fail("short message on the setup channel");
+  Header h;
+  std::memcpy(&h, buf.data(), sizeof h);
+  if (h.type == SyncMsg::error)
+    throw Error(buf.substr(sizeof h, static_cast<size_t>(n) - sizeof h), static_cast<int>(h.value));
+  if (h.type != expected)
+    fail("unexpected message {} on the setup channel while waiting for an fd",
+         static_cast<uint32_t>(h.type));
+  if (!out) fail("the setup channel message carried no fd");
+  return out;
 }
 
 void SyncChannel::enable_credentials() const {

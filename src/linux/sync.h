@@ -21,6 +21,7 @@ enum class SyncMsg : uint32_t {
   grandchild_pid,    // init → parent: its host PID (SCM_CREDENTIALS), after the second fork
   ready,             // child → parent: set up, blocked waiting for `start`
   error,             // either way: text is the error message
+  seccomp_listener,  // child → parent: the SCMP_ACT_NOTIFY listener fd (SCM_RIGHTS)
 };
 
 struct SyncMessage {
@@ -40,7 +41,8 @@ class SyncChannel {
   void send_with_fd(SyncMsg type, int fd) const;
   // Throws when the peer closed the channel (with `what` as context) or on a child error.
   SyncMessage recv(const char* what) const;
-  // Receives a message that carries an fd.
+  // Receives a message that carries an fd; a message of type `error` instead is thrown as an
+  // Error carrying its text.
   UniqueFd recv_fd(SyncMsg expected) const;
   // Sends this process's own PID in SCM_CREDENTIALS: the kernel translates it into the
   // receiver's PID namespace, so the parent learns the host PID whatever namespace we are in.

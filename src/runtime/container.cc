@@ -90,11 +90,7 @@ void validate_for_create(const oci::Spec& spec, const std::string& rootfs) {
     fail_errno("config.json: root.path: {} (the container's root filesystem)", rootfs);
   if (!S_ISDIR(st.st_mode)) fail("config.json: root.path: {} is not a directory", rootfs);
   linux::validate_sysctls(spec);
-  if (!spec.linux.seccomp.is_null()) {
-    linux::validate_seccomp(spec.linux.seccomp);
-    if (linux::seccomp_uses_notify(spec.linux.seccomp))
-      fail("config.json: linux.seccomp: SCMP_ACT_NOTIFY is not supported by create yet");
-  }
+  if (!spec.linux.seccomp.is_null()) linux::validate_seccomp(spec.linux.seccomp);
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     const std::string& d = spec.mounts[i].destination;
     if (d.find("/../") != std::string::npos ||
@@ -313,6 +309,10 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   args.sync = &child_sync;
   args.close_in_child.push_back(out.dir.dir_fd());
 
+  // Not dumpable from before the child exists (clone copies it): until its execve the child
+  // runs this binary in the container's pid namespace, and /proc/PID/exe of a dumpable process
+  // would let the container reach the host's runtime binary (CVE-2019-5736).
+  if (::prctl(PR_SET_DUMPABLE, 0) < 0) fail_errno("prctl(PR_SET_DUMPABLE, 0)");
   pid_t pid = clone_child(flags);
   if (pid == 0) {
     parent_sync.close();
@@ -356,6 +356,14 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   if (args.pty_to_parent) {
     // The master arrives before `ready`; an error message instead ends the wait with EOF.
     out.pty_master = parent_sync.recv_fd(linux::SyncMsg::pty_master);
+  }
+  if (linux::seccomp_uses_notify(spec.linux.seccomp)) {
+    // The init loads the filter and hands the listener over before `ready`; it is passed on to
+    // the agent now, while the state is still "creating" (the init may be waiting on the agent
+    // for a notified syscall of its own). Failing here fails create, and the guard cleans up.
+    UniqueFd notify = parent_sync.recv_fd(linux::SyncMsg::seccomp_listener);
+    linux::send_seccomp_listener(spec.linux.seccomp, notify.get(),
+                                 nlohmann::json::parse(state_json(rec, "creating")), pid);
   }
   parent_sync.expect(linux::SyncMsg::ready, "set up the container");
   auto st = read_proc_stat(pid);

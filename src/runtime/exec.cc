@@ -34,6 +34,7 @@
 #include "linux/seccomp.h"
 #include "linux/sync.h"
 #include "linux/terminal.h"
+#include "oci/state.h"
 #include "runtime/container.h"
 #include "runtime/executable.h"
 #include "runtime/process.h"
@@ -195,11 +196,13 @@ void join_sub_cgroup(const cgroups::Manager& m, const std::string& spec, pid_t p
   }
 }
 
-// The seccomp call site for exec'd processes, the filter of the container's config. Returns
-// the notify listener (unused: exec with SCMP_ACT_NOTIFY is refused before forking).
-void apply_exec_seccomp(const nlohmann::json& seccomp) {
+// The seccomp call site for exec'd processes, the filter of the container's config. An
+// SCMP_ACT_NOTIFY listener goes to the runtime over the setup channel (which passes it on to
+// the agent) and is closed here, as in the init.
+void apply_exec_seccomp(const nlohmann::json& seccomp, const linux::SyncChannel& sync) {
   if (seccomp.is_null()) return;
   UniqueFd listener = linux::load_seccomp(seccomp);
+  if (listener) sync.send_with_fd(linux::SyncMsg::seccomp_listener, listener.get());
 }
 
 struct ChildArgs {
@@ -254,13 +257,13 @@ void reset_signals() {
     linux::make_controlling_terminal(pty.slave.get());
   }
   if (spec.linux.personality) linux::apply_personality(*spec.linux.personality);
-  if (::chdir(proc.cwd.c_str()) < 0) fail_errno("chdir to cwd \"{}\" in the container", proc.cwd);
+  linux::enter_cwd(proc.cwd, "cwd");
   std::string exe = find_executable(proc, "");
   std::vector<std::string> env = with_home(proc);
 
   // Same order as the container init (see linux/seccomp.h): without no_new_privs the filter
   // must be loaded while this process still has CAP_SYS_ADMIN.
-  if (!proc.no_new_privileges) apply_exec_seccomp(spec.linux.seccomp);
+  if (!proc.no_new_privileges) apply_exec_seccomp(spec.linux.seccomp, *a.sync);
   if (proc.has_capabilities) linux::prepare_capabilities(proc.capabilities);
   bool setgroups_allowed = true;
   if (a.joins_user) {
@@ -273,11 +276,10 @@ void reset_signals() {
   }
   linux::switch_user(proc.user, setgroups_allowed);
   if (proc.has_capabilities) linux::apply_capabilities(proc.capabilities);
-  if (::chdir(proc.cwd.c_str()) < 0)
-    fail_errno("chdir to cwd \"{}\" as uid {}", proc.cwd, proc.user.uid);
+  linux::enter_cwd(proc.cwd, fmt::format("cwd (as uid {})", proc.user.uid));
   if (proc.no_new_privileges) {
     linux::set_no_new_privileges();
-    apply_exec_seccomp(spec.linux.seccomp);
+    apply_exec_seccomp(spec.linux.seccomp, *a.sync);
   }
 
   mark_fds(a.preserve_fds);
@@ -382,10 +384,6 @@ int Runtime::exec(const ExecOptions& o) {
     fail("exec: a detached process with a terminal needs --console-socket");
   if (!proc.terminal && !o.console_socket.empty())
     fail("exec: --console-socket given but no terminal requested (--tty)");
-  if (linux::seccomp_uses_notify(spec.linux.seccomp))
-    fail(
-        "exec: the container's seccomp filter uses SCMP_ACT_NOTIFY, which exec does not "
-        "support yet");
   int preserve_fds = o.preserve_fds;
   if (const char* listen = ::getenv("LISTEN_FDS")) preserve_fds += std::atoi(listen);
 
@@ -424,6 +422,9 @@ int Runtime::exec(const ExecOptions& o) {
   args.pty_to_parent = proc.terminal && !console;
   args.sync = &child_sync;
 
+  // Not dumpable, inherited by both children: the final process runs this binary inside the
+  // container's pid namespace until its execve (CVE-2019-5736, see runtime/init.cc).
+  if (::prctl(PR_SET_DUMPABLE, 0) < 0) fail_errno("prctl(PR_SET_DUMPABLE, 0)");
   ProcessGuard guard;
   pid_t mid = ::fork();
   if (mid < 0) fail_errno("fork");
@@ -458,6 +459,16 @@ int Runtime::exec(const ExecOptions& o) {
   UniqueFd pty_master;
   if (args.pty_to_parent && next_message(parent_sync, linux::SyncMsg::pty_master, "exec"))
     pty_master = parent_sync.recv_fd(linux::SyncMsg::pty_master);
+  if (linux::seccomp_uses_notify(spec.linux.seccomp)) {
+    UniqueFd notify = parent_sync.recv_fd(linux::SyncMsg::seccomp_listener);
+    oci::State st;
+    st.oci_version = oci::kSpecVersion;
+    st.id = rec.id;
+    st.status = status;
+    st.pid = rec.pid;
+    st.bundle = rec.bundle;
+    linux::send_seccomp_listener(spec.linux.seccomp, notify.get(), oci::state_to_json(st), pid);
+  }
   if (next_message(parent_sync, linux::SyncMsg::ready, "exec"))
     fail("exec: unexpected message from the process");
   parent_sync.close();

@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
+#include <linux/magic.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -27,6 +29,7 @@
 #include "runtime/hooks.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/log.h"
 
 namespace vessel::runtime {
 namespace {
@@ -89,6 +92,42 @@ void prepare_fds(int preserve_fds) {
   }
 }
 
+// Loads linux.seccomp and, for an SCMP_ACT_NOTIFY filter, hands the listener to the parent
+// (which passes it on to the agent at listenerPath) and closes it here: the container must
+// never hold it, or it could answer its own notifications. The hand-off uses sendmsg, which a
+// filter may not notify on (validated in linux/seccomp.cc).
+void load_seccomp_and_hand_off(const InitArgs& a, const nlohmann::json& seccomp) {
+  UniqueFd listener = linux::load_seccomp(seccomp);
+  if (listener) a.sync->send_with_fd(linux::SyncMsg::seccomp_listener, listener.get());
+}
+
+// The mount point for the console: /dev/console as a file in the container's /dev itself.
+// Never followed as a symlink, which would carry the pty's bind mount onto whatever it names,
+// e.g. a procfs file (CVE-2025-52565), and never on procfs or sysfs.
+UniqueFd console_mount_point() {
+  UniqueFd root = open_or_throw("/", O_PATH | O_DIRECTORY);
+  UniqueFd dev = linux::open_in_root(root.get(), "/dev", linux::Create::dir);
+  struct statfs sfs;
+  if (::fstatfs(dev.get(), &sfs) < 0) fail_errno("stat /dev");
+  if (sfs.f_type == PROC_SUPER_MAGIC || sfs.f_type == SYSFS_MAGIC)
+    fail("/dev resolves to a directory on procfs or sysfs");
+  struct stat st;
+  if (::fstatat(dev.get(), "console", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode) &&
+      !S_ISCHR(st.st_mode) && ::unlinkat(dev.get(), "console", 0) < 0)
+    fail_errno("/dev/console is neither a file nor a device and cannot be removed");
+  int fd =
+      ::openat(dev.get(), "console", O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 && errno != EEXIST) fail_errno("create /dev/console");
+  if (fd >= 0) ::close(fd);
+  fd = ::openat(dev.get(), "console", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) fail_errno("open /dev/console");
+  UniqueFd console(fd);
+  if (::fstat(console.get(), &st) < 0) fail_errno("stat /dev/console");
+  if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
+    fail("/dev/console is neither a file nor a device");
+  return console;
+}
+
 void setup_console(const InitArgs& a, const oci::Process& p) {
   linux::Pty pty = linux::open_pty(p.console_size);
   if (a.console_socket >= 0) {
@@ -99,12 +138,12 @@ void setup_console(const InitArgs& a, const oci::Process& p) {
   pty.master.reset();
   // /dev/console is the container's terminal too, as on a real system.
   try {
-    UniqueFd root = open_or_throw("/", O_PATH | O_DIRECTORY);
-    UniqueFd console = linux::open_in_root(root.get(), "/dev/console", linux::Create::file);
-    std::string slave_path = linux::fd_path(pty.slave.get());
-    ::mount(slave_path.c_str(), linux::fd_path(console.get()).c_str(), nullptr, MS_BIND, nullptr);
-  } catch (const Error&) {
+    UniqueFd console = console_mount_point();
+    ::mount(linux::fd_path(pty.slave.get()).c_str(), linux::fd_path(console.get()).c_str(), nullptr,
+            MS_BIND, nullptr);
+  } catch (const Error& e) {
     // A read-only /dev without a console node still gets a working terminal on stdio.
+    log::debug(std::string("no /dev/console: ") + e.what());
   }
   linux::make_controlling_terminal(pty.slave.get());
 }
@@ -180,7 +219,7 @@ void init_steps(InitArgs& a) {
   linux::make_readonly_paths(spec.linux.readonly_paths);
   if (spec.root.readonly) linux::make_root_readonly();
 
-  if (::chdir(proc.cwd.c_str()) < 0) fail_errno("process.cwd: chdir {}", proc.cwd);
+  linux::enter_cwd(proc.cwd, "process.cwd");
   // rlimits, oomScoreAdj, ioPriority and the scheduler were set by the parent: in a user
   // namespace this process could not raise them, the kernel checks against the host's.
   if (spec.linux.personality) linux::apply_personality(*spec.linux.personality);
@@ -190,7 +229,7 @@ void init_steps(InitArgs& a) {
   // Seccomp order (linux/seccomp.h): without no_new_privs the filter needs CAP_SYS_ADMIN, so
   // it goes in before the capability drop; with it, as late as possible.
   if (!proc.no_new_privileges && !spec.linux.seccomp.is_null())
-    linux::load_seccomp(spec.linux.seccomp);
+    load_seccomp_and_hand_off(a, spec.linux.seccomp);
   if (proc.has_capabilities) linux::prepare_capabilities(proc.capabilities);
   bool setgroups_allowed = true;
   if (user_ns) {
@@ -203,10 +242,10 @@ void init_steps(InitArgs& a) {
   }
   linux::switch_user(proc.user, setgroups_allowed);
   if (proc.has_capabilities) linux::apply_capabilities(proc.capabilities);
-  if (::chdir(proc.cwd.c_str()) < 0) fail_errno("process.cwd: chdir {} as uid {}", proc.cwd, proc.user.uid);
+  linux::enter_cwd(proc.cwd, fmt::format("process.cwd (as uid {})", proc.user.uid));
   if (proc.no_new_privileges) {
     linux::set_no_new_privileges();
-    if (!spec.linux.seccomp.is_null()) linux::load_seccomp(spec.linux.seccomp);
+    if (!spec.linux.seccomp.is_null()) load_seccomp_and_hand_off(a, spec.linux.seccomp);
   }
 
   prepare_fds(a.preserve_fds);
@@ -241,6 +280,11 @@ void init_steps(InitArgs& a) {
 }  // namespace
 
 void container_init(InitArgs& a) {
+  // Not dumpable (inherited from the runtime, which set it before clone; repeated here): until
+  // execve this process runs the runtime's binary, and /proc/1/exe and /proc/1/fd/* of a
+  // non-dumpable process are out of reach of the container's other processes, which lack
+  // CAP_SYS_PTRACE (CVE-2019-5736). execve makes the user's program dumpable again.
+  ::prctl(PR_SET_DUMPABLE, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   for (int fd : a.close_in_child) ::close(fd);
   sigset_t all;

@@ -112,7 +112,9 @@ TEST_F(ProcessExtraTest, BadSeccompIsAClearErrorAndLeavesNothing) {
   std::string id = new_id();
   Result r = rt({"create", "-b", write_bundle(cfg), id});
   EXPECT_FALSE(r.ok());
-  if (!runtime_is_runc()) EXPECT_TRUE(contains(r.err, "linux.seccomp")) << r.describe();
+  if (!runtime_is_runc()) {
+    EXPECT_TRUE(contains(r.err, "linux.seccomp")) << r.describe();
+  }
   expect_nothing_left(before, id, cg);
 }
 

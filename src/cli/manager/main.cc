@@ -1,13 +1,64 @@
-// vessel: the lifecycle manager. Its commands arrive with the manager issues; this entry point
-// already reports its version and points at vessel-runtime.
-#include <CLI/CLI.hpp>
+// vessel: run containers from images and templates (the lifecycle manager).
 #include <cstdio>
 
+#include "cli/manager/commands.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace vessel::cli {
+
+manager::Store& Globals::store() {
+  if (!store_) {
+    manager::StorePaths p;
+    p.root = root;
+    p.runroot = !runroot.empty()            ? runroot
+                : root == "/var/lib/vessel" ? "/run/vessel"
+                                            : root + "/run";
+    store_ = std::make_unique<manager::Store>(p);
+  }
+  return *store_;
+}
+
+}  // namespace vessel::cli
+
 int main(int argc, char** argv) {
-  CLI::App app{"vessel: run containers from images and templates"};
-  app.set_version_flag("--version", std::string("vessel version ") + VESSEL_VERSION);
-  app.require_subcommand(0);
-  CLI11_PARSE(app, argc, argv);
-  std::puts("vessel: the manager commands are not built yet; use vessel-runtime for OCI bundles.");
-  return 1;
+  using namespace vessel;
+  CLI::App app{"vessel: run containers from images and base-OS templates"};
+  app.set_version_flag("-v,--version", std::string("vessel version ") + VESSEL_VERSION);
+  app.require_subcommand(1);
+  cli::Globals g;
+  app.add_option("--root", g.root, "store directory: images, containers, volumes")
+      ->default_val(g.root);
+  app.add_option("--runroot", g.runroot,
+                 "runtime state directory (default /run/vessel, or ROOT/run with --root)");
+  app.add_flag("--debug", g.debug, "log debug messages");
+
+  cli::Action action;
+  cli::add_run(app, g, action);
+  cli::add_stop(app, g, action);
+  cli::add_rm(app, g, action);
+  cli::add_ps(app, g, action);
+  cli::add_logs(app, g, action);
+  cli::add_exec(app, g, action);
+  cli::add_inspect(app, g, action);
+  cli::add_pause(app, g, action);
+  cli::add_images(app, g, action);
+  cli::add_load(app, g, action);
+  cli::add_template(app, g, action);
+  cli::add_volume(app, g, action);
+  cli::add_system(app, g, action);
+  cli::add_monitor(app, g, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  log::configure("", log::Format::text, g.debug);
+  try {
+    return action ? action() : 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vessel: %s\n", e.what());
+    return 125;
+  }
 }

@@ -1,4 +1,3 @@
-#include <algorithm>
 #include <cstdio>
 
 #include "cli/runtime/commands.h"
@@ -14,10 +13,6 @@ void add_features(CLI::App& app, Globals&, Action& action) {
       nlohmann::json f = oci::features_json();
       // The oci layer cannot know what the linux layer's libseccomp supports: ask it here.
       f["linux"]["seccomp"] = linux::seccomp_features();
-      // create refuses SCMP_ACT_NOTIFY until the listener hand-off is wired: do not claim it.
-      auto& actions = f["linux"]["seccomp"]["actions"];
-      if (actions.is_array())
-        actions.erase(std::remove(actions.begin(), actions.end(), "SCMP_ACT_NOTIFY"), actions.end());
       std::printf("%s\n", f.dump(2).c_str());
       return 0;
     };

@@ -1,6 +1,7 @@
 #include <fcntl.h>
 
 #include "cli/runtime/commands.h"
+#include "linux/seccomp.h"
 #include "oci/spec.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -19,7 +20,11 @@ void add_spec(CLI::App& app, Globals&, Action& action) {
   cmd->callback([&action, o] {
     action = [o] {
       std::string path = o->bundle + "/config.json";
-      std::string text = oci::default_spec(o->rootless).dump(2) + "\n";
+      nlohmann::json spec = oci::default_spec(o->rootless);
+      // Vessel's own default seccomp profile (linux/seccomp.cc), rootless or not: the oci layer
+      // knows no architectures or syscall names, the linux layer does.
+      spec["linux"]["seccomp"] = linux::default_seccomp_profile();
+      std::string text = spec.dump(2) + "\n";
       // O_EXCL: never overwrite a configuration someone has edited.
       try {
         write_file(path, text, O_WRONLY | O_CREAT | O_EXCL);

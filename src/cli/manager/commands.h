@@ -1,0 +1,62 @@
+// vessel's command line: one file per command (or command group), each registering itself.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "manager/options.h"
+#include "manager/store.h"
+
+namespace vessel::cli {
+
+struct Globals {
+  std::string root = "/var/lib/vessel";
+  std::string runroot;  // default: /run/vessel, or <root>/run for a non-default --root
+  bool debug = false;
+  std::unique_ptr<manager::Store> store_;
+  manager::Store& store();
+};
+
+using Action = std::function<int()>;
+
+void add_run(CLI::App& app, Globals& g, Action& action);   // run, create, start, attach
+void add_stop(CLI::App& app, Globals& g, Action& action);  // stop, kill, restart
+void add_rm(CLI::App& app, Globals& g, Action& action);    // rm, container prune
+void add_ps(CLI::App& app, Globals& g, Action& action);
+void add_logs(CLI::App& app, Globals& g, Action& action);
+void add_exec(CLI::App& app, Globals& g, Action& action);
+void add_inspect(CLI::App& app, Globals& g, Action& action);  // inspect, top, stats, wait, rename
+void add_pause(CLI::App& app, Globals& g, Action& action);    // pause, unpause
+void add_images(CLI::App& app, Globals& g, Action& action);   // images, rmi, image …, tag
+void add_load(CLI::App& app, Globals& g, Action& action);     // load, import, save
+void add_template(CLI::App& app, Globals& g, Action& action);
+void add_volume(CLI::App& app, Globals& g, Action& action);
+void add_system(CLI::App& app, Globals& g, Action& action);
+void add_monitor(CLI::App& app, Globals& g, Action& action);  // hidden: __monitor
+
+// The flags shared by run and create, filled into `o`.
+void add_run_flags(CLI::App* cmd, manager::RunOptions& o, std::shared_ptr<struct RunFlagValues> v);
+struct RunFlagValues {
+  std::vector<std::string> env, env_files, volumes, mounts, tmpfs, labels;
+  std::string memory, memory_swap, restart, entrypoint;
+  double cpus = 0;
+  int64_t pids_limit = 0;
+  uint64_t cpu_shares = 0;
+  uint16_t blkio_weight = 0;
+  bool has_cpus = false;
+};
+// Turns the raw flag values into RunOptions (sizes, volumes, env files…); throws on bad input.
+void finish_run_options(CLI::App* cmd, manager::RunOptions& o, const RunFlagValues& v);
+
+// Prints a table with columns padded to their widest cell.
+void print_table(const std::vector<std::vector<std::string>>& rows);
+std::string human_size(uint64_t bytes);
+std::string human_ago(const std::string& rfc3339);
+
+// Relays an attached container's stream to this terminal until it exits; the exit code.
+int attach_stream(int stream, manager::Store& store, const std::string& id, bool tty,
+                  bool interactive);
+
+}  // namespace vessel::cli

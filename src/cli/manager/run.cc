@@ -1,0 +1,311 @@
+// vessel run, create, start, attach.
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "cli/manager/commands.h"
+#include "manager/attach.h"
+#include "manager/containers.h"
+#include "util/error.h"
+#include "util/file.h"
+
+namespace vessel::cli {
+
+using namespace vessel::manager;
+
+void add_run_flags(CLI::App* cmd, RunOptions& o, std::shared_ptr<RunFlagValues> v) {
+  cmd->add_flag("-d,--detach", o.detach, "run in the background and print the container ID");
+  cmd->add_flag("-i,--interactive", o.interactive, "keep stdin open");
+  cmd->add_flag("-t,--tty", o.tty, "allocate a terminal");
+  cmd->add_flag("--rm", o.remove, "remove the container when it exits");
+  cmd->add_option("--name", o.name, "container name");
+  cmd->add_option("-e,--env", v->env, "set an environment variable (KEY=VALUE, or KEY to copy)")
+      ->allow_extra_args(false);
+  cmd->add_option("--env-file", v->env_files, "read environment variables from a file")
+      ->allow_extra_args(false);
+  cmd->add_option("-w,--workdir", o.workdir, "working directory inside the container");
+  cmd->add_option("-u,--user", o.user, "user[:group] to run as (name or number)");
+  cmd->set_help_flag("--help", "print this help");  // -h is --hostname, as with docker
+  cmd->add_option("-h,--hostname", o.hostname, "container host name");
+  cmd->add_option("-v,--volume", v->volumes, "bind a host path or named volume: SRC:DST[:ro]")
+      ->allow_extra_args(false);
+  cmd->add_option("--mount", v->mounts, "type=bind|volume|tmpfs,source=…,target=…[,readonly]")
+      ->allow_extra_args(false);
+  cmd->add_option("--tmpfs", v->tmpfs, "mount a tmpfs: PATH[:OPTIONS]")->allow_extra_args(false);
+  cmd->add_flag("--read-only", o.read_only, "no writable root filesystem");
+  cmd->add_option("-m,--memory", v->memory, "memory limit (e.g. 64m)");
+  cmd->add_option("--memory-swap", v->memory_swap, "memory plus swap limit (-1: unlimited swap)");
+  cmd->add_option("--cpus", v->cpus, "number of CPUs (e.g. 0.5)");
+  cmd->add_option("--cpu-shares", v->cpu_shares, "relative CPU weight (default 1024)");
+  cmd->add_option("--cpuset-cpus", o.cpuset_cpus, "CPUs to run on (e.g. 0-1)");
+  cmd->add_option("--pids-limit", v->pids_limit, "maximum number of processes");
+  cmd->add_option("--blkio-weight", v->blkio_weight, "block IO weight (10-1000)");
+  cmd->add_option("--device", o.devices, "add a host device: HOST[:CONTAINER][:rwm]")
+      ->allow_extra_args(false);
+  cmd->add_option("--cap-add", o.cap_add, "add a capability (or ALL)")->allow_extra_args(false);
+  cmd->add_option("--cap-drop", o.cap_drop, "drop a capability (or ALL)")->allow_extra_args(false);
+  cmd->add_flag("--privileged", o.privileged, "all capabilities, all devices, no confinement");
+  cmd->add_option("--security-opt", o.security_opt,
+                  "no-new-privileges, seccomp=unconfined|PROFILE.json")
+      ->allow_extra_args(false);
+  cmd->add_option("--ulimit", o.ulimits, "resource limit: NAME=SOFT[:HARD]")
+      ->allow_extra_args(false);
+  cmd->add_option("--stop-signal", o.stop_signal, "signal that stops the container");
+  cmd->add_option("--stop-timeout", o.stop_timeout, "seconds to wait before killing on stop");
+  cmd->add_option("--restart", v->restart, "no, on-failure[:N], always, unless-stopped");
+  cmd->add_flag("--init", o.init, "run an init process that reaps zombies (not built yet)");
+  cmd->add_option("-l,--label", v->labels, "set a label: KEY=VALUE")->allow_extra_args(false);
+  cmd->add_option("--entrypoint", v->entrypoint, "override the image's entrypoint");
+  cmd->add_option("--network,--net", o.network, "none (default) or host");
+  // IMAGE [COMMAND...]: everything after the image belongs to the command.
+  cmd->prefix_command();
+}
+
+static std::string env_from_host(const std::string& key) {
+  const char* v = std::getenv(key.c_str());
+  return v ? key + "=" + v : "";
+}
+
+void finish_run_options(CLI::App* cmd, RunOptions& o, const RunFlagValues& v) {
+  auto rest = cmd->remaining();
+  if (rest.empty()) fail("{}: an IMAGE is required", cmd->get_name());
+  o.image = rest[0];
+  o.command.assign(rest.begin() + 1, rest.end());
+  for (const auto& f : v.env_files) {
+    std::ifstream in(f);
+    if (!in) fail("--env-file {}: cannot read it", f);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      if (line.find('=') == std::string::npos) {
+        auto e = env_from_host(line);
+        if (!e.empty()) o.env.push_back(e);
+      } else {
+        o.env.push_back(line);
+      }
+    }
+  }
+  for (const auto& e : v.env) {
+    if (e.empty() || e[0] == '=') fail("invalid -e \"{}\": expected KEY=VALUE", e);
+    if (e.find('=') == std::string::npos) {
+      auto h = env_from_host(e);
+      if (!h.empty()) o.env.push_back(h);
+    } else {
+      o.env.push_back(e);
+    }
+  }
+  for (const auto& s : v.volumes) o.volumes.push_back(parse_volume(s));
+  for (const auto& s : v.mounts) o.volumes.push_back(parse_mount(s));
+  for (const auto& s : v.tmpfs) o.volumes.push_back(parse_tmpfs(s));
+  for (const auto& l : v.labels) {
+    auto eq = l.find('=');
+    o.labels[l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
+  }
+  if (!v.memory.empty()) o.memory = parse_size("--memory", v.memory);
+  if (!v.memory_swap.empty()) o.memory_swap = parse_size("--memory-swap", v.memory_swap);
+  if (cmd->count("--cpus")) o.cpus = v.cpus;
+  if (cmd->count("--cpu-shares")) o.cpu_shares = v.cpu_shares;
+  if (cmd->count("--pids-limit")) o.pids_limit = v.pids_limit;
+  if (cmd->count("--blkio-weight")) o.blkio_weight = v.blkio_weight;
+  if (!v.restart.empty()) parse_restart(v.restart, o);
+  if (cmd->count("--entrypoint")) {
+    o.entrypoint = std::vector<std::string>{};
+    if (!v.entrypoint.empty()) o.entrypoint->push_back(v.entrypoint);
+  }
+  if (o.remove && o.restart != "no")
+    fail("conflicting options: --rm and --restart {} (a removed container cannot restart)",
+         o.restart);
+  if (o.init) fail("--init is not supported yet");
+  if (o.stop_timeout < 0) fail("invalid --stop-timeout {}: must be 0 or more", o.stop_timeout);
+}
+
+namespace {
+
+class RawTerminal {
+ public:
+  explicit RawTerminal(int fd) : fd_(fd) {
+    if (::tcgetattr(fd_, &saved_) != 0) return;
+    termios raw = saved_;
+    ::cfmakeraw(&raw);
+    active_ = ::tcsetattr(fd_, TCSANOW, &raw) == 0;
+  }
+  ~RawTerminal() {
+    if (active_) ::tcsetattr(fd_, TCSANOW, &saved_);
+  }
+
+ private:
+  int fd_;
+  termios saved_{};
+  bool active_ = false;
+};
+
+void send_size(int stream) {
+  winsize ws{};
+  if (::ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0)
+    write_frame(stream, Frame::resize, std::to_string(ws.ws_row) + " " + std::to_string(ws.ws_col));
+}
+
+int exit_code_for_start_error(const std::string& msg) {
+  if (msg.find("no such file") != std::string::npos || msg.find("not found") != std::string::npos)
+    return 127;
+  if (msg.find("ermission denied") != std::string::npos) return 126;
+  return 125;
+}
+
+}  // namespace
+
+int attach_stream(int stream, Store& store, const std::string& id, bool tty, bool interactive) {
+  std::unique_ptr<RawTerminal> raw;
+  if (tty && interactive && ::isatty(0)) {
+    raw = std::make_unique<RawTerminal>(0);
+    send_size(stream);
+  }
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGQUIT}) sigaddset(&sigs, s);
+  sigset_t old;
+  ::sigprocmask(SIG_BLOCK, &sigs, &old);
+  UniqueFd sigfd(::signalfd(-1, &sigs, SFD_CLOEXEC));
+  bool stdin_open = interactive;
+  char buf[65536];
+  int code = -1;
+  while (code < 0) {
+    pollfd pfds[3] = {
+        {stream, POLLIN, 0}, {sigfd.get(), POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
+    if (::poll(pfds, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (pfds[1].revents & POLLIN) {
+      signalfd_siginfo si;
+      if (::read(sigfd.get(), &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGWINCH) {
+          send_size(stream);
+        } else {
+          // Like `docker run` (sig-proxy): the container gets the signal.
+          try {
+            kill_container(store, id, std::to_string(si.ssi_signo));
+          } catch (const Error&) {
+          }
+        }
+      }
+    }
+    if (pfds[2].revents & (POLLIN | POLLHUP)) {
+      ssize_t n = ::read(0, buf, sizeof buf);
+      if (n > 0) {
+        write_frame(stream, Frame::stdin_data, std::string(buf, static_cast<size_t>(n)));
+      } else {
+        write_frame(stream, Frame::stdin_eof, "");
+        stdin_open = false;
+      }
+    }
+    if (pfds[0].revents & (POLLIN | POLLHUP)) {
+      auto f = read_frame(stream);
+      if (!f) break;
+      switch (f->type) {
+        case Frame::stdout_data:
+          write_all(1, f->data.data(), f->data.size());
+          break;
+        case Frame::stderr_data:
+          write_all(2, f->data.data(), f->data.size());
+          break;
+        case Frame::exited:
+          code = std::stoi(f->data);
+          break;
+        case Frame::error:
+          std::fprintf(stderr, "vessel: %s\n", f->data.c_str());
+          code = exit_code_for_start_error(f->data);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  if (code < 0) {
+    // The monitor went away without telling: the record knows the rest.
+    auto c = store.container_by_id(id);
+    code = c ? refresh(store, *c).exit_code : 255;
+  }
+  return code;
+}
+
+static int start_and_maybe_attach(Globals& g, const ContainerRecord& rec, bool attach) {
+  auto& store = g.store();
+  bool tty = rec.options.value("tty", false);
+  bool interactive = rec.options.value("interactive", false);
+  StartResult r;
+  try {
+    r = start_container(store, rec.id, attach);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "vessel: %s\n", e.what());
+    // A failed `run --rm` leaves nothing behind.
+    if (rec.options.value("remove", false)) {
+      try {
+        remove_container(store, rec.id, true);
+      } catch (const Error&) {
+      }
+    }
+    return exit_code_for_start_error(e.what());
+  }
+  if (!attach) return 0;
+  return attach_stream(r.stream.get(), store, rec.id, tty, interactive);
+}
+
+void add_run(CLI::App& app, Globals& g, Action& action) {
+  for (const char* name : {"run", "create"}) {
+    bool is_run = std::string(name) == "run";
+    auto* cmd = app.add_subcommand(name, is_run ? "create and start a container: IMAGE [COMMAND...]"
+                                                : "create a container without starting it");
+    auto opts = std::make_shared<RunOptions>();
+    auto vals = std::make_shared<RunFlagValues>();
+    add_run_flags(cmd, *opts, vals);
+    cmd->callback([&g, &action, cmd, opts, vals, is_run] {
+      action = [&g, cmd, opts, vals, is_run]() -> int {
+        finish_run_options(cmd, *opts, *vals);
+        auto& store = g.store();
+        auto rec = create_container(store, *opts);
+        if (!is_run) {
+          std::puts(rec.id.c_str());
+          return 0;
+        }
+        if (opts->detach) {
+          int code = start_and_maybe_attach(g, rec, false);
+          if (code == 0) std::puts(rec.id.c_str());
+          return code;
+        }
+        return start_and_maybe_attach(g, rec, true);
+      };
+    });
+  }
+
+  auto* start = app.add_subcommand("start", "start created or stopped containers");
+  auto names = std::make_shared<std::vector<std::string>>();
+  auto attach = std::make_shared<bool>(false);
+  start->add_option("CONTAINER", *names, "names or IDs")->required();
+  start->add_flag("-a,--attach", *attach, "attach to the container's output and wait for it");
+  start->callback([&g, &action, names, attach] {
+    action = [&g, names, attach]() -> int {
+      if (*attach && names->size() != 1) fail("start --attach takes one container");
+      int rc = 0;
+      for (const auto& n : *names) {
+        auto rec = find_or_fail(g.store(), n);
+        int code = start_and_maybe_attach(g, rec, *attach);
+        if (*attach) return code;
+        if (code != 0)
+          rc = code;
+        else
+          std::puts(n.c_str());
+      }
+      return rc;
+    };
+  });
+}
+
+}  // namespace vessel::cli

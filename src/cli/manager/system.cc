@@ -1,0 +1,47 @@
+// vessel system df, and the hidden __monitor entry point.
+#include <cstdio>
+
+#include "cli/manager/commands.h"
+#include "manager/containers.h"
+
+namespace vessel::cli {
+
+using namespace vessel::manager;
+
+void add_system(CLI::App& app, Globals& g, Action& action) {
+  auto* sys = app.add_subcommand("system", "store-wide commands");
+  sys->require_subcommand(1);
+  auto* df = sys->add_subcommand("df", "disk space used by images, containers and volumes");
+  df->callback([&g, &action] {
+    action = [&g]() -> int {
+      auto& store = g.store();
+      uint64_t image_bytes = 0;
+      for (const auto& i : store.images()) image_bytes += i.size;
+      auto containers = store.containers();
+      size_t running = 0;
+      for (auto c : containers) running += refresh(store, c).state == "running";
+      std::vector<std::vector<std::string>> rows = {{"TYPE", "TOTAL", "ACTIVE", "SIZE"}};
+      rows.push_back(
+          {"Images", std::to_string(store.images().size()), "", human_size(image_bytes)});
+      rows.push_back(
+          {"Containers", std::to_string(containers.size()), std::to_string(running), ""});
+      rows.push_back({"Local Volumes", std::to_string(store.volumes().size()), "", ""});
+      print_table(rows);
+      return 0;
+    };
+  });
+}
+
+void add_monitor(CLI::App& app, Globals& g, Action& action) {
+  auto* mon = app.add_subcommand("__monitor", "");
+  mon->group("");  // internal: started by `vessel start/run`
+  auto id = std::make_shared<std::string>();
+  auto fd = std::make_shared<int>(-1);
+  mon->add_option("ID", *id)->required();
+  mon->add_option("--client-fd", *fd);
+  mon->callback([&g, &action, id, fd] {
+    action = [&g, id, fd]() -> int { return monitor_main(g.store(), *id, *fd); };
+  });
+}
+
+}  // namespace vessel::cli

@@ -1,0 +1,396 @@
+#include "manager/containers.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "linux/path.h"
+#include "manager/attach.h"
+#include "manager/images.h"
+#include "manager/rootfs.h"
+#include "manager/spec_builder.h"
+#include "runtime/container.h"
+#include "runtime/process.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/log.h"
+
+namespace vessel::manager {
+
+using nlohmann::json;
+
+std::string container_dir(Store& store, const std::string& id) {
+  return store.paths().container(id);
+}
+std::string log_path(Store& store, const std::string& id) {
+  return container_dir(store, id) + "/ctr.log";
+}
+
+bool monitor_alive(const ContainerRecord& c) {
+  return c.monitor_pid > 0 && runtime::process_alive(c.monitor_pid, c.monitor_start_time);
+}
+
+ContainerRecord find_or_fail(Store& store, const std::string& ref) {
+  auto c = store.find_container(ref);
+  if (!c) fail("no such container: {}", ref);
+  return refresh(store, *c);
+}
+
+namespace {
+
+const char* kAdjectives[] = {"brave", "calm",  "eager",  "fancy",  "gentle", "happy",
+                             "jolly", "kind",  "lively", "merry",  "nimble", "proud",
+                             "quiet", "swift", "witty",  "zealous"};
+const char* kNouns[] = {"albatross", "beaver", "condor", "dolphin", "falcon", "gazelle",
+                        "heron",     "ibis",   "jaguar", "koala",   "lynx",   "marmot",
+                        "narwhal",   "otter",  "puffin", "walrus"};
+
+std::string generated_name(Store& store) {
+  for (int i = 0; i < 64; ++i) {
+    std::string hex = random_hex_id();
+    std::string name = std::string(kAdjectives[std::stoi(hex.substr(0, 1), nullptr, 16)]) + "_" +
+                       kNouns[std::stoi(hex.substr(1, 1), nullptr, 16)];
+    if (i >= 8) name += "_" + hex.substr(2, 4);
+    if (!store.find_container(name)) return name;
+  }
+  return "vessel_" + random_hex_id().substr(0, 12);
+}
+
+runtime::Runtime runtime_for(Store& store) {
+  mkdir_p(store.paths().runtime_root(), 0700);
+  return runtime::Runtime(store.paths().runtime_root());
+}
+
+bool is_live(const std::string& state) {
+  return state == "running" || state == "paused" || state == "restarting";
+}
+
+// Cleans up after a container whose monitor is gone: the runtime's record, the rootfs mount.
+void finish_without_monitor(Store& store, ContainerRecord& c, const std::string& why) {
+  auto rt = runtime_for(store);
+  try {
+    rt.remove(c.id, true);
+  } catch (const Error&) {
+  }
+  try {
+    unmount_rootfs(container_dir(store, c.id));
+  } catch (const Error& e) {
+    log::warn(e.what());
+  }
+  c.state = "exited";
+  c.pid = 0;
+  if (c.finished_at.empty() || c.finished_at < c.started_at) c.finished_at = now_rfc3339();
+  c.error = why;
+  store.update_container(c);
+}
+
+void write_etc_files(const std::string& dir, const std::string& hostname, const RunOptions& o) {
+  std::string etc = dir + "/etc";
+  mkdir_p(etc, 0755);
+  write_file_atomic(etc + "/hostname", hostname + "\n", 0644);
+  write_file_atomic(etc + "/hosts",
+                    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" +
+                        hostname + "\n",
+                    0644);
+  std::string resolv;
+  if (o.network == "host") {
+    try {
+      resolv = read_file("/etc/resolv.conf");
+    } catch (const Error&) {
+    }
+  }
+  write_file_atomic(etc + "/resolv.conf", resolv, 0644);
+}
+
+}  // namespace
+
+ContainerRecord create_container(Store& store, RunOptions opts) {
+  if (opts.name.empty()) {
+    opts.name = generated_name(store);
+  } else {
+    validate_name("container name", opts.name);
+  }
+  if (!opts.hostname.empty() && opts.hostname.size() > 64)
+    fail("invalid --hostname \"{}\": at most 64 characters", opts.hostname);
+  if (opts.tty && !opts.interactive && !opts.detach) {
+    // Like podman: a terminal without stdin is allowed; nothing to check.
+  }
+  for (const auto& v : opts.volumes) {
+    if (v.type != "bind") continue;
+    struct stat st {};
+    if (::stat(v.source.c_str(), &st) != 0)
+      fail("invalid volume {}:{}: the host path {} does not exist", v.source, v.target, v.source);
+  }
+  ImageRecord img = resolve_image(store, opts.image);
+  json image_cfg = image_config(store, img);
+
+  ContainerRecord rec;
+  rec.id = random_hex_id();
+  rec.name = opts.name;
+  rec.image_id = img.id;
+  rec.image_name = img.tags.empty() ? short_id(img.id) : img.tags.front();
+  rec.created = now_rfc3339();
+  rec.state = "creating";
+  rec.options = opts;
+  store.insert_container(rec);  // reserves the name
+
+  std::string dir = container_dir(store, rec.id);
+  try {
+    ensure_layers(store, img);
+    std::map<std::string, std::string> volume_paths;
+    for (const auto& v : opts.volumes) {
+      if (v.type != "volume") continue;
+      auto vol = store.volume(v.source);
+      if (!vol) {
+        try {
+          vol = create_volume(store, v.source);
+        } catch (const Error&) {
+          vol = store.volume(v.source);  // created concurrently
+          if (!vol) throw;
+        }
+      }
+      volume_paths[v.source] = vol->mountpoint;
+    }
+    mkdir_p(dir, 0700);
+    std::string hostname = opts.hostname.empty() ? short_id(rec.id) : opts.hostname;
+    write_etc_files(dir, hostname, opts);
+    // Read-only containers get an upper layer too: the runtime creates mount points in it, and
+    // root.readonly keeps the container from writing anything else.
+    mount_rootfs(store, img, dir, false);
+    UniqueFd rootfd(::open((dir + "/rootfs").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!rootfd) fail_errno("opening {}/rootfs", dir);
+    SpecInputs in;
+    in.id = rec.id;
+    in.image_config = &image_cfg;
+    in.options = &opts;
+    in.rootfs_fd = rootfd.get();
+    in.etc_dir = dir + "/etc";
+    in.volume_paths = volume_paths;
+    json spec = build_spec(in);
+    write_file_atomic(dir + "/config.json", spec.dump(2), 0600);
+    write_file_atomic(dir + "/ctr.log", "", 0600);
+    rec.state = "created";
+    store.update_container(rec);
+  } catch (...) {
+    try {
+      unmount_rootfs(dir);
+    } catch (const Error&) {
+    }
+    remove_tree(dir);
+    store.remove_container(rec.id);
+    throw;
+  }
+  return rec;
+}
+
+StartResult start_container(Store& store, const std::string& ref, bool attach) {
+  auto c = find_or_fail(store, ref);
+  if (is_live(c.state)) fail("container {} is already running", c.name);
+  if (monitor_alive(c)) fail("container {} is being started or stopped; try again", c.name);
+  store.set_stop_requested(c.id, false);
+
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) fail_errno("socketpair");
+  UniqueFd ours(sv[0]), theirs(sv[1]);
+
+  pid_t mid = ::fork();
+  if (mid < 0) fail_errno("fork");
+  if (mid == 0) {
+    // Detach from the caller's session and process tree: the monitor outlives `vessel`.
+    ::setsid();
+    pid_t m = ::fork();
+    if (m != 0) ::_exit(m < 0 ? 1 : 0);
+    int null = ::open("/dev/null", O_RDWR);
+    for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
+    if (null > 2) ::close(null);
+    if (::dup2(theirs.get(), 3) < 0) ::_exit(1);
+    std::string root = store.paths().root, runroot = store.paths().runroot;
+    const char* argv[] = {"vessel",    "--root",     root.c_str(),  "--runroot", runroot.c_str(),
+                          "__monitor", c.id.c_str(), "--client-fd", "3",         nullptr};
+    ::execv("/proc/self/exe", const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(mid, &status, 0);
+  theirs.reset();
+
+  StartResult result;
+  while (true) {
+    auto f = read_frame(ours.get());
+    if (!f) {
+      auto now = store.container_by_id(c.id);
+      fail("container {}: the monitor exited before starting it{}", c.name,
+           now && !now->error.empty() ? ": " + now->error : "");
+    }
+    if (f->type == Frame::error) fail("{}", f->data);
+    if (f->type == Frame::started) {
+      result.pid = static_cast<pid_t>(std::stol(f->data));
+      break;
+    }
+  }
+  if (attach) result.stream = std::move(ours);
+  return result;
+}
+
+static void wait_for_state(Store& store, const std::string& id, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms; waited += 20) {
+    auto c = store.container_by_id(id);
+    // The monitor records the exit and then ends; a dead monitor is refresh()'s business.
+    if (!c || !monitor_alive(*c)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+bool stop_container(Store& store, const std::string& ref, std::optional<int> timeout) {
+  auto c = find_or_fail(store, ref);
+  store.set_stop_requested(c.id, true);
+  if (!is_live(c.state)) return false;
+  auto rt = runtime_for(store);
+  int secs = timeout.value_or(c.options.value("stop_timeout", 10));
+  if (c.state == "running" || c.state == "paused") {
+    try {
+      if (c.state == "paused") rt.resume(c.id);
+      auto st = rt.state(c.id);
+      std::string sig = c.options.value("stop_signal", "");
+      if (sig.empty()) {
+        try {
+          auto cfg = json::parse(read_file(container_dir(store, c.id) + "/config.json"));
+          sig = cfg["annotations"].value("org.opencontainers.image.stopSignal", "SIGTERM");
+        } catch (const std::exception&) {
+          sig = "SIGTERM";
+        }
+      }
+      auto start = runtime::read_proc_stat(st.pid);
+      UniqueFd pidfd = start ? runtime::open_pidfd(st.pid, start->start_time) : UniqueFd();
+      if (secs > 0) rt.kill(c.id, runtime::parse_signal(sig), false);
+      if (!pidfd || !runtime::wait_pidfd(pidfd.get(), secs * 1000)) rt.kill(c.id, SIGKILL, true);
+    } catch (const Error& e) {
+      log::debug(std::string("stop: ") + e.what());
+    }
+  }
+  wait_for_state(store, c.id, 10000);
+  auto now = store.container_by_id(c.id);
+  if (now && is_live(now->state) && !monitor_alive(*now)) refresh(store, *now);
+  return true;
+}
+
+void kill_container(Store& store, const std::string& ref, const std::string& signal) {
+  auto c = find_or_fail(store, ref);
+  if (c.state != "running" && c.state != "paused") fail("container {} is not running", c.name);
+  int sig = runtime::parse_signal(signal);
+  runtime_for(store).kill(c.id, sig, false);
+}
+
+void pause_container(Store& store, const std::string& ref, bool pause) {
+  auto c = find_or_fail(store, ref);
+  auto rt = runtime_for(store);
+  if (pause) {
+    if (c.state != "running") fail("container {} is not running", c.name);
+    rt.pause(c.id);
+    c.state = "paused";
+  } else {
+    if (c.state != "paused") fail("container {} is not paused", c.name);
+    rt.resume(c.id);
+    c.state = "running";
+  }
+  store.update_container(c);
+}
+
+void remove_container(Store& store, const std::string& ref, bool force, bool /*volumes*/) {
+  auto c = find_or_fail(store, ref);
+  if (is_live(c.state)) {
+    if (!force) fail("container {} is running: stop it first, or remove it with --force", c.name);
+    stop_container(store, c.id, 0);
+  }
+  // A monitor that is finishing (e.g. an --rm container) removes the record itself.
+  wait_for_state(store, c.id, 5000);
+  auto now = store.container_by_id(c.id);
+  if (!now) return;
+  auto rt = runtime_for(store);
+  try {
+    rt.remove(c.id, true);
+  } catch (const Error&) {
+  }
+  std::string dir = container_dir(store, c.id);
+  unmount_rootfs(dir);
+  remove_tree(dir);
+  store.remove_container(c.id);
+}
+
+int wait_container(Store& store, const std::string& ref) {
+  auto c = find_or_fail(store, ref);
+  while (true) {
+    auto now = store.container_by_id(c.id);
+    if (!now) return c.exit_code;
+    auto r = refresh(store, *now);
+    if ((r.state == "exited" || r.state == "created") && !monitor_alive(r)) return r.exit_code;
+    c = r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+ContainerRecord refresh(Store& store, ContainerRecord c) {
+  if (!is_live(c.state) && c.state != "creating") return c;
+  if (monitor_alive(c)) return c;
+  if (c.state == "creating") return c;  // `vessel create` is still at work, or failed and cleans up
+  // The monitor is gone. The container may still run (its init was reparented).
+  auto rt = runtime_for(store);
+  std::string status;
+  try {
+    status = rt.state(c.id).status;
+  } catch (const Error&) {
+    status = "stopped";
+  }
+  if (status == "running" || status == "paused") {
+    if (c.state != status) {
+      c.state = status;
+      store.update_container(c);
+    }
+    return c;
+  }
+  c.exit_code = 255;
+  finish_without_monitor(store, c, "the container's monitor died; its exit code is unknown");
+  if (c.options.value("remove", false)) {
+    remove_tree(container_dir(store, c.id));
+    store.remove_container(c.id);
+  }
+  return c;
+}
+
+VolumeRecord create_volume(Store& store, const std::string& name) {
+  validate_name("volume name", name);
+  VolumeRecord v;
+  v.name = name;
+  v.created = now_rfc3339();
+  v.mountpoint = store.paths().volume(name) + "/_data";
+  store.insert_volume(v);
+  try {
+    mkdir_p(v.mountpoint, 0755);
+  } catch (...) {
+    store.remove_volume(name);
+    throw;
+  }
+  return v;
+}
+
+void remove_volume(Store& store, const std::string& name, bool force) {
+  auto v = store.volume(name);
+  if (!v) fail("no such volume: {}", name);
+  auto users = store.volume_users(name);
+  if (!users.empty()) {
+    if (!force)
+      fail("volume {} is in use by container {}: remove the container first", name,
+           short_id(users.front()));
+    for (const auto& id : users) remove_container(store, id, true);
+  }
+  remove_tree(store.paths().volume(name));
+  store.remove_volume(name);
+}
+
+}  // namespace vessel::manager

@@ -1,0 +1,54 @@
+// Container lifecycle of the manager: create, start (through a monitor), stop, kill,
+// remove, wait, and the repair of records whose monitor died.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "manager/options.h"
+#include "manager/store.h"
+#include "util/fd.h"
+
+namespace vessel::manager {
+
+// Validates the options, prepares the container's directory, root filesystem and
+// config.json, and records it as "created". Nothing is left behind when it fails.
+ContainerRecord create_container(Store& store, RunOptions opts);
+
+// Starts the container through a new monitor process. With `attach` the caller gets the
+// monitor's end of the stream (manager/attach.h) before the container starts, so it sees
+// all output; otherwise this returns once the container runs (or throws why it did not).
+struct StartResult {
+  pid_t pid = 0;
+  UniqueFd stream;  // when attached: read frames until Frame::exited
+};
+StartResult start_container(Store& store, const std::string& ref, bool attach);
+
+// SIGTERM (or the stop signal), then SIGKILL after `timeout` seconds; the restart policy
+// does not bring it back. Returns false when the container was not running.
+bool stop_container(Store& store, const std::string& ref, std::optional<int> timeout);
+void kill_container(Store& store, const std::string& ref, const std::string& signal);
+void pause_container(Store& store, const std::string& ref, bool pause);
+// Removes the container (running ones only with `force`, stopped first), its directory and
+// upper layer; with `volumes` also the anonymous volumes it created.
+void remove_container(Store& store, const std::string& ref, bool force, bool volumes = false);
+// Waits for the container to exit and returns its exit code.
+int wait_container(Store& store, const std::string& ref);
+
+// A record as it is now: a container whose monitor died is repaired (its state follows
+// the container process; an exited one is cleaned up).
+ContainerRecord refresh(Store& store, ContainerRecord c);
+ContainerRecord find_or_fail(Store& store, const std::string& ref);
+
+// The monitor's entry point (`vessel __monitor ID`): owns the container until it is gone.
+int monitor_main(Store& store, const std::string& id, int client_fd);
+
+// Volumes
+VolumeRecord create_volume(Store& store, const std::string& name);
+void remove_volume(Store& store, const std::string& name, bool force);
+
+std::string container_dir(Store& store, const std::string& id);
+std::string log_path(Store& store, const std::string& id);
+bool monitor_alive(const ContainerRecord& c);
+
+}  // namespace vessel::manager

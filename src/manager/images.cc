@@ -1,0 +1,293 @@
+#include "manager/images.h"
+
+#include <dirent.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "image/digest.h"
+#include "image/layer.h"
+#include "util/error.h"
+#include "util/file.h"
+
+namespace vessel::manager {
+
+using nlohmann::json;
+
+std::vector<TemplateInfo> templates() {
+  return {{"busybox", "busybox-static from the host: a shell and the usual tools, no network"}};
+}
+
+namespace {
+
+std::string host_arch() {
+#if defined(__x86_64__)
+  return "amd64";
+#elif defined(__aarch64__)
+  return "arm64";
+#else
+  return "unknown";
+#endif
+}
+
+std::string find_busybox() {
+  for (const char* p : {"/bin/busybox", "/usr/bin/busybox", "/sbin/busybox"})
+    if (::access(p, X_OK) == 0) return p;
+  fail("the busybox template needs busybox-static on the host (apt-get install busybox-static)");
+}
+
+void write_small(const std::string& path, const std::string& data, mode_t mode = 0644) {
+  write_file_atomic(path, data, mode);
+}
+
+// A root filesystem made of the host's static busybox and its applets.
+void make_busybox_rootfs(const std::string& dir) {
+  std::string busybox = find_busybox();
+  for (const char* d : {"bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp",
+                        "root", "home", "var/tmp", "var/log", "run", "mnt"})
+    mkdir_p(dir + "/" + d, 0755);
+  ::chmod((dir + "/tmp").c_str(), 01777);
+  ::chmod((dir + "/var/tmp").c_str(), 01777);
+  ::chmod((dir + "/root").c_str(), 0700);
+  std::string data = read_file(busybox);
+  write_small(dir + "/bin/busybox", data, 0755);
+  // The applet list, from the binary itself.
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) fail_errno("pipe");
+  pid_t pid = ::fork();
+  if (pid < 0) fail_errno("fork");
+  if (pid == 0) {
+    ::dup2(pipefd[1], 1);
+    ::execl(busybox.c_str(), "busybox", "--list", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(pipefd[1]);
+  UniqueFd rd(pipefd[0]);
+  std::string list = read_fd(rd.get());
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("{} --list failed", busybox);
+  size_t start = 0;
+  while (start < list.size()) {
+    auto end = list.find('\n', start);
+    std::string applet = list.substr(start, end - start);
+    start = end == std::string::npos ? list.size() : end + 1;
+    if (applet.empty() || applet == "busybox" || applet.find('/') != std::string::npos) continue;
+    std::string link = dir + "/bin/" + applet;
+    if (::symlink("busybox", link.c_str()) != 0 && errno != EEXIST) fail_errno("symlink {}", link);
+  }
+  write_small(
+      dir + "/etc/passwd",
+      "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
+  write_small(dir + "/etc/group", "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n");
+  write_small(dir + "/etc/shadow", "root:*:19000:0:99999:7:::\n", 0600);
+  write_small(dir + "/etc/os-release",
+              "NAME=\"Vessel busybox\"\nID=busybox\nPRETTY_NAME=\"Vessel busybox template\"\n");
+  for (const char* f : {"hosts", "hostname", "resolv.conf"}) write_small(dir + "/etc/" + f, "");
+}
+
+}  // namespace
+
+image::StoredImage stored_image(Store& store, const ImageRecord& img) {
+  image::StoredImage s;
+  s.manifest_digest = img.manifest_digest;
+  s.config_digest = img.config_digest;
+  s.config = json::parse(store.blobs().read(img.config_digest));
+  for (const auto& l : img.layers)
+    s.layers.push_back({l.blob_digest, l.media_type, l.size, l.diff_id});
+  s.names = img.tags;
+  return s;
+}
+
+json image_config(Store& store, const ImageRecord& img) {
+  return json::parse(store.blobs().read(img.config_digest));
+}
+
+std::vector<ImageRecord> register_images(Store& store,
+                                         const std::vector<image::StoredImage>& loaded,
+                                         const std::vector<std::string>& extra_names) {
+  std::vector<ImageRecord> out;
+  for (const auto& s : loaded) {
+    ImageRecord r;
+    r.id = image::digest_hex(s.config_digest);
+    r.manifest_digest = s.manifest_digest;
+    r.config_digest = s.config_digest;
+    r.created = s.config.value("created", now_rfc3339());
+    r.size = store.blobs().size(s.config_digest);
+    for (const auto& l : s.layers) {
+      r.layers.push_back({l.diff_id, l.digest, l.media_type, l.size});
+      r.size += l.size;
+    }
+    for (const auto& n : s.names)
+      if (!n.empty()) r.tags.push_back(normalize_image_name(n));
+    for (const auto& n : extra_names) r.tags.push_back(normalize_image_name(n));
+    store.put_image(r);
+    out.push_back(*store.image_by_id(r.id));
+  }
+  return out;
+}
+
+static ImageRecord image_from_dir(Store& store, const std::string& dir, json config_section,
+                                  const std::string& tag, const std::string& comment) {
+  std::string tmp_blob =
+      store.paths().tmp() + "/layer-" + random_hex_id().substr(0, 16) + ".tar.gz";
+  image::PackedLayer packed;
+  try {
+    packed = image::pack_layer(dir, tmp_blob);
+    store.blobs().adopt_file(tmp_blob, packed.digest);
+  } catch (...) {
+    ::unlink(tmp_blob.c_str());
+    throw;
+  }
+  std::string created = now_rfc3339();
+  json config = {{"created", created},
+                 {"architecture", host_arch()},
+                 {"os", "linux"},
+                 {"config", config_section},
+                 {"rootfs", {{"type", "layers"}, {"diff_ids", {packed.diff_id}}}},
+                 {"history", {{{"created", created}, {"created_by", comment}}}}};
+  image::LayerRef layer{packed.digest, "application/vnd.oci.image.layer.v1.tar+gzip", packed.size,
+                        packed.diff_id};
+  auto stored = image::store_image(config, {layer}, store.blobs());
+  stored.names = {tag};
+  return register_images(store, {stored}).at(0);
+}
+
+ImageRecord build_template(Store& store, const std::string& name, const std::string& tag) {
+  if (name != "busybox") fail("unknown template \"{}\" (vessel template ls lists them)", name);
+  std::string dir = store.paths().tmp() + "/template-" + random_hex_id().substr(0, 16);
+  mkdir_p(dir, 0755);
+  try {
+    make_busybox_rootfs(dir);
+    json cfg = {{"Cmd", {"sh"}},
+                {"Env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
+                {"Labels", {{"io.vessel.template", "busybox"}}}};
+    auto img = image_from_dir(store, dir, cfg, tag.empty() ? "localhost/busybox:latest" : tag,
+                              "vessel template build busybox");
+    remove_tree(dir);
+    return img;
+  } catch (...) {
+    remove_tree(dir);
+    throw;
+  }
+}
+
+ImageRecord resolve_image(Store& store, const std::string& ref) {
+  if (auto img = store.find_image(ref)) return *img;
+  std::string name = ref;
+  if (name.rfind("localhost/", 0) == 0) name = name.substr(10);
+  if (name.size() > 7 && name.substr(name.size() - 7) == ":latest") name.resize(name.size() - 7);
+  for (const auto& t : templates())
+    if (t.name == name) {
+      // Concurrent first uses build it once: the others wait and find it.
+      std::string lock_path = store.paths().tmp() + "/template-" + name + ".lock";
+      UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+      if (!lock) fail_errno("opening {}", lock_path);
+      if (::flock(lock.get(), LOCK_EX) != 0) fail_errno("locking {}", lock_path);
+      if (auto img = store.find_image(ref)) return *img;
+      return build_template(store, name);
+    }
+  fail(
+      "image not known: {} (vessel images lists the local ones; vessel load, import and "
+      "template build add more)",
+      ref);
+}
+
+ImageRecord import_rootfs(Store& store, const std::string& tarball, const std::string& name) {
+  if (!path_exists(tarball)) fail("import: {}: no such file", tarball);
+  // Unpack safely first (this also validates the archive), then pack what we got.
+  std::string dir = store.paths().tmp() + "/import-" + random_hex_id().substr(0, 16);
+  mkdir_p(dir, 0755);
+  try {
+    image::UnpackOptions uo;
+    uo.whiteouts = image::WhiteoutMode::Apply;
+    image::unpack_layer(tarball, dir, uo);
+    json cfg = {{"Env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}};
+    auto img = image_from_dir(store, dir, cfg, name, "vessel import " + tarball);
+    remove_tree(dir);
+    return img;
+  } catch (...) {
+    remove_tree(dir);
+    throw;
+  }
+}
+
+std::vector<std::string> remove_image(Store& store, const std::string& ref, bool force) {
+  auto img = store.find_image(ref);
+  if (!img) fail("image not known: {}", ref);
+  std::vector<std::string> out;
+  std::string as_name = normalize_image_name(ref);
+  // A name that is one of several tags: only that tag goes.
+  auto named = std::find_if(img->tags.begin(), img->tags.end(), [&](const std::string& t) {
+    return t == as_name || t == "localhost/" + as_name || t == "docker.io/library/" + as_name;
+  });
+  if (named != img->tags.end() && img->tags.size() > 1) {
+    store.untag(*named);
+    out.push_back("Untagged: " + *named);
+    return out;
+  }
+  for (const auto& c : store.containers())
+    if (c.image_id == img->id && !force)
+      fail("image {} is in use by container {} ({}): remove the container first, or use --force",
+           short_id(img->id), short_id(c.id), c.name);
+  for (const auto& t : img->tags) out.push_back("Untagged: " + t);
+  store.remove_image(img->id);
+  out.push_back("Deleted: " + img->id);
+  collect_garbage(store);
+  return out;
+}
+
+static uint64_t tree_size(const std::string& path) {
+  uint64_t total = 0;
+  DIR* d = ::opendir(path.c_str());
+  if (!d) return 0;
+  while (auto* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    struct stat st {};
+    std::string p = path + "/" + n;
+    if (::lstat(p.c_str(), &st) != 0) continue;
+    total += static_cast<uint64_t>(st.st_size);
+    if (S_ISDIR(st.st_mode)) total += tree_size(p);
+  }
+  ::closedir(d);
+  return total;
+}
+
+uint64_t collect_garbage(Store& store) {
+  uint64_t freed = 0;
+  std::set<std::string> used_images;
+  for (const auto& c : store.containers()) used_images.insert(c.image_id);
+  for (const auto& diff_id : store.unreferenced_layers()) {
+    std::string dir = store.paths().layer(diff_id);
+    freed += tree_size(dir);
+    remove_tree(dir);
+    store.forget_layer(diff_id);
+  }
+  auto referenced = store.referenced_blobs();
+  std::set<std::string> keep(referenced.begin(), referenced.end());
+  std::string blob_dir = store.paths().root + "/blobs/sha256";
+  DIR* d = ::opendir(blob_dir.c_str());
+  if (d) {
+    std::vector<std::string> gone;
+    while (auto* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n.size() != 64) continue;
+      if (!keep.count("sha256:" + n)) gone.push_back(n);
+    }
+    ::closedir(d);
+    for (const auto& n : gone) {
+      struct stat st {};
+      std::string p = blob_dir + "/" + n;
+      if (::stat(p.c_str(), &st) == 0) freed += static_cast<uint64_t>(st.st_size);
+      ::unlink(p.c_str());
+    }
+  }
+  return freed;
+}
+
+}  // namespace vessel::manager

@@ -1,0 +1,327 @@
+// The `vessel` manager end to end: real containers from the busybox template, each test with
+// its own store (--root) under a temp dir, checked from inside the containers and from the
+// host, and nothing left behind (containers, mounts, monitors).
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+namespace itest {
+namespace {
+
+class ManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (runtime_is_runc()) GTEST_SKIP() << "manager tests run once, with vessel's own runtime";
+    char tmpl[] = "/tmp/vessel-mtest-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    root_ = dir_ + "/store";
+    mounts_before_ = host_mount_count();
+  }
+  void TearDown() override {
+    if (root_.empty()) return;
+    auto ids = split_lines(v({"ps", "-aq", "--no-trunc"}).out);
+    for (const auto& id : ids)
+      if (!trim(id).empty()) v({"rm", "-f", trim(id)});
+    EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
+    EXPECT_EQ(host_mount_count(), mounts_before_) << "mounts left behind";
+    if (!getenv("VESSEL_TEST_KEEP")) remove_tree(dir_);
+  }
+
+  Result v(const std::vector<std::string>& args, Millis timeout = kTimeout,
+           const SpawnOptions& o = {}) {
+    std::vector<std::string> argv = {VESSEL_MANAGER_BIN, "--root", root_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_cmd(argv, timeout, o);
+  }
+  Child v_spawn(const std::vector<std::string>& args, const SpawnOptions& o = {}) {
+    std::vector<std::string> argv = {VESSEL_MANAGER_BIN, "--root", root_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return spawn(argv, o);
+  }
+  json inspect(const std::string& name) {
+    auto r = v({"inspect", name});
+    if (!r.ok()) return json();
+    return json::parse(r.out).at(0);
+  }
+  std::string state_of(const std::string& name) {
+    auto j = inspect(name);
+    return j.is_null() ? "" : j["State"]["Status"].get<std::string>();
+  }
+  // The container's process has exited and its monitor is gone.
+  bool settled(const std::string& name) {
+    auto j = inspect(name);
+    if (j.is_null()) return true;
+    pid_t mon = j["State"]["MonitorPid"].get<pid_t>();
+    return j["State"]["Status"] == "exited" && (mon == 0 || ::kill(mon, 0) != 0);
+  }
+  size_t entries(const std::string& path) {
+    auto r = run_cmd({"ls", "-A", path});
+    size_t n = 0;
+    for (const auto& l : split_lines(r.out)) n += !trim(l).empty();
+    return n;
+  }
+
+  std::string dir_, root_;
+  size_t mounts_before_ = 0;
+};
+
+TEST_F(ManagerTest, RunRmShowsPid1OwnHostnameAndLeavesNothing) {
+  auto r = v({"run", "--rm", "busybox", "sh", "-c", "hostname; id -u; echo $$"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  auto lines = split_lines(r.out);
+  ASSERT_GE(lines.size(), 3u) << r.describe();
+  EXPECT_EQ(lines[0].size(), 12u) << "hostname is the short container ID: " << lines[0];
+  EXPECT_NE(lines[0], trim(read_text("/proc/sys/kernel/hostname")));
+  EXPECT_EQ(lines[1], "0");
+  EXPECT_EQ(lines[2], "1");
+  EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
+  EXPECT_EQ(entries(root_ + "/containers"), 0u);
+
+  auto h = v({"run", "--rm", "-h", "box1", "-e", "GREETING=hi there", "-w", "/tmp", "busybox", "sh",
+              "-c", "hostname; echo $GREETING; pwd"});
+  ASSERT_TRUE(h.ok()) << h.describe();
+  EXPECT_EQ(h.out, "box1\nhi there\n/tmp\n");
+}
+
+TEST_F(ManagerTest, ExitCodesPropagate) {
+  EXPECT_EQ(v({"run", "--rm", "busybox", "sh", "-c", "exit 3"}).exit_code(), 3);
+  auto missing = v({"run", "--rm", "busybox", "no-such-command"});
+  EXPECT_EQ(missing.exit_code(), 127) << missing.describe();
+  EXPECT_TRUE(contains(missing.err, "no-such-command")) << missing.err;
+  // A signal from outside: 128+N.
+  ASSERT_TRUE(v({"run", "-d", "--name", "victim", "busybox", "sleep", "300"}).ok());
+  ASSERT_EQ(::kill(inspect("victim")["State"]["Pid"].get<pid_t>(), SIGKILL), 0);
+  EXPECT_EQ(trim(v({"wait", "victim"}).out), "137");
+  ASSERT_TRUE(v({"rm", "victim"}).ok());
+  EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
+}
+
+TEST_F(ManagerTest, BadInputIsOneClearLineAndLeavesNothing) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {{"run", "--rm", "-m", "12xb", "busybox", "true"}, "--memory"},
+      {{"run", "--rm", "-v", dir_ + "/missing:/data", "busybox", "true"}, "does not exist"},
+      {{"run", "--rm", "no-such-image", "true"}, "image not known"},
+      {{"run", "--rm", "--restart", "always", "busybox", "true"}, "--rm"},
+      {{"run", "--rm", "--restart", "sometimes", "busybox", "true"}, "--restart"},
+      {{"run", "--rm", "--cap-add", "CAP_NOPE", "busybox", "true"}, "CAP_NOPE"},
+      {{"run", "--rm", "--name", "bad/name", "busybox", "true"}, "bad/name"},
+      {{"run", "--rm", "--ulimit", "nofile=10:5", "busybox", "true"}, "soft limit"},
+  };
+  for (const auto& c : cases) {
+    auto r = v(c.args);
+    EXPECT_EQ(r.exit_code(), 125) << r.describe();
+    EXPECT_TRUE(contains(r.err, c.message)) << r.describe();
+    EXPECT_EQ(split_lines(trim(r.err)).size(), 1u) << r.describe();
+  }
+  EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
+  EXPECT_EQ(entries(root_ + "/containers"), 0u);
+
+  ASSERT_TRUE(v({"create", "--name", "taken", "busybox", "true"}).ok());
+  auto dup = v({"create", "--name", "taken", "busybox", "true"});
+  EXPECT_NE(dup.exit_code(), 0);
+  EXPECT_TRUE(contains(dup.err, "already in use")) << dup.describe();
+  EXPECT_EQ(entries(root_ + "/containers"), 1u);
+}
+
+TEST_F(ManagerTest, DetachedContainerLogsExecStopRm) {
+  auto r = v({"run", "-d", "--name", "ticker", "busybox", "sh", "-c",
+              "trap 'echo bye; exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); "
+              "sleep 0.1; done"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  std::string id = trim(r.out);
+  EXPECT_EQ(id.size(), 64u);
+  EXPECT_EQ(state_of("ticker"), "running");
+  EXPECT_TRUE(contains(v({"ps"}).out, "ticker"));
+  ASSERT_TRUE(wait_until([&] { return contains(v({"logs", "ticker"}).out, "tick 3"); }));
+
+  auto follow = v_spawn({"logs", "-f", "--tail", "1", "ticker"});
+  auto e = v({"exec", "ticker", "sh", "-c", "echo from exec; echo $$; cat /proc/1/cmdline"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  EXPECT_TRUE(contains(e.out, "from exec"));
+  EXPECT_TRUE(contains(e.out, "while true")) << e.out;
+  EXPECT_EQ(v({"exec", "ticker", "sh", "-c", "exit 5"}).exit_code(), 5);
+
+  auto stop = v({"stop", "-t", "5", id.substr(0, 8)});
+  ASSERT_TRUE(stop.ok()) << stop.describe();
+  EXPECT_EQ(state_of("ticker"), "exited");
+  EXPECT_EQ(inspect("ticker")["State"]["ExitCode"], 0) << "the TERM trap ran and exited 0";
+  auto followed = follow.wait();
+  EXPECT_TRUE(followed.ok()) << followed.describe();
+  EXPECT_TRUE(contains(followed.out, "bye")) << "logs -f printed until the end";
+  EXPECT_GT(split_lines(followed.out).size(), 2u) << "logs -f kept following";
+
+  auto exec_stopped = v({"exec", "ticker", "true"});
+  EXPECT_NE(exec_stopped.exit_code(), 0);
+  EXPECT_TRUE(contains(exec_stopped.err, "not running")) << exec_stopped.describe();
+  EXPECT_TRUE(v({"rm", "ticker"}).ok());
+  EXPECT_FALSE(v({"inspect", "ticker"}).ok());
+  EXPECT_EQ(entries(root_ + "/containers"), 0u);
+}
+
+TEST_F(ManagerTest, RestartOnFailureGivesUpAfterThreeRetries) {
+  ASSERT_TRUE(v({"run", "-d", "--name", "flaky", "--restart", "on-failure:3", "busybox", "sh", "-c",
+                 "echo attempt; exit 1"})
+                  .ok());
+  ASSERT_TRUE(wait_until([&] { return settled("flaky"); }, 30s));
+  auto j = inspect("flaky");
+  EXPECT_EQ(j["RestartCount"], 3);
+  EXPECT_EQ(j["State"]["ExitCode"], 1);
+  EXPECT_EQ(j["State"]["Status"], "exited");
+  auto logs = v({"logs", "flaky"}).out;
+  EXPECT_EQ(split_lines(logs).size(), 4u) << logs;
+}
+
+TEST_F(ManagerTest, RestartAlwaysBringsBackAKilledContainerButStopIsFinal) {
+  ASSERT_TRUE(
+      v({"run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "sleep", "300"}).ok());
+  pid_t first = inspect("phoenix")["State"]["Pid"].get<pid_t>();
+  ASSERT_GT(first, 0);
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  ASSERT_TRUE(wait_until([&] {
+    auto j = inspect("phoenix");
+    return j["State"]["Status"] == "running" && j["State"]["Pid"] != first &&
+           j["State"]["Pid"] != 0;
+  })) << inspect("phoenix").dump();
+  EXPECT_EQ(inspect("phoenix")["RestartCount"], 1);
+  ASSERT_TRUE(v({"stop", "-t", "1", "phoenix"}).ok());
+  usleep(500 * 1000);
+  EXPECT_EQ(state_of("phoenix"), "exited");
+  EXPECT_TRUE(settled("phoenix"));
+}
+
+TEST_F(ManagerTest, VolumesOutliveContainersTheRootfsDoesNot) {
+  std::string host = dir_ + "/hostdata";
+  mkdirs(host);
+  auto r = v({"run", "--name", "writer", "-v", host + ":/data", "busybox", "sh", "-c",
+              "echo kept > /data/file; echo lost > /etc/scratch; cat /etc/scratch"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.out, "lost\n");
+  ASSERT_TRUE(v({"rm", "writer"}).ok());
+  EXPECT_EQ(read_text(host + "/file"), "kept\n");
+  auto fresh =
+      v({"run", "--rm", "busybox", "sh", "-c", "cat /etc/scratch 2>/dev/null || echo absent"});
+  EXPECT_EQ(fresh.out, "absent\n");
+
+  ASSERT_TRUE(
+      v({"run", "--rm", "-v", "shared1:/vol", "busybox", "sh", "-c", "echo across > /vol/x"}).ok());
+  auto second = v({"run", "--rm", "-v", "shared1:/vol:ro", "busybox", "sh", "-c",
+                   "cat /vol/x; touch /vol/y 2>/dev/null && echo writable || echo readonly"});
+  EXPECT_EQ(second.out, "across\nreadonly\n") << second.describe();
+  EXPECT_TRUE(contains(v({"volume", "ls"}).out, "shared1"));
+
+  ASSERT_TRUE(v({"create", "--name", "holder", "-v", "shared1:/vol", "busybox", "true"}).ok());
+  auto busy = v({"volume", "rm", "shared1"});
+  EXPECT_NE(busy.exit_code(), 0);
+  EXPECT_TRUE(contains(busy.err, "in use")) << busy.describe();
+  ASSERT_TRUE(v({"rm", "holder"}).ok());
+  EXPECT_TRUE(v({"volume", "rm", "shared1"}).ok());
+  EXPECT_FALSE(contains(v({"volume", "ls"}).out, "shared1"));
+}
+
+TEST_F(ManagerTest, ReadOnlyRootWithTmpfs) {
+  auto r = v({"run", "--rm", "--read-only", "--tmpfs", "/scratch", "busybox", "sh", "-c",
+              "touch /x 2>/dev/null && echo rootfs-writable; touch /scratch/y && echo tmpfs-ok"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.out, "tmpfs-ok\n");
+}
+
+TEST_F(ManagerTest, ResourceLimitsAreInTheContainersCgroup) {
+  // v1: the controllers' own files; v2: the unified ones. The container sees its cgroup at /.
+  auto r =
+      v({"run", "--rm", "-m", "64m", "--pids-limit", "20", "--cpus", "0.5", "busybox", "sh", "-c",
+         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null;"
+         "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null;"
+         "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu.max 2>/dev/null; true"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_TRUE(contains(r.out, "67108864")) << r.out;
+  EXPECT_TRUE(contains(r.out, "20\n")) << r.out;
+  EXPECT_TRUE(contains(r.out, "50000")) << r.out;
+}
+
+TEST_F(ManagerTest, AKilledMonitorIsNoticedAndRepaired) {
+  ASSERT_TRUE(v({"run", "-d", "--name", "orphan", "busybox", "sleep", "300"}).ok());
+  auto j = inspect("orphan");
+  pid_t monitor = j["State"]["MonitorPid"].get<pid_t>();
+  pid_t pid = j["State"]["Pid"].get<pid_t>();
+  ASSERT_GT(monitor, 0);
+  ASSERT_EQ(::kill(monitor, SIGKILL), 0);
+  ASSERT_TRUE(wait_until([&] { return ::kill(monitor, 0) != 0; }));
+  // The container still runs: ps shows it running.
+  EXPECT_TRUE(contains(v({"ps"}).out, "orphan"));
+  EXPECT_EQ(state_of("orphan"), "running");
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(wait_until([&] { return state_of("orphan") == "exited"; }));
+  EXPECT_TRUE(contains(v({"ps", "-a"}).out, "Exited")) << v({"ps", "-a"}).out;
+  EXPECT_TRUE(v({"rm", "orphan"}).ok());
+}
+
+TEST_F(ManagerTest, ImagesSaveLoadAndImport) {
+  ASSERT_TRUE(v({"template", "build", "busybox"}).ok());
+  auto images = json::parse(v({"images", "--format", "json"}).out);
+  ASSERT_EQ(images.size(), 1u);
+  EXPECT_EQ(images[0]["Names"][0], "localhost/busybox:latest");
+
+  for (std::string format : {"oci-archive", "docker-archive"}) {
+    std::string archive = dir_ + "/busybox-" + format + ".tar";
+    auto saved = v({"save", "--format", format, "-o", archive, "busybox"});
+    ASSERT_TRUE(saved.ok()) << saved.describe();
+    std::vector<std::string> other = {VESSEL_MANAGER_BIN, "--root", dir_ + "/other-" + format};
+    auto load = run_cmd({other[0], other[1], other[2], "load", "-i", archive});
+    ASSERT_TRUE(load.ok()) << load.describe();
+    EXPECT_TRUE(contains(load.out, "busybox")) << load.out;
+    auto ran = run_cmd({other[0], other[1], other[2], "run", "--rm", "localhost/busybox", "echo",
+                        "loaded " + format});
+    EXPECT_EQ(ran.out, "loaded " + format + "\n") << ran.describe();
+  }
+
+  std::string tarball = dir_ + "/rootfs.tar";
+  std::string src = dir_ + "/plainroot";
+  mkdirs(src + "/bin");
+  ASSERT_TRUE(run_cmd({"cp", "/bin/busybox", src + "/bin/busybox"}).ok());
+  ASSERT_TRUE(run_cmd({"ln", "-s", "busybox", src + "/bin/sh"}).ok());
+  write_text(src + "/hello.txt", "imported\n");
+  ASSERT_TRUE(run_cmd({"tar", "-C", src, "-cf", tarball, "."}).ok());
+  ASSERT_TRUE(v({"import", tarball, "mine:1"}).ok());
+  auto r = v({"run", "--rm", "mine:1", "/bin/sh", "-c", "/bin/busybox cat /hello.txt"});
+  EXPECT_EQ(r.out, "imported\n") << r.describe();
+
+  auto in_use = v({"create", "--name", "user1", "mine:1", "/bin/sh"});
+  ASSERT_TRUE(in_use.ok());
+  EXPECT_NE(v({"rmi", "mine:1"}).exit_code(), 0);
+  ASSERT_TRUE(v({"rm", "user1"}).ok());
+  EXPECT_TRUE(v({"rmi", "mine:1"}).ok());
+}
+
+TEST_F(ManagerTest, ConcurrentRunsAllSucceed) {
+  std::vector<Child> kids;
+  for (int i = 0; i < 4; ++i)
+    kids.push_back(v_spawn({"run", "--rm", "busybox", "echo", "n" + std::to_string(i)}));
+  for (int i = 0; i < 4; ++i) {
+    auto r = kids[i].wait(60s);
+    EXPECT_TRUE(r.ok()) << r.describe();
+    EXPECT_EQ(r.out, "n" + std::to_string(i) + "\n");
+  }
+  EXPECT_EQ(json::parse(v({"images", "--format", "json"}).out).size(), 1u)
+      << "the template is built once";
+}
+
+TEST_F(ManagerTest, PauseAndUnpause) {
+  ASSERT_TRUE(v({"run", "-d", "--name", "sleeper", "busybox", "sleep", "300"}).ok());
+  ASSERT_TRUE(v({"pause", "sleeper"}).ok());
+  EXPECT_EQ(state_of("sleeper"), "paused");
+  EXPECT_NE(v({"exec", "sleeper", "true"}).exit_code(), 0);
+  ASSERT_TRUE(v({"unpause", "sleeper"}).ok());
+  EXPECT_EQ(state_of("sleeper"), "running");
+  EXPECT_TRUE(v({"exec", "sleeper", "true"}).ok());
+  EXPECT_TRUE(v({"rm", "-f", "sleeper"}).ok());
+}
+
+}  // namespace
+}  // namespace itest
