@@ -32,6 +32,10 @@ std::string log_path(Store& store, const std::string& id) {
   return container_dir(store, id) + "/ctr.log";
 }
 
+std::string attach_socket_path(Store& store, const std::string& id) {
+  return store.paths().runroot + "/attach/" + id.substr(0, 16) + ".sock";
+}
+
 bool monitor_alive(const ContainerRecord& c) {
   return c.monitor_pid > 0 && runtime::process_alive(c.monitor_pid, c.monitor_start_time);
 }
@@ -108,6 +112,16 @@ void write_etc_files(const std::string& dir, const std::string& hostname, const 
   write_file_atomic(etc + "/resolv.conf", resolv, 0644);
 }
 
+// vessel-init is installed next to vessel (build/bin in a build tree, /usr/local/bin installed).
+std::string find_init_binary() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  std::string self(buf, static_cast<size_t>(n));
+  std::string candidate = self.substr(0, self.rfind('/')) + "/vessel-init";
+  return ::access(candidate.c_str(), X_OK) == 0 ? candidate : "";
+}
+
 }  // namespace
 
 ContainerRecord create_container(Store& store, RunOptions opts) {
@@ -172,6 +186,7 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     in.rootfs_fd = rootfd.get();
     in.etc_dir = dir + "/etc";
     in.volume_paths = volume_paths;
+    if (opts.init) in.init_path = find_init_binary();
     json spec = build_spec(in);
     write_file_atomic(dir + "/config.json", spec.dump(2), 0600);
     write_file_atomic(dir + "/ctr.log", "", 0600);

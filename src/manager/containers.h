@@ -49,6 +49,8 @@ void remove_volume(Store& store, const std::string& name, bool force);
 
 std::string container_dir(Store& store, const std::string& id);
 std::string log_path(Store& store, const std::string& id);
+// Where a running container's monitor accepts `vessel attach` clients.
+std::string attach_socket_path(Store& store, const std::string& id);
 bool monitor_alive(const ContainerRecord& c);
 
 }  // namespace vessel::manager

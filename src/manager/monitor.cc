@@ -99,7 +99,7 @@ sigset_t monitor_signals() {
 
 void set_nonblock(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
-UniqueFd listen_console(const std::string& path) {
+UniqueFd listen_unix(const std::string& path, int backlog) {
   UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!s) fail_errno("socket");
   sockaddr_un addr{};
@@ -109,7 +109,7 @@ UniqueFd listen_console(const std::string& path) {
   ::unlink(path.c_str());
   if (::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     fail_errno("bind {}", path);
-  if (::listen(s.get(), 1) != 0) fail_errno("listen {}", path);
+  if (::listen(s.get(), backlog) != 0) fail_errno("listen {}", path);
   return s;
 }
 
@@ -141,7 +141,7 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
   if (tty) {
     mkdir_p(store.paths().runroot + "/console", 0700);
     console_path = store.paths().runroot + "/console/" + c.id.substr(0, 16) + ".sock";
-    console_listener = listen_console(console_path);
+    console_listener = listen_unix(console_path, 1);
     co.console_socket = console_path;
   } else {
     int p[2];
@@ -226,7 +226,7 @@ struct Clients {
 };
 
 // Serves the running container until its init exits; returns the exit code.
-int supervise(pid_t init, Stdio& io, LogWriter& log, Clients& clients, int sigfd) {
+int supervise(pid_t init, Stdio& io, LogWriter& log, Clients& clients, int sigfd, int attach_fd) {
   int exit_code = -1;
   bool exited = false;
   char buf[65536];
@@ -262,6 +262,7 @@ int supervise(pid_t init, Stdio& io, LogWriter& log, Clients& clients, int sigfd
     }
     std::vector<pollfd> pfds;
     pfds.push_back({sigfd, POLLIN, 0});
+    pfds.push_back({attach_fd, POLLIN, 0});  // `vessel attach` connects here
     UniqueFd* streams[3] = {&io.out, &io.err, &io.pty};
     for (auto* s : streams)
       if (*s) pfds.push_back({s->get(), POLLIN, 0});
@@ -269,6 +270,10 @@ int supervise(pid_t init, Stdio& io, LogWriter& log, Clients& clients, int sigfd
     for (auto& c : clients.fds) pfds.push_back({c.get(), POLLIN, 0});
     int r = ::poll(pfds.data(), pfds.size(), exited ? 50 : 1000);
     if (r < 0 && errno != EINTR) fail_errno("poll");
+    if (pfds[1].revents & POLLIN) {
+      int c = ::accept4(attach_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c >= 0) clients.fds.emplace_back(c);
+    }
     if (pfds[0].revents & POLLIN) {
       signalfd_siginfo si;
       while (::read(sigfd, &si, sizeof si) == sizeof si) {
@@ -351,6 +356,13 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
   store.update_container(*rec);
 
   LogWriter logw(dir + "/ctr.log");
+  std::string attach_path = attach_socket_path(store, id);
+  mkdir_p(store.paths().runroot + "/attach", 0700);
+  UniqueFd attach_listener = listen_unix(attach_path, 8);
+  struct Unlink {
+    std::string path;
+    ~Unlink() { ::unlink(path.c_str()); }
+  } unlink_attach{attach_path};
   auto backoff = std::chrono::milliseconds(100);
   bool first = true;
   int exit_code = 0;
@@ -382,7 +394,7 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
     store.update_container(*rec);
     clients.broadcast(Frame::started, std::to_string(pid));
 
-    exit_code = supervise(pid, io, logw, clients, sigfd.get());
+    exit_code = supervise(pid, io, logw, clients, sigfd.get(), attach_listener.get());
     try {
       runtime::Runtime(store.paths().runtime_root()).remove(id, true);
     } catch (const Error& e) {

@@ -443,6 +443,18 @@ json build_spec(const SpecInputs& in) {
     spec["mounts"].push_back(m);
   }
 
+  // --init: our static init is bound in read-only and runs the command as its child.
+  if (o.init) {
+    if (in.init_path.empty()) fail("--init: the vessel-init binary was not found next to vessel");
+    spec["mounts"].push_back({{"destination", "/run/vessel-init"},
+                              {"type", "bind"},
+                              {"source", in.init_path},
+                              {"options", {"bind", "ro", "nosuid", "nodev"}}});
+    json wrapped = json::array({"/run/vessel-init", "--"});
+    for (const auto& a : proc["args"]) wrapped.push_back(a);
+    proc["args"] = wrapped;
+  }
+
   // Labels, the stop signal and exposed ports travel as annotations (conversion.md).
   json ann = json::object();
   if (image_cfg.contains("Labels") && image_cfg["Labels"].is_object())

@@ -18,6 +18,7 @@ struct SpecInputs {
   std::string etc_dir;  // where hosts, hostname and resolv.conf for the container are
   // Named volume name -> host directory, resolved by the caller.
   std::map<std::string, std::string> volume_paths;
+  std::string init_path;  // the vessel-init binary on the host, for --init
 };
 
 nlohmann::json build_spec(const SpecInputs& in);

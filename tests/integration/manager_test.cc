@@ -323,5 +323,51 @@ TEST_F(ManagerTest, PauseAndUnpause) {
   EXPECT_TRUE(v({"rm", "-f", "sleeper"}).ok());
 }
 
+TEST_F(ManagerTest, InitForwardsSignalsAndIsPid1) {
+  auto r =
+      v({"run", "--rm", "--init", "busybox", "sh", "-c", "cat /proc/1/cmdline; echo; echo $$"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_TRUE(contains(r.out, "/run/vessel-init")) << r.out;
+  EXPECT_FALSE(contains(r.out, "\n1\n")) << "the command is not PID 1 under --init";
+
+  // sh as PID 1 would ignore SIGTERM; under vessel-init it gets it and its trap runs.
+  ASSERT_TRUE(v({"run", "-d", "--init", "--name", "trapper", "busybox", "sh", "-c",
+                 "trap 'exit 9' TERM; while true; do sleep 0.1; done"})
+                  .ok());
+  ASSERT_TRUE(v({"stop", "-t", "10", "trapper"}).ok());
+  EXPECT_EQ(inspect("trapper")["State"]["ExitCode"], 9);
+}
+
+TEST_F(ManagerTest, AttachFollowsOutputUntilExit) {
+  ASSERT_TRUE(v({"run", "-d", "--name", "talker", "busybox", "sh", "-c",
+                 "trap 'echo leaving; exit 4' TERM; while true; do echo talking; sleep 0.1; done"})
+                  .ok());
+  auto att = v_spawn({"attach", "--no-stdin", "talker"});
+  usleep(500 * 1000);
+  ASSERT_TRUE(v({"stop", "talker"}).ok());
+  auto r = att.wait();
+  EXPECT_EQ(r.exit_code(), 4) << r.describe();
+  EXPECT_TRUE(contains(r.out, "talking")) << r.describe();
+  EXPECT_TRUE(contains(r.out, "leaving")) << r.describe();
+  EXPECT_NE(v({"attach", "talker"}).exit_code(), 0) << "attach to a stopped container fails";
+}
+
+TEST_F(ManagerTest, TerminalForRunAndExec) {
+  // `script` gives the command a pseudo-terminal, as a person's shell would.
+  std::string vessel = std::string(VESSEL_MANAGER_BIN) + " --root " + root_;
+  auto r = run_cmd(
+      {"script", "-qec", vessel + " run -it --rm busybox sh -c 'tty; echo $TERM'", "/dev/null"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_TRUE(contains(r.out, "/dev/pts/0")) << r.describe();
+  EXPECT_TRUE(contains(r.out, "xterm")) << r.describe();
+
+  ASSERT_TRUE(v({"run", "-d", "--name", "shellbox", "busybox", "sleep", "300"}).ok());
+  auto e =
+      run_cmd({"script", "-qec", vessel + " exec -it shellbox sh -c 'tty; exit 6'", "/dev/null"});
+  EXPECT_TRUE(contains(e.out, "/dev/pts/")) << e.describe();
+  auto plain = v({"exec", "shellbox", "sh", "-c", "tty || true"});
+  EXPECT_TRUE(contains(plain.out, "not a tty")) << plain.describe();
+}
+
 }  // namespace
 }  // namespace itest

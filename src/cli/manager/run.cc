@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "cli/manager/commands.h"
+#include "linux/terminal.h"
 #include "manager/attach.h"
 #include "manager/containers.h"
 #include "util/error.h"
@@ -59,7 +60,8 @@ void add_run_flags(CLI::App* cmd, RunOptions& o, std::shared_ptr<RunFlagValues> 
   cmd->add_option("--stop-signal", o.stop_signal, "signal that stops the container");
   cmd->add_option("--stop-timeout", o.stop_timeout, "seconds to wait before killing on stop");
   cmd->add_option("--restart", v->restart, "no, on-failure[:N], always, unless-stopped");
-  cmd->add_flag("--init", o.init, "run an init process that reaps zombies (not built yet)");
+  cmd->add_flag("--init", o.init,
+                "run vessel-init as PID 1: it forwards signals and reaps zombies");
   cmd->add_option("-l,--label", v->labels, "set a label: KEY=VALUE")->allow_extra_args(false);
   cmd->add_option("--entrypoint", v->entrypoint, "override the image's entrypoint");
   cmd->add_option("--network,--net", o.network, "none (default) or host");
@@ -121,7 +123,6 @@ void finish_run_options(CLI::App* cmd, RunOptions& o, const RunFlagValues& v) {
   if (o.remove && o.restart != "no")
     fail("conflicting options: --rm and --restart {} (a removed container cannot restart)",
          o.restart);
-  if (o.init) fail("--init is not supported yet");
   if (o.stop_timeout < 0) fail("invalid --stop-timeout {}: must be 0 or more", o.stop_timeout);
 }
 
@@ -284,6 +285,24 @@ void add_run(CLI::App& app, Globals& g, Action& action) {
       };
     });
   }
+
+  auto* attach_cmd =
+      app.add_subcommand("attach", "attach to a running container's output (and input)");
+  auto aname = std::make_shared<std::string>();
+  auto no_stdin = std::make_shared<bool>(false);
+  attach_cmd->add_option("CONTAINER", *aname, "name or ID")->required();
+  attach_cmd->add_flag("--no-stdin", *no_stdin, "do not send this terminal's input");
+  attach_cmd->callback([&g, &action, aname, no_stdin] {
+    action = [&g, aname, no_stdin]() -> int {
+      auto& store = g.store();
+      auto c = find_or_fail(store, *aname);
+      if (c.state != "running" && c.state != "paused") fail("container {} is not running", c.name);
+      UniqueFd s = linux::connect_unix(attach_socket_path(store, c.id));
+      bool tty = c.options.value("tty", false);
+      bool interactive = c.options.value("interactive", false) && !*no_stdin;
+      return attach_stream(s.get(), store, c.id, tty, interactive);
+    };
+  });
 
   auto* start = app.add_subcommand("start", "start created or stopped containers");
   auto names = std::make_shared<std::vector<std::string>>();
