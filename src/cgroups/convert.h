@@ -39,6 +39,30 @@ std::optional<std::string> cpu_max(std::optional<int64_t> quota, std::optional<u
 // blkio.weight (10-1000) to io.weight (1-10000): 1 + (weight - 10) * 9999 / 990.
 uint64_t blkio_weight_to_io_weight(uint64_t weight);
 
+// "maj:min value", the line format of blkio.weight_device, blkio.throttle.*_device and the
+// per-device io.weight / io.bfq.weight entries.
+std::string device_value_line(int64_t major, int64_t minor, uint64_t value);
+
+// v2 io.max: one line per device, "maj:min rbps=N wbps=N riops=N wiops=N" with only the keys
+// that the four throttle lists set for that device; a rate of 0 becomes "max" (no limit), as
+// 0 lifts the limit in v1's blkio.throttle.* files. Devices in (major, minor) order.
+std::vector<std::string> v2_io_max_lines(const Resources& r);
+
+// Huge page sizes: "2MB" <-> 2048 kB. nullopt for a malformed size.
+std::optional<uint64_t> hugepage_size_kb(const std::string& page_size);
+std::string hugepage_size_name(uint64_t kb);
+// The page sizes the host offers, from the "hugepages-<N>kB" entries of `sysfs_dir`, as
+// names ("2MB", "1GB"), smallest first.
+std::vector<std::string> host_hugepage_sizes(
+    const std::string& sysfs_dir = "/sys/kernel/mm/hugepages");
+// Throws, naming linux.resources.hugepageLimits[i].pageSize, for a size not in `host_sizes`.
+void check_hugepage_sizes(const std::vector<HugepageLimit>& limits,
+                          const std::vector<std::string>& host_sizes);
+
+// One line for rdma.max (same format in v1 and v2): "mlx4_0 hca_handle=2 hca_object=2000",
+// with only the keys that are set; nullopt when neither is.
+std::optional<std::string> rdma_line(const std::string& device, const RdmaLimit& limit);
+
 // pids.max: negative is "max"; 0 and up are limits.
 std::string pids_max(int64_t limit);
 

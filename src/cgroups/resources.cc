@@ -1,5 +1,6 @@
 #include "cgroups/resources.h"
 
+#include "cgroups/convert.h"
 #include "util/error.h"
 
 namespace vessel::cgroups {
@@ -43,6 +44,11 @@ class Value {
     if (j_.is_number_integer() && j_.get<int64_t>() >= 0) return j_.get<uint64_t>();
     bad("expected an unsigned integer");
   }
+  uint32_t u32() const {
+    uint64_t n = u64();
+    if (n > UINT32_MAX) bad("out of range for a 32-bit unsigned integer");
+    return static_cast<uint32_t>(n);
+  }
   bool boolean() const {
     if (!j_.is_boolean()) bad("expected true or false");
     return j_.get<bool>();
@@ -52,10 +58,54 @@ class Value {
     return j_.get<std::string>();
   }
 
+  const std::string& path() const { return path_; }
+  Value at(size_t i) const { return Value(j_[i], path_ + "[" + std::to_string(i) + "]"); }
+
  private:
   const json& j_;
   std::string path_;
 };
+
+// A required member of an object.
+Value required(const Value& parent, const char* key) {
+  auto v = parent.get(key);
+  if (!v) parent.bad(fmt::format("\"{}\" is required", key));
+  return *v;
+}
+
+// blkio weights: 10-1000, with 0 meaning "not set" (runc's convention).
+std::optional<uint16_t> blkio_weight_of(const Value& parent, const char* key) {
+  auto v = parent.get(key);
+  if (!v) return std::nullopt;
+  uint64_t n = v->u64();
+  if (n == 0) return std::nullopt;
+  if (n < 10 || n > 1000) v->bad("expected 10-1000");
+  return static_cast<uint16_t>(n);
+}
+
+// Block device numbers in weightDevice and throttle entries: both required, not negative.
+void block_device(const Value& v, int64_t& major, int64_t& minor) {
+  for (auto [key, out] : {std::pair{"major", &major}, std::pair{"minor", &minor}}) {
+    Value n = required(v, key);
+    *out = n.i64();
+    if (*out < 0 || *out > UINT32_MAX) n.bad("expected a device number");
+  }
+}
+
+std::vector<ThrottleDevice> throttle_list(const Value& bio, const char* key) {
+  std::vector<ThrottleDevice> out;
+  auto list = bio.get(key);
+  if (!list) return out;
+  for (size_t i = 0; i < list->array().size(); ++i) {
+    Value e = list->at(i);
+    e.object();
+    ThrottleDevice t;
+    block_device(e, t.major, t.minor);
+    t.rate = required(e, "rate").u64();
+    out.push_back(t);
+  }
+  return out;
+}
 
 std::optional<int64_t> memory_bytes(const Value& parent, const char* key) {
   auto v = parent.get(key);
@@ -126,6 +176,10 @@ Resources parse_resources(const json& j) {
       }
     }
     if (auto v = mem->get("disableOOMKiller")) r.disable_oom_killer = v->boolean();
+    r.memory_kernel = memory_bytes(*mem, "kernel");
+    r.memory_kernel_tcp = memory_bytes(*mem, "kernelTCP");
+    if (auto v = mem->get("checkBeforeUpdate")) r.memory_check_before_update = v->boolean();
+    if (auto v = mem->get("useHierarchy")) v->boolean();  // accepted, not applied
   }
 
   if (auto cpu = root.get("cpu")) {
@@ -141,6 +195,18 @@ Resources parse_resources(const json& j) {
     r.cpu_period = nonzero_u64(*cpu, "period");
     if (auto v = cpu->get("cpus")) r.cpu_cpus = v->str();
     if (auto v = cpu->get("mems")) r.cpu_mems = v->str();
+    if (auto v = cpu->get("realtimeRuntime")) {
+      int64_t n = v->i64();
+      if (n < -1) v->bad("expected microseconds or -1 for unlimited");
+      if (n != 0) r.cpu_rt_runtime = n;
+    }
+    r.cpu_rt_period = nonzero_u64(*cpu, "realtimePeriod");
+    if (auto v = cpu->get("burst")) r.cpu_burst = v->u64();
+    if (auto v = cpu->get("idle")) {
+      int64_t n = v->i64();
+      if (n != 0 && n != 1) v->bad("expected 0 or 1");
+      r.cpu_idle = n;
+    }
   }
 
   if (auto pids = root.get("pids")) {
@@ -154,6 +220,71 @@ Resources parse_resources(const json& j) {
       uint64_t n = v->u64();
       if (n != 0 && (n < 10 || n > 1000)) v->bad("expected 10-1000");
       if (n != 0) r.blkio_weight = static_cast<uint16_t>(n);
+    }
+    r.blkio_leaf_weight = blkio_weight_of(*bio, "leafWeight");
+    if (auto list = bio->get("weightDevice")) {
+      for (size_t i = 0; i < list->array().size(); ++i) {
+        Value e = list->at(i);
+        e.object();
+        WeightDevice w;
+        block_device(e, w.major, w.minor);
+        w.weight = blkio_weight_of(e, "weight");
+        w.leaf_weight = blkio_weight_of(e, "leafWeight");
+        r.blkio_weight_device.push_back(w);
+      }
+    }
+    r.throttle_read_bps = throttle_list(*bio, "throttleReadBpsDevice");
+    r.throttle_write_bps = throttle_list(*bio, "throttleWriteBpsDevice");
+    r.throttle_read_iops = throttle_list(*bio, "throttleReadIOPSDevice");
+    r.throttle_write_iops = throttle_list(*bio, "throttleWriteIOPSDevice");
+  }
+
+  if (auto huge = root.get("hugepageLimits")) {
+    for (size_t i = 0; i < huge->array().size(); ++i) {
+      Value e = huge->at(i);
+      e.object();
+      HugepageLimit h;
+      Value size = required(e, "pageSize");
+      h.page_size = size.str();
+      std::optional<uint64_t> kb = hugepage_size_kb(h.page_size);
+      if (!kb) size.bad("expected a size like \"2MB\", \"1GB\" or \"64KB\"");
+      for (const HugepageLimit& prev : r.hugepage_limits)
+        if (hugepage_size_kb(prev.page_size) == kb) size.bad("page size listed twice");
+      h.limit = required(e, "limit").u64();
+      r.hugepage_limits.push_back(h);
+    }
+  }
+
+  if (auto net = root.get("network")) {
+    net->object();
+    if (auto v = net->get("classID")) {
+      uint32_t id = v->u32();
+      if (id != 0) r.net_class_id = id;
+    }
+    if (auto list = net->get("priorities")) {
+      for (size_t i = 0; i < list->array().size(); ++i) {
+        Value e = list->at(i);
+        e.object();
+        Value name = required(e, "name");
+        std::string iface = name.str();
+        if (iface.empty() || iface.size() > 15 ||
+            iface.find_first_of(" \t\n/") != std::string::npos)
+          name.bad("expected a network interface name");
+        r.net_priorities.emplace_back(iface, required(e, "priority").u32());
+      }
+    }
+  }
+
+  if (auto rdma = root.get("rdma")) {
+    for (const auto& [dev, val] : rdma->object().items()) {
+      Value e(val, "linux.resources.rdma." + dev);
+      e.object();
+      if (dev.empty() || dev.find_first_of(" \t\n=") != std::string::npos)
+        e.bad("the key must be an RDMA device name");
+      RdmaLimit l;
+      if (auto v = e.get("hcaHandles")) l.hca_handles = v->u32();
+      if (auto v = e.get("hcaObjects")) l.hca_objects = v->u32();
+      r.rdma[dev] = l;
     }
   }
 

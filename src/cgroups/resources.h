@@ -2,12 +2,11 @@
 // leave the matching files alone. Type and range errors name the field, e.g.
 // "linux.resources.memory.swappiness: expected 0-100 (value 150)".
 //
-// Read now: memory {limit, reservation, swap, swappiness, disableOOMKiller},
-// cpu {shares, quota, period, cpus, mems}, pids.limit, blockIO.weight, devices, unified.
-// A later issue adds memory {kernel, kernelTCP, useHierarchy, checkBeforeUpdate},
-// cpu {realtimeRuntime, realtimePeriod, idle, burst}, blockIO {leafWeight, weightDevice,
-// throttle*}, hugepageLimits, network, rdma and the v2 (eBPF) device filter; until then those
-// fields are accepted and not applied.
+// Read: memory {limit, reservation, swap, swappiness, disableOOMKiller, kernel, kernelTCP,
+// checkBeforeUpdate}, cpu {shares, quota, period, cpus, mems, realtimeRuntime, realtimePeriod,
+// burst, idle}, pids.limit, blockIO {weight, leafWeight, weightDevice, throttle*},
+// hugepageLimits, network, rdma, devices, unified. memory.useHierarchy is accepted and not
+// applied (always on since Linux 5.x). docs/cgroups.md says how each maps to v1 and v2 files.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +25,27 @@ struct DeviceRule {
   std::string access = "rwm";      // unset in the spec means every access, like the other fields
 };
 
+struct HugepageLimit {
+  std::string page_size;  // as in the spec and the cgroup file names: "2MB", "1GB", "64KB"
+  uint64_t limit = 0;     // bytes
+};
+
+struct RdmaLimit {
+  std::optional<uint32_t> hca_handles, hca_objects;
+};
+
+// blockIO.weightDevice[]: per-device weights (0 in the spec: not set).
+struct WeightDevice {
+  int64_t major = 0, minor = 0;
+  std::optional<uint16_t> weight, leaf_weight;  // 10-1000
+};
+
+// blockIO.throttle*Device[]: a rate in bytes or I/O operations per second; 0 lifts the limit.
+struct ThrottleDevice {
+  int64_t major = 0, minor = 0;
+  uint64_t rate = 0;
+};
+
 struct Resources {
   // Following runc, a 0 in limit, reservation, swap, shares, quota, period and blockIO.weight
   // is read as "not set": engines fill zero values in, and a 0-byte limit or a 0 weight
@@ -35,16 +55,36 @@ struct Resources {
   std::optional<int64_t> memory_limit, memory_reservation, memory_swap;
   std::optional<uint64_t> memory_swappiness;  // 0-100
   std::optional<bool> disable_oom_killer;
+  // Deprecated kernel-memory limits (bytes, -1 unlimited; 0 is "not set" like limit).
+  std::optional<int64_t> memory_kernel, memory_kernel_tcp;
+  // Refuse a memory limit below the cgroup's current usage.
+  bool memory_check_before_update = false;
 
   std::optional<uint64_t> cpu_shares;
   std::optional<int64_t> cpu_quota;    // microseconds, or -1 for unlimited
   std::optional<uint64_t> cpu_period;  // microseconds
   std::optional<std::string> cpu_cpus, cpu_mems;
+  // Realtime bandwidth (v1 only). 0 is "not set", as in runc; runtime -1 is unlimited.
+  std::optional<int64_t> cpu_rt_runtime;
+  std::optional<uint64_t> cpu_rt_period;
+  std::optional<uint64_t> cpu_burst;  // microseconds; 0 is a real value (no burst)
+  std::optional<int64_t> cpu_idle;    // 0 or 1
 
   // Negative means no limit; 0 is a real limit (no forks), per runtime-spec #1279.
   std::optional<int64_t> pids_limit;
 
-  std::optional<uint16_t> blkio_weight;  // 10-1000
+  std::optional<uint16_t> blkio_weight;       // 10-1000
+  std::optional<uint16_t> blkio_leaf_weight;  // 10-1000
+  std::vector<WeightDevice> blkio_weight_device;
+  std::vector<ThrottleDevice> throttle_read_bps, throttle_write_bps, throttle_read_iops,
+      throttle_write_iops;
+
+  std::vector<HugepageLimit> hugepage_limits;
+
+  std::optional<uint32_t> net_class_id;                          // 0 is "not set", as in runc
+  std::vector<std::pair<std::string, uint32_t>> net_priorities;  // interface, priority
+
+  std::map<std::string, RdmaLimit> rdma;  // device name -> limits
 
   // Unset: the device controller is left alone. Set (even empty): deny all, then the rules.
   std::optional<std::vector<DeviceRule>> devices;

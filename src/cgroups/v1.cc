@@ -2,13 +2,17 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <limits>
+#include <sstream>
 
 #include "cgroups/convert.h"
 #include "cgroups/resources.h"
 #include "cgroups/stats.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/log.h"
 
 namespace vessel::cgroups {
 namespace {
@@ -38,6 +42,25 @@ nlohmann::json memory_entry(const std::string& dir, const std::string& prefix) {
           {"max", read_u64(base + "max_usage_in_bytes").value_or(0)},
           {"failcnt", read_u64(base + "failcnt").value_or(0)},
           {"limit", read_u64(base + "limit_in_bytes").value_or(0)}};
+}
+
+std::vector<std::string> words(const std::string& s) {
+  std::istringstream in(s);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// Kernel hints for the per-device blkio files.
+std::string blkio_device_hint(int err) {
+  if (err == ENODEV || err == EINVAL || err == ENOENT)
+    return " (the numbers must name a block device, not a partition on some kernels, that "
+           "exists on this host)";
+  return "";
 }
 
 }  // namespace
@@ -116,6 +139,35 @@ const std::string& CgroupV1Manager::need(const char* controller, const std::stri
   return d->dir;
 }
 
+bool CgroupV1Manager::in_v1(const std::string& controller) const {
+  return std::any_of(dirs_.begin(), dirs_.end(),
+                     [&](const CgroupDir& d) { return !d.unified() && d.has(controller); });
+}
+
+void CgroupV1Manager::before_child(CgroupDir& d, const std::string& parent) {
+  // Hybrid: a controller that no v1 hierarchy has can be bound to the unified one instead
+  // (hugetlb on this kind of host). Enable those, and only those, down to the container.
+  if (!d.unified()) return;
+  std::optional<std::string> available = read_value(parent + "/cgroup.controllers");
+  std::optional<std::string> enabled = read_value(parent + "/cgroup.subtree_control");
+  if (!available || !enabled) return;
+  std::vector<std::string> on = words(*enabled);
+  std::string file = parent + "/cgroup.subtree_control";
+  for (const std::string& c : words(*available)) {
+    if (contains(on, c) || in_v1(c)) continue;
+    if (int err = write_value(file, "+" + c))
+      log::debug(fmt::format("cgroups: not enabling {} in {}: {}", c, file, std::strerror(err)));
+  }
+}
+
+const CgroupDir* CgroupV1Manager::unified_with(const std::string& controller) const {
+  for (const CgroupDir& d : dirs_)
+    if (d.unified() &&
+        contains(words(read_value(d.dir + "/cgroup.controllers").value_or("")), controller))
+      return &d;
+  return nullptr;
+}
+
 void CgroupV1Manager::after_mkdir(CgroupDir& d, const std::string& dir) {
   if (!d.has("cpuset")) return;
   // A new v1 cpuset starts with no CPUs and no memory nodes, and the kernel refuses to move
@@ -140,6 +192,10 @@ void CgroupV1Manager::apply(const nlohmann::json& resources) {
         "{})",
         layout_name(layout_), r.unified.begin()->first);
 
+  if (r.memory_check_before_update && r.memory_limit && *r.memory_limit > 0) {
+    std::string file = need("memory", "linux.resources.memory") + "/memory.usage_in_bytes";
+    check_usage(*r.memory_limit, file);
+  }
   if (r.memory_limit || r.memory_reservation || r.memory_swap || r.memory_swappiness ||
       r.disable_oom_killer) {
     const std::string& dir = need("memory", "linux.resources.memory");
@@ -186,11 +242,53 @@ void CgroupV1Manager::apply(const nlohmann::json& resources) {
       write_setting("linux.resources.memory.disableOOMKiller", dir + "/memory.oom_control",
                     *r.disable_oom_killer ? "1" : "0");
   }
+  // Deprecated: Linux 5.16 refuses kmem.limit_in_bytes writes (EOPNOTSUPP) and 6.x drops
+  // the file. Written where the kernel still takes it, otherwise skipped with a warning.
+  for (auto [value, file, field] :
+       {std::tuple{r.memory_kernel, "memory.kmem.limit_in_bytes", "kernel"},
+        std::tuple{r.memory_kernel_tcp, "memory.kmem.tcp.limit_in_bytes", "kernelTCP"}}) {
+    if (!value) continue;
+    std::string what = fmt::format("linux.resources.memory.{}", field);
+    std::string path = need("memory", what) + "/" + file;
+    std::string v = v1_memory_value(*value);
+    int err = path_exists(path) ? write_value(path, v) : ENOENT;
+    if (err == ENOENT || err == EOPNOTSUPP || err == ENOTSUP)
+      log::warn(fmt::format("{}: deprecated and not supported by this kernel ({}: {}); ignored",
+                            what, file, std::strerror(err)));
+    else if (err)
+      fail_write(what, path, v, err);
+  }
 
-  if (r.cpu_shares)
+  // cpu.idle first: an idle cgroup refuses cpu.shares (its weight is the minimum).
+  if (r.cpu_idle) {
+    std::string file = need("cpu", "linux.resources.cpu.idle") + "/cpu.idle";
+    if (path_exists(file))
+      write_setting("linux.resources.cpu.idle", file, std::to_string(*r.cpu_idle));
+    else if (*r.cpu_idle != 0)
+      fail("linux.resources.cpu.idle: {} does not exist (SCHED_IDLE cgroups need Linux 5.15)",
+           file);
+  }
+  if (r.cpu_shares && r.cpu_idle != 1)
     write_setting("linux.resources.cpu.shares",
                   need("cpu", "linux.resources.cpu.shares") + "/cpu.shares",
                   std::to_string(*r.cpu_shares));
+  // The kernel checks burst <= quota on every write of either, so a shrinking burst goes
+  // before the quota and a growing one after it.
+  std::string burst_file;
+  auto write_burst = [&] {
+    if (int err = write_value(burst_file, std::to_string(*r.cpu_burst)))
+      fail_write("linux.resources.cpu.burst", burst_file, std::to_string(*r.cpu_burst), err,
+                 err == EINVAL ? " (the burst cannot exceed cpu.cfs_quota_us)" : "");
+  };
+  bool burst_first = false;
+  if (r.cpu_burst) {
+    burst_file = need("cpu", "linux.resources.cpu.burst") + "/cpu.cfs_burst_us";
+    if (!path_exists(burst_file))
+      fail("linux.resources.cpu.burst: {} does not exist (CFS burst needs Linux 5.14)", burst_file);
+    std::optional<uint64_t> current = read_u64(burst_file);
+    burst_first = current && *r.cpu_burst <= *current;
+    if (burst_first) write_burst();
+  }
   if (r.cpu_quota || r.cpu_period) {
     const std::string& dir = need("cpu", "linux.resources.cpu");
     std::string quota_file = dir + "/cpu.cfs_quota_us";
@@ -210,6 +308,42 @@ void CgroupV1Manager::apply(const nlohmann::json& resources) {
     }
     if (r.cpu_quota && !quota_done)
       write_setting("linux.resources.cpu.quota", quota_file, std::to_string(*r.cpu_quota));
+  }
+  if (r.cpu_burst && !burst_first) write_burst();
+  if (r.cpu_rt_period || r.cpu_rt_runtime) {
+    const std::string& dir = need("cpu", "linux.resources.cpu");
+    std::string period_file = dir + "/cpu.rt_period_us", runtime_file = dir + "/cpu.rt_runtime_us";
+    if (!path_exists(runtime_file))
+      fail(
+          "linux.resources.cpu.realtimeRuntime: {} does not exist (the kernel was built "
+          "without CONFIG_RT_GROUP_SCHED)",
+          runtime_file);
+    // Period first, then runtime (runtime <= period), as runc does; when the new period is
+    // shorter than the current runtime, the new runtime goes first instead. A runtime the
+    // parent's budget cannot cover is refused with EBUSY or EINVAL.
+    auto write_runtime = [&] {
+      std::string v = std::to_string(*r.cpu_rt_runtime);
+      if (int err = write_value(runtime_file, v))
+        fail_write("linux.resources.cpu.realtimeRuntime", runtime_file, v, err,
+                   err == EBUSY || err == EINVAL
+                       ? " (the runtime must not exceed the period, and the parent cgroup's "
+                         "cpu.rt_runtime_us must leave enough unallocated realtime budget)"
+                       : "");
+    };
+    bool runtime_done = false;
+    if (r.cpu_rt_period) {
+      std::string v = std::to_string(*r.cpu_rt_period);
+      int err = write_value(period_file, v);
+      if (err == EINVAL && r.cpu_rt_runtime) {
+        write_runtime();
+        runtime_done = true;
+        err = write_value(period_file, v);
+      }
+      if (err)
+        fail_write("linux.resources.cpu.realtimePeriod", period_file, v, err,
+                   err == EINVAL ? " (the realtime runtime must fit in the period)" : "");
+    }
+    if (r.cpu_rt_runtime && !runtime_done) write_runtime();
   }
   if (r.cpu_cpus)
     write_setting("linux.resources.cpu.cpus",
@@ -236,6 +370,35 @@ void CgroupV1Manager::apply(const nlohmann::json& resources) {
     write_setting("linux.resources.blockIO.weight", file, std::to_string(*r.blkio_weight));
   }
 
+  apply_blkio(r);
+  apply_hugetlb(r);
+
+  if (r.net_class_id)
+    write_setting("linux.resources.network.classID",
+                  need("net_cls", "linux.resources.network.classID") + "/net_cls.classid",
+                  std::to_string(*r.net_class_id));
+  for (size_t i = 0; i < r.net_priorities.size(); ++i) {
+    std::string field = fmt::format("linux.resources.network.priorities[{}]", i);
+    std::string line = fmt::format("{} {}", r.net_priorities[i].first, r.net_priorities[i].second);
+    std::string file = need("net_prio", field) + "/net_prio.ifpriomap";
+    if (int err = write_value(file, line))
+      fail_write(field, file, line, err, err == ENODEV ? " (no such network interface)" : "");
+  }
+
+  if (!r.rdma.empty()) {
+    // rdma is bound to a v1 hierarchy or, on hybrid hosts, maybe to the unified one.
+    std::string dir;
+    if (in_v1("rdma"))
+      dir = need("rdma", "linux.resources.rdma");
+    else if (const CgroupDir* u = unified_with("rdma"))
+      dir = u->dir;
+    else
+      fail("linux.resources.rdma: the rdma controller is not available on this host");
+    for (const auto& [dev, limit] : r.rdma)
+      if (std::optional<std::string> line = rdma_line(dev, limit))
+        write_setting("linux.resources.rdma." + dev, dir + "/rdma.max", *line);
+  }
+
   if (r.devices) {
     const std::string& dir = need("devices", "linux.resources.devices");
     for (const DeviceWrite& w : v1_device_writes(*r.devices)) {
@@ -243,6 +406,101 @@ void CgroupV1Manager::apply(const nlohmann::json& resources) {
                                      : fmt::format("linux.resources.devices[{}]", w.rule);
       write_setting(field, dir + "/" + w.file, w.line);
     }
+  }
+}
+
+void CgroupV1Manager::check_usage(int64_t limit, const std::string& usage_file) const {
+  int64_t usage = read_int(usage_file);
+  if (usage > limit)
+    fail(
+        "linux.resources.memory.limit: {} is below the current usage {} ({}), and "
+        "memory.checkBeforeUpdate asks not to lower the limit below it",
+        limit, usage, usage_file);
+}
+
+void CgroupV1Manager::apply_blkio(const Resources& r) {
+  bool any = r.blkio_leaf_weight || !r.blkio_weight_device.empty() ||
+             !r.throttle_read_bps.empty() || !r.throttle_write_bps.empty() ||
+             !r.throttle_read_iops.empty() || !r.throttle_write_iops.empty();
+  if (!any) return;
+  const std::string& dir = need("blkio", "linux.resources.blockIO");
+  if (r.blkio_leaf_weight) {
+    std::string file = dir + "/blkio.leaf_weight";
+    if (!path_exists(file))
+      fail(
+          "linux.resources.blockIO.leafWeight: {} does not exist (leaf weights were CFQ's, "
+          "which Linux 5.0 removed)",
+          file);
+    write_setting("linux.resources.blockIO.leafWeight", file, std::to_string(*r.blkio_leaf_weight));
+  }
+  for (size_t i = 0; i < r.blkio_weight_device.size(); ++i) {
+    const WeightDevice& w = r.blkio_weight_device[i];
+    std::string field = fmt::format("linux.resources.blockIO.weightDevice[{}]", i);
+    if (w.weight) {
+      // CFQ's blkio.weight_device; BFQ takes the same "maj:min weight" in blkio.bfq.weight.
+      std::string file = dir + "/blkio.weight_device";
+      if (!path_exists(file)) file = dir + "/blkio.bfq.weight";
+      if (!path_exists(file))
+        fail(
+            "{}.weight: neither blkio.weight_device nor blkio.bfq.weight exists in {} (no I/O "
+            "scheduler with proportional weights)",
+            field, dir);
+      std::string line = device_value_line(w.major, w.minor, *w.weight);
+      if (int err = write_value(file, line))
+        fail_write(field + ".weight", file, line, err, blkio_device_hint(err));
+    }
+    if (w.leaf_weight) {
+      std::string file = dir + "/blkio.leaf_weight_device";
+      if (!path_exists(file))
+        fail("{}.leafWeight: {} does not exist (leaf weights were CFQ's, which Linux 5.0 removed)",
+             field, file);
+      std::string line = device_value_line(w.major, w.minor, *w.leaf_weight);
+      if (int err = write_value(file, line))
+        fail_write(field + ".leafWeight", file, line, err, blkio_device_hint(err));
+    }
+  }
+  for (auto [list, key, file] :
+       {std::tuple{&r.throttle_read_bps, "throttleReadBpsDevice", "read_bps_device"},
+        std::tuple{&r.throttle_write_bps, "throttleWriteBpsDevice", "write_bps_device"},
+        std::tuple{&r.throttle_read_iops, "throttleReadIOPSDevice", "read_iops_device"},
+        std::tuple{&r.throttle_write_iops, "throttleWriteIOPSDevice", "write_iops_device"}}) {
+    std::string path = dir + "/blkio.throttle." + file;
+    for (size_t i = 0; i < list->size(); ++i) {
+      const ThrottleDevice& t = (*list)[i];
+      std::string field = fmt::format("linux.resources.blockIO.{}[{}]", key, i);
+      std::string line = device_value_line(t.major, t.minor, t.rate);
+      if (int err = write_value(path, line))
+        fail_write(field, path, line, err, blkio_device_hint(err));
+    }
+  }
+}
+
+void CgroupV1Manager::apply_hugetlb(const Resources& r) {
+  if (r.hugepage_limits.empty()) return;
+  check_hugepage_sizes(r.hugepage_limits, host_hugepage_sizes());
+  // hugetlb may be a v1 hierarchy or, on hybrid hosts, bound to the unified one (then the
+  // files are v2's: hugetlb.<size>.max).
+  std::string dir;
+  bool v2_files = false;
+  if (in_v1("hugetlb")) {
+    dir = need("hugetlb", "linux.resources.hugepageLimits");
+  } else if (const CgroupDir* u = unified_with("hugetlb")) {
+    dir = u->dir;
+    v2_files = true;
+  } else {
+    fail("linux.resources.hugepageLimits: the hugetlb controller is not available on this host");
+  }
+  for (size_t i = 0; i < r.hugepage_limits.size(); ++i) {
+    const HugepageLimit& h = r.hugepage_limits[i];
+    std::string field = fmt::format("linux.resources.hugepageLimits[{}]", i);
+    std::string size = hugepage_size_name(*hugepage_size_kb(h.page_size));
+    std::string base = dir + "/hugetlb." + size + ".";
+    std::string limit_file = base + (v2_files ? "max" : "limit_in_bytes");
+    std::string rsvd_file = base + (v2_files ? "rsvd.max" : "rsvd.limit_in_bytes");
+    std::string value = std::to_string(h.limit);
+    write_setting(field + ".limit", limit_file, value);
+    // Reservations (Linux 5.7) are limited alike, so that a mapping cannot reserve more.
+    if (path_exists(rsvd_file)) write_setting(field + ".limit", rsvd_file, value);
   }
 }
 

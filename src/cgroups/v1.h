@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cgroups/common.h"
+#include "cgroups/resources.h"
 
 namespace vessel::cgroups {
 
@@ -16,7 +17,9 @@ class CgroupV1Manager : public ManagerBase {
   nlohmann::json stats() const override;
 
  protected:
-  void before_child(CgroupDir&, const std::string&) override {}
+  // Hybrid hosts: enables, in the unified hierarchy, the controllers that no v1 hierarchy has
+  // (hugetlb bound to cgroup2), so that apply() can use them there.
+  void before_child(CgroupDir& d, const std::string& parent) override;
   void after_mkdir(CgroupDir& d, const std::string& dir) override;
   bool can_freeze() const override { return find_dir("freezer") != nullptr; }
   bool is_frozen() const override;
@@ -25,6 +28,13 @@ class CgroupV1Manager : public ManagerBase {
  private:
   // The directory of `controller`, or an error naming `field` when it is not mounted.
   const std::string& need(const char* controller, const std::string& field) const;
+  // Whether a v1 hierarchy carries `controller`.
+  bool in_v1(const std::string& controller) const;
+  // Hybrid: the unified directory, if `controller` is enabled for it there.
+  const CgroupDir* unified_with(const std::string& controller) const;
+  void check_usage(int64_t limit, const std::string& usage_file) const;
+  void apply_blkio(const Resources& r);
+  void apply_hugetlb(const Resources& r);
 };
 
 }  // namespace vessel::cgroups

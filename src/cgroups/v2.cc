@@ -151,6 +151,16 @@ void CgroupV2Manager::apply(const nlohmann::json& resources) {
     write_setting(field, d + "/" + file, value);
   };
 
+  if (r.memory_check_before_update && r.memory_limit && *r.memory_limit > 0) {
+    need("memory", "linux.resources.memory.limit");
+    std::string file = d + "/memory.current";
+    std::optional<uint64_t> usage = read_u64(file);
+    if (usage && *usage > static_cast<uint64_t>(*r.memory_limit))
+      fail(
+          "linux.resources.memory.limit: {} is below the current usage {} ({}), and "
+          "memory.checkBeforeUpdate asks not to lower the limit below it",
+          *r.memory_limit, *usage, file);
+  }
   if (r.memory_limit)
     set("memory", "linux.resources.memory.limit", "memory.max", v2_memory_value(*r.memory_limit));
   if (std::optional<std::string> swap = v2_swap_max(r.memory_limit, r.memory_swap)) {
@@ -173,12 +183,45 @@ void CgroupV2Manager::apply(const nlohmann::json& resources) {
         "linux.resources.memory.disableOOMKiller: cgroup v2 cannot disable the OOM killer; "
         "ignored");
 
-  if (r.cpu_shares)
-    set("cpu", "linux.resources.cpu.shares", "cpu.weight",
-        std::to_string(cpu_shares_to_weight(*r.cpu_shares)));
+  // Like runc: the deprecated kernel-memory limits mean nothing on v2.
+  if (r.memory_kernel)
+    log::debug("linux.resources.memory.kernel: no cgroup v2 equivalent; ignored");
+  if (r.memory_kernel_tcp)
+    log::debug("linux.resources.memory.kernelTCP: no cgroup v2 equivalent; ignored");
+
+  if (r.cpu_rt_runtime || r.cpu_rt_period)
+    fail("linux.resources.cpu.{}: cgroup v2 has no realtime CPU bandwidth control (value {})",
+         r.cpu_rt_runtime ? "realtimeRuntime" : "realtimePeriod",
+         r.cpu_rt_runtime ? *r.cpu_rt_runtime : static_cast<int64_t>(*r.cpu_rt_period));
+  // cpu.idle first: an idle cgroup refuses cpu.weight (its weight is the minimum).
+  if (r.cpu_idle) set("cpu", "linux.resources.cpu.idle", "cpu.idle", std::to_string(*r.cpu_idle));
+  if (r.cpu_shares) {
+    if (r.cpu_idle == 1)
+      log::debug("linux.resources.cpu.shares: not written, cpu.idle is 1");
+    else
+      set("cpu", "linux.resources.cpu.shares", "cpu.weight",
+          std::to_string(cpu_shares_to_weight(*r.cpu_shares)));
+  }
+  // The kernel checks burst <= quota on every write of either: a shrinking burst goes first.
+  bool burst_first = false;
+  auto write_burst = [&] {
+    const char* field = "linux.resources.cpu.burst";
+    need("cpu", field);
+    std::string file = d + "/cpu.max.burst";
+    if (!path_exists(file)) fail("{}: {} does not exist (CFS burst needs Linux 5.14)", field, file);
+    if (int err = write_value(file, std::to_string(*r.cpu_burst)))
+      fail_write(field, file, std::to_string(*r.cpu_burst), err,
+                 err == EINVAL ? " (the burst cannot exceed the quota in cpu.max)" : "");
+  };
+  if (r.cpu_burst) {
+    std::optional<uint64_t> current = read_u64(d + "/cpu.max.burst");
+    burst_first = current && *r.cpu_burst <= *current;
+    if (burst_first) write_burst();
+  }
   if (std::optional<std::string> max = cpu_max(r.cpu_quota, r.cpu_period))
     set("cpu", r.cpu_quota ? "linux.resources.cpu.quota" : "linux.resources.cpu.period", "cpu.max",
         *max);
+  if (r.cpu_burst && !burst_first) write_burst();
   if (r.cpu_cpus) set("cpuset", "linux.resources.cpu.cpus", "cpuset.cpus", *r.cpu_cpus);
   if (r.cpu_mems) set("cpuset", "linux.resources.cpu.mems", "cpuset.mems", *r.cpu_mems);
 
@@ -199,6 +242,62 @@ void CgroupV2Manager::apply(const nlohmann::json& resources) {
           "proportional weights)",
           field, d);
   }
+
+  if (r.blkio_leaf_weight)
+    log::debug("linux.resources.blockIO.leafWeight: no cgroup v2 equivalent; ignored");
+  for (size_t i = 0; i < r.blkio_weight_device.size(); ++i) {
+    const WeightDevice& w = r.blkio_weight_device[i];
+    std::string field = fmt::format("linux.resources.blockIO.weightDevice[{}]", i);
+    if (w.leaf_weight) log::debug(field + ".leafWeight: no cgroup v2 equivalent; ignored");
+    if (!w.weight) continue;
+    need("io", field);
+    // Same choice as blockIO.weight: io.weight on the 1-10000 scale, or BFQ's on 1-1000.
+    std::string file = d + "/io.weight";
+    std::string line = device_value_line(w.major, w.minor, blkio_weight_to_io_weight(*w.weight));
+    if (!path_exists(file)) {
+      file = d + "/io.bfq.weight";
+      line = device_value_line(w.major, w.minor, *w.weight);
+    }
+    if (!path_exists(file))
+      fail(
+          "{}.weight: neither io.weight nor io.bfq.weight exists in {} (no I/O scheduler with "
+          "proportional weights)",
+          field, d);
+    if (int err = write_value(file, line))
+      fail_write(field + ".weight", file, line, err,
+                 err == ENODEV || err == EINVAL ? " (no such block device on this host)" : "");
+  }
+  for (const std::string& line : v2_io_max_lines(r)) {
+    const char* field = "linux.resources.blockIO.throttle*Device";
+    need("io", field);
+    if (int err = write_value(d + "/io.max", line))
+      fail_write(field, d + "/io.max", line, err,
+                 err == ENODEV || err == EINVAL ? " (no such block device on this host)" : "");
+  }
+
+  if (!r.hugepage_limits.empty()) {
+    check_hugepage_sizes(r.hugepage_limits, host_hugepage_sizes());
+    for (size_t i = 0; i < r.hugepage_limits.size(); ++i) {
+      const HugepageLimit& h = r.hugepage_limits[i];
+      std::string field = fmt::format("linux.resources.hugepageLimits[{}].limit", i);
+      std::string size = hugepage_size_name(*hugepage_size_kb(h.page_size));
+      set("hugetlb", field, "hugetlb." + size + ".max", std::to_string(h.limit));
+      // Reservations (Linux 5.7) are limited alike, so that a mapping cannot reserve more.
+      if (path_exists(d + "/hugetlb." + size + ".rsvd.max"))
+        set("hugetlb", field, "hugetlb." + size + ".rsvd.max", std::to_string(h.limit));
+    }
+  }
+
+  // net_cls and net_prio are v1 only; v2 classifies sockets by cgroup path instead (nftables
+  // "socket cgroupv2", eBPF). runc ignores the fields there; we say so.
+  if (r.net_class_id || !r.net_priorities.empty())
+    log::warn(
+        "linux.resources.network: net_cls and net_prio exist only in cgroup v1; ignored on "
+        "cgroup v2");
+
+  for (const auto& [dev, limit] : r.rdma)
+    if (std::optional<std::string> line = rdma_line(dev, limit))
+      set("rdma", "linux.resources.rdma." + dev, "rdma.max", *line);
 
   // Needs no controller: a device program attaches to any cgroup v2 directory.
   if (r.devices) apply_device_filter(d, *r.devices);

@@ -12,8 +12,9 @@ class CgroupV2Manager : public ManagerBase {
   using ManagerBase::ManagerBase;
 
   // Devices are enforced by an eBPF program attached to the cgroup (bpf_devices.h).
-  // memory.swappiness and disableOOMKiller have no v2 equivalent and are
-  // skipped with a warning, as runc and crun do.
+  // memory.swappiness, disableOOMKiller and network (net_cls/net_prio) have no v2 equivalent
+  // and are skipped with a warning; memory.kernel/kernelTCP and blockIO leaf weights with a
+  // debug note, as runc does. Realtime cpu settings are an error. docs/cgroups.md has the rest.
   void apply(const nlohmann::json& resources) override;
   void freeze() override;
   void thaw() override;

@@ -25,21 +25,6 @@ namespace vessel::manager {
 
 using nlohmann::json;
 
-std::string container_dir(Store& store, const std::string& id) {
-  return store.paths().container(id);
-}
-std::string log_path(Store& store, const std::string& id) {
-  return container_dir(store, id) + "/ctr.log";
-}
-
-std::string attach_socket_path(Store& store, const std::string& id) {
-  return store.paths().runroot + "/attach/" + id.substr(0, 16) + ".sock";
-}
-
-bool monitor_alive(const ContainerRecord& c) {
-  return c.monitor_pid > 0 && runtime::process_alive(c.monitor_pid, c.monitor_start_time);
-}
-
 ContainerRecord find_or_fail(Store& store, const std::string& ref) {
   auto c = store.find_container(ref);
   if (!c) fail("no such container: {}", ref);
@@ -112,13 +97,14 @@ void write_etc_files(const std::string& dir, const std::string& hostname, const 
   write_file_atomic(etc + "/resolv.conf", resolv, 0644);
 }
 
-// vessel-init is installed next to vessel (build/bin in a build tree, /usr/local/bin installed).
-std::string find_init_binary() {
+// vessel-init and vessel-monitor are installed next to vessel (build/bin in a build tree,
+// /usr/local/bin installed).
+std::string find_helper_binary(const std::string& name) {
   char buf[4096];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
   if (n <= 0) return "";
   std::string self(buf, static_cast<size_t>(n));
-  std::string candidate = self.substr(0, self.rfind('/')) + "/vessel-init";
+  std::string candidate = self.substr(0, self.rfind('/')) + "/" + name;
   return ::access(candidate.c_str(), X_OK) == 0 ? candidate : "";
 }
 
@@ -186,7 +172,7 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     in.rootfs_fd = rootfd.get();
     in.etc_dir = dir + "/etc";
     in.volume_paths = volume_paths;
-    if (opts.init) in.init_path = find_init_binary();
+    if (opts.init) in.init_path = find_helper_binary("vessel-init");
     json spec = build_spec(in);
     write_file_atomic(dir + "/config.json", spec.dump(2), 0600);
     write_file_atomic(dir + "/ctr.log", "", 0600);
@@ -209,6 +195,15 @@ StartResult start_container(Store& store, const std::string& ref, bool attach) {
   if (is_live(c.state)) fail("container {} is already running", c.name);
   if (monitor_alive(c)) fail("container {} is being started or stopped; try again", c.name);
   store.set_stop_requested(c.id, false);
+  // The root filesystem is mounted here, not by the monitor (which stays small: no image
+  // layer); it stays mounted until the monitor ends.
+  std::string dir = container_dir(store, c.id);
+  auto img = store.image_by_id(c.image_id);
+  if (!img) fail("the image of container {} is gone", c.name);
+  ensure_layers(store, *img);
+  mount_rootfs(store, *img, dir, false);
+  std::string monitor = find_helper_binary("vessel-monitor");
+  if (monitor.empty()) fail("vessel-monitor was not found next to the vessel binary");
 
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) fail_errno("socketpair");
@@ -226,9 +221,9 @@ StartResult start_container(Store& store, const std::string& ref, bool attach) {
     if (null > 2) ::close(null);
     if (::dup2(theirs.get(), 3) < 0) ::_exit(1);
     std::string root = store.paths().root, runroot = store.paths().runroot;
-    const char* argv[] = {"vessel",    "--root",     root.c_str(),  "--runroot", runroot.c_str(),
-                          "__monitor", c.id.c_str(), "--client-fd", "3",         nullptr};
-    ::execv("/proc/self/exe", const_cast<char* const*>(argv));
+    const char* argv[] = {"vessel-monitor", "--root", root.c_str(), "--runroot", runroot.c_str(),
+                          "--client-fd",    "3",      c.id.c_str(), nullptr};
+    ::execv(monitor.c_str(), const_cast<char* const*>(argv));
     ::_exit(127);
   }
   int status = 0;

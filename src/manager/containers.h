@@ -40,7 +40,7 @@ int wait_container(Store& store, const std::string& ref);
 ContainerRecord refresh(Store& store, ContainerRecord c);
 ContainerRecord find_or_fail(Store& store, const std::string& ref);
 
-// The monitor's entry point (`vessel __monitor ID`): owns the container until it is gone.
+// The entry point of the vessel-monitor program: owns the container until it is gone.
 int monitor_main(Store& store, const std::string& id, int client_fd);
 
 // Volumes

@@ -1,8 +1,9 @@
-// The per-container monitor (`vessel __monitor ID`), the role conmon plays for podman: it is
+// The per-container monitor (the vessel-monitor program), the role conmon plays for podman: it is
 // the container's parent (a child subreaper), owns its stdio, writes the log, records the
 // exit, applies the restart policy and serves attached clients. It outlives the `vessel`
 // command that started it.
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -21,7 +22,6 @@
 #include "linux/terminal.h"
 #include "manager/attach.h"
 #include "manager/containers.h"
-#include "manager/images.h"
 #include "manager/rootfs.h"
 #include "runtime/container.h"
 #include "runtime/process.h"
@@ -117,10 +117,8 @@ UniqueFd listen_unix(const std::string& path, int backlog) {
 // stdio on pipes (or a terminal) this monitor owns. Returns the init's host PID.
 pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
   std::string dir = container_dir(store, c.id);
-  auto img = store.image_by_id(c.image_id);
-  if (!img) fail("the image of container {} is gone", c.name);
-  ensure_layers(store, *img);
-  mount_rootfs(store, *img, dir, false);  // see create_container
+  // start_container mounted the root filesystem; it stays mounted until this monitor ends.
+  if (!rootfs_mounted(dir)) fail("the root filesystem of container {} is not mounted", c.name);
 
   mkdir_p(store.paths().runtime_root(), 0700);
   runtime::Runtime rt(store.paths().runtime_root());
@@ -333,6 +331,8 @@ bool should_restart(const ContainerRecord& c, int exit_code) {
 
 int monitor_main(Store& store, const std::string& id, int client_fd) {
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  // One monitor per container: keep SQLite's page cache small (64 KiB, not the default 2 MiB).
+  store.db().exec("PRAGMA cache_size=-64");
   std::string dir = container_dir(store, id);
   log::configure(dir + "/monitor.log", log::Format::text, false);
   Clients clients;
@@ -394,6 +394,9 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
     store.update_container(*rec);
     clients.broadcast(Frame::started, std::to_string(pid));
 
+    // The monitor lives as long as the container: hand back what creating it took (the spec,
+    // the runtime's buffers) before settling down.
+    ::malloc_trim(0);
     exit_code = supervise(pid, io, logw, clients, sigfd.get(), attach_listener.get());
     try {
       runtime::Runtime(store.paths().runtime_root()).remove(id, true);

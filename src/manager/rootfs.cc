@@ -36,17 +36,6 @@ void ensure_layers(Store& store, const ImageRecord& img) {
   }
 }
 
-bool rootfs_mounted(const std::string& dir) {
-  struct stat a {
-  }, b{};
-  std::string rootfs = dir + "/rootfs";
-  if (::stat(rootfs.c_str(), &a) != 0 || ::stat(dir.c_str(), &b) != 0) return false;
-  // Overlay and bind mounts both show a different device from the directory above.
-  if (a.st_dev != b.st_dev) return true;
-  std::string mounts = read_file("/proc/self/mountinfo");
-  return mounts.find(" " + rootfs + " ") != std::string::npos;
-}
-
 void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, bool read_only) {
   std::string rootfs = dir + "/rootfs";
   mkdir_p(rootfs, 0755);
@@ -83,13 +72,6 @@ void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, 
   unsigned long flags = read_only ? MS_RDONLY : 0;
   if (::mount("overlay", rootfs.c_str(), "overlay", flags, opts.c_str()) != 0)
     fail_errno("mounting the overlay root filesystem on {}", rootfs);
-}
-
-void unmount_rootfs(const std::string& dir) {
-  std::string rootfs = dir + "/rootfs";
-  for (int i = 0; i < 4 && rootfs_mounted(dir); ++i)
-    if (::umount2(rootfs.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
-      fail_errno("unmounting {}", rootfs);
 }
 
 }  // namespace vessel::manager

@@ -5,14 +5,18 @@
 #include <chrono>
 #include <ctime>
 
-#include "image/digest.h"
 #include "util/error.h"
 #include "util/file.h"
 
 namespace vessel::manager {
 
 std::string StorePaths::layer(const std::string& diff_id) const {
-  return layers() + "/" + image::digest_hex(diff_id);
+  // diff_ids come from verified image configs: "sha256:<hex>".
+  auto colon = diff_id.find(':');
+  std::string hex = colon == std::string::npos ? diff_id : diff_id.substr(colon + 1);
+  if (hex.empty() || hex.find('/') != std::string::npos || hex.find("..") != std::string::npos)
+    fail("invalid layer diff_id \"{}\"", diff_id);
+  return layers() + "/" + hex;
 }
 
 std::string now_rfc3339() {
@@ -58,7 +62,7 @@ std::string normalize_image_name(const std::string& ref) {
 }
 
 Store::Store(StorePaths paths)
-    : paths_((mkdir_p(paths.root, 0700), std::move(paths))), db_(paths_.db()), blobs_(paths_.root) {
+    : paths_((mkdir_p(paths.root, 0700), std::move(paths))), db_(paths_.db()) {
   mkdir_p(paths_.layers(), 0700);
   mkdir_p(paths_.containers(), 0700);
   mkdir_p(paths_.volumes(), 0700);

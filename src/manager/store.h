@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -79,7 +80,9 @@ class Store {
   explicit Store(StorePaths paths);
   const StorePaths& paths() const { return paths_; }
   Database& db() { return db_; }
-  image::BlobStore& blobs() { return blobs_; }
+  // Opened on first use (store_blobs.cc), so that programs that never touch blobs — the
+  // monitor — do not link the image layer and its libraries.
+  image::BlobStore& blobs();
 
   // Images
   std::vector<ImageRecord> images();
@@ -125,7 +128,7 @@ class Store {
   void load_image_details(ImageRecord& img);
   StorePaths paths_;
   Database db_;
-  image::BlobStore blobs_;
+  std::unique_ptr<image::BlobStore> blobs_;
 };
 
 // Normalizes a user's image reference to the name it is stored under:

@@ -31,10 +31,10 @@ void add_inspect(CLI::App& app, Globals& g, Action& action);  // inspect, top, s
 void add_pause(CLI::App& app, Globals& g, Action& action);    // pause, unpause
 void add_images(CLI::App& app, Globals& g, Action& action);   // images, rmi, image …, tag
 void add_load(CLI::App& app, Globals& g, Action& action);     // load, import, save
+void add_pull(CLI::App& app, Globals& g, Action& action);     // pull, push
 void add_template(CLI::App& app, Globals& g, Action& action);
 void add_volume(CLI::App& app, Globals& g, Action& action);
 void add_system(CLI::App& app, Globals& g, Action& action);
-void add_monitor(CLI::App& app, Globals& g, Action& action);  // hidden: __monitor
 
 // The flags shared by run and create, filled into `o`.
 void add_run_flags(CLI::App* cmd, manager::RunOptions& o, std::shared_ptr<struct RunFlagValues> v);

@@ -44,10 +44,10 @@ int main(int argc, char** argv) {
   cli::add_pause(app, g, action);
   cli::add_images(app, g, action);
   cli::add_load(app, g, action);
+  cli::add_pull(app, g, action);
   cli::add_template(app, g, action);
   cli::add_volume(app, g, action);
   cli::add_system(app, g, action);
-  cli::add_monitor(app, g, action);
 
   try {
     app.parse(argc, argv);

@@ -1,4 +1,4 @@
-// vessel system df, and the hidden __monitor entry point.
+// vessel system df.
 #include <cstdio>
 
 #include "cli/manager/commands.h"
@@ -29,18 +29,6 @@ void add_system(CLI::App& app, Globals& g, Action& action) {
       print_table(rows);
       return 0;
     };
-  });
-}
-
-void add_monitor(CLI::App& app, Globals& g, Action& action) {
-  auto* mon = app.add_subcommand("__monitor", "");
-  mon->group("");  // internal: started by `vessel start/run`
-  auto id = std::make_shared<std::string>();
-  auto fd = std::make_shared<int>(-1);
-  mon->add_option("ID", *id)->required();
-  mon->add_option("--client-fd", *fd);
-  mon->callback([&g, &action, id, fd] {
-    action = [&g, id, fd]() -> int { return monitor_main(g.store(), *id, *fd); };
   });
 }
 

@@ -1,0 +1,29 @@
+// The parts of rootfs.h the monitor needs: no image layer (and none of its libraries) here.
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "manager/rootfs.h"
+#include "util/error.h"
+#include "util/file.h"
+
+namespace vessel::manager {
+
+bool rootfs_mounted(const std::string& dir) {
+  struct stat a {
+  }, b{};
+  std::string rootfs = dir + "/rootfs";
+  if (::stat(rootfs.c_str(), &a) != 0 || ::stat(dir.c_str(), &b) != 0) return false;
+  // Overlay and bind mounts both show a different device from the directory above.
+  if (a.st_dev != b.st_dev) return true;
+  std::string mounts = read_file("/proc/self/mountinfo");
+  return mounts.find(" " + rootfs + " ") != std::string::npos;
+}
+
+void unmount_rootfs(const std::string& dir) {
+  std::string rootfs = dir + "/rootfs";
+  for (int i = 0; i < 4 && rootfs_mounted(dir); ++i)
+    if (::umount2(rootfs.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
+      fail_errno("unmounting {}", rootfs);
+}
+
+}  // namespace vessel::manager

@@ -1,0 +1,371 @@
+// `vessel pull` and `vessel push` against a real registry: docker-registry (distribution) run
+// as a child on a free 127.0.0.1 port with its storage in the test's temp dir, images put there
+// with skopeo. Checks: pull + run, pull by digest, http refused without --tls-verify=false,
+// clear errors, a corrupted blob rejected with nothing registered, an interrupted download
+// resumed with a Range request, push checked by skopeo, and htpasswd (basic) auth.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "harness.h"
+
+namespace itest {
+namespace {
+
+constexpr char kRegistryBin[] = "/usr/bin/docker-registry";
+constexpr Millis kPullTimeout = 120s;
+
+int free_port() {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0 ||
+      getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) < 0) {
+    close(s);
+    return -1;
+  }
+  close(s);
+  return ntohs(a.sin_port);
+}
+
+bool port_open(int port) {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  close(s);
+  return ok;
+}
+
+std::string which(const std::string& prog) {
+  auto r = run_cmd({"/bin/sh", "-c", "command -v " + prog});
+  return r.ok() ? trim(r.out) : "";
+}
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (runtime_is_runc()) GTEST_SKIP() << "manager tests run once, with vessel's own runtime";
+    if (access(kRegistryBin, X_OK) != 0) GTEST_SKIP() << "docker-registry is not installed";
+    if (which("skopeo").empty()) GTEST_SKIP() << "skopeo is not installed";
+    char tmpl[] = "/tmp/vessel-rtest-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    root_ = dir_ + "/store";
+    start_registry("");
+  }
+
+  void TearDown() override {
+    if (registry_.pid() > 0) {
+      kill(registry_.pid(), SIGTERM);
+      registry_.wait(10s);
+    }
+    if (!dir_.empty() && !getenv("VESSEL_TEST_KEEP")) remove_tree(dir_);
+  }
+
+  // Starts docker-registry on a free port; `auth_htpasswd` non-empty: basic auth with it.
+  void start_registry(const std::string& auth_htpasswd) {
+    if (registry_.pid() > 0) {
+      kill(registry_.pid(), SIGTERM);
+      registry_.wait(10s);
+    }
+    storage_ = dir_ + "/registry";
+    mkdirs(storage_);
+    port_ = free_port();
+    ASSERT_GT(port_, 0);
+    host_ = "127.0.0.1:" + std::to_string(port_);
+    std::string cfg =
+        "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n"
+        "    rootdirectory: " +
+        storage_ + "\n  delete:\n    enabled: true\nhttp:\n  addr: " + host_ + "\n";
+    if (!auth_htpasswd.empty())
+      cfg += "auth:\n  htpasswd:\n    realm: vessel-test\n    path: " + auth_htpasswd + "\n";
+    write_text(dir_ + "/registry.yml", cfg);
+    log_ = dir_ + "/registry.log";
+    SpawnOptions o;
+    o.stdout_path = log_;
+    o.stderr_path = dir_ + "/registry.err";
+    registry_ = spawn({kRegistryBin, "serve", dir_ + "/registry.yml"}, o);
+    ASSERT_TRUE(wait_until([&] { return port_open(port_); }, 20s))
+        << "docker-registry did not start: " << read_text(dir_ + "/registry.err");
+  }
+
+  Result v(const std::string& root, const std::vector<std::string>& args,
+           Millis timeout = kPullTimeout) {
+    std::vector<std::string> argv = {VESSEL_MANAGER_BIN, "--root", root};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_cmd(argv, timeout);
+  }
+
+  Result skopeo(std::vector<std::string> args) {
+    args.insert(args.begin(), {"skopeo", "--insecure-policy"});
+    return run_cmd(args, kPullTimeout);
+  }
+
+  // The busybox template, saved as an oci-archive and copied by skopeo to host_/`repo`.
+  void put_busybox(const std::string& repo) {
+    auto b = v(root_, {"template", "build", "busybox"});
+    ASSERT_TRUE(b.ok()) << b.describe();
+    std::string tar = dir_ + "/busybox.tar";
+    auto s = v(root_, {"save", "--format", "oci-archive", "-o", tar, "busybox"});
+    ASSERT_TRUE(s.ok()) << s.describe();
+    auto c = skopeo({"copy", "--dest-tls-verify=false", "oci-archive:" + tar,
+                     "docker://" + host_ + "/" + repo});
+    ASSERT_TRUE(c.ok()) << c.describe();
+  }
+
+  json raw_manifest(const std::string& repo) {
+    auto r = skopeo({"inspect", "--tls-verify=false", "--raw", "docker://" + host_ + "/" + repo});
+    EXPECT_TRUE(r.ok()) << r.describe();
+    return r.ok() ? json::parse(r.out) : json();
+  }
+
+  std::string blob_data_path(const std::string& digest) {
+    std::string hex = digest.substr(7);
+    return storage_ + "/docker/registry/v2/blobs/sha256/" + hex.substr(0, 2) + "/" + hex + "/data";
+  }
+
+  json images(const std::string& root) {
+    auto r = v(root, {"images", "--format", "json"});
+    EXPECT_TRUE(r.ok()) << r.describe();
+    return r.ok() ? json::parse(r.out) : json::array();
+  }
+
+  static size_t count_lines(const std::string& s) {
+    size_t n = 0;
+    for (const auto& l : split_lines(s)) n += !trim(l).empty();
+    return n;
+  }
+
+  std::string dir_, root_, storage_, host_, log_;
+  int port_ = 0;
+  Child registry_;
+};
+
+TEST_F(RegistryTest, PullRunAndPullByDigest) {
+  put_busybox("test/busybox:v1");
+  std::string ref = host_ + "/test/busybox:v1";
+  std::string root2 = dir_ + "/store2";
+  auto p = v(root2, {"pull", "--tls-verify=false", ref});
+  ASSERT_TRUE(p.ok()) << p.describe();
+  EXPECT_EQ(trim(p.out).size(), 64u) << p.out;  // the image ID
+  EXPECT_TRUE(contains(p.err, "Copying blob sha256:")) << p.err;
+  EXPECT_TRUE(contains(p.err, " done")) << p.err;
+  auto list = images(root2);
+  ASSERT_EQ(list.size(), 1u) << list.dump();
+  EXPECT_TRUE(contains(list.dump(), ref)) << list.dump();
+
+  auto r = v(root2, {"run", "--rm", ref, "echo", "hi"});
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(trim(r.out), "hi");
+
+  // A second pull finds every blob present.
+  auto again = v(root2, {"pull", "--tls-verify=false", ref});
+  ASSERT_TRUE(again.ok()) << again.describe();
+  EXPECT_TRUE(contains(again.err, "already exists")) << again.err;
+
+  // By digest (podman's "--tls-verify false" spelling), into another store.
+  auto insp = skopeo({"inspect", "--tls-verify=false", "docker://" + ref});
+  ASSERT_TRUE(insp.ok()) << insp.describe();
+  std::string digest = json::parse(insp.out)["Digest"];
+  std::string by_digest = host_ + "/test/busybox@" + digest;
+  std::string root3 = dir_ + "/store3";
+  auto d = v(root3, {"pull", "--tls-verify", "false", by_digest});
+  ASSERT_TRUE(d.ok()) << d.describe();
+  auto r3 = v(root3, {"run", "--rm", by_digest, "echo", "by-digest"});
+  EXPECT_TRUE(r3.ok()) << r3.describe();
+  EXPECT_EQ(trim(r3.out), "by-digest");
+  auto inspect = v(root3, {"image", "inspect", by_digest});
+  EXPECT_TRUE(inspect.ok()) << inspect.describe();
+
+  // A digest the registry does not have.
+  std::string wrong = host_ + "/test/busybox@sha256:" + std::string(64, '0');
+  auto w = v(root3, {"pull", "--tls-verify=false", wrong});
+  EXPECT_FALSE(w.ok());
+  EXPECT_TRUE(contains(w.err, "manifest unknown")) << w.err;
+}
+
+TEST_F(RegistryTest, DockerManifestIsPulledAndStoredAsOci) {
+  auto b = v(root_, {"template", "build", "busybox"});
+  ASSERT_TRUE(b.ok()) << b.describe();
+  std::string tar = dir_ + "/busybox.tar";
+  ASSERT_TRUE(v(root_, {"save", "--format", "oci-archive", "-o", tar, "busybox"}).ok());
+  std::string ref = host_ + "/test/docker:v1";
+  auto c = skopeo({"copy", "--format", "v2s2", "--dest-tls-verify=false", "oci-archive:" + tar,
+                   "docker://" + ref});
+  ASSERT_TRUE(c.ok()) << c.describe();
+  json m = raw_manifest("test/docker:v1");
+  ASSERT_EQ(m.value("mediaType", ""), "application/vnd.docker.distribution.manifest.v2+json");
+  auto insp = skopeo({"inspect", "--tls-verify=false", "docker://" + ref});
+  ASSERT_TRUE(insp.ok()) << insp.describe();
+  std::string digest = json::parse(insp.out)["Digest"];
+
+  std::string root2 = dir_ + "/store2";
+  auto p = v(root2, {"pull", "--tls-verify=false", host_ + "/test/docker@" + digest});
+  ASSERT_TRUE(p.ok()) << p.describe();
+  auto r = v(root2, {"run", "--rm", host_ + "/test/docker@" + digest, "echo", "from-docker"});
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(trim(r.out), "from-docker");
+  // What is stored is an OCI manifest: save writes it out as it is.
+  std::string dir = dir_ + "/out";
+  auto s = v(root2, {"save", "--format", "oci-dir", "-o", dir, host_ + "/test/docker@" + digest});
+  ASSERT_TRUE(s.ok()) << s.describe();
+  json index = json::parse(read_text(dir + "/index.json"));
+  EXPECT_EQ(index["manifests"][0].value("mediaType", ""),
+            "application/vnd.oci.image.manifest.v1+json");
+}
+
+TEST_F(RegistryTest, ErrorsAreOneClearLineAndRegisterNothing) {
+  put_busybox("test/busybox:v1");
+  std::string root2 = dir_ + "/store2";
+  // http without --tls-verify=false.
+  auto p = v(root2, {"pull", host_ + "/test/busybox:v1"});
+  EXPECT_EQ(p.exit_code(), 125) << p.describe();
+  EXPECT_TRUE(contains(p.err, "--tls-verify=false")) << p.err;
+  EXPECT_EQ(count_lines(p.err), 1u) << p.err;
+
+  auto missing = v(root2, {"pull", "--tls-verify=false", host_ + "/test/nothere:v1"});
+  EXPECT_EQ(missing.exit_code(), 125);
+  EXPECT_EQ(trim(missing.err), "vessel: manifest unknown: " + host_ + "/test/nothere:v1");
+
+  auto tag = v(root2, {"pull", "--tls-verify=false", host_ + "/test/busybox:nope"});
+  EXPECT_EQ(trim(tag.err), "vessel: manifest unknown: " + host_ + "/test/busybox:nope");
+
+  auto host = v(root2, {"pull", "no-such-host.invalid/x:1"});
+  EXPECT_EQ(host.exit_code(), 125);
+  EXPECT_TRUE(contains(host.err, "unknown host: no-such-host.invalid")) << host.err;
+  EXPECT_EQ(count_lines(host.err), 1u) << host.err;
+
+  auto bad = v(root2, {"pull", "Not/Valid"});
+  EXPECT_EQ(bad.exit_code(), 125);
+  EXPECT_TRUE(contains(bad.err, "invalid reference")) << bad.err;
+
+  EXPECT_EQ(images(root2).size(), 0u);
+}
+
+TEST_F(RegistryTest, CorruptedBlobIsRejectedAndNotRegistered) {
+  put_busybox("test/busybox:v1");
+  json m = raw_manifest("test/busybox:v1");
+  ASSERT_FALSE(m.is_null());
+  std::string layer = m["layers"][0]["digest"];
+  std::string data = blob_data_path(layer);
+  std::string bytes = read_text(data);
+  ASSERT_FALSE(bytes.empty()) << data;
+  bytes[bytes.size() / 2] ^= 0x55;  // same size, other content
+  write_text(data, bytes);
+
+  std::string root2 = dir_ + "/store2";
+  auto p = v(root2, {"pull", "--tls-verify=false", host_ + "/test/busybox:v1"});
+  EXPECT_EQ(p.exit_code(), 125) << p.describe();
+  EXPECT_TRUE(contains(p.err, "vessel: blob " + layer + ": digest mismatch")) << p.err;
+  EXPECT_EQ(images(root2).size(), 0u);
+  EXPECT_FALSE(exists(root2 + "/blobs/sha256/" + layer.substr(7)));
+  EXPECT_FALSE(exists(root2 + "/tmp/pull-" + layer.substr(7) + ".partial"));
+}
+
+TEST_F(RegistryTest, InterruptedPullResumesWithARangeRequest) {
+  put_busybox("test/busybox:v1");
+  json m = raw_manifest("test/busybox:v1");
+  ASSERT_FALSE(m.is_null());
+  std::string layer = m["layers"][0]["digest"];
+  std::string bytes = read_text(blob_data_path(layer));
+  ASSERT_GT(bytes.size(), 1000u);
+  size_t half = bytes.size() / 2;
+
+  // What an interrupted pull leaves: the first half in <store>/tmp/pull-<hex>.partial.
+  std::string root2 = dir_ + "/store2";
+  ASSERT_TRUE(v(root2, {"images"}).ok());
+  mkdirs(root2 + "/tmp", 0700);
+  write_text(root2 + "/tmp/pull-" + layer.substr(7) + ".partial", bytes.substr(0, half), 0600);
+
+  auto p = v(root2, {"pull", "--tls-verify=false", host_ + "/test/busybox:v1"});
+  ASSERT_TRUE(p.ok()) << p.describe();
+  auto r = v(root2, {"run", "--rm", host_ + "/test/busybox:v1", "echo", "resumed"});
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(trim(r.out), "resumed");
+  // The access log (combined format) shows a 206 answer with the second half only.
+  std::string log = read_text(log_) + read_text(dir_ + "/registry.err");
+  std::string want = "/blobs/" + layer + " HTTP/1.1\" 206 " + std::to_string(bytes.size() - half);
+  EXPECT_TRUE(contains(log, want)) << "no \"" << want << "\" in\n" << log;
+  EXPECT_FALSE(exists(root2 + "/tmp/pull-" + layer.substr(7) + ".partial"));
+}
+
+TEST_F(RegistryTest, PushIsSeenBySkopeoAndPullsBack) {
+  auto b = v(root_, {"template", "build", "busybox"});
+  ASSERT_TRUE(b.ok()) << b.describe();
+  std::string dest = host_ + "/pushed/bb:v2";
+  auto p = v(root_, {"push", "--tls-verify=false", "busybox", dest});
+  ASSERT_TRUE(p.ok()) << p.describe();
+  std::string digest = trim(p.out);
+  EXPECT_EQ(digest.rfind("sha256:", 0), 0u) << p.out;
+
+  auto insp = skopeo({"inspect", "--tls-verify=false", "docker://" + dest});
+  ASSERT_TRUE(insp.ok()) << insp.describe();
+  json j = json::parse(insp.out);
+  EXPECT_EQ(j["Digest"], digest);
+  EXPECT_EQ(j["Os"], "linux");
+
+  // Again: every blob is there already.
+  auto again = v(root_, {"push", "--tls-verify", "false", "busybox", dest});
+  ASSERT_TRUE(again.ok()) << again.describe();
+  EXPECT_TRUE(contains(again.err, "already exists")) << again.err;
+
+  // Plain http needs the flag here too.
+  auto refused = v(root_, {"push", "busybox", dest});
+  EXPECT_EQ(refused.exit_code(), 125);
+  EXPECT_TRUE(contains(refused.err, "--tls-verify=false")) << refused.err;
+
+  std::string root2 = dir_ + "/store2";
+  auto pull = v(root2, {"pull", "--tls-verify=false", dest});
+  ASSERT_TRUE(pull.ok()) << pull.describe();
+  auto r = v(root2, {"run", "--rm", dest, "echo", "round", "trip"});
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(trim(r.out), "round trip");
+}
+
+TEST_F(RegistryTest, BasicAuthWithCredsAndAuthFile) {
+  // docker-registry's htpasswd files must hold bcrypt hashes.
+  auto hash = run_cmd({"python3", "-c",
+                       "import crypt,warnings; "
+                       "print(crypt.crypt('s3cret', crypt.mksalt(crypt.METHOD_BLOWFISH)))"});
+  if (!hash.ok() || trim(hash.out).rfind("$2", 0) != 0)
+    GTEST_SKIP() << "no bcrypt from python3's crypt module: " << hash.describe();
+  std::string htpasswd = dir_ + "/htpasswd";
+  write_text(htpasswd, "tester:" + trim(hash.out) + "\n");
+  start_registry(htpasswd);
+
+  auto b = v(root_, {"template", "build", "busybox"});
+  ASSERT_TRUE(b.ok()) << b.describe();
+  std::string dest = host_ + "/auth/bb:v1";
+  auto anon = v(root_, {"push", "--tls-verify=false", "busybox", dest});
+  EXPECT_EQ(anon.exit_code(), 125);
+  EXPECT_TRUE(contains(anon.err, "authentication required")) << anon.err;
+  auto wrong = v(root_, {"push", "--tls-verify=false", "--creds", "tester:nope", "busybox", dest});
+  EXPECT_EQ(wrong.exit_code(), 125) << wrong.describe();
+  auto p = v(root_, {"push", "--tls-verify=false", "--creds", "tester:s3cret", "busybox", dest});
+  ASSERT_TRUE(p.ok()) << p.describe();
+
+  std::string root2 = dir_ + "/store2";
+  auto denied = v(root2, {"pull", "--tls-verify=false", dest});
+  EXPECT_EQ(denied.exit_code(), 125);
+  EXPECT_EQ(images(root2).size(), 0u);
+  std::string authfile = dir_ + "/auth.json";
+  // base64("tester:s3cret")
+  write_text(authfile, R"({"auths": {")" + host_ + R"(": {"auth": "dGVzdGVyOnMzY3JldA=="}}})");
+  auto ok = v(root2, {"pull", "--tls-verify=false", "--authfile", authfile, dest});
+  ASSERT_TRUE(ok.ok()) << ok.describe();
+  auto r = v(root2, {"run", "--rm", dest, "echo", "authed"});
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(trim(r.out), "authed");
+}
+
+}  // namespace
+}  // namespace itest
