@@ -3,6 +3,7 @@
 // unverified is ever stored; files inside a layout are opened with openat2(RESOLVE_BENEATH)
 // so a symlink in an archive cannot make us read outside it.
 #include "image/archive.h"
+#include "image/platform.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -40,25 +41,7 @@ constexpr char kDockerConfig[] = "application/vnd.docker.container.image.v1+json
 constexpr char kRefName[] = "org.opencontainers.image.ref.name";
 constexpr char kContainerdName[] = "io.containerd.image.name";
 
-const char* host_arch() {
-#if defined(__x86_64__)
-  return "amd64";
-#elif defined(__aarch64__)
-  return "arm64";
-#elif defined(__arm__)
-  return "arm";
-#elif defined(__i386__)
-  return "386";
-#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  return "ppc64le";
-#elif defined(__s390x__)
-  return "s390x";
-#elif defined(__riscv) && __riscv_xlen == 64
-  return "riscv64";
-#else
-  return "unknown";
-#endif
-}
+const char* host_arch() { return host_architecture(); }
 
 // Layer media types we accept, mapped to their OCI names ("" = not a layer we know).
 std::string oci_layer_type(const std::string& mt) {

@@ -5,6 +5,7 @@
 // interruption: the next pull asks for the rest with a Range request and the whole file is
 // hashed before BlobStore::adopt_file moves it into place.
 #include "image/registry.h"
+#include "image/platform.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -48,25 +49,7 @@ constexpr char kDockerConfig[] = "application/vnd.docker.container.image.v1+json
 constexpr uint64_t kMaxManifest = 4 << 20;
 constexpr uint64_t kMaxConfig = 16 << 20;
 
-const char* host_arch() {
-#if defined(__x86_64__)
-  return "amd64";
-#elif defined(__aarch64__)
-  return "arm64";
-#elif defined(__arm__)
-  return "arm";
-#elif defined(__i386__)
-  return "386";
-#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  return "ppc64le";
-#elif defined(__s390x__)
-  return "s390x";
-#elif defined(__riscv) && __riscv_xlen == 64
-  return "riscv64";
-#else
-  return "unknown";
-#endif
-}
+const char* host_arch() { return host_architecture(); }
 
 bool is_index_type(const std::string& mt) { return mt == kOciIndex || mt == kDockerList; }
 bool is_manifest_type(const std::string& mt) { return mt == kOciManifest || mt == kDockerManifest; }

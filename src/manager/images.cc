@@ -11,6 +11,7 @@
 
 #include "image/digest.h"
 #include "image/layer.h"
+#include "image/platform.h"
 #include "util/error.h"
 #include "util/file.h"
 
@@ -24,15 +25,7 @@ std::vector<TemplateInfo> templates() {
 
 namespace {
 
-std::string host_arch() {
-#if defined(__x86_64__)
-  return "amd64";
-#elif defined(__aarch64__)
-  return "arm64";
-#else
-  return "unknown";
-#endif
-}
+std::string host_arch() { return image::host_architecture(); }
 
 std::string find_busybox() {
   for (const char* p : {"/bin/busybox", "/usr/bin/busybox", "/sbin/busybox"})
