@@ -129,6 +129,23 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
   }
   ImageRecord img = resolve_image(store, opts.image);
   json image_cfg = image_config(store, img);
+  // The image's declared volumes (conversion.md): each path nothing is mounted on gets an
+  // anonymous volume, so what is written there outlives the container's root filesystem.
+  auto declared = image_cfg.value("config", json::object());
+  if (declared.is_object() && declared.contains("Volumes") && declared["Volumes"].is_object())
+    for (auto& [path, unused] : declared["Volumes"].items()) {
+      (void)unused;
+      if (path.empty() || path[0] != '/') continue;
+      bool covered = false;
+      for (const auto& v : opts.volumes) covered |= v.target == path;
+      if (covered) continue;
+      VolumeOption anon;
+      anon.type = "volume";
+      anon.source = random_hex_id();
+      anon.target = path;
+      anon.options.push_back("anonymous");
+      opts.volumes.push_back(anon);
+    }
 
   ContainerRecord rec;
   rec.id = random_hex_id();
@@ -148,8 +165,11 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
       if (v.type != "volume") continue;
       auto vol = store.volume(v.source);
       if (!vol) {
+        bool anonymous =
+            std::find(v.options.begin(), v.options.end(), "anonymous") != v.options.end();
         try {
-          vol = create_volume(store, v.source);
+          vol = create_volume(store, v.source,
+                              anonymous ? json{{kAnonymousVolumeLabel, "true"}} : json::object());
         } catch (const Error&) {
           vol = store.volume(v.source);  // created concurrently
           if (!vol) throw;
@@ -185,6 +205,7 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     }
     remove_tree(dir);
     store.remove_container(rec.id);
+    remove_anonymous_volumes(store, rec.options);
     throw;
   }
   return rec;
@@ -312,7 +333,7 @@ void pause_container(Store& store, const std::string& ref, bool pause) {
   store.update_container(c);
 }
 
-void remove_container(Store& store, const std::string& ref, bool force, bool /*volumes*/) {
+void remove_container(Store& store, const std::string& ref, bool force, bool volumes) {
   auto c = find_or_fail(store, ref);
   if (is_live(c.state)) {
     if (!force) fail("container {} is running: stop it first, or remove it with --force", c.name);
@@ -331,6 +352,7 @@ void remove_container(Store& store, const std::string& ref, bool force, bool /*v
   unmount_rootfs(dir);
   remove_tree(dir);
   store.remove_container(c.id);
+  if (volumes) remove_anonymous_volumes(store, c.options);
 }
 
 int wait_container(Store& store, const std::string& ref) {
@@ -373,10 +395,11 @@ ContainerRecord refresh(Store& store, ContainerRecord c) {
   return c;
 }
 
-VolumeRecord create_volume(Store& store, const std::string& name) {
+VolumeRecord create_volume(Store& store, const std::string& name, const json& labels) {
   validate_name("volume name", name);
   VolumeRecord v;
   v.name = name;
+  v.labels = labels;
   v.created = now_rfc3339();
   v.mountpoint = store.paths().volume(name) + "/_data";
   store.insert_volume(v);

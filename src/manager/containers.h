@@ -44,7 +44,14 @@ ContainerRecord find_or_fail(Store& store, const std::string& ref);
 int monitor_main(Store& store, const std::string& id, int client_fd);
 
 // Volumes
-VolumeRecord create_volume(Store& store, const std::string& name);
+VolumeRecord create_volume(Store& store, const std::string& name,
+                           const nlohmann::json& labels = nlohmann::json::object());
+// Volumes made for an image's `Volumes` that the user did not mount anything on: they carry
+// this label, go with `rm -v` and with `--rm`.
+inline constexpr const char* kAnonymousVolumeLabel = "io.vessel.anonymous";
+// Removes the anonymous volumes among a container's options (no check for other users: an
+// anonymous volume belongs to the container that made it).
+void remove_anonymous_volumes(Store& store, const nlohmann::json& options);
 void remove_volume(Store& store, const std::string& name, bool force);
 
 std::string container_dir(Store& store, const std::string& id);

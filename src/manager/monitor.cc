@@ -441,6 +441,7 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
   if (rec->options.value("remove", false)) {
     remove_tree(dir);
     store.remove_container(id);
+    remove_anonymous_volumes(store, rec->options);
   }
   clients.broadcast(Frame::exited, std::to_string(exit_code));
   return 0;

@@ -415,8 +415,8 @@ json build_spec(const SpecInputs& in) {
                               {"source", in.etc_dir + "/" + f},
                               {"options", {"rbind", "rprivate"}}});
 
-  // Volumes: the image's declared ones become anonymous tmpfs-free directories only when the
-  // user mounts something there; user volumes, binds and tmpfs mounts go last so they win.
+  // Volumes, binds and tmpfs mounts go last so they win over the defaults. (The image's
+  // declared volumes arrive here as anonymous named volumes: see create_container.)
   for (const auto& v : o.volumes) {
     json m = {{"destination", v.target}};
     if (v.type == "tmpfs") {
@@ -436,7 +436,8 @@ json build_spec(const SpecInputs& in) {
       m["type"] = "bind";
       m["source"] = src;
       json opts = json::array({"rbind"});
-      for (const auto& x : v.options) opts.push_back(x);
+      for (const auto& x : v.options)
+        if (x != "anonymous") opts.push_back(x);  // a marker of ours, not a mount option
       opts.push_back(v.readonly ? "ro" : "rw");
       m["options"] = opts;
     }

@@ -225,6 +225,58 @@ TEST_F(ManagerTest, VolumesOutliveContainersTheRootfsDoesNot) {
   EXPECT_FALSE(contains(v({"volume", "ls"}).out, "shared1"));
 }
 
+TEST_F(ManagerTest, ImageVolumesBecomeAnonymousVolumesRemovedWithRmV) {
+  // An image that declares /data a volume (imported, then given a config with Volumes).
+  std::string src = dir_ + "/volroot";
+  mkdirs(src + "/bin");
+  ASSERT_TRUE(run_cmd({"cp", "/bin/busybox", src + "/bin/busybox"}).ok());
+  ASSERT_TRUE(run_cmd({"ln", "-s", "busybox", src + "/bin/sh"}).ok());
+  ASSERT_TRUE(run_cmd({"tar", "-C", src, "-cf", dir_ + "/volroot.tar", "."}).ok());
+  ASSERT_TRUE(v({"import", dir_ + "/volroot.tar", "plain:1"}).ok());
+  std::string archive = dir_ + "/plain";
+  ASSERT_TRUE(v({"save", "--format", "oci-dir", "-o", archive, "plain:1"}).ok());
+  // Rewrite the config with Volumes and load it back under a new name.
+  auto index = json::parse(read_text(archive + "/index.json"));
+  std::string mdigest = index["manifests"][0]["digest"];
+  auto blob = [&](const std::string& d) { return archive + "/blobs/sha256/" + d.substr(7); };
+  auto manifest = json::parse(read_text(blob(mdigest)));
+  auto config = json::parse(read_text(blob(manifest["config"]["digest"])));
+  config["config"]["Volumes"] = {{"/data", json::object()}};
+  std::string cfg_text = config.dump();
+  write_text(dir_ + "/cfg.json", cfg_text);
+  auto sum = run_cmd({"sha256sum", dir_ + "/cfg.json"});
+  std::string cfg_digest = "sha256:" + sum.out.substr(0, 64);
+  write_text(blob(cfg_digest), cfg_text);
+  manifest["config"]["digest"] = cfg_digest;
+  manifest["config"]["size"] = cfg_text.size();
+  std::string man_text = manifest.dump();
+  write_text(dir_ + "/man.json", man_text);
+  std::string man_digest = "sha256:" + run_cmd({"sha256sum", dir_ + "/man.json"}).out.substr(0, 64);
+  write_text(blob(man_digest), man_text);
+  index["manifests"] =
+      json::array({{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                    {"digest", man_digest},
+                    {"size", man_text.size()},
+                    {"annotations", {{"org.opencontainers.image.ref.name", "withvol:1"}}}}});
+  write_text(archive + "/index.json", index.dump());
+  auto loaded = v({"load", "-i", archive});
+  ASSERT_TRUE(loaded.ok()) << loaded.describe();
+
+  auto r = v({"run", "--name", "vol-user", "withvol:1", "/bin/sh", "-c",
+              "/bin/busybox mount | /bin/busybox grep -c ' /data '; echo kept > /data/f"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(trim(r.out), "1") << "/data is a mount: " << r.describe();
+  auto vols = split_lines(trim(v({"volume", "ls", "-q"}).out));
+  ASSERT_EQ(vols.size(), 1u);
+  auto vj = json::parse(v({"volume", "inspect", trim(vols[0])}).out)[0];
+  EXPECT_EQ(read_text(vj["Mountpoint"].get<std::string>() + "/f"), "kept\n");
+  ASSERT_TRUE(v({"rm", "-v", "vol-user"}).ok());
+  EXPECT_EQ(trim(v({"volume", "ls", "-q"}).out), "") << "rm -v removed the anonymous volume";
+  // A user volume on the declared path replaces the anonymous one.
+  ASSERT_TRUE(v({"run", "--rm", "-v", "mine:/data", "withvol:1", "/bin/sh", "-c", "true"}).ok());
+  EXPECT_EQ(trim(v({"volume", "ls", "-q"}).out), "mine");
+}
+
 TEST_F(ManagerTest, ReadOnlyRootWithTmpfs) {
   auto r = v({"run", "--rm", "--read-only", "--tmpfs", "/scratch", "busybox", "sh", "-c",
               "touch /x 2>/dev/null && echo rootfs-writable; touch /scratch/y && echo tmpfs-ok"});
