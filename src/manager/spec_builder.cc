@@ -326,7 +326,8 @@ json build_spec(const SpecInputs& in) {
   spec["root"] = {{"path", "rootfs"}, {"readonly", o.read_only}};
 
   json& lin = spec["linux"];
-  lin["cgroupsPath"] = "/vessel/" + in.id;
+  // One cgroup per container at the top, removed with it: no shared parent is left behind.
+  lin["cgroupsPath"] = "/vessel-" + in.id;
   if (o.network == "host") {
     json kept = json::array();
     for (const auto& ns : lin["namespaces"])

@@ -162,7 +162,7 @@ TEST_F(SpecBuilderTest, ImageConfigBecomesTheProcess) {
   EXPECT_EQ(spec["annotations"]["maintainer"], "me");
   EXPECT_EQ(spec["hostname"], "0123456789ab");
   EXPECT_EQ(spec["linux"]["cgroupsPath"],
-            "/vessel/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+            "/vessel-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
 
   // A command replaces Cmd only; --entrypoint replaces both.
   o.command = {"--flag"};
