@@ -3,7 +3,6 @@
 // unverified is ever stored; files inside a layout are opened with openat2(RESOLVE_BENEATH)
 // so a symlink in an archive cannot make us read outside it.
 #include "image/archive.h"
-#include "image/platform.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -20,6 +19,8 @@
 
 #include "image/digest.h"
 #include "image/layer.h"
+#include "image/media_types.h"
+#include "image/platform.h"
 #include "util/error.h"
 #include "util/file.h"
 
@@ -29,15 +30,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr char kOciIndex[] = "application/vnd.oci.image.index.v1+json";
-constexpr char kOciManifest[] = "application/vnd.oci.image.manifest.v1+json";
-constexpr char kOciConfig[] = "application/vnd.oci.image.config.v1+json";
-constexpr char kOciLayerTar[] = "application/vnd.oci.image.layer.v1.tar";
-constexpr char kOciLayerGzip[] = "application/vnd.oci.image.layer.v1.tar+gzip";
-constexpr char kOciLayerZstd[] = "application/vnd.oci.image.layer.v1.tar+zstd";
-constexpr char kDockerManifest[] = "application/vnd.docker.distribution.manifest.v2+json";
-constexpr char kDockerList[] = "application/vnd.docker.distribution.manifest.list.v2+json";
-constexpr char kDockerConfig[] = "application/vnd.docker.container.image.v1+json";
 constexpr char kRefName[] = "org.opencontainers.image.ref.name";
 constexpr char kContainerdName[] = "io.containerd.image.name";
 

@@ -5,7 +5,6 @@
 // interruption: the next pull asks for the rest with a Range request and the whole file is
 // hashed before BlobStore::adopt_file moves it into place.
 #include "image/registry.h"
-#include "image/platform.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -30,6 +29,8 @@
 #include <vector>
 
 #include "image/digest.h"
+#include "image/media_types.h"
+#include "image/platform.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/file.h"
@@ -40,12 +41,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr char kOciIndex[] = "application/vnd.oci.image.index.v1+json";
-constexpr char kOciManifest[] = "application/vnd.oci.image.manifest.v1+json";
-constexpr char kOciConfig[] = "application/vnd.oci.image.config.v1+json";
-constexpr char kDockerManifest[] = "application/vnd.docker.distribution.manifest.v2+json";
-constexpr char kDockerList[] = "application/vnd.docker.distribution.manifest.list.v2+json";
-constexpr char kDockerConfig[] = "application/vnd.docker.container.image.v1+json";
 constexpr uint64_t kMaxManifest = 4 << 20;
 constexpr uint64_t kMaxConfig = 16 << 20;
 
