@@ -7,7 +7,8 @@ JOBS       ?= $(shell nproc)
 DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev libfmt-dev \
                libseccomp-dev libcap-dev libarchive-dev libsqlite3-dev libssl-dev \
                libcurl4-openssl-dev docker-registry skopeo \
-               libgtest-dev ccache busybox-static iproute2 python3
+               libgtest-dev ccache busybox-static iproute2 python3 \
+               containernetworking-plugins iptables curl
 
 .PHONY: all build deps install test unit integration asan demo clean format
 

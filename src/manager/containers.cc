@@ -1,5 +1,6 @@
 #include "manager/containers.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 #include "linux/path.h"
 #include "manager/attach.h"
 #include "manager/images.h"
+#include "manager/networks.h"
 #include "manager/rootfs.h"
 #include "manager/spec_builder.h"
 #include "runtime/container.h"
@@ -67,6 +69,7 @@ void finish_without_monitor(Store& store, ContainerRecord& c, const std::string&
     rt.remove(c.id, true);
   } catch (const Error&) {
   }
+  teardown_container_network(store, c.id);
   try {
     unmount_rootfs(container_dir(store, c.id));
   } catch (const Error& e) {
@@ -83,18 +86,13 @@ void write_etc_files(const std::string& dir, const std::string& hostname, const 
   std::string etc = dir + "/etc";
   mkdir_p(etc, 0755);
   write_file_atomic(etc + "/hostname", hostname + "\n", 0644);
-  write_file_atomic(etc + "/hosts",
-                    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" +
-                        hostname + "\n",
-                    0644);
-  std::string resolv;
-  if (o.network == "host") {
-    try {
-      resolv = read_file("/etc/resolv.conf");
-    } catch (const Error&) {
-    }
+  write_file_atomic(etc + "/hosts", initial_hosts(hostname, o), 0644);
+  std::string host_resolv;
+  try {
+    host_resolv = read_file("/etc/resolv.conf");
+  } catch (const Error&) {
   }
-  write_file_atomic(etc + "/resolv.conf", resolv, 0644);
+  write_file_atomic(etc + "/resolv.conf", resolv_conf_for(o, host_resolv), 0644);
 }
 
 // vessel-init and vessel-monitor are installed next to vessel (build/bin in a build tree,
@@ -126,6 +124,12 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     struct stat st {};
     if (::stat(v.source.c_str(), &st) != 0)
       fail("invalid volume {}:{}: the host path {} does not exist", v.source, v.target, v.source);
+  }
+  resolve_network_options(store, opts);
+  for (const auto& d : opts.dns) {
+    unsigned char buf[16];
+    if (::inet_pton(AF_INET, d.c_str(), buf) != 1 && ::inet_pton(AF_INET6, d.c_str(), buf) != 1)
+      fail("invalid --dns \"{}\": not an IP address", d);
   }
   ImageRecord img = resolve_image(store, opts.image);
   json image_cfg = image_config(store, img);
@@ -193,6 +197,13 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     in.etc_dir = dir + "/etc";
     in.volume_paths = volume_paths;
     if (opts.init) in.init_path = find_helper_binary("vessel-init");
+    if (opts.network == "bridge") in.netns_path = netns_path(store, rec.id);
+    if (opts.network.rfind("container:", 0) == 0) {
+      std::string other = opts.network.substr(10);
+      in.shared_etc_dir = container_dir(store, other) + "/etc";
+      // The path is resolved when the container starts (the other one's PID changes).
+      in.netns_path = netns_path(store, other);
+    }
     json spec = build_spec(in);
     write_file_atomic(dir + "/config.json", spec.dump(2), 0600);
     write_file_atomic(dir + "/ctr.log", "", 0600);
@@ -348,6 +359,7 @@ void remove_container(Store& store, const std::string& ref, bool force, bool vol
     rt.remove(c.id, true);
   } catch (const Error&) {
   }
+  teardown_container_network(store, c.id);
   std::string dir = container_dir(store, c.id);
   unmount_rootfs(dir);
   remove_tree(dir);
@@ -368,7 +380,12 @@ int wait_container(Store& store, const std::string& ref) {
 }
 
 ContainerRecord refresh(Store& store, ContainerRecord c) {
-  if (!is_live(c.state) && c.state != "creating") return c;
+  if (!is_live(c.state) && c.state != "creating") {
+    // A monitor killed while it set up or tore down the network leaves attachments behind.
+    if (c.monitor_pid != 0 && !monitor_alive(c) && has_network_state(store, c.id))
+      teardown_container_network(store, c.id);
+    return c;
+  }
   if (monitor_alive(c)) return c;
   if (c.state == "creating") return c;  // `vessel create` is still at work, or failed and cleans up
   // The monitor is gone. The container may still run (its init was reparented).

@@ -22,7 +22,9 @@
 #include "linux/terminal.h"
 #include "manager/attach.h"
 #include "manager/containers.h"
+#include "manager/networks.h"
 #include "manager/rootfs.h"
+#include "network/netns.h"
 #include "runtime/container.h"
 #include "runtime/process.h"
 #include "util/error.h"
@@ -113,6 +115,24 @@ UniqueFd listen_unix(const std::string& path, int backlog) {
   return s;
 }
 
+// --network container:X: the network namespace of X as it is now (X's kept namespace, or its
+// init's when X has none of its own to keep), written into config.json before each start.
+void join_shared_netns(Store& store, const ContainerRecord& c, const std::string& dir) {
+  std::string mode = c.options.value("network", "");
+  if (mode.rfind("container:", 0) != 0) return;
+  auto other = store.container_by_id(mode.substr(10));
+  if (!other) fail("container {}: the container whose network it shares is gone", c.name);
+  if (other->state != "running" && other->state != "paused")
+    fail("container {}: container {}, whose network it shares, is not running", c.name,
+         other->name);
+  std::string path = netns_path(store, other->id);
+  if (!network::netns_exists(path)) path = "/proc/" + std::to_string(other->pid) + "/ns/net";
+  json cfg = json::parse(read_file(dir + "/config.json"));
+  for (auto& ns : cfg["linux"]["namespaces"])
+    if (ns["type"] == "network") ns["path"] = path;
+  write_file_atomic(dir + "/config.json", cfg.dump(2), 0600);
+}
+
 // Creates and starts the container through the runtime library, with the container's
 // stdio on pipes (or a terminal) this monitor owns. Returns the init's host PID.
 pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
@@ -120,6 +140,7 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
   // start_container mounted the root filesystem; it stays mounted until this monitor ends.
   if (!rootfs_mounted(dir)) fail("the root filesystem of container {} is not mounted", c.name);
 
+  join_shared_netns(store, c, dir);
   mkdir_p(store.paths().runtime_root(), 0700);
   runtime::Runtime rt(store.paths().runtime_root());
   try {
@@ -363,6 +384,22 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
     std::string path;
     ~Unlink() { ::unlink(path.c_str()); }
   } unlink_attach{attach_path};
+  try {
+    setup_container_network(store, id, rec->options.get<RunOptions>());
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    rec->state = "exited";
+    rec->exit_code = 127;
+    rec->error = e.what();
+    rec->finished_at = now_rfc3339();
+    store.update_container(*rec);
+    clients.broadcast(Frame::error, e.what());
+    try {
+      unmount_rootfs(dir);
+    } catch (const Error&) {
+    }
+    return 1;
+  }
   auto backoff = std::chrono::milliseconds(100);
   bool first = true;
   int exit_code = 0;
@@ -380,6 +417,7 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
       rec->finished_at = now_rfc3339();
       store.update_container(*rec);
       clients.broadcast(first ? Frame::error : Frame::exited, first ? e.what() : "127");
+      teardown_container_network(store, id);
       try {
         unmount_rootfs(dir);
       } catch (const Error&) {
@@ -404,7 +442,10 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
       log::warn(e.what());
     }
     auto now = store.container_by_id(id);
-    if (!now) return 0;  // removed under us
+    if (!now) {  // removed under us
+      teardown_container_network(store, id);
+      return 0;
+    }
     rec->stop_requested = now->stop_requested;
     rec->exit_code = exit_code;
     rec->pid = 0;
@@ -433,6 +474,7 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
 
   rec->state = "exited";
   store.update_container(*rec);
+  teardown_container_network(store, id);
   try {
     unmount_rootfs(dir);
   } catch (const Error& e) {

@@ -1,5 +1,7 @@
 #include "manager/options.h"
 
+#include <arpa/inet.h>
+
 #include <cctype>
 
 #include "util/error.h"
@@ -50,7 +52,13 @@ void to_json(json& j, const RunOptions& o) {
            {"restart_max", o.restart_max},
            {"init", o.init},
            {"labels", o.labels},
-           {"network", o.network}};
+           {"network", o.network},
+           {"networks", o.networks},
+           {"publish", o.publish},
+           {"dns", o.dns},
+           {"dns_search", o.dns_search},
+           {"dns_options", o.dns_options},
+           {"add_hosts", o.add_hosts}};
   if (o.entrypoint) j["entrypoint"] = *o.entrypoint;
   if (o.memory) j["memory"] = *o.memory;
   if (o.memory_swap) j["memory_swap"] = *o.memory_swap;
@@ -99,7 +107,13 @@ void from_json(const json& j, RunOptions& o) {
   o.restart_max = j.value("restart_max", 0);
   o.init = j.value("init", false);
   o.labels = j.value("labels", std::map<std::string, std::string>{});
-  o.network = j.value("network", "none");
+  o.network = j.value("network", "none");  // records from before networks were added
+  o.networks = j.value("networks", std::vector<std::string>{});
+  o.publish = j.value("publish", std::vector<network::PortMapping>{});
+  o.dns = j.value("dns", std::vector<std::string>{});
+  o.dns_search = j.value("dns_search", std::vector<std::string>{});
+  o.dns_options = j.value("dns_options", std::vector<std::string>{});
+  o.add_hosts = j.value("add_hosts", std::vector<std::string>{});
 }
 
 int64_t parse_size(const std::string& flag, const std::string& value) {
@@ -149,6 +163,21 @@ static void require_absolute(const std::string& flag, const std::string& spec,
                              const std::string& path) {
   if (path.empty() || path[0] != '/')
     fail("invalid {} \"{}\": the container path \"{}\" must be absolute", flag, spec, path);
+}
+
+std::pair<std::string, std::string> parse_add_host(const std::string& spec) {
+  // NAME:IP, where an IPv6 address has colons of its own: split at the first one.
+  size_t colon = spec.find(':');
+  std::string name = colon == std::string::npos ? "" : spec.substr(0, colon);
+  std::string ip = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+  if (name.empty() || ip.empty() || name.find_first_of(" \t#") != std::string::npos)
+    fail("invalid --add-host \"{}\": expected NAME:IP", spec);
+  unsigned char buf[16];
+  if (ip != "host-gateway" && ::inet_pton(AF_INET, ip.c_str(), buf) != 1 &&
+      ::inet_pton(AF_INET6, ip.c_str(), buf) != 1)
+    fail("invalid --add-host \"{}\": \"{}\" is not an IP address (or host-gateway)", spec, ip);
+  return {name, ip};
 }
 
 void validate_name(const std::string& what, const std::string& name) {

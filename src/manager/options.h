@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "network/ports.h"
+
 namespace vessel::manager {
 
 struct VolumeOption {
@@ -53,7 +55,15 @@ struct RunOptions {
   int restart_max = 0;         // on-failure:N (0 = no limit)
   bool init = false;
   std::map<std::string, std::string> labels;
-  std::string network = "none";
+  // The network mode: "bridge" (the networks below), "none", "host" or "container:ID".
+  // Empty until create_container resolves what --network said into a mode and names.
+  std::string network;
+  std::vector<std::string> networks;  // bridge mode: network names, the first gets -p
+  std::vector<network::PortMapping> publish;
+  std::vector<std::string> dns;          // nameserver addresses
+  std::vector<std::string> dns_search;   // search domains
+  std::vector<std::string> dns_options;  // resolv.conf options
+  std::vector<std::string> add_hosts;    // NAME:IP (IP may be host-gateway)
 };
 
 void to_json(nlohmann::json& j, const VolumeOption& v);
@@ -67,6 +77,8 @@ VolumeOption parse_volume(const std::string& spec);                     // -v SR
 VolumeOption parse_mount(const std::string& spec);                      // --mount type=…,…
 VolumeOption parse_tmpfs(const std::string& spec);                      // --tmpfs /x[:opts]
 void parse_restart(const std::string& value, RunOptions& o);
+// --add-host NAME:IP (IPv4, IPv6 or host-gateway) split into {NAME, IP}.
+std::pair<std::string, std::string> parse_add_host(const std::string& spec);
 // A name a user may give a container or volume: [a-zA-Z0-9][a-zA-Z0-9_.-]*
 void validate_name(const std::string& what, const std::string& name);
 

@@ -332,19 +332,12 @@ json build_spec(const SpecInputs& in) {
     json kept = json::array();
     for (const auto& ns : lin["namespaces"])
       if (ns["type"] != "network") kept.push_back(ns);
+    // A fresh sysfs (root may mount one in the host's network namespace) shows the
+    // interfaces of the namespace the container is in, unlike a bind of the host's /sys.
     lin["namespaces"] = kept;
-    // Without its own network namespace the container cannot mount a fresh sysfs.
-    for (auto& m : spec["mounts"])
-      if (m["destination"] == "/sys")
-        m = {{"destination", "/sys"},
-             {"type", "bind"},
-             {"source", "/sys"},
-             {"options", {"rbind", "nosuid", "noexec", "nodev", "ro"}}};
-  } else if (o.network != "none") {
-    fail(
-        "invalid --network \"{}\": this build supports none and host (bridge networks are not "
-        "built yet)",
-        o.network);
+  } else if (!in.netns_path.empty()) {
+    for (auto& ns : lin["namespaces"])
+      if (ns["type"] == "network") ns["path"] = in.netns_path;
   }
 
   if (o.privileged) {
@@ -410,11 +403,13 @@ json build_spec(const SpecInputs& in) {
   for (const auto& d : o.devices) add_device(spec, d);
 
   // /etc/hosts, /etc/hostname and /etc/resolv.conf of the container, kept in its directory.
-  for (const char* f : {"hosts", "hostname", "resolv.conf"})
-    spec["mounts"].push_back({{"destination", std::string("/etc/") + f},
+  for (std::string f : {"hosts", "hostname", "resolv.conf"}) {
+    bool shared = f != "hostname" && !in.shared_etc_dir.empty();
+    spec["mounts"].push_back({{"destination", "/etc/" + f},
                               {"type", "bind"},
-                              {"source", in.etc_dir + "/" + f},
+                              {"source", (shared ? in.shared_etc_dir : in.etc_dir) + "/" + f},
                               {"options", {"rbind", "rprivate"}}});
+  }
 
   // Volumes, binds and tmpfs mounts go last so they win over the defaults. (The image's
   // declared volumes arrive here as anonymous named volumes: see create_container.)

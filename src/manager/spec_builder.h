@@ -19,6 +19,11 @@ struct SpecInputs {
   // Named volume name -> host directory, resolved by the caller.
   std::map<std::string, std::string> volume_paths;
   std::string init_path;  // the vessel-init binary on the host, for --init
+  // The network namespace to join (bridge and container: modes); empty: a new one, or the
+  // host's with --network host.
+  std::string netns_path;
+  // --network container:X shares X's /etc/hosts and /etc/resolv.conf: X's etc directory.
+  std::string shared_etc_dir;
 };
 
 nlohmann::json build_spec(const SpecInputs& in);

@@ -93,6 +93,11 @@ void Store::migrate() {
     CREATE TABLE IF NOT EXISTS volumes (
       name TEXT PRIMARY KEY, created TEXT NOT NULL, mountpoint TEXT NOT NULL,
       labels TEXT NOT NULL DEFAULT '{}');
+    CREATE TABLE IF NOT EXISTS networks (
+      name TEXT PRIMARY KEY, id TEXT UNIQUE NOT NULL, driver TEXT NOT NULL,
+      bridge TEXT UNIQUE NOT NULL, subnet TEXT UNIQUE NOT NULL, gateway TEXT NOT NULL,
+      internal INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL,
+      labels TEXT NOT NULL DEFAULT '{}');
   )");
 }
 
@@ -399,6 +404,87 @@ std::vector<std::string> Store::volume_users(const std::string& name) {
       }
   }
   return out;
+}
+
+// ---- networks ----
+
+static const char* kNetworkCols =
+    "SELECT name, id, driver, bridge, subnet, gateway, internal, created, labels FROM networks";
+
+static NetworkRecord read_network(Statement& st) {
+  NetworkRecord n;
+  n.name = st.text(0);
+  n.id = st.text(1);
+  n.driver = st.text(2);
+  n.bridge = st.text(3);
+  n.subnet = st.text(4);
+  n.gateway = st.text(5);
+  n.internal = st.integer(6) != 0;
+  n.created = st.text(7);
+  n.labels = nlohmann::json::parse(st.text(8));
+  return n;
+}
+
+void Store::insert_network(const NetworkRecord& n) {
+  try {
+    db_.prepare(
+           "INSERT INTO networks (name, id, driver, bridge, subnet, gateway, internal, created, "
+           "labels) VALUES (?,?,?,?,?,?,?,?,?)")
+        .bind(n.name, n.id, n.driver, n.bridge, n.subnet, n.gateway, n.internal, n.created,
+              n.labels.dump())
+        .run();
+  } catch (const Error& e) {
+    if (e.error_code() == EEXIST) {
+      if (network(n.name)) fail("network \"{}\" already exists", n.name);
+      fail("network {}: its subnet {} or bridge {} is already used by another network", n.name,
+           n.subnet, n.bridge);
+    }
+    throw;
+  }
+}
+
+std::optional<NetworkRecord> Store::network(const std::string& name_or_id) {
+  auto st = db_.prepare(std::string(kNetworkCols) + " WHERE name=?");
+  st.bind(name_or_id);
+  if (st.step()) return read_network(st);
+  if (name_or_id.size() >= 3 &&
+      name_or_id.find_first_not_of("0123456789abcdef") == std::string::npos) {
+    auto byid = db_.prepare(std::string(kNetworkCols) + " WHERE id LIKE ?");
+    byid.bind(name_or_id + "%");
+    std::optional<NetworkRecord> found;
+    while (byid.step()) {
+      if (found) fail("network ID prefix {} is ambiguous", name_or_id);
+      found = read_network(byid);
+    }
+    return found;
+  }
+  return std::nullopt;
+}
+
+std::vector<NetworkRecord> Store::networks() {
+  std::vector<NetworkRecord> out;
+  auto st = db_.prepare(std::string(kNetworkCols) + " ORDER BY name");
+  while (st.step()) out.push_back(read_network(st));
+  return out;
+}
+
+void Store::remove_network(const std::string& name) {
+  db_.prepare("DELETE FROM networks WHERE name=?").bind(name).run();
+}
+
+std::vector<std::string> Store::network_users(const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& c : containers())
+    for (const auto& n : c.options.value("networks", nlohmann::json::array()))
+      if (n.is_string() && n.get<std::string>() == name) {
+        out.push_back(c.id);
+        break;
+      }
+  return out;
+}
+
+void Store::set_container_options(const std::string& id, const nlohmann::json& options) {
+  db_.prepare("UPDATE containers SET options=? WHERE id=?").bind(options.dump(), id).run();
 }
 
 }  // namespace vessel::manager

@@ -75,6 +75,18 @@ struct VolumeRecord {
   nlohmann::json labels = nlohmann::json::object();
 };
 
+struct NetworkRecord {
+  std::string name;
+  std::string id;
+  std::string driver = "bridge";
+  std::string bridge;   // vessel<N>
+  std::string subnet;   // CIDR
+  std::string gateway;  // an address in the subnet
+  bool internal = false;
+  std::string created;
+  nlohmann::json labels = nlohmann::json::object();
+};
+
 class Store {
  public:
   explicit Store(StorePaths paths);
@@ -121,6 +133,16 @@ class Store {
   void remove_volume(const std::string& name);
   // Containers (IDs) whose options mount the named volume.
   std::vector<std::string> volume_users(const std::string& name);
+
+  // Networks
+  void insert_network(const NetworkRecord& n);  // throws "already exists" on a duplicate
+  std::optional<NetworkRecord> network(const std::string& name_or_id);
+  std::vector<NetworkRecord> networks();
+  void remove_network(const std::string& name);
+  // Containers (IDs) whose options attach them to the named network.
+  std::vector<std::string> network_users(const std::string& name);
+  // Replaces a container's options (network connect/disconnect).
+  void set_container_options(const std::string& id, const nlohmann::json& options);
 
  private:
   void migrate();

@@ -3,9 +3,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -154,6 +158,19 @@ class ItestEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     Globals& g = globals();
+    // Every test runs in a network namespace of its own (before any thread starts), so that
+    // no bridge, veth or firewall rule a test makes, deliberately or by mistake, ever touches
+    // the host's interfaces. Its loopback is up for the tests that serve on 127.0.0.1.
+    if (unshare(CLONE_NEWNET) != 0) FAIL() << "unshare(CLONE_NEWNET): " << strerror(errno);
+    {
+      int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      ifreq ifr{};
+      std::strcpy(ifr.ifr_name, "lo");
+      bool up = sock >= 0 && ioctl(sock, SIOCGIFFLAGS, &ifr) == 0 &&
+                (ifr.ifr_flags |= IFF_UP, ioctl(sock, SIOCSIFFLAGS, &ifr) == 0);
+      if (sock >= 0) close(sock);
+      if (!up) FAIL() << "bringing up lo: " << strerror(errno);
+    }
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) FAIL() << "PR_SET_CHILD_SUBREAPER failed";
     reaper().start();
 

@@ -34,12 +34,13 @@ void add_load(CLI::App& app, Globals& g, Action& action);     // load, import, s
 void add_pull(CLI::App& app, Globals& g, Action& action);     // pull, push
 void add_template(CLI::App& app, Globals& g, Action& action);
 void add_volume(CLI::App& app, Globals& g, Action& action);
+void add_network(CLI::App& app, Globals& g, Action& action);
 void add_system(CLI::App& app, Globals& g, Action& action);
 
 // The flags shared by run and create, filled into `o`.
 void add_run_flags(CLI::App* cmd, manager::RunOptions& o, std::shared_ptr<struct RunFlagValues> v);
 struct RunFlagValues {
-  std::vector<std::string> env, env_files, volumes, mounts, tmpfs, labels;
+  std::vector<std::string> env, env_files, volumes, mounts, tmpfs, labels, networks, publish;
   std::string memory, memory_swap, restart, entrypoint;
   double cpus = 0;
   int64_t pids_limit = 0;

@@ -6,6 +6,7 @@
 #include "cli/manager/commands.h"
 #include "manager/containers.h"
 #include "manager/images.h"
+#include "manager/networks.h"
 #include "runtime/container.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -56,12 +57,14 @@ json container_json(Store& store, const ContainerRecord& c) {
       {"LogPath", log_path(store, c.id)},
       {"BundlePath", container_dir(store, c.id)},
       {"Mounts", mounts},
+      {"NetworkSettings", network_settings(store, c)},
       {"HostConfig",
        {{"RestartPolicy",
          {{"Name", c.options.value("restart", "no")},
           {"MaximumRetryCount", c.options.value("restart_max", 0)}}},
         {"AutoRemove", c.options.value("remove", false)},
         {"ReadonlyRootfs", c.options.value("read_only", false)},
+        {"NetworkMode", c.options.value("network", "")},
         {"Privileged", c.options.value("privileged", false)},
         {"Resources", res}}},
       {"Config",

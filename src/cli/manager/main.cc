@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   cli::add_pull(app, g, action);
   cli::add_template(app, g, action);
   cli::add_volume(app, g, action);
+  cli::add_network(app, g, action);
   cli::add_system(app, g, action);
 
   try {

@@ -3,6 +3,7 @@
 
 #include "cli/manager/commands.h"
 #include "manager/containers.h"
+#include "manager/networks.h"
 
 namespace vessel::cli {
 
@@ -72,6 +73,8 @@ void add_ps(CLI::App& app, Globals& g, Action& action) {
                          {"Status", status_text(c)},
                          {"ExitCode", c.exit_code},
                          {"Pid", c.pid},
+                         {"Ports", ports_summary(store, c)},
+                         {"Networks", c.options.value("networks", json::array())},
                          {"Restarts", c.restart_count},
                          {"StartedAt", c.started_at},
                          {"ExitedAt", c.finished_at}});
@@ -83,12 +86,12 @@ void add_ps(CLI::App& app, Globals& g, Action& action) {
         return 0;
       }
       std::vector<std::vector<std::string>> rows = {
-          {"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"}};
+          {"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"}};
       for (const auto& c : shown) {
         std::string cmdline = command_text(c);
         if (!*no_trunc && cmdline.size() > 20) cmdline = cmdline.substr(0, 17) + "...";
         rows.push_back({*no_trunc ? c.id : short_id(c.id), c.image_name, "\"" + cmdline + "\"",
-                        human_ago(c.created), status_text(c), c.name});
+                        human_ago(c.created), status_text(c), ports_summary(store, c), c.name});
       }
       print_table(rows);
       return 0;

@@ -64,7 +64,21 @@ void add_run_flags(CLI::App* cmd, RunOptions& o, std::shared_ptr<RunFlagValues> 
                 "run vessel-init as PID 1: it forwards signals and reaps zombies");
   cmd->add_option("-l,--label", v->labels, "set a label: KEY=VALUE")->allow_extra_args(false);
   cmd->add_option("--entrypoint", v->entrypoint, "override the image's entrypoint");
-  cmd->add_option("--network,--net", o.network, "none (default) or host");
+  cmd->add_option("--network,--net", v->networks,
+                  "bridge (the default network), NAME (a network from `vessel network create`), "
+                  "none, host or container:NAME|ID; repeat for several networks")
+      ->allow_extra_args(false);
+  cmd->add_option("-p,--publish", v->publish,
+                  "publish a port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp] (ranges too)")
+      ->allow_extra_args(false);
+  cmd->add_option("--dns", o.dns, "a nameserver for /etc/resolv.conf")->allow_extra_args(false);
+  cmd->add_option("--dns-search", o.dns_search, "a search domain for /etc/resolv.conf")
+      ->allow_extra_args(false);
+  cmd->add_option("--dns-option", o.dns_options, "an option for /etc/resolv.conf")
+      ->allow_extra_args(false);
+  cmd->add_option("--add-host", o.add_hosts,
+                  "add NAME:IP to /etc/hosts (IP host-gateway: the network's gateway)")
+      ->allow_extra_args(false);
   // IMAGE [COMMAND...]: everything after the image belongs to the command.
   cmd->prefix_command();
 }
@@ -102,6 +116,10 @@ void finish_run_options(CLI::App* cmd, RunOptions& o, const RunFlagValues& v) {
       o.env.push_back(e);
     }
   }
+  o.networks = v.networks;
+  for (const auto& p : v.publish)
+    for (const auto& m : network::parse_publish(p)) o.publish.push_back(m);
+  for (const auto& h : o.add_hosts) parse_add_host(h);
   for (const auto& s : v.volumes) o.volumes.push_back(parse_volume(s));
   for (const auto& s : v.mounts) o.volumes.push_back(parse_mount(s));
   for (const auto& s : v.tmpfs) o.volumes.push_back(parse_tmpfs(s));
