@@ -356,7 +356,7 @@ void remove_network(Store& store, const std::string& ref, bool force) {
   store.remove_network(n.name);
 }
 
-json network_conflist(Store& store, const NetworkRecord& n) {
+json network_conflist(Store& store, const NetworkRecord& n, bool with_ports) {
   json ranges = json::array({json::array({{{"subnet", n.subnet}, {"gateway", n.gateway}}})});
   json ipam = {{"type", "host-local"}, {"ranges", ranges}, {"dataDir", ipam_dir(store)}};
   if (!n.internal) ipam["routes"] = json::array({{{"dst", "0.0.0.0/0"}}});
@@ -367,7 +367,9 @@ json network_conflist(Store& store, const NetworkRecord& n) {
                      {"ipMasq", !n.internal},
                      {"hairpinMode", true},
                      {"ipam", ipam}});
-  if (!n.internal)
+  // portmap only where ports are published: one plugin run (and its iptables calls) less per
+  // start and stop of every other container.
+  if (!n.internal && with_ports)
     plugins.push_back({{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}});
   plugins.push_back({{"type", "firewall"}, {"backend", "iptables"}});
   return {{"cniVersion", "1.0.0"}, {"name", n.name}, {"plugins", plugins}};
@@ -419,7 +421,7 @@ static void add_attachment(Store& store, const std::string& id, json& st, const 
   network::ensure_isolation(n.bridge, n.internal);
   json a = {{"network", n.name},
             {"ifname", ifname},
-            {"conflist", network_conflist(store, n)},
+            {"conflist", network_conflist(store, n, runtime_config.contains("portMappings"))},
             {"runtime_config", runtime_config},
             {"result", nullptr}};
   // Recorded before ADD: a crash in the middle still leaves enough for DEL.

@@ -32,7 +32,8 @@ NetworkRecord find_network_or_fail(Store& store, const std::string& ref);
 // Removes the network, its bridge, isolation rules and address leases; with `force` its
 // containers go first, without it a network in use is refused.
 void remove_network(Store& store, const std::string& ref, bool force);
-nlohmann::json network_conflist(Store& store, const NetworkRecord& n);
+// The CNI configuration list of a network (bridge, portmap when `with_ports`, firewall).
+nlohmann::json network_conflist(Store& store, const NetworkRecord& n, bool with_ports = true);
 
 // Turns --network values into a mode and network names (validated), at create time.
 void resolve_network_options(Store& store, RunOptions& opts);

@@ -72,12 +72,18 @@ std::vector<std::vector<std::string>> bridge_rules(const std::string& bridge, bo
 }  // namespace
 
 void ensure_isolation(const std::string& bridge, bool internal) {
+  // The common case, every container start after the first: two checks, no changes.
+  auto rules = bridge_rules(bridge, internal);
+  std::vector<std::string> jump = {"-C", "CNI-ADMIN", "-j", kChain};
+  std::vector<std::string> last = {"-C", kChain};
+  last.insert(last.end(), rules.back().begin(), rules.back().end());
+  if (iptables(jump, false) == 0 && iptables(last, false) == 0) return;
   ensure_chain("CNI-ADMIN");
   ensure_chain(kChain);
   ensure_chain(kChain2);
   ensure_rule(kChain2, {"-o", std::string(kBridgePrefix) + "+", "-j", "DROP"});
   ensure_rule("CNI-ADMIN", {"-j", kChain});
-  for (const auto& r : bridge_rules(bridge, internal)) ensure_rule(kChain, r);
+  for (const auto& r : rules) ensure_rule(kChain, r);
 }
 
 void remove_isolation(const std::string& bridge, bool internal) {
