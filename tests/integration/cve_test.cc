@@ -60,14 +60,21 @@ while [ ! -e /shared/stop ]; do
     c=$(tr '\0' ' ' < $d/cmdline 2>/dev/null)
     case "$c" in *rt-copy*) ;; *) continue ;; esac
     echo "seen $p $c" >> /shared/seen
-    cat $d/exe > /dev/null 2>&1 && echo "read-exe $p" >> /shared/log
+    # What an open of its exe reaches: the runtime's file is a failure; a sealed copy
+    # (memfd) is harmless unless a write through it succeeds below; the container's own
+    # program (the process exec'd meanwhile) is nothing.
+    t=$( (exec 4< $d/exe && readlink /proc/self/fd/4) 2>/dev/null)
+    case "$t" in *rt-copy*) echo "read-exe $p $t" >> /shared/log ;; esac
     echo >> $d/exe 2>/dev/null && echo "write-exe $p" >> /shared/log
     sleep 100000 3< $d/exe 2>/dev/null &
     h=$!
     sleep 0.05
     t=$(readlink /proc/$h/fd/3 2>/dev/null)
-    case "$t" in *rt-copy*|*memfd*|*deleted*) echo "held $p $h $t" >> /shared/log; echo $h >> /shared/holders ;;
-    *) kill $h 2>/dev/null ;; esac
+    case "$t" in
+      *rt-copy*) echo "held $p $h $t" >> /shared/log; echo $h >> /shared/holders ;;
+      *memfd*) echo "held-copy $p $h $t" >> /shared/copies; echo $h >> /shared/holders ;;
+      *) kill $h 2>/dev/null ;;
+    esac
     # fds 0-2 are the container's own stdio; anything else would be the runtime's.
     for f in $d/fd/*; do
       case "${f##*/}" in 0|1|2) continue ;; esac

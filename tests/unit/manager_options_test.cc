@@ -118,8 +118,9 @@ class SpecBuilderTest : public ::testing::Test {
     ::close(rootfd_);
     remove_tree(dir_);
   }
-  json build(const json& image_config, const RunOptions& o) {
+  json build(const json& image_config, const RunOptions& o, const std::string& netns = "") {
     SpecInputs in;
+    in.netns_path = netns;
     in.id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     in.image_config = &image_config;
     in.options = &o;
@@ -211,9 +212,19 @@ TEST_F(SpecBuilderTest, RunFlagsBecomeResourcesAndSecurity) {
   bad = o;
   bad.user = "nobody-here";
   EXPECT_THROW(build(img, bad), Error);
-  bad = o;
-  bad.network = "bridge";
-  EXPECT_THROW(build(img, bad), Error);
+
+  // Bridge mode joins the namespace the monitor keeps; host mode has none of its own.
+  RunOptions bridged = o;
+  bridged.network = "bridge";
+  bool joined = false;
+  json bridged_spec = build(img, bridged, "/run/vessel/netns/x");
+  for (const auto& ns : bridged_spec["linux"]["namespaces"])
+    joined |= ns["type"] == "network" && ns.value("path", "") == "/run/vessel/netns/x";
+  EXPECT_TRUE(joined);
+  RunOptions host = o;
+  host.network = "host";
+  json host_spec = build(img, host);
+  for (const auto& ns : host_spec["linux"]["namespaces"]) EXPECT_NE(ns["type"], "network");
   EXPECT_THROW(build(json{{"config", json::object()}}, RunOptions{}), Error) << "no command at all";
 }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/runtime/commands.h"
+#include "linux/self_exec.h"
 #include "oci/spec.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -29,6 +30,7 @@ std::string version_text() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vessel::linux::ensure_running_from_sealed_copy_or_exit(argc, argv);
   using namespace vessel;
   CLI::App app{"vessel-runtime: run OCI containers (a drop-in for runc)"};
   app.set_version_flag("-v,--version", version_text());
