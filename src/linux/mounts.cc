@@ -1,5 +1,6 @@
 #include "linux/mounts.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <sys/mount.h>
@@ -8,7 +9,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <map>
+#include <memory>
 
 #include "linux/cgroup_mount.h"
 #include "linux/path.h"
@@ -28,19 +31,32 @@ struct FlagOption {
 
 const std::map<std::string, FlagOption>& flag_options() {
   static const std::map<std::string, FlagOption> m = {
-      {"ro", {false, MS_RDONLY}},          {"rw", {true, MS_RDONLY}},
-      {"nosuid", {false, MS_NOSUID}},      {"suid", {true, MS_NOSUID}},
-      {"nodev", {false, MS_NODEV}},        {"dev", {true, MS_NODEV}},
-      {"noexec", {false, MS_NOEXEC}},      {"exec", {true, MS_NOEXEC}},
-      {"sync", {false, MS_SYNCHRONOUS}},   {"async", {true, MS_SYNCHRONOUS}},
-      {"dirsync", {false, MS_DIRSYNC}},    {"remount", {false, MS_REMOUNT}},
-      {"mand", {false, MS_MANDLOCK}},      {"nomand", {true, MS_MANDLOCK}},
-      {"atime", {true, MS_NOATIME}},       {"noatime", {false, MS_NOATIME}},
-      {"diratime", {true, MS_NODIRATIME}}, {"nodiratime", {false, MS_NODIRATIME}},
-      {"relatime", {false, MS_RELATIME}},  {"norelatime", {true, MS_RELATIME}},
-      {"strictatime", {false, MS_STRICTATIME}}, {"nostrictatime", {true, MS_STRICTATIME}},
-      {"lazytime", {false, MS_LAZYTIME}},  {"nolazytime", {true, MS_LAZYTIME}},
-      {"silent", {false, MS_SILENT}},      {"loud", {true, MS_SILENT}},
+      {"ro", {false, MS_RDONLY}},
+      {"rw", {true, MS_RDONLY}},
+      {"nosuid", {false, MS_NOSUID}},
+      {"suid", {true, MS_NOSUID}},
+      {"nodev", {false, MS_NODEV}},
+      {"dev", {true, MS_NODEV}},
+      {"noexec", {false, MS_NOEXEC}},
+      {"exec", {true, MS_NOEXEC}},
+      {"sync", {false, MS_SYNCHRONOUS}},
+      {"async", {true, MS_SYNCHRONOUS}},
+      {"dirsync", {false, MS_DIRSYNC}},
+      {"remount", {false, MS_REMOUNT}},
+      {"mand", {false, MS_MANDLOCK}},
+      {"nomand", {true, MS_MANDLOCK}},
+      {"atime", {true, MS_NOATIME}},
+      {"noatime", {false, MS_NOATIME}},
+      {"diratime", {true, MS_NODIRATIME}},
+      {"nodiratime", {false, MS_NODIRATIME}},
+      {"relatime", {false, MS_RELATIME}},
+      {"norelatime", {true, MS_RELATIME}},
+      {"strictatime", {false, MS_STRICTATIME}},
+      {"nostrictatime", {true, MS_STRICTATIME}},
+      {"lazytime", {false, MS_LAZYTIME}},
+      {"nolazytime", {true, MS_LAZYTIME}},
+      {"silent", {false, MS_SILENT}},
+      {"loud", {true, MS_SILENT}},
       {"nosymfollow", {false, MS_NOSYMFOLLOW}},
   };
   return m;
@@ -63,13 +79,20 @@ struct AttrOption {
 
 const std::map<std::string, AttrOption>& recursive_options() {
   static const std::map<std::string, AttrOption> m = {
-      {"rro", {false, MOUNT_ATTR_RDONLY}},        {"rrw", {true, MOUNT_ATTR_RDONLY}},
-      {"rnosuid", {false, MOUNT_ATTR_NOSUID}},    {"rsuid", {true, MOUNT_ATTR_NOSUID}},
-      {"rnodev", {false, MOUNT_ATTR_NODEV}},      {"rdev", {true, MOUNT_ATTR_NODEV}},
-      {"rnoexec", {false, MOUNT_ATTR_NOEXEC}},    {"rexec", {true, MOUNT_ATTR_NOEXEC}},
-      {"rnodiratime", {false, MOUNT_ATTR_NODIRATIME}}, {"rdiratime", {true, MOUNT_ATTR_NODIRATIME}},
-      {"rnoatime", {false, MOUNT_ATTR_NOATIME}},  {"ratime", {true, MOUNT_ATTR__ATIME}},
-      {"rrelatime", {false, MOUNT_ATTR_RELATIME}}, {"rnorelatime", {true, MOUNT_ATTR__ATIME}},
+      {"rro", {false, MOUNT_ATTR_RDONLY}},
+      {"rrw", {true, MOUNT_ATTR_RDONLY}},
+      {"rnosuid", {false, MOUNT_ATTR_NOSUID}},
+      {"rsuid", {true, MOUNT_ATTR_NOSUID}},
+      {"rnodev", {false, MOUNT_ATTR_NODEV}},
+      {"rdev", {true, MOUNT_ATTR_NODEV}},
+      {"rnoexec", {false, MOUNT_ATTR_NOEXEC}},
+      {"rexec", {true, MOUNT_ATTR_NOEXEC}},
+      {"rnodiratime", {false, MOUNT_ATTR_NODIRATIME}},
+      {"rdiratime", {true, MOUNT_ATTR_NODIRATIME}},
+      {"rnoatime", {false, MOUNT_ATTR_NOATIME}},
+      {"ratime", {true, MOUNT_ATTR__ATIME}},
+      {"rrelatime", {false, MOUNT_ATTR_RELATIME}},
+      {"rnorelatime", {true, MOUNT_ATTR__ATIME}},
       {"rstrictatime", {false, MOUNT_ATTR_STRICTATIME}},
       {"rnostrictatime", {true, MOUNT_ATTR__ATIME}},
       {"rnosymfollow", {false, MOUNT_ATTR_NOSYMFOLLOW}},
@@ -97,6 +120,71 @@ unsigned long current_mount_flags(const std::string& target) {
   return f;
 }
 
+void copy_attrs(int fd, const char* name, const struct stat& st, bool symlink,
+                const std::string& at) {
+  if (::fchownat(fd, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+    fail_errno("tmpcopyup: chown {}", at);
+  if (!symlink && ::fchmodat(fd, name, st.st_mode & 07777, 0) < 0)
+    fail_errno("tmpcopyup: chmod {}", at);
+}
+
+// Copies the tree under directory `from` into directory `to` (both fds stay open), keeping
+// owners, modes, symlinks and device nodes, as runc's tmpcopyup does.
+void copy_tree(int from, int to, const std::string& at) {
+  int dup = ::fcntl(from, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) fail_errno("tmpcopyup: dup {}", at);
+  DIR* dir = ::fdopendir(dup);
+  if (!dir) {
+    ::close(dup);
+    fail_errno("tmpcopyup: read {}", at);
+  }
+  std::unique_ptr<DIR, int (*)(DIR*)> guard(dir, ::closedir);
+  while (struct dirent* e = ::readdir(dir)) {
+    const char* name = e->d_name;
+    if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) continue;
+    std::string path = at + "/" + name;
+    struct stat st;
+    if (::fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW) < 0) fail_errno("tmpcopyup: stat {}", path);
+    if (S_ISDIR(st.st_mode)) {
+      if (::mkdirat(to, name, 0700) < 0) fail_errno("tmpcopyup: mkdir {}", path);
+      UniqueFd src(::openat(from, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd dst(::openat(to, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!src || !dst) fail_errno("tmpcopyup: open {}", path);
+      copy_tree(src.get(), dst.get(), path);
+      copy_attrs(to, name, st, false, path);
+    } else if (S_ISREG(st.st_mode)) {
+      UniqueFd src(::openat(from, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (!src) fail_errno("tmpcopyup: open {}", path);
+      UniqueFd dst(::openat(to, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+      if (!dst) fail_errno("tmpcopyup: create {}", path);
+      char buf[65536];
+      for (;;) {
+        ssize_t n = ::read(src.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) fail_errno("tmpcopyup: read {}", path);
+        if (n == 0) break;
+        for (ssize_t off = 0; off < n;) {
+          ssize_t w = ::write(dst.get(), buf + off, static_cast<size_t>(n - off));
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0) fail_errno("tmpcopyup: write {}", path);
+          off += w;
+        }
+      }
+      copy_attrs(to, name, st, false, path);
+    } else if (S_ISLNK(st.st_mode)) {
+      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+      ssize_t n = ::readlinkat(from, name, target.data(), target.size());
+      if (n < 0) fail_errno("tmpcopyup: readlink {}", path);
+      target.resize(static_cast<size_t>(n));
+      if (::symlinkat(target.c_str(), to, name) < 0) fail_errno("tmpcopyup: symlink {}", path);
+      copy_attrs(to, name, st, true, path);
+    } else {
+      if (::mknodat(to, name, st.st_mode, st.st_rdev) < 0) fail_errno("tmpcopyup: mknod {}", path);
+      copy_attrs(to, name, st, false, path);
+    }
+  }
+}
+
 }  // namespace
 
 MountFlags parse_mount_options(const std::vector<std::string>& options) {
@@ -121,7 +209,7 @@ MountFlags parse_mount_options(const std::vector<std::string>& options) {
     } else if (o == "idmap" || o == "ridmap") {
       fail("mount option \"{}\": idmapped mounts are not supported yet", o);
     } else if (o == "tmpcopyup") {
-      fail("mount option \"tmpcopyup\" is not supported yet");
+      out.tmpcopyup = true;
     } else {
       out.data += (out.data.empty() ? "" : ",") + o;
     }
@@ -176,9 +264,17 @@ void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx,
     if (::mount(source.c_str(), tpath.c_str(), nullptr, f, nullptr) < 0)
       fail_errno("{}: bind {} on {}", where, source, m.destination);
   } else {
+    // tmpcopyup: the directory under the mount point, opened before the tmpfs covers it.
+    UniqueFd under;
+    if (mf.tmpcopyup) {
+      if (m.type != "tmpfs")
+        fail("{}.options: tmpcopyup is for tmpfs mounts, not {}", where, m.type);
+      under = UniqueFd(::open(tpath.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!under) fail_errno("{}: open {} for tmpcopyup", where, m.destination);
+    }
     const char* data = mf.data.empty() ? nullptr : mf.data.c_str();
-    int r = ::mount(source.empty() ? m.type.c_str() : source.c_str(), tpath.c_str(),
-                    m.type.c_str(), mf.flags & ~MS_REMOUNT, data);
+    int r = ::mount(source.empty() ? m.type.c_str() : source.c_str(), tpath.c_str(), m.type.c_str(),
+                    mf.flags & ~MS_REMOUNT, data);
     if (r < 0 && errno == EPERM && m.type == "sysfs" && ctx.user_namespace) {
       // A new sysfs needs rights over the network namespace's owner, which a user namespace
       // lacks when the network namespace was joined from the host: show the host's /sys.
@@ -192,6 +288,26 @@ void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx,
     if (r < 0)
       fail_errno("{}: mount {} ({}) on {} with options \"{}\"", where, m.source, m.type,
                  m.destination, mf.data);
+    if (under) {
+      UniqueFd top;
+      try {
+        top = open_in_root(rootfd, m.destination, Create::none);
+      } catch (const Error& e) {
+        fail("{}.destination: {}", where, e.what());
+      }
+      UniqueFd dir(::openat(top.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!dir) fail_errno("{}: open the new tmpfs on {}", where, m.destination);
+      try {
+        copy_tree(under.get(), dir.get(), m.destination);
+        // The tmpfs root takes the covered directory's owner and mode, as with runc.
+        struct stat st;
+        if (::fstat(under.get(), &st) < 0 || ::fchown(dir.get(), st.st_uid, st.st_gid) < 0 ||
+            ::fchmod(dir.get(), st.st_mode & 07777) < 0)
+          fail_errno("tmpcopyup: owner and mode of {}", m.destination);
+      } catch (const Error& e) {
+        fail("{}: {}", where, e.what());
+      }
+    }
   }
 
   // The fd still names the directory under the new mount; reopen to act on the mount itself.

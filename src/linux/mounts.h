@@ -15,7 +15,8 @@ struct MountFlags {
   uint64_t attr_clr = 0;
   bool bind = false;
   bool recursive_bind = false;
-  std::string data;  // options the kernel filesystem parses (size=, mode=, ...)
+  bool tmpcopyup = false;  // tmpfs only: copy what the destination held into the new tmpfs
+  std::string data;        // options the kernel filesystem parses (size=, mode=, ...)
 };
 
 // Throws naming the option if it cannot be understood (options with '=' and unknown words

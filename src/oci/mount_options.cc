@@ -5,7 +5,7 @@
 namespace vessel::oci {
 
 const std::vector<std::string>& known_mount_options() {
-  // tmpcopyup, idmap and ridmap are deliberately absent until the mount code implements them.
+  // idmap and ridmap are deliberately absent until the mount code implements them.
   static const std::vector<std::string> options = {
       "ro",          "rw",           "nosuid",       "suid",           "nodev",       "dev",
       "noexec",      "exec",         "sync",         "async",          "dirsync",     "remount",
@@ -16,6 +16,7 @@ const std::vector<std::string>& known_mount_options() {
       "rrelatime",   "rnorelatime",  "rstrictatime", "rnostrictatime", "private",     "rprivate",
       "shared",      "rshared",      "slave",        "rslave",         "unbindable",  "runbindable",
       "nosymfollow", "rnosymfollow", "lazytime",     "nolazytime",     "silent",      "loud",
+      "tmpcopyup",
   };
   return options;
 }

@@ -108,6 +108,32 @@ TEST_F(MountsTest, TmpfsWithSizeAndMode) {
   EXPECT_EQ(split_lines(out), (std::vector<std::string>{"1770", "writable"}));
 }
 
+// tmpcopyup (podman adds it to every --tmpfs and to the tmpfs mounts of --read-only): the
+// tmpfs starts with a copy of what the directory held (owners, modes, symlinks), its root
+// takes the directory's mode, and what the container writes there stays in the tmpfs.
+TEST_F(MountsTest, TmpfsCopyUp) {
+  std::string rootfs = make_private_rootfs();
+  mkdirs(rootfs + "/data/sub");
+  write_text(rootfs + "/data/sub/f", "hello\n", 0604);
+  ASSERT_EQ(::chown((rootfs + "/data/sub/f").c_str(), 1000, 1000), 0) << strerror(errno);
+  ASSERT_EQ(::symlink("sub/f", (rootfs + "/data/link").c_str()), 0) << strerror(errno);
+  ASSERT_EQ(::chmod((rootfs + "/data").c_str(), 01777), 0) << strerror(errno);
+  json cfg = config({});
+  cfg["root"]["path"] = rootfs;
+  cfg["mounts"].push_back(mount_entry("/data", "tmpfs", "tmpfs", {"nosuid", "nodev", "tmpcopyup"}));
+  auto [out, mi] = run_and_mountinfo(
+      cfg,
+      "cat /data/link; stat -c '%a %u:%g' /data /data/sub/f; readlink /data/link; "
+      "echo new > /data/new && echo wrote");
+  auto m = find_mount(mi, "/data");
+  ASSERT_TRUE(m.has_value()) << out;
+  EXPECT_EQ(m->fstype, "tmpfs");
+  EXPECT_EQ(split_lines(out),
+            (std::vector<std::string>{"hello", "1777 0:0", "604 1000:1000", "sub/f", "wrote"}));
+  EXPECT_FALSE(exists(rootfs + "/data/new")) << "the write reached the rootfs";
+  EXPECT_EQ(read_text(rootfs + "/data/sub/f"), "hello\n");
+}
+
 // rbind brings the submounts of the source along; bind does not.
 TEST_F(MountsTest, RbindIncludesSubmountsBindDoesNot) {
   const std::string src = dir() + "/tree";
