@@ -8,9 +8,9 @@ DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev 
                libseccomp-dev libcap-dev libarchive-dev libsqlite3-dev libssl-dev \
                libcurl4-openssl-dev docker-registry skopeo \
                libgtest-dev ccache busybox-static iproute2 python3 \
-               containernetworking-plugins iptables curl
+               containernetworking-plugins iptables curl debootstrap podman containerd
 
-.PHONY: all build deps install test unit integration asan demo clean format
+.PHONY: all build deps install test unit integration asan e2e demo clean format
 
 all: build
 
@@ -41,10 +41,15 @@ asan:
 	cmake --build $(BUILD)-asan -j $(JOBS) --target vessel-unit-tests
 	$(BUILD)-asan/bin/vessel-unit-tests
 
+# podman and containerd (Debian's) driving vessel-runtime as their runtime.
+e2e: deps build
+	VESSEL_E2E_REQUIRE=1 tests/engines/run.sh $(BUILD)/bin/vessel-runtime
+
 test: deps build
 	$(BUILD)/bin/vessel-unit-tests
 	$(MAKE) asan
 	$(BUILD)/bin/vessel-integration-tests
+	VESSEL_E2E_REQUIRE=1 tests/engines/run.sh $(BUILD)/bin/vessel-runtime
 
 demo: deps install
 	./scripts/demo.sh
