@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "manager/containers.h"
+#include "manager/network_state.h"
 #include "network/cni.h"
 #include "network/isolation.h"
 #include "network/netns.h"
@@ -172,6 +173,10 @@ NetworkRecord insert_new_network(Store& store, NetworkCreateOptions opts, bool i
   }
 }
 
+}  // namespace
+
+namespace detail {
+
 std::string ipam_dir(Store& store) { return store.paths().root + "/cni/ipam"; }
 std::string state_path(Store& store, const std::string& id) {
   return container_dir(store, id) + "/network.json";
@@ -198,6 +203,12 @@ network::Attachment attachment_of(const json& a, const std::string& id, const st
   att.runtime_config = a.value("runtime_config", json::object());
   return att;
 }
+
+}  // namespace detail
+
+namespace {
+
+using namespace detail;
 
 // Serializes the writers of hosts files (every start and stop on a user network).
 class HostsLock {
@@ -285,6 +296,10 @@ std::string hosts_for(const Member& m, const std::vector<Member>& all) {
   return h;
 }
 
+}  // namespace
+
+namespace detail {
+
 // Rewrites the hosts files of the containers on user networks in place: each is bind-mounted
 // into its container, so it must keep its inode.
 void refresh_hosts(Store& store, const std::set<std::string>& networks,
@@ -305,7 +320,9 @@ void refresh_hosts(Store& store, const std::set<std::string>& networks,
   }
 }
 
-}  // namespace
+}  // namespace detail
+
+namespace {}  // namespace
 
 // ---- networks ----
 
@@ -330,30 +347,6 @@ NetworkRecord find_network_or_fail(Store& store, const std::string& ref) {
   auto n = store.network(ref);
   if (!n) fail("no such network: {}", ref);
   return *n;
-}
-
-void remove_network(Store& store, const std::string& ref, bool force) {
-  auto n = find_network_or_fail(store, ref);
-  if (n.name == kDefaultNetwork) fail("the default network {} cannot be removed", n.name);
-  auto users = store.network_users(n.name);
-  if (!users.empty()) {
-    if (!force)
-      fail("network {} is in use by container {}: remove or disconnect it first", n.name,
-           short_id(users.front()));
-    for (const auto& id : users) remove_container(store, id, true);
-  }
-  try {
-    network::remove_isolation(n.bridge, n.internal);
-  } catch (const Error& e) {
-    log::warn(e.what());
-  }
-  try {
-    network::delete_bridge(n.bridge);
-  } catch (const Error& e) {
-    log::warn(e.what());
-  }
-  remove_tree(ipam_dir(store) + "/" + n.name);
-  store.remove_network(n.name);
 }
 
 json network_conflist(Store& store, const NetworkRecord& n, bool with_ports) {
@@ -416,8 +409,8 @@ bool has_network_state(Store& store, const std::string& id) {
   return path_exists(state_path(store, id));
 }
 
-static void add_attachment(Store& store, const std::string& id, json& st, const NetworkRecord& n,
-                           const std::string& ifname, const json& runtime_config) {
+void detail::add_attachment(Store& store, const std::string& id, json& st, const NetworkRecord& n,
+                            const std::string& ifname, const json& runtime_config) {
   network::ensure_isolation(n.bridge, n.internal);
   json a = {{"network", n.name},
             {"ifname", ifname},
@@ -487,65 +480,6 @@ void teardown_container_network(Store& store, const std::string& id) {
   }
   ::unlink(state_path(store, id).c_str());
   if (!nets.empty()) refresh_hosts(store, nets, "");
-}
-
-void connect_network(Store& store, const std::string& container, const std::string& network) {
-  auto c = find_or_fail(store, container);
-  auto n = find_network_or_fail(store, network);
-  auto opts = c.options.get<RunOptions>();
-  if (opts.network != "bridge")
-    fail("container {} has --network {}: only containers on bridge networks can join others",
-         c.name, opts.network);
-  if (std::find(opts.networks.begin(), opts.networks.end(), n.name) != opts.networks.end())
-    fail("container {} is already connected to network {}", c.name, n.name);
-  json st = read_state(store, c.id);
-  bool live = (c.state == "running" || c.state == "paused") && st.is_object();
-  if (live) {
-    std::set<std::string> used;
-    for (const auto& a : st["attachments"]) used.insert(a.value("ifname", ""));
-    std::string ifname;
-    for (int i = 0; ifname.empty(); ++i)
-      if (!used.count("eth" + std::to_string(i))) ifname = "eth" + std::to_string(i);
-    try {
-      add_attachment(store, c.id, st, n, ifname, json::object());
-    } catch (...) {
-      // The failed attachment was recorded before ADD: forget it (ADD undid itself).
-      st["attachments"].erase(st["attachments"].size() - 1);
-      save_state(store, c.id, st);
-      throw;
-    }
-  }
-  opts.networks.push_back(n.name);
-  json j = opts;
-  store.set_container_options(c.id, j);
-  if (live) refresh_hosts(store, {n.name}, c.id);
-}
-
-void disconnect_network(Store& store, const std::string& container, const std::string& network) {
-  auto c = find_or_fail(store, container);
-  auto n = find_network_or_fail(store, network);
-  auto opts = c.options.get<RunOptions>();
-  auto it = std::find(opts.networks.begin(), opts.networks.end(), n.name);
-  if (it == opts.networks.end())
-    fail("container {} is not connected to network {}", c.name, n.name);
-  json st = read_state(store, c.id);
-  if (st.is_object()) {
-    json kept = json::array();
-    for (const auto& a : st["attachments"]) {
-      if (a.value("network", "") != n.name) {
-        kept.push_back(a);
-        continue;
-      }
-      network::CniRunner cni;
-      cni.del(attachment_of(a, c.id, st["netns"]), a.value("result", json()));
-    }
-    st["attachments"] = kept;
-    save_state(store, c.id, st);
-  }
-  opts.networks.erase(it);
-  json j = opts;
-  store.set_container_options(c.id, j);
-  refresh_hosts(store, {n.name}, c.id);
 }
 
 json network_settings(Store& store, const ContainerRecord& c) {

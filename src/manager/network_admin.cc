@@ -1,0 +1,102 @@
+// `vessel network rm`, `connect` and `disconnect`: they act on containers (remove them, find
+// them by name), so they live apart from networks.cc, which the monitor links.
+#include <algorithm>
+
+#include "manager/containers.h"
+#include "manager/network_state.h"
+#include "manager/networks.h"
+#include "network/isolation.h"
+#include "network/netns.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/log.h"
+
+namespace vessel::manager {
+
+using nlohmann::json;
+using namespace detail;
+
+void remove_network(Store& store, const std::string& ref, bool force) {
+  auto n = find_network_or_fail(store, ref);
+  if (n.name == kDefaultNetwork) fail("the default network {} cannot be removed", n.name);
+  auto users = store.network_users(n.name);
+  if (!users.empty()) {
+    if (!force)
+      fail("network {} is in use by container {}: remove or disconnect it first", n.name,
+           short_id(users.front()));
+    for (const auto& id : users) remove_container(store, id, true);
+  }
+  try {
+    network::remove_isolation(n.bridge, n.internal);
+  } catch (const Error& e) {
+    log::warn(e.what());
+  }
+  try {
+    network::delete_bridge(n.bridge);
+  } catch (const Error& e) {
+    log::warn(e.what());
+  }
+  remove_tree(ipam_dir(store) + "/" + n.name);
+  store.remove_network(n.name);
+}
+
+void connect_network(Store& store, const std::string& container, const std::string& network) {
+  auto c = find_or_fail(store, container);
+  auto n = find_network_or_fail(store, network);
+  auto opts = c.options.get<RunOptions>();
+  if (opts.network != "bridge")
+    fail("container {} has --network {}: only containers on bridge networks can join others",
+         c.name, opts.network);
+  if (std::find(opts.networks.begin(), opts.networks.end(), n.name) != opts.networks.end())
+    fail("container {} is already connected to network {}", c.name, n.name);
+  json st = read_state(store, c.id);
+  bool live = (c.state == "running" || c.state == "paused") && st.is_object();
+  if (live) {
+    std::set<std::string> used;
+    for (const auto& a : st["attachments"]) used.insert(a.value("ifname", ""));
+    std::string ifname;
+    for (int i = 0; ifname.empty(); ++i)
+      if (!used.count("eth" + std::to_string(i))) ifname = "eth" + std::to_string(i);
+    try {
+      add_attachment(store, c.id, st, n, ifname, json::object());
+    } catch (...) {
+      // The failed attachment was recorded before ADD: forget it (ADD undid itself).
+      st["attachments"].erase(st["attachments"].size() - 1);
+      save_state(store, c.id, st);
+      throw;
+    }
+  }
+  opts.networks.push_back(n.name);
+  json j = opts;
+  store.set_container_options(c.id, j);
+  if (live) refresh_hosts(store, {n.name}, c.id);
+}
+
+void disconnect_network(Store& store, const std::string& container, const std::string& network) {
+  auto c = find_or_fail(store, container);
+  auto n = find_network_or_fail(store, network);
+  auto opts = c.options.get<RunOptions>();
+  auto it = std::find(opts.networks.begin(), opts.networks.end(), n.name);
+  if (it == opts.networks.end())
+    fail("container {} is not connected to network {}", c.name, n.name);
+  json st = read_state(store, c.id);
+  if (st.is_object()) {
+    json kept = json::array();
+    for (const auto& a : st["attachments"]) {
+      if (a.value("network", "") != n.name) {
+        kept.push_back(a);
+        continue;
+      }
+      network::CniRunner cni;
+      cni.del(attachment_of(a, c.id, st["netns"]), a.value("result", json()));
+    }
+    st["attachments"] = kept;
+    save_state(store, c.id, st);
+  }
+  opts.networks.erase(it);
+  json j = opts;
+  store.set_container_options(c.id, j);
+  refresh_hosts(store, {n.name}, c.id);
+}
+
+}  // namespace vessel::manager
