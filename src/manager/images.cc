@@ -7,20 +7,25 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
+#include <sstream>
 
 #include "image/digest.h"
 #include "image/layer.h"
 #include "image/platform.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/subprocess.h"
 
 namespace vessel::manager {
 
 using nlohmann::json;
 
 std::vector<TemplateInfo> templates() {
-  return {{"busybox", "busybox-static from the host: a shell and the usual tools, no network"}};
+  return {{"busybox", "busybox-static from the host: a shell and the usual tools, no network"},
+          {"debian",
+           "Debian 12 (bookworm), minbase, through debootstrap from the Debian archive (network)"}};
 }
 
 namespace {
@@ -81,6 +86,84 @@ void make_busybox_rootfs(const std::string& dir) {
   write_small(dir + "/etc/os-release",
               "NAME=\"Vessel busybox\"\nID=busybox\nPRETTY_NAME=\"Vessel busybox template\"\n");
   for (const char* f : {"hosts", "hostname", "resolv.conf"}) write_small(dir + "/etc/" + f, "");
+}
+
+// The Debian mirror apt uses here (the one the machine can reach), else deb.debian.org.
+std::string debian_mirror() {
+  if (const char* env = std::getenv("VESSEL_DEBIAN_MIRROR"); env && *env) return env;
+  auto first_uri = [](const std::string& text) -> std::string {
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream ls(line);
+      std::string key, value;
+      ls >> key >> value;
+      // deb822 ("URIs: http://…/debian") or one-line ("deb http://…/debian bookworm main").
+      if ((key == "URIs:" || key == "deb") && value.rfind("http", 0) == 0 &&
+          value.find("security") == std::string::npos)
+        return value;
+    }
+    return "";
+  };
+  for (const char* f : {"/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"}) {
+    try {
+      std::string uri = first_uri(read_file(f));
+      if (!uri.empty()) return uri;
+    } catch (const Error&) {
+    }
+  }
+  return "http://deb.debian.org/debian";
+}
+
+// OCI architecture names to Debian's.
+std::string debian_arch() {
+  std::string a = host_arch();
+  if (a == "386") return "i386";
+  if (a == "arm") return "armhf";
+  if (a == "ppc64le") return "ppc64el";
+  return a;
+}
+
+// Debian bookworm, minbase variant, through debootstrap; package caches dropped.
+void make_debian_rootfs(const std::string& dir) {
+  std::string debootstrap;
+  for (const char* p : {"/usr/sbin/debootstrap", "/sbin/debootstrap", "/usr/bin/debootstrap"})
+    if (::access(p, X_OK) == 0) debootstrap = p;
+  if (debootstrap.empty())
+    fail("the debian template needs debootstrap on the host (apt-get install debootstrap)");
+  std::string mirror = debian_mirror();
+  std::vector<std::string> argv = {
+      debootstrap, "--variant=minbase", "--arch=" + debian_arch(), "bookworm", dir, mirror};
+  auto r = run_subprocess(debootstrap, argv, {}, "", 3600 * 1000);
+  if (r.status != 0) {
+    std::string log;
+    try {
+      log = read_file(dir + "/debootstrap/debootstrap.log");
+    } catch (const Error&) {
+      log = r.err.empty() ? r.out : r.err;
+    }
+    if (log.size() > 600) log = "…" + log.substr(log.size() - 600);
+    fail("debootstrap bookworm from {} failed (exit {}): {}", mirror, r.status, log);
+  }
+  for (const char* d : {"var/cache/apt/archives", "var/lib/apt/lists", "var/log"}) {
+    std::string path = dir + "/" + d;
+    DIR* dp = ::opendir(path.c_str());
+    if (!dp) continue;
+    std::vector<std::string> names;
+    while (auto* e = ::readdir(dp)) {
+      std::string n = e->d_name;
+      if (n != "." && n != ".." && n != "partial" && n != "lock") names.push_back(n);
+    }
+    ::closedir(dp);
+    for (const auto& n : names) {
+      struct stat st {};
+      std::string p = path + "/" + n;
+      if (::lstat(p.c_str(), &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+        ::unlink(p.c_str());
+    }
+  }
+  // The container's own are bind-mounted over these.
+  for (const char* f : {"hostname", "resolv.conf"}) write_small(dir + "/etc/" + f, "");
 }
 
 }  // namespace
@@ -151,16 +234,20 @@ static ImageRecord image_from_dir(Store& store, const std::string& dir, json con
 }
 
 ImageRecord build_template(Store& store, const std::string& name, const std::string& tag) {
-  if (name != "busybox") fail("unknown template \"{}\" (vessel template ls lists them)", name);
+  if (name != "busybox" && name != "debian")
+    fail("unknown template \"{}\" (vessel template ls lists them)", name);
   std::string dir = store.paths().tmp() + "/template-" + random_hex_id().substr(0, 16);
   mkdir_p(dir, 0755);
   try {
-    make_busybox_rootfs(dir);
-    json cfg = {{"Cmd", {"sh"}},
+    if (name == "busybox")
+      make_busybox_rootfs(dir);
+    else
+      make_debian_rootfs(dir);
+    json cfg = {{"Cmd", {name == "debian" ? "bash" : "sh"}},
                 {"Env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
-                {"Labels", {{"io.vessel.template", "busybox"}}}};
-    auto img = image_from_dir(store, dir, cfg, tag.empty() ? "localhost/busybox:latest" : tag,
-                              "vessel template build busybox");
+                {"Labels", {{"io.vessel.template", name}}}};
+    auto img = image_from_dir(store, dir, cfg, tag.empty() ? "localhost/" + name + ":latest" : tag,
+                              "vessel template build " + name);
     remove_tree(dir);
     return img;
   } catch (...) {

@@ -154,6 +154,11 @@ void build_rootfs(const std::string& root) {
   write_text(root + "/etc/hostname", "rootfs\n");
 }
 
+int& original_netns_fd() {
+  static int fd = -1;
+  return fd;
+}
+
 class ItestEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
@@ -161,6 +166,7 @@ class ItestEnvironment : public ::testing::Environment {
     // Every test runs in a network namespace of its own (before any thread starts), so that
     // no bridge, veth or firewall rule a test makes, deliberately or by mistake, ever touches
     // the host's interfaces. Its loopback is up for the tests that serve on 127.0.0.1.
+    original_netns_fd() = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     if (unshare(CLONE_NEWNET) != 0) FAIL() << "unshare(CLONE_NEWNET): " << strerror(errno);
     {
       int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -421,6 +427,10 @@ std::string describe_pids(const std::set<pid_t>& pids) {
 
 // ---------------------------------------------------------------------------------------------
 // Environment accessors.
+
+std::string original_netns() {
+  return "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(original_netns_fd());
+}
 
 const std::string& runtime_path() { return globals().runtime; }
 bool runtime_is_runc() { return globals().is_runc; }

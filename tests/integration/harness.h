@@ -105,6 +105,9 @@ const std::string& runtime_path();
 bool runtime_is_runc();  // basename of the runtime is "runc": skip vessel-only assertions
 const std::string& shared_rootfs();
 const std::string& base_dir();
+// The network namespace the test binary started in (it moves to a private one at once): for
+// the few commands that must reach the network, e.g. Debian's archive for the debian template.
+std::string original_netns();
 // `RUNTIME features` parsed, if the runtime has that command.
 const std::optional<json>& runtime_features();
 
