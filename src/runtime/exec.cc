@@ -371,7 +371,9 @@ int Runtime::exec(const ExecOptions& o) {
   }
   std::string status = container_status(rec);
   if (status == "stopped") fail("cannot exec in a stopped container \"{}\"", o.id);
-  if (status != "running")
+  if (status == "paused" && !o.ignore_paused)
+    fail("cannot exec in a paused container \"{}\" (use --ignore-paused to override)", o.id);
+  if (status != "running" && status != "paused")
     fail("cannot exec in container \"{}\": it is {}, not running", o.id, status);
   std::unique_ptr<cgroups::Manager> cgroup;
   if (!rec.cgroup.is_null()) cgroup = cgroups::load_manager(rec.cgroup);

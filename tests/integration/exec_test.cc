@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <set>
 #include <thread>
 
 #include "harness.h"
@@ -239,6 +240,88 @@ TEST_F(ExecTest, NothingLeftBehind) {
   EXPECT_TRUE(wait_until([&] {
     return split_lines(read_text(dirs[0] + "/cgroup.procs")).size() == 1;
   })) << read_text(dirs[0] + "/cgroup.procs");
+}
+
+// --no-new-privs sets it for the exec'd process even when the container's init runs without.
+TEST_F(ExecTest, NoNewPrivsFlag) {
+  id_ = new_id("exec");
+  json cfg = config({"sleep", "1000"});
+  cfg["process"]["noNewPrivileges"] = false;
+  ASSERT_TRUE(create(id_, write_bundle(cfg)).ok());
+  ASSERT_TRUE(rt({"start", id_}).ok());
+  Result plain = exec({id_, "grep", "NoNewPrivs", "/proc/self/status"});
+  ASSERT_TRUE(plain.ok()) << plain.describe();
+  EXPECT_TRUE(contains(plain.out, "\t0")) << plain.out;
+  Result nnp = exec({"--no-new-privs", id_, "grep", "NoNewPrivs", "/proc/self/status"});
+  ASSERT_TRUE(nnp.ok()) << nnp.describe();
+  EXPECT_TRUE(contains(nnp.out, "\t1")) << nnp.out;
+}
+
+// --preserve-fds N hands fds 3..3+N-1 of the caller to the process; nothing else passes.
+TEST_F(ExecTest, PreserveFdsPassesExactlyTheGivenFds) {
+  start_sleeper();
+  std::string secret = dir() + "/preserved";
+  write_text(secret, "through-fd-3\n");
+  auto via_shell = [&](const std::string& flags) {
+    std::string cmd =
+        "exec 3<" + secret + " 4<" + secret + "; exec " + runtime_path() + " --root " +
+        state_root() + " exec " + flags + " " + id_ +
+        " sh -c 'cat <&3; for f in 3 4 5; do [ -e /proc/$$/fd/$f ] && echo $f; done; true'";
+    return run_cmd({"sh", "-c", cmd});
+  };
+  Result one = via_shell("--preserve-fds 1");
+  ASSERT_TRUE(one.ok()) << one.describe();
+  auto lines = split_lines(trim(one.out));
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0], "through-fd-3");
+  std::set<std::string> fds(lines.begin() + 1, lines.end());
+  EXPECT_TRUE(fds.count("3")) << one.out;
+  EXPECT_FALSE(fds.count("4")) << "only the preserved fds pass: " << one.out;
+  Result none = via_shell("");
+  EXPECT_FALSE(contains(none.out, "through-fd-3")) << none.describe();
+  EXPECT_NE(exec({"--preserve-fds=-1", id_, "true"}).exit_code(), 0);
+}
+
+// A paused container refuses exec unless --ignore-paused; then the process runs once the
+// container is resumed.
+TEST_F(ExecTest, PausedContainerNeedsIgnorePaused) {
+  start_sleeper();
+  ASSERT_TRUE(rt({"pause", id_}).ok());
+  Result refused = exec({id_, "true"});
+  EXPECT_NE(refused.exit_code(), 0);
+  EXPECT_TRUE(contains(refused.err, "paused")) << refused.describe();
+  std::string mark = "/shared/ran-while-paused";
+  Child late = rt_spawn({"exec", "--ignore-paused", id_, "sh", "-c", "echo ok > " + mark});
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_FALSE(exists(shared_dir() + "/ran-while-paused")) << "a frozen process ran";
+  ASSERT_TRUE(rt({"resume", id_}).ok());
+  Result r = late.wait();
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(read_text(shared_dir() + "/ran-while-paused"), "ok\n");
+}
+
+// --cgroup puts the process into an existing sub-cgroup of the container's.
+TEST_F(ExecTest, SubCgroupFlag) {
+  start_sleeper();
+  auto dirs = cgroup_dirs(cgroup_);
+  ASSERT_FALSE(dirs.empty());
+  for (const auto& d : dirs) {
+    mkdirs(d + "/sub");
+    // A v1 cpuset cgroup takes no process before it has CPUs and memory nodes (as runc, the
+    // runtime leaves a sub-cgroup to whoever made it).
+    for (const char* f : {"cpuset.cpus", "cpuset.mems"})
+      if (exists(d + "/" + f)) write_text(d + "/sub/" + f, read_text(d + "/" + f));
+  }
+  Result r = exec({"--cgroup", "sub", id_, "cat", "/proc/self/cgroup"});
+  EXPECT_TRUE(r.ok()) << r.describe();
+  for (const auto& l : split_lines(trim(r.out)))
+    EXPECT_TRUE(l.size() >= 4 && l.substr(l.size() - 4) == "/sub") << r.out;
+  Result missing = exec({"--cgroup", "nosuch", id_, "true"});
+  EXPECT_NE(missing.exit_code(), 0);
+  EXPECT_TRUE(contains(missing.err, "does not exist")) << missing.describe();
+  Result escape = exec({"--cgroup", "../..", id_, "true"});
+  EXPECT_NE(escape.exit_code(), 0);
+  for (const auto& d : dirs) ::rmdir((d + "/sub").c_str());
 }
 
 }  // namespace
