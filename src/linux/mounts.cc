@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "linux/cgroup_mount.h"
+#include "linux/lsm.h"
 #include "linux/path.h"
 #include "util/error.h"
 
@@ -272,6 +273,8 @@ void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx,
       under = UniqueFd(::open(tpath.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!under) fail_errno("{}: open {} for tmpcopyup", where, m.destination);
     }
+    if (!ctx.mount_label.empty() && (m.type == "tmpfs" || m.type == "devpts"))
+      mf.data += (mf.data.empty() ? "" : ",") + mount_label_option(ctx.mount_label);
     const char* data = mf.data.empty() ? nullptr : mf.data.c_str();
     int r = ::mount(source.empty() ? m.type.c_str() : source.c_str(), tpath.c_str(), m.type.c_str(),
                     mf.flags & ~MS_REMOUNT, data);

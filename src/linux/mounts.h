@@ -30,6 +30,7 @@ struct MountContext {
   std::string bundle;           // resolves relative bind sources
   bool user_namespace = false;  // the container has its own user namespace
   bool cgroup_namespace = false;
+  std::string mount_label;  // linux.mountLabel: SELinux context of new tmpfs and devpts mounts
 };
 
 void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx,

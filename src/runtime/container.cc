@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "cgroups/manager.h"
+#include "linux/lsm.h"
 #include "linux/namespaces.h"
 #include "linux/path.h"
 #include "linux/process_attrs.h"
@@ -91,6 +92,9 @@ void validate_for_create(const oci::Spec& spec, const std::string& rootfs) {
   if (!S_ISDIR(st.st_mode)) fail("config.json: root.path: {} is not a directory", rootfs);
   linux::validate_sysctls(spec);
   if (!spec.linux.seccomp.is_null()) linux::validate_seccomp(spec.linux.seccomp);
+  linux::validate_lsm_labels("config.json: process", spec.process->apparmor_profile,
+                             spec.process->selinux_label);
+  linux::validate_mount_label(spec.linux.mount_label);
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     const std::string& d = spec.mounts[i].destination;
     if (d.find("/../") != std::string::npos ||
@@ -113,8 +117,8 @@ nlohmann::json with_default_device_rules(nlohmann::json resources, const oci::Sp
   if (!rules.is_array()) return resources;
   rules.push_back(rule("c", -1, -1, "m"));
   rules.push_back(rule("b", -1, -1, "m"));
-  for (auto [major, minor] : {std::pair{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1},
-                              {5, 2}, {136, -1}})
+  for (auto [major, minor] :
+       {std::pair{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1}, {5, 2}, {136, -1}})
     rules.push_back(rule("c", major, minor, "rwm"));
   for (const auto& d : spec.linux.devices)
     if (d.type == 'c' || d.type == 'b')
@@ -167,7 +171,6 @@ pid_t clone_child(unsigned long flags) {
 }
 
 }  // namespace
-
 
 struct Runtime::Created {
   ContainerDir dir;
@@ -231,9 +234,9 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
 
   // Everything that can fail on bad input is opened before the state directory exists.
   std::vector<std::pair<NamespaceType, UniqueFd>> joins;
-  for (auto t : {NamespaceType::user, NamespaceType::ipc, NamespaceType::uts,
-                 NamespaceType::network, NamespaceType::cgroup, NamespaceType::mount,
-                 NamespaceType::pid, NamespaceType::time}) {
+  for (auto t :
+       {NamespaceType::user, NamespaceType::ipc, NamespaceType::uts, NamespaceType::network,
+        NamespaceType::cgroup, NamespaceType::mount, NamespaceType::pid, NamespaceType::time}) {
     const oci::Namespace* ns = spec.find_namespace(t);
     if (ns && !ns->path.empty()) joins.emplace_back(t, linux::open_namespace(ns->path, t));
   }
@@ -339,7 +342,8 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
     parent_sync.send(linux::SyncMsg::maps_done);
   }
   if (args.fork_into_pid_ns) {
-    pid_t init_pid = parent_sync.recv_pid(linux::SyncMsg::grandchild_pid, "set up the pid namespace");
+    pid_t init_pid =
+        parent_sync.recv_pid(linux::SyncMsg::grandchild_pid, "set up the pid namespace");
     ::waitpid(pid, nullptr, 0);  // the intermediate process, which has done its part
     pid = init_pid;
     guard.set_pid(pid);
@@ -395,13 +399,15 @@ std::string container_status(const ContainerRecord& rec) {
 
 void Runtime::start_locked(ContainerDir& dir, ContainerRecord& rec) {
   std::string status = container_status(rec);
-  if (status != "created") fail("cannot start container \"{}\": it is {}, not created", rec.id, status);
+  if (status != "created")
+    fail("cannot start container \"{}\": it is {}, not created", rec.id, status);
   release_container(dir);
   rec.started = true;
   dir.save(rec);
   ::unlink(dir.file("start.sock").c_str());
   oci::Spec spec = oci::parse_spec(rec.config.dump());
-  for (const auto& w : run_hooks_collecting(spec.hooks.poststart, "poststart", state_json(rec, "running")))
+  for (const auto& w :
+       run_hooks_collecting(spec.hooks.poststart, "poststart", state_json(rec, "running")))
     log::warn(w);
 }
 
@@ -452,7 +458,8 @@ void Runtime::destroy_locked(ContainerDir& dir, const ContainerRecord& rec) {
       }
     }
     if (!wait_pidfd(pidfd.get(), 10000))
-      log::warn(fmt::format("container \"{}\": process {} did not exit after SIGKILL", rec.id, rec.pid));
+      log::warn(
+          fmt::format("container \"{}\": process {} did not exit after SIGKILL", rec.id, rec.pid));
   }
   if (!rec.cgroup.is_null()) {
     try {
@@ -596,14 +603,14 @@ int parse_signal(const std::string& s) {
   for (auto& ch : name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   if (name.rfind("SIG", 0) == 0) name = name.substr(3);
   static const std::pair<const char*, int> table[] = {
-      {"HUP", SIGHUP},     {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},
-      {"TRAP", SIGTRAP},   {"ABRT", SIGABRT},     {"IOT", SIGIOT},   {"BUS", SIGBUS},
-      {"FPE", SIGFPE},     {"KILL", SIGKILL},     {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},
-      {"USR2", SIGUSR2},   {"PIPE", SIGPIPE},     {"ALRM", SIGALRM}, {"TERM", SIGTERM},
-      {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD},   {"CONT", SIGCONT}, {"STOP", SIGSTOP},
-      {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU}, {"URG", SIGURG},
-      {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},     {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
-      {"WINCH", SIGWINCH}, {"IO", SIGIO},         {"POLL", SIGPOLL}, {"PWR", SIGPWR},
+      {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},     {"ILL", SIGILL},
+      {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},
+      {"FPE", SIGFPE},       {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
+      {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},
+      {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},
+      {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},
+      {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+      {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"POLL", SIGPOLL},     {"PWR", SIGPWR},
       {"SYS", SIGSYS},
   };
   for (const auto& [n, v] : table)

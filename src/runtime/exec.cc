@@ -29,6 +29,7 @@
 #include "cgroups/common.h"
 #include "cgroups/manager.h"
 #include "linux/capabilities.h"
+#include "linux/lsm.h"
 #include "linux/namespaces.h"
 #include "linux/process_attrs.h"
 #include "linux/seccomp.h"
@@ -263,6 +264,7 @@ void reset_signals() {
 
   // Same order as the container init (see linux/seccomp.h): without no_new_privs the filter
   // must be loaded while this process still has CAP_SYS_ADMIN.
+  linux::set_exec_labels(proc.apparmor_profile, proc.selinux_label);
   if (!proc.no_new_privileges) apply_exec_seccomp(spec.linux.seccomp, *a.sync);
   if (proc.has_capabilities) linux::prepare_capabilities(proc.capabilities);
   bool setgroups_allowed = true;
@@ -382,6 +384,7 @@ int Runtime::exec(const ExecOptions& o) {
 
   oci::Spec spec = oci::parse_spec(rec.config.dump());
   oci::Process proc = exec_process(o, spec);
+  linux::validate_lsm_labels("exec: process", proc.apparmor_profile, proc.selinux_label);
   if (proc.terminal && o.detach && o.console_socket.empty())
     fail("exec: a detached process with a terminal needs --console-socket");
   if (!proc.terminal && !o.console_socket.empty())

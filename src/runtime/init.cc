@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "linux/capabilities.h"
+#include "linux/lsm.h"
 #include "linux/mounts.h"
 #include "linux/namespaces.h"
 #include "linux/path.h"
@@ -193,13 +194,15 @@ void init_steps(InitArgs& a) {
   }
 
   UniqueFd rootfd = linux::prepare_root(a.rootfs, spec.linux.rootfs_propagation);
-  linux::MountContext ctx{a.bundle, user_ns, spec.has_namespace(NamespaceType::cgroup)};
+  linux::MountContext ctx{a.bundle, user_ns, spec.has_namespace(NamespaceType::cgroup),
+                          spec.linux.mount_label};
   bool dev_bound = false;
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     const oci::Mount& m = spec.mounts[i];
     linux::mount_entry(rootfd.get(), m, ctx, "mounts[" + std::to_string(i) + "]");
-    if (m.destination == "/dev" && (m.type == "bind" || std::count(m.options.begin(), m.options.end(), "bind") ||
-                                    std::count(m.options.begin(), m.options.end(), "rbind")))
+    if (m.destination == "/dev" &&
+        (m.type == "bind" || std::count(m.options.begin(), m.options.end(), "bind") ||
+         std::count(m.options.begin(), m.options.end(), "rbind")))
       dev_bound = true;
   }
   linux::create_devices(rootfd.get(), spec.linux.devices, !dev_bound, user_ns);
@@ -226,6 +229,8 @@ void init_steps(InitArgs& a) {
   std::string exe = find_executable(proc);
   std::vector<std::string> env = with_home(proc);
 
+  // The LSM labels take effect at execve; written while this process is still root.
+  linux::set_exec_labels(proc.apparmor_profile, proc.selinux_label);
   // Seccomp order (linux/seccomp.h): without no_new_privs the filter needs CAP_SYS_ADMIN, so
   // it goes in before the capability drop; with it, as late as possible.
   if (!proc.no_new_privileges && !spec.linux.seccomp.is_null())

@@ -53,6 +53,33 @@ TEST_F(ErrorsTest, MissingConfigJson) {
   expect_fails_cleanly(b, "", {"config.json"});
 }
 
+// A label for an LSM the host does not have is refused (runc's rule), not silently dropped:
+// the container would otherwise run unconfined. Where the LSM is on, the label is applied.
+TEST_F(ErrorsTest, LsmLabelsNeedTheirLsm) {
+  bool apparmor = contains(read_text("/sys/module/apparmor/parameters/enabled"), "Y");
+  json cfg = cfg_();
+  cfg["process"]["apparmorProfile"] = "unconfined";
+  if (!apparmor) {
+    expect_fails_cleanly(write_bundle(cfg), cfg["linux"]["cgroupsPath"],
+                         {"process.apparmorProfile", "AppArmor is not enabled"});
+  } else {
+    cfg["process"]["args"] = json({"sh", "-c", "cat /proc/self/attr/current > /shared/label"});
+    Result r = run_container(cfg);
+    EXPECT_TRUE(r.ok()) << r.describe();
+    EXPECT_TRUE(contains(read_text(shared_dir() + "/label"), "unconfined"));
+  }
+  if (!exists("/sys/fs/selinux/enforce")) {
+    json se = cfg_();
+    se["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0";
+    expect_fails_cleanly(write_bundle(se), se["linux"]["cgroupsPath"],
+                         {"process.selinuxLabel", "SELinux is not enabled"});
+    json ml = cfg_();
+    ml["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0";
+    expect_fails_cleanly(write_bundle(ml), ml["linux"]["cgroupsPath"],
+                         {"linux.mountLabel", "SELinux is not enabled"});
+  }
+}
+
 TEST_F(ErrorsTest, UnknownNamespaceType) {
   json cfg = cfg_();
   cfg["linux"]["namespaces"].push_back({{"type", "bogus"}});

@@ -282,6 +282,21 @@ TEST_F(ExecTest, PreserveFdsPassesExactlyTheGivenFds) {
   EXPECT_NE(exec({"--preserve-fds=-1", id_, "true"}).exit_code(), 0);
 }
 
+// --apparmor and --process-label are refused where their LSM is off (never ignored).
+TEST_F(ExecTest, LsmFlagsNeedTheirLsm) {
+  start_sleeper();
+  if (!contains(read_text("/sys/module/apparmor/parameters/enabled"), "Y")) {
+    Result r = exec({"--apparmor", "unconfined", id_, "true"});
+    EXPECT_NE(r.exit_code(), 0);
+    EXPECT_TRUE(contains(r.err, "AppArmor is not enabled")) << r.describe();
+  }
+  if (!exists("/sys/fs/selinux/enforce")) {
+    Result r = exec({"--process-label", "system_u:system_r:container_t:s0", id_, "true"});
+    EXPECT_NE(r.exit_code(), 0);
+    EXPECT_TRUE(contains(r.err, "SELinux is not enabled")) << r.describe();
+  }
+}
+
 // A paused container refuses exec unless --ignore-paused; then the process runs once the
 // container is resumed.
 TEST_F(ExecTest, PausedContainerNeedsIgnorePaused) {

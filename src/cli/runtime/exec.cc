@@ -26,9 +26,10 @@ void add_exec(CLI::App& app, Globals& g, Action& action) {
       ->allow_extra_args(false);
   cmd->add_option("-c,--cap", o->caps, "capability to add (repeatable)")->allow_extra_args(false);
   cmd->add_flag("--no-new-privs", o->no_new_privs, "set no_new_privs for the process");
-  cmd->add_option("--apparmor", o->apparmor, "AppArmor profile (accepted; not applied yet)");
+  cmd->add_option("--apparmor", o->apparmor,
+                  "AppArmor profile to exec into (an error where AppArmor is off)");
   cmd->add_option("--process-label", o->process_label,
-                  "SELinux process label (accepted; not applied yet)");
+                  "SELinux label to exec into (an error where SELinux is off)");
   cmd->add_option("--preserve-fds", o->preserve_fds,
                   "pass N extra file descriptors (3 .. 3+N-1) to the process");
   cmd->add_flag("--ignore-paused", o->ignore_paused, "exec even if the container is paused");
