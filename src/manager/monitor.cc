@@ -470,6 +470,11 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
     }
     if (stop) break;
     rec->restart_count++;
+    try {
+      recheck_container_network(store, id, rec->options.get<RunOptions>());
+    } catch (const std::exception& e) {
+      log::error(e.what());  // the launch below reports what it means for the container
+    }
   }
 
   rec->state = "exited";

@@ -455,6 +455,29 @@ void setup_container_network(Store& store, const std::string& id, const RunOptio
   refresh_hosts(store, nets, id);
 }
 
+void recheck_container_network(Store& store, const std::string& id, const RunOptions& opts) {
+  if (opts.network != "bridge") return;
+  json st = read_state(store, id);
+  std::string why;
+  if (!st.is_object() || !network::netns_exists(st.value("netns", ""))) {
+    why = "its network namespace is gone";
+  } else {
+    network::CniRunner cni;
+    for (const auto& a : st.value("attachments", json::array())) {
+      try {
+        cni.check(attachment_of(a, id, st["netns"]), a.value("result", json()));
+      } catch (const Error& e) {
+        why = e.what();
+        break;
+      }
+    }
+  }
+  if (why.empty()) return;
+  log::warn(fmt::format("container {}: network set up again: {}", short_id(id), why));
+  teardown_container_network(store, id);
+  setup_container_network(store, id, opts);
+}
+
 void teardown_container_network(Store& store, const std::string& id) {
   json st = read_state(store, id);
   if (!st.is_object()) {

@@ -43,6 +43,9 @@ std::string netns_path(Store& store, const std::string& id);
 // Bridge mode: creates the namespace and runs CNI ADD for each network; on failure nothing
 // is left. Other modes: nothing to do.
 void setup_container_network(Store& store, const std::string& id, const RunOptions& opts);
+// Before a restart (restart policies): CNI CHECK of every attachment; one that fails (a veth
+// deleted by hand, a lost namespace) gets the network torn down and set up again.
+void recheck_container_network(Store& store, const std::string& id, const RunOptions& opts);
 // CNI DEL for every attachment, then the namespace goes; best effort (warnings are logged),
 // idempotent, and safe to call for a container that never had a network.
 void teardown_container_network(Store& store, const std::string& id);

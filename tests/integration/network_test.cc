@@ -256,6 +256,31 @@ TEST_F(NetworkTest, ConnectAndDisconnectARunningContainer) {
   EXPECT_FALSE(contains(in_host({"ip", "-o", "link"}).out, "vessel1")) << "bridge left behind";
 }
 
+// A restart (restart policy) checks the network with CNI CHECK first: a veth deleted by hand
+// is noticed and the network set up again.
+TEST_F(NetworkTest, RestartChecksAndRepairsTheNetwork) {
+  run_d({"--name", "r", "--restart", "always", "busybox", "sleep", "1000"});
+  auto before = inspect("r");
+  std::string gw = before["NetworkSettings"]["Networks"]["vessel"].value("Gateway", "");
+  ASSERT_FALSE(gw.empty());
+  std::string veth;
+  for (const auto& l : split_lines(in_host({"ip", "-o", "link", "show", "type", "veth"}).out)) {
+    auto colon = l.find(": ");
+    if (colon == std::string::npos || contains(l, "uplink")) continue;
+    veth = l.substr(colon + 2, l.find('@') - colon - 2);
+  }
+  ASSERT_FALSE(veth.empty());
+  ASSERT_TRUE(in_host({"ip", "link", "del", veth}).ok());
+  EXPECT_FALSE(v({"exec", "r", "ping", "-c", "1", "-W", "1", gw}).ok()) << "the network is cut";
+  ::kill(before["State"]["Pid"].get<pid_t>(), SIGKILL);
+  ASSERT_TRUE(wait_until([&] {
+    auto j = inspect("r");
+    return !j.is_null() && j["RestartCount"].get<int>() >= 1 && j["State"]["Status"] == "running";
+  }));
+  Result ping = v({"exec", "r", "ping", "-c", "1", "-W", "3", gw});
+  EXPECT_TRUE(ping.ok()) << "the network was not repaired: " << ping.describe();
+}
+
 TEST_F(NetworkTest, BadInputIsRefusedAndLeavesNothing) {
   struct Case {
     std::vector<std::string> args;
