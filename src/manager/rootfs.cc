@@ -4,6 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include "image/digest.h"
 #include "image/layer.h"
 #include "util/error.h"
@@ -11,7 +15,105 @@
 
 namespace vessel::manager {
 
-void ensure_layers(Store& store, const ImageRecord& img) {
+namespace {
+
+enum class Driver { Auto, Overlay, Vfs };
+
+Driver g_driver = Driver::Auto;  // what new containers get (set_storage_driver)
+
+constexpr const char* kOverlay = "overlay";
+constexpr const char* kVfs = "vfs";
+
+// Removes a directory tree when it goes out of scope, unless released.
+class TreeGuard {
+ public:
+  explicit TreeGuard(std::string path) : path_(std::move(path)) {}
+  TreeGuard(const TreeGuard&) = delete;
+  TreeGuard& operator=(const TreeGuard&) = delete;
+  ~TreeGuard() {
+    if (path_.empty()) return;
+    try {
+      remove_tree(path_);
+    } catch (const Error&) {
+    }
+  }
+  void release() { path_.clear(); }
+
+ private:
+  std::string path_;
+};
+
+// Detaches a mount when it goes out of scope.
+class MountGuard {
+ public:
+  explicit MountGuard(std::string target) : target_(std::move(target)) {}
+  MountGuard(const MountGuard&) = delete;
+  MountGuard& operator=(const MountGuard&) = delete;
+  ~MountGuard() { ::umount2(target_.c_str(), MNT_DETACH); }
+
+ private:
+  std::string target_;
+};
+
+// The errors with which the kernel says overlayfs cannot be used here (no overlay module,
+// an upper directory on a filesystem overlayfs refuses, such as another overlayfs).
+bool overlay_unavailable(int err) { return err == ENODEV || err == EINVAL || err == EOPNOTSUPP; }
+
+std::string marker_path(const std::string& dir) { return dir + "/storage-driver"; }
+
+// The store remembers what the automatic choice found (<root>/storage-driver): "overlay", or
+// "vfs" once overlayfs failed there, so that the warning is printed once per store.
+std::string auto_record_path(const Store& store) { return store.paths().root + "/storage-driver"; }
+
+void warn_fallback(const Store& store, const std::string& why) {
+  std::fprintf(stderr,
+               "vessel: warning: overlayfs cannot be used for the store %s (%s): using the vfs "
+               "storage driver (a full copy of the image per container)\n",
+               store.paths().root.c_str(), why.c_str());
+}
+
+void record_auto(const Store& store, const char* driver) {
+  write_file_atomic(auto_record_path(store), std::string(driver) + "\n", 0644);
+}
+
+// Mounts a throwaway overlay under the store's tmp directory: 0 if it works, else the errno.
+int probe_overlay(const Store& store) {
+  std::string base = store.paths().tmp() + "/overlay-probe-" + random_hex_id().substr(0, 16);
+  TreeGuard cleanup(base);
+  for (const char* sub : {"/lower", "/upper", "/work", "/merged"}) mkdir_p(base + sub, 0700);
+  std::string opts =
+      "lowerdir=" + base + "/lower,upperdir=" + base + "/upper,workdir=" + base + "/work";
+  std::string merged = base + "/merged";
+  if (::mount("overlay", merged.c_str(), "overlay", 0, opts.c_str()) != 0) return errno;
+  MountGuard unmount(merged);
+  return 0;
+}
+
+// The driver the automatic choice gives a new container in this store.
+Driver auto_driver(const Store& store) {
+  std::string record = auto_record_path(store);
+  if (path_exists(record)) {
+    std::string name = read_file(record);
+    if (name.rfind(kVfs, 0) == 0) return Driver::Vfs;
+    if (name.rfind(kOverlay, 0) == 0) return Driver::Overlay;
+  }
+  int err = probe_overlay(store);
+  if (err == 0) {
+    record_auto(store, kOverlay);
+    return Driver::Overlay;
+  }
+  if (!overlay_unavailable(err)) return Driver::Overlay;  // the real mount will say why
+  warn_fallback(store, std::string("mounting overlay: ") + std::strerror(err));
+  record_auto(store, kVfs);
+  return Driver::Vfs;
+}
+
+// The driver a new container gets now.
+Driver new_container_driver(const Store& store) {
+  return g_driver == Driver::Auto ? auto_driver(store) : g_driver;
+}
+
+void unpack_missing_layers(Store& store, const ImageRecord& img) {
   const auto& paths = store.paths();
   for (const auto& layer : img.layers) {
     std::string dest = paths.layer(layer.diff_id);
@@ -36,10 +138,54 @@ void ensure_layers(Store& store, const ImageRecord& img) {
   }
 }
 
-void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, bool read_only) {
+// Removes <dir>/rootfs if it is an empty directory (left by a failed overlay mount).
+void remove_empty_rootfs(const std::string& rootfs) {
+  if (::rmdir(rootfs.c_str()) != 0 && errno != ENOENT)
+    fail_errno("removing {} to copy the image there", rootfs);
+}
+
+// vfs: applies the image's layer blobs in order (whiteouts applied, not kept) into a private
+// directory that becomes <dir>/rootfs once complete. Unpacking restores owners, modes,
+// xattrs, symlinks, hard links, device nodes and timestamps.
+void copy_rootfs(Store& store, const ImageRecord& img, const std::string& dir) {
+  std::string rootfs = dir + "/rootfs";
+  std::string partial = dir + "/rootfs.partial";
+  remove_tree(partial);  // an interrupted copy
+  mkdir_p(partial, 0755);
+  TreeGuard cleanup(partial);
+  image::UnpackOptions opts;
+  opts.whiteouts = image::WhiteoutMode::Apply;
+  for (const auto& layer : img.layers) {
+    std::string blob = store.blobs().path(layer.blob_digest);
+    image::UnpackStats stats;
+    try {
+      stats = image::unpack_layer(blob, partial, opts);
+    } catch (const Error& e) {
+      fail("copying layer {} into {}: {}", layer.blob_digest, rootfs, e.what());
+    }
+    if (!stats.diff_id.empty() && stats.diff_id != layer.diff_id)
+      fail("layer {}: its content is {}, not the diff_id {} the image config names",
+           layer.blob_digest, stats.diff_id, layer.diff_id);
+  }
+  if (::chmod(partial.c_str(), 0755) != 0) fail_errno("chmod {}", partial);
+  remove_empty_rootfs(rootfs);
+  if (::rename(partial.c_str(), rootfs.c_str()) != 0)
+    fail_errno("renaming {} to {}", partial, rootfs);
+  cleanup.release();
+}
+
+void write_marker(const std::string& dir, const char* driver) {
+  write_file_atomic(marker_path(dir), std::string(driver) + "\n", 0644);
+}
+
+// Mounts the overlay; returns 0, or the errno of a mount that overlayfs refused as
+// unavailable when `may_fall_back` (other failures throw).
+int mount_overlay(Store& store, const ImageRecord& img, const std::string& dir, bool read_only,
+                  bool may_fall_back) {
   std::string rootfs = dir + "/rootfs";
   mkdir_p(rootfs, 0755);
-  if (rootfs_mounted(dir)) return;
+  if (rootfs_mounted(dir)) return 0;
+  unpack_missing_layers(store, img);
   const auto& paths = store.paths();
   std::vector<std::string> lowers;  // top layer first, as overlayfs wants them
   for (auto it = img.layers.rbegin(); it != img.layers.rend(); ++it)
@@ -59,7 +205,7 @@ void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, 
       ::umount2(rootfs.c_str(), MNT_DETACH);
       throw_errno("remounting " + rootfs + " read-only", saved);
     }
-    return;
+    return 0;
   }
   std::string opts = "lowerdir=" + lowerdir;
   if (!read_only) {
@@ -70,8 +216,60 @@ void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, 
   if (opts.size() >= 4000)
     fail("the image has too many layers ({}) for one overlay mount", img.layers.size());
   unsigned long flags = read_only ? MS_RDONLY : 0;
-  if (::mount("overlay", rootfs.c_str(), "overlay", flags, opts.c_str()) != 0)
-    fail_errno("mounting the overlay root filesystem on {}", rootfs);
+  if (::mount("overlay", rootfs.c_str(), "overlay", flags, opts.c_str()) == 0) return 0;
+  int err = errno;
+  if (may_fall_back && overlay_unavailable(err)) return err;
+  std::string hint = overlay_unavailable(err)
+                         ? " (overlayfs cannot be used on this store's filesystem: use "
+                           "--storage-driver vfs)"
+                         : "";
+  throw_errno("mounting the overlay root filesystem on " + rootfs + hint, err);
+}
+
+}  // namespace
+
+void set_storage_driver(const std::string& name) {
+  if (name.empty())
+    g_driver = Driver::Auto;
+  else if (name == kOverlay)
+    g_driver = Driver::Overlay;
+  else if (name == kVfs)
+    g_driver = Driver::Vfs;
+  else
+    fail("unknown storage driver \"{}\": overlay or vfs", name);
+}
+
+void ensure_layers(Store& store, const ImageRecord& img) {
+  if (new_container_driver(store) == Driver::Vfs) return;
+  unpack_missing_layers(store, img);
+}
+
+void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, bool read_only) {
+  std::string rootfs = dir + "/rootfs";
+  bool recorded = path_exists(marker_path(dir));
+  // A container from before drivers were recorded has its spec (or an upper layer): overlay.
+  bool legacy = !recorded && (path_exists(dir + "/config.json") || path_exists(dir + "/upper"));
+  std::string driver = recorded ? container_storage_driver(dir) : legacy ? kOverlay : "";
+  if (driver.empty()) {  // a new container
+    driver = new_container_driver(store) == Driver::Vfs ? kVfs : kOverlay;
+    write_marker(dir, driver.c_str());
+  }
+  if (driver == kVfs) {
+    if (!rootfs_mounted(dir)) copy_rootfs(store, img, dir);
+    return;
+  }
+  bool may_fall_back = !recorded && !legacy && g_driver == Driver::Auto;
+  int err = mount_overlay(store, img, dir, read_only, may_fall_back);
+  if (err == 0) return;
+  // Automatic choice, and overlayfs refused this container: a copy instead, and the store
+  // remembers it.
+  warn_fallback(store, "mounting " + rootfs + ": " + std::strerror(err));
+  record_auto(store, kVfs);
+  remove_tree(dir + "/upper");
+  remove_tree(dir + "/work");
+  remove_tree(dir + "/empty");
+  write_marker(dir, kVfs);
+  copy_rootfs(store, img, dir);
 }
 
 }  // namespace vessel::manager

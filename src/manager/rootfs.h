@@ -1,6 +1,11 @@
-// Container root filesystems: the image's layers, each unpacked once under <root>/layers,
-// stacked read-only with overlayfs under a per-container writable upper layer that is
-// deleted with the container.
+// Container root filesystems, with one of two storage drivers:
+//  - overlay: the image's layers, each unpacked once under <root>/layers, stacked read-only
+//    with overlayfs under a per-container writable upper layer that is deleted with the
+//    container;
+//  - vfs: where overlayfs is unavailable (or chosen), <dir>/rootfs is a private full copy of
+//    the image (its layers applied in order), deleted with the container.
+// Each container records its driver in <dir>/storage-driver when it is created, so that it
+// is started and removed the same way whatever the driver new containers get later.
 #pragma once
 
 #include <string>
@@ -10,15 +15,29 @@
 
 namespace vessel::manager {
 
+// The driver new containers get: "overlay", "vfs", or "" (automatic: overlay where the
+// kernel can use it on the store's filesystem, else vfs, with a warning the first time).
+// Throws on another name. Process-wide; set once by the CLI (--storage-driver).
+void set_storage_driver(const std::string& name);
+
 // Unpacks the image's layers that are not unpacked yet (concurrent callers are safe: each
-// unpacks into a private directory and the first rename wins).
+// unpacks into a private directory and the first rename wins). Nothing to do when new
+// containers use vfs: mount_rootfs unpacks what an overlay container needs itself.
 void ensure_layers(Store& store, const ImageRecord& img);
 
-// Mounts <dir>/rootfs: overlay of the layers with <dir>/upper and <dir>/work, or, for a
-// read-only container, the layers alone (no upper layer at all).
+// Makes <dir>/rootfs ready. overlay: mounts the layers with <dir>/upper and <dir>/work, or,
+// for a read-only container, the layers alone (no upper layer at all). vfs: copies the image
+// into <dir>/rootfs unless the copy is there. A new container (no <dir>/storage-driver yet)
+// gets the current driver; in automatic mode an overlay mount that fails with ENODEV, EINVAL
+// or EOPNOTSUPP falls back to vfs with a warning.
 void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, bool read_only);
+
+// "overlay" or "vfs": the driver the container in `dir` was created with (containers from
+// before drivers were recorded are overlay).
+std::string container_storage_driver(const std::string& dir);
+// overlay: <dir>/rootfs is mounted; vfs: the copy is complete.
 bool rootfs_mounted(const std::string& dir);
-// Lazily detaches <dir>/rootfs if it is mounted.
+// Lazily detaches <dir>/rootfs if it is mounted (vfs: normally nothing is).
 void unmount_rootfs(const std::string& dir);
 
 }  // namespace vessel::manager

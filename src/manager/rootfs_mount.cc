@@ -8,7 +8,10 @@
 
 namespace vessel::manager {
 
-bool rootfs_mounted(const std::string& dir) {
+namespace {
+
+// Overlay and bind mounts on <dir>/rootfs.
+bool rootfs_is_mountpoint(const std::string& dir) {
   struct stat a {
   }, b{};
   std::string rootfs = dir + "/rootfs";
@@ -19,9 +22,29 @@ bool rootfs_mounted(const std::string& dir) {
   return mounts.find(" " + rootfs + " ") != std::string::npos;
 }
 
+}  // namespace
+
+std::string container_storage_driver(const std::string& dir) {
+  std::string marker = dir + "/storage-driver";
+  if (!path_exists(marker)) return "overlay";
+  std::string name = read_file(marker);
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  if (name != "overlay" && name != "vfs")
+    fail("{}: unknown storage driver \"{}\" (overlay or vfs)", marker, name);
+  return name;
+}
+
+bool rootfs_mounted(const std::string& dir) {
+  if (container_storage_driver(dir) == "vfs") {
+    struct stat st {};
+    return ::lstat((dir + "/rootfs").c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  }
+  return rootfs_is_mountpoint(dir);
+}
+
 void unmount_rootfs(const std::string& dir) {
   std::string rootfs = dir + "/rootfs";
-  for (int i = 0; i < 4 && rootfs_mounted(dir); ++i)
+  for (int i = 0; i < 4 && rootfs_is_mountpoint(dir); ++i)
     if (::umount2(rootfs.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
       fail_errno("unmounting {}", rootfs);
 }

@@ -2,13 +2,26 @@
 // its own store (--root) under a temp dir, checked from inside the containers and from the
 // host, and nothing left behind (containers, mounts, monitors).
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "harness.h"
 
 namespace itest {
 namespace {
+
+// Runs `f` at the end of the scope (cleanups that must run when an assertion returns early).
+struct Defer {
+  explicit Defer(std::function<void()> fn) : f(std::move(fn)) {}
+  Defer(const Defer&) = delete;
+  Defer& operator=(const Defer&) = delete;
+  ~Defer() { f(); }
+  std::function<void()> f;
+};
 
 class ManagerTest : public ::testing::Test {
  protected:
@@ -62,6 +75,71 @@ class ManagerTest : public ::testing::Test {
     size_t n = 0;
     for (const auto& l : split_lines(r.out)) n += !trim(l).empty();
     return n;
+  }
+  static std::string sha256_of(const std::string& path) {
+    return "sha256:" + run_cmd({"sha256sum", path}).out.substr(0, 64);
+  }
+  // "layered:1": the busybox template plus a second, uncompressed layer with whiteouts (of
+  // /etc/os-release; /usr opaque), a hard link, a device node, a symlink, and a file with an
+  // owner, a mode, an mtime and an xattr of its own.
+  void build_layered_image() {
+    ASSERT_TRUE(v({"template", "build", "busybox"}).ok());
+    std::string l2 = dir_ + "/layer2";
+    mkdirs(l2 + "/etc");
+    mkdirs(l2 + "/usr");
+    mkdirs(l2 + "/data");
+    write_text(l2 + "/etc/.wh.os-release", "");
+    write_text(l2 + "/usr/.wh..wh..opq", "");
+    write_text(l2 + "/usr/newfile", "new\n");
+    write_text(l2 + "/data/one", "linked\n");
+    ASSERT_EQ(::link((l2 + "/data/one").c_str(), (l2 + "/data/two").c_str()), 0);
+    ASSERT_EQ(::mknod((l2 + "/data/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+    ASSERT_EQ(::symlink("one", (l2 + "/data/link").c_str()), 0);
+    std::string owned = l2 + "/data/owned";
+    write_text(owned, "owned\n", 0640);
+    ASSERT_EQ(::chown(owned.c_str(), 1234, 5678), 0);
+    ASSERT_EQ(::chmod(owned.c_str(), 0640), 0);
+    ASSERT_EQ(::setxattr(owned.c_str(), "user.vessel", "yes", 3, 0), 0);
+    struct timeval times[2] = {{1000000000, 0}, {1000000000, 0}};
+    ASSERT_EQ(::utimes(owned.c_str(), times), 0);
+    std::string layer = dir_ + "/layer2.tar";
+    auto tar = run_cmd({"tar", "--format=posix", "--xattrs", "--xattrs-include=*",
+                        "--numeric-owner", "-C", l2, "-cf", layer, "etc", "usr", "data"});
+    ASSERT_TRUE(tar.ok()) << tar.describe();
+
+    std::string archive = dir_ + "/layered";
+    ASSERT_TRUE(v({"save", "--format", "oci-dir", "-o", archive, "busybox"}).ok());
+    auto blob = [&](const std::string& d) { return archive + "/blobs/sha256/" + d.substr(7); };
+    std::string layer_digest = sha256_of(layer);
+    ASSERT_TRUE(run_cmd({"cp", layer, blob(layer_digest)}).ok());
+    auto index = json::parse(read_text(archive + "/index.json"));
+    auto manifest = json::parse(read_text(blob(index["manifests"][0]["digest"])));
+    auto config = json::parse(read_text(blob(manifest["config"]["digest"])));
+    config["rootfs"]["diff_ids"].push_back(layer_digest);
+    std::string cfg_text = config.dump();
+    write_text(dir_ + "/cfg.json", cfg_text);
+    std::string cfg_digest = sha256_of(dir_ + "/cfg.json");
+    write_text(blob(cfg_digest), cfg_text);
+    manifest["config"]["digest"] = cfg_digest;
+    manifest["config"]["size"] = cfg_text.size();
+    manifest["layers"].push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
+                                  {"digest", layer_digest},
+                                  {"size", read_text(layer).size()}});
+    std::string man_text = manifest.dump();
+    write_text(dir_ + "/man.json", man_text);
+    std::string man_digest = sha256_of(dir_ + "/man.json");
+    write_text(blob(man_digest), man_text);
+    index["manifests"] =
+        json::array({{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                      {"digest", man_digest},
+                      {"size", man_text.size()},
+                      {"annotations", {{"org.opencontainers.image.ref.name", "layered:1"}}}}});
+    write_text(archive + "/index.json", index.dump());
+    auto loaded = v({"load", "-i", archive});
+    ASSERT_TRUE(loaded.ok()) << loaded.describe();
+  }
+  bool mounted(const std::string& path) {
+    return find_mount(parse_mountinfo(read_text("/proc/self/mountinfo")), path).has_value();
   }
 
   std::string dir_, root_;
@@ -349,6 +427,218 @@ TEST_F(ManagerTest, ImagesSaveLoadAndImport) {
   EXPECT_NE(v({"rmi", "mine:1"}).exit_code(), 0);
   ASSERT_TRUE(v({"rm", "user1"}).ok());
   EXPECT_TRUE(v({"rmi", "mine:1"}).ok());
+}
+
+// What a container sees of "layered:1" (build_layered_image), the same with either driver.
+const char* kLayeredChecks =
+    "ls /usr; test -e /etc/os-release && echo os-release present || echo os-release gone;"
+    "test -e /etc/passwd && echo passwd present;"
+    "[ $(stat -c %i /data/one) = $(stat -c %i /data/two) ] && echo hardlinked;"
+    "stat -c '%h' /data/one; stat -c '%F %t:%T' /data/null; stat -c '%a %u:%g %Y' /data/owned;"
+    "readlink /data/link; cat /data/two";
+const char* kLayeredExpected =
+    "newfile\nos-release gone\npasswd present\nhardlinked\n2\ncharacter special file 1:3\n"
+    "640 1234:5678 1000000000\none\nlinked\n";
+
+TEST_F(ManagerTest, VfsDriverGivesEachContainerAPrivateCopy) {
+  build_layered_image();
+  if (HasFatalFailure()) return;
+  auto vfs = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--storage-driver", "vfs"});
+    return v(args);
+  };
+  auto r = vfs({"run", "-d", "--network", "none", "--name", "keeper", "layered:1", "sleep", "300"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  std::string cdir = root_ + "/containers/" + trim(r.out);
+  EXPECT_EQ(read_text(cdir + "/storage-driver"), "vfs\n");
+  EXPECT_FALSE(mounted(cdir + "/rootfs")) << "vfs mounts nothing";
+  EXPECT_FALSE(exists(cdir + "/upper"));
+  EXPECT_FALSE(exists(root_ + "/storage-driver")) << "no automatic choice was made";
+
+  auto seen = v({"exec", "keeper", "sh", "-c", kLayeredChecks});
+  ASSERT_TRUE(seen.ok()) << seen.describe();
+  EXPECT_EQ(seen.out, kLayeredExpected);
+  char value[16] = {};
+  EXPECT_EQ(::lgetxattr((cdir + "/rootfs/data/owned").c_str(), "user.vessel", value, sizeof value),
+            3);
+  EXPECT_STREQ(value, "yes");
+
+  ASSERT_TRUE(v({"exec", "keeper", "sh", "-c", "echo written > /etc/written"}).ok());
+  EXPECT_EQ(v({"exec", "keeper", "cat", "/etc/written"}).out, "written\n");
+  EXPECT_EQ(read_text(cdir + "/rootfs/etc/written"), "written\n") << "the write is in the copy";
+  auto fresh = vfs({"run", "--rm", "--network", "none", "layered:1", "sh", "-c",
+                    "cat /etc/written 2>/dev/null || echo absent"});
+  EXPECT_EQ(fresh.out, "absent\n") << fresh.describe();
+
+  // The overlay driver shows the same image.
+  auto ov = v({"--storage-driver", "overlay", "run", "--rm", "--network", "none", "layered:1", "sh",
+               "-c", kLayeredChecks});
+  EXPECT_EQ(ov.out, kLayeredExpected) << ov.describe();
+
+  ASSERT_TRUE(v({"rm", "-f", "keeper"}).ok());
+  EXPECT_FALSE(exists(cdir));
+  EXPECT_EQ(entries(root_ + "/containers"), 0u);
+
+  // VESSEL_STORAGE_DRIVER chooses too; a container keeps its driver whatever the flag says
+  // when it is started again, and both kinds live in one store.
+  std::vector<std::string> by_env = {"env",
+                                     "VESSEL_STORAGE_DRIVER=vfs",
+                                     VESSEL_MANAGER_BIN,
+                                     "--root",
+                                     root_,
+                                     "create",
+                                     "--network",
+                                     "none",
+                                     "--name",
+                                     "copied",
+                                     "layered:1",
+                                     "sh",
+                                     "-c",
+                                     "cat /usr/newfile"};
+  auto created = run_cmd(by_env);
+  ASSERT_TRUE(created.ok()) << created.describe();
+  std::string copied = root_ + "/containers/" + trim(created.out);
+  EXPECT_EQ(read_text(copied + "/storage-driver"), "vfs\n");
+  ASSERT_TRUE(v({"--storage-driver", "overlay", "create", "--network", "none", "--name", "stacked",
+                 "layered:1", "sh", "-c", "cat /usr/newfile"})
+                  .ok());
+  std::string stacked = root_ + "/containers/" + inspect("stacked")["Id"].get<std::string>();
+  EXPECT_EQ(read_text(stacked + "/storage-driver"), "overlay\n");
+  EXPECT_TRUE(mounted(stacked + "/rootfs"));
+  for (int i = 0; i < 2; ++i) {
+    auto a = v({"--storage-driver", "overlay", "start", "-a", "copied"});
+    EXPECT_EQ(a.out, "new\n") << a.describe();
+    EXPECT_FALSE(mounted(copied + "/rootfs"));
+    auto b = vfs({"start", "-a", "stacked"});
+    EXPECT_EQ(b.out, "new\n") << b.describe();
+  }
+  EXPECT_TRUE(v({"rm", "copied"}).ok());
+  EXPECT_TRUE(vfs({"rm", "stacked"}).ok());
+  EXPECT_FALSE(exists(copied));
+  EXPECT_FALSE(exists(stacked));
+
+  auto bad = v({"--storage-driver", "zfs", "ps"});
+  EXPECT_NE(bad.exit_code(), 0);
+  EXPECT_TRUE(contains(bad.err, "--storage-driver")) << bad.describe();
+}
+
+TEST_F(ManagerTest, StoreWhereOverlayFailsFallsBackToVfsWithAWarning) {
+  // A store inside an overlayfs mount: overlayfs refuses another overlay's directories as its
+  // upper layer.
+  std::string ovl = dir_ + "/ovl";
+  for (const char* d : {"/lower", "/upper", "/work", "/merged"}) mkdirs(ovl + d);
+  std::string merged = ovl + "/merged";
+  std::string opts =
+      "lowerdir=" + ovl + "/lower,upperdir=" + ovl + "/upper,workdir=" + ovl + "/work";
+  if (::mount("overlay", merged.c_str(), "overlay", 0, opts.c_str()) != 0)
+    GTEST_SKIP() << "cannot mount an overlay here: " << strerror(errno);
+  std::string store = root_;
+  root_ = merged + "/store";
+  Defer cleanup{[&] {
+    for (const auto& id : split_lines(v({"ps", "-aq", "--no-trunc"}).out))
+      if (!trim(id).empty()) v({"rm", "-f", trim(id)});
+    ::umount2(merged.c_str(), MNT_DETACH);
+    root_ = store;
+  }};
+
+  auto r = v(
+      {"run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo hi > /tmp/x; cat /tmp/x"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.out, "hi\n");
+  EXPECT_TRUE(contains(r.err, "warning: overlayfs cannot be used")) << r.describe();
+  EXPECT_TRUE(contains(r.err, "vfs")) << r.describe();
+  EXPECT_EQ(split_lines(trim(r.err)).size(), 1u) << r.describe();
+  EXPECT_EQ(read_text(root_ + "/storage-driver"), "vfs\n");
+
+  auto again = v({"run", "-d", "--network", "none", "--name", "second", "busybox", "sleep", "300"});
+  ASSERT_TRUE(again.ok()) << again.describe();
+  EXPECT_EQ(trim(again.err), "") << "the warning is printed once per store";
+  std::string cdir = root_ + "/containers/" + trim(again.out);
+  EXPECT_EQ(read_text(cdir + "/storage-driver"), "vfs\n");
+  EXPECT_EQ(v({"exec", "second", "cat", "/etc/passwd"}).out.substr(0, 5), "root:");
+  ASSERT_TRUE(v({"rm", "-f", "second"}).ok());
+  EXPECT_FALSE(exists(cdir));
+
+  // Asked for explicitly, overlay is an error that says what to do, and leaves nothing.
+  auto forced =
+      v({"--storage-driver", "overlay", "run", "--rm", "--network", "none", "busybox", "true"});
+  EXPECT_EQ(forced.exit_code(), 125) << forced.describe();
+  EXPECT_TRUE(contains(forced.err, "--storage-driver vfs")) << forced.describe();
+  EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
+  EXPECT_EQ(entries(root_ + "/containers"), 0u);
+}
+
+TEST_F(ManagerTest, SavedArchivesLoadIntoPodmanAndSkopeo) {
+  for (const char* tool : {"podman", "skopeo"})
+    if (!run_cmd({"sh", "-c", std::string("command -v ") + tool}).ok())
+      GTEST_SKIP() << tool << " is not installed";
+  ASSERT_TRUE(v({"template", "build", "busybox"}).ok());
+  // podman with everything private to the test's directory (see tests/engines/run.sh).
+  std::string p = dir_ + "/podman";
+  for (const char* d : {"/root", "/runroot", "/tmp"}) mkdirs(p + d);
+  write_text(p + "/containers.conf",
+             "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\nnetns = "
+             "\"none\"\n"
+             "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"
+             "events_logfile_path = \"" +
+                 p + "/events.log\"\n");
+  write_text(p + "/storage.conf", "[storage]\ndriver = \"vfs\"\ngraphroot = \"" + p +
+                                      "/root\"\nrunroot = \"" + p + "/runroot\"\n");
+  auto podman = [&](std::vector<std::string> args, Millis timeout = 60s) {
+    std::vector<std::string> argv = {"env",
+                                     "CONTAINERS_CONF=" + p + "/containers.conf",
+                                     "CONTAINERS_STORAGE_CONF=" + p + "/storage.conf",
+                                     "podman",
+                                     "--root",
+                                     p + "/root",
+                                     "--runroot",
+                                     p + "/runroot",
+                                     "--tmpdir",
+                                     p + "/tmp",
+                                     "--storage-driver",
+                                     "vfs",
+                                     "--cgroup-manager",
+                                     "cgroupfs",
+                                     "--events-backend",
+                                     "file"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_cmd(argv, timeout);
+  };
+  std::string runc = trim(run_cmd({"sh", "-c", "command -v runc"}).out);
+  std::string cgparent = dir_.substr(dir_.rfind('/') + 1);
+  Defer reset{[&] {
+    podman({"system", "reset", "-f"});
+    for (const auto& mp : cgroup_mount_points())
+      if (exists(mp + "/" + cgparent))
+        run_cmd({"find", mp + "/" + cgparent, "-depth", "-type", "d", "-exec", "rmdir", "{}", ";"});
+    // Whatever podman left mounted under its directory.
+    auto mounts = parse_mountinfo(read_text("/proc/self/mountinfo"));
+    for (auto it = mounts.rbegin(); it != mounts.rend(); ++it)
+      if (it->mount_point.rfind(p + "/", 0) == 0) ::umount2(it->mount_point.c_str(), MNT_DETACH);
+  }};
+
+  for (std::string format : {"docker-archive", "oci-archive"}) {
+    std::string archive = dir_ + "/busybox-" + format + ".tar";
+    auto saved = v({"save", "--format", format, "-o", archive, "busybox"});
+    ASSERT_TRUE(saved.ok()) << saved.describe();
+    auto inspected = run_cmd({"skopeo", "inspect", format + ":" + archive}, 60s);
+    ASSERT_TRUE(inspected.ok()) << inspected.describe();
+    auto info = json::parse(inspected.out);
+    EXPECT_EQ(info["Layers"].size(), 1u) << inspected.out;
+    EXPECT_EQ(info["Os"], "linux") << inspected.out;
+
+    auto loaded = podman({"load", "-i", archive});
+    ASSERT_TRUE(loaded.ok()) << loaded.describe();
+    auto images = podman({"images", "--format", "{{.Repository}}:{{.Tag}}"});
+    ASSERT_TRUE(images.ok()) << images.describe();
+    EXPECT_TRUE(contains(images.out, "localhost/busybox:latest")) << images.describe();
+    // crun refuses this host's hybrid cgroups: runc, under a cgroup parent of the test's own.
+    if (runc.empty()) continue;
+    auto ran = podman({"run", "--rm", "--network", "none", "--runtime", runc, "--cgroup-parent",
+                       "/" + cgparent, "localhost/busybox:latest", "echo", "hi from " + format});
+    EXPECT_EQ(ran.out, "hi from " + format + "\n") << ran.describe();
+    ASSERT_TRUE(podman({"rmi", "-f", "localhost/busybox:latest"}).ok());
+  }
 }
 
 TEST_F(ManagerTest, ConcurrentRunsAllSucceed) {

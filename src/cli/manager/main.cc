@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/manager/commands.h"
+#include "manager/rootfs.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -32,6 +33,12 @@ int main(int argc, char** argv) {
   app.add_option("--runroot", g.runroot,
                  "runtime state directory (default /run/vessel, or ROOT/run with --root)");
   app.add_flag("--debug", g.debug, "log debug messages");
+  std::string storage_driver;
+  app.add_option("--storage-driver", storage_driver,
+                 "storage driver for new containers: overlay or vfs (a full copy of the image; "
+                 "default: overlay where the store's filesystem allows it, else vfs)")
+      ->check(CLI::IsMember({"overlay", "vfs"}))
+      ->envname("VESSEL_STORAGE_DRIVER");
 
   cli::Action action;
   cli::add_run(app, g, action);
@@ -57,6 +64,7 @@ int main(int argc, char** argv) {
   }
   log::configure("", log::Format::text, g.debug);
   try {
+    manager::set_storage_driver(storage_driver);
     return action ? action() : 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "vessel: %s\n", e.what());
