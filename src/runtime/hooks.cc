@@ -14,6 +14,7 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/log.h"
+#include "util/subprocess.h"
 
 namespace vessel::runtime {
 namespace {
@@ -58,40 +59,6 @@ int64_t now_ms() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
 }
-
-// Writing the state to a hook that exits without reading stdin raises SIGPIPE, which would
-// kill the runtime. SIGPIPE is blocked while the hook runs; a SIGPIPE that our own writes
-// left pending is consumed before the old mask comes back, so nothing leaks to the caller.
-class SigpipeBlock {
- public:
-  SigpipeBlock() {
-    sigset_t pipe_set;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_);
-  }
-  ~SigpipeBlock() {
-    sigset_t pending;
-    sigpending(&pending);
-    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
-      sigset_t pipe_set;
-      sigemptyset(&pipe_set);
-      sigaddset(&pipe_set, SIGPIPE);
-      struct timespec zero = {0, 0};
-      sigtimedwait(&pipe_set, nullptr, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SigpipeBlock(const SigpipeBlock&) = delete;
-  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
-
- private:
-  sigset_t old_;
-  bool was_pending_ = false;
-};
 
 // Owns the hook process until it has been reaped, so that no error path leaves a zombie or
 // a hook running on after the runtime gave up on it.
@@ -224,7 +191,8 @@ void run_hook(const oci::Hook& hook, const std::string& phase, size_t index,
   Pipe err = make_pipe();
   Pipe report = make_pipe();
 
-  SigpipeBlock sigpipe_blocked;
+  // Writing the state to a hook that exits without reading stdin would raise SIGPIPE.
+  SigpipeBlocked sigpipe_blocked;
   pid_t pid = fork();
   if (pid < 0) fail_errno("{}: fork", what);
   if (pid == 0)

@@ -46,36 +46,26 @@ struct ChildGuard {
   }
 };
 
-// A helper that exits without reading all of its stdin would make our write raise SIGPIPE:
-// blocked while the helper runs, and a SIGPIPE we caused is consumed before unblocking.
-class SigpipeBlocked {
- public:
-  SigpipeBlocked() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &set, &old_);
-  }
-  ~SigpipeBlocked() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    timespec zero{0, 0};
-    if (!was_pending_) sigtimedwait(&set, nullptr, &zero);
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SigpipeBlocked(const SigpipeBlocked&) = delete;
-  SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
-
- private:
-  sigset_t old_;
-  bool was_pending_ = false;
-};
-
 }  // namespace
+
+SigpipeBlocked::SigpipeBlocked() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  sigset_t pending;
+  sigpending(&pending);
+  was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+  pthread_sigmask(SIG_BLOCK, &set, &old_);
+}
+
+SigpipeBlocked::~SigpipeBlocked() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  timespec zero{0, 0};
+  if (!was_pending_) sigtimedwait(&set, nullptr, &zero);
+  pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+}
 
 SubprocessResult run_subprocess(const std::string& path, const std::vector<std::string>& argv,
                                 const std::vector<std::string>& env, const std::string& input,

@@ -2,10 +2,27 @@
 // a deadline after which it is killed. Used for the CNI plugins and iptables.
 #pragma once
 
+#include <signal.h>
+
 #include <string>
 #include <vector>
 
 namespace vessel {
+
+// Blocks SIGPIPE in this thread while alive: a write to a helper that exits without reading
+// its stdin fails with EPIPE instead of killing us. A SIGPIPE our writes left pending is
+// consumed before the old mask comes back, so none leaks to the caller.
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked();
+  ~SigpipeBlocked();
+  SigpipeBlocked(const SigpipeBlocked&) = delete;
+  SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+
+ private:
+  sigset_t old_;
+  bool was_pending_ = false;
+};
 
 struct SubprocessResult {
   int status = 0;  // exit code, or 128+signal
