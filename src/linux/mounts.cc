@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "linux/cgroup_mount.h"
+#include "linux/idmap.h"
 #include "linux/lsm.h"
 #include "linux/path.h"
 #include "util/error.h"
@@ -207,8 +208,10 @@ MountFlags parse_mount_options(const std::vector<std::string>& options) {
         out.attr_clr |= r->second.attr;
       else
         out.attr_set |= r->second.attr;
-    } else if (o == "idmap" || o == "ridmap") {
-      fail("mount option \"{}\": idmapped mounts are not supported yet", o);
+    } else if (o == "idmap") {
+      out.idmap = true;
+    } else if (o == "ridmap") {
+      out.idmap = out.ridmap = true;
     } else if (o == "tmpcopyup") {
       out.tmpcopyup = true;
     } else {
@@ -228,17 +231,82 @@ void remount(const std::string& target, unsigned long flags) {
     fail_errno("remount {}", target);
 }
 
-void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx,
+bool wants_idmap(const oci::Mount& m) {
+  for (const auto& o : m.options)
+    if (o == "idmap" || o == "ridmap") return true;
+  return !m.uid_mappings.empty() || !m.gid_mappings.empty();
+}
+
+namespace {
+
+// The rules of config.md for idmap/ridmap and uidMappings/gidMappings on one mount.
+void check_idmap(const oci::Mount& m, const MountFlags& mf, bool container_maps,
                  const std::string& where) {
+  bool own = !m.uid_mappings.empty() || !m.gid_mappings.empty();
+  bool bind = mf.bind || m.type == "bind";
+  const char* type = m.type.empty() ? "untyped" : m.type.c_str();
+  if (own && !bind)
+    fail("{}.uidMappings: id mappings are only supported on bind mounts, not on {} mounts", where,
+         type);
+  if (!bind)
+    fail("{}.options: \"{}\" is only supported on bind mounts, not on {} mounts", where,
+         mf.ridmap ? "ridmap" : "idmap", type);
+  if (own && (m.uid_mappings.empty() || m.gid_mappings.empty()))
+    fail("{}.uidMappings: uidMappings and gidMappings must be given together", where);
+  if (!own && !container_maps)
+    fail(
+        "{}.options: \"{}\" without uidMappings and gidMappings uses the container's user "
+        "namespace mappings, and the container has no user namespace",
+        where, mf.ridmap ? "ridmap" : "idmap");
+  if (m.source.empty()) fail("{}.source: a bind mount needs a source", where);
+}
+
+}  // namespace
+
+UniqueFd prepare_idmapped_mount(const oci::Mount& m, const std::string& bundle,
+                                const std::vector<oci::IdMapping>& uids,
+                                const std::vector<oci::IdMapping>& gids, const std::string& where) {
   MountFlags mf;
   try {
     mf = parse_mount_options(m.options);
   } catch (const Error& e) {
     fail("{}.options: {}", where, e.what());
   }
-  if (!m.uid_mappings.empty() || !m.gid_mappings.empty())
-    fail("{}.uidMappings: idmapped mounts are not supported yet", where);
+  check_idmap(m, mf, !uids.empty() && !gids.empty(), where);
+  bool own = !m.uid_mappings.empty();
+  std::string source = m.source[0] == '/' ? m.source : bundle + "/" + m.source;
+  UniqueFd userns = own ? make_userns_fd(m.uid_mappings, m.gid_mappings, where)
+                        : make_userns_fd(uids, gids, where);
+  return open_idmapped_tree(source, mf.recursive_bind, mf.ridmap, userns.get(), where);
+}
+
+void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx, const std::string& where,
+                 int idmapped_tree) {
+  MountFlags mf;
+  try {
+    mf = parse_mount_options(m.options);
+  } catch (const Error& e) {
+    fail("{}.options: {}", where, e.what());
+  }
   bool bind = mf.bind || m.type == "bind";
+
+  // Made before the destination is touched, so that a refused idmap leaves nothing behind.
+  UniqueFd idmapped;
+  if (idmapped_tree >= 0) {
+    idmapped.reset(::fcntl(idmapped_tree, F_DUPFD_CLOEXEC, 0));
+    if (!idmapped) fail_errno("{}: dup the idmapped mount", where);
+  } else if (wants_idmap(m)) {
+    if (ctx.user_namespace) {
+      // Idmapping needs privilege over the source's filesystem, which the container's user
+      // namespace lacks: the tree must come from prepare_idmapped_mount() before entering it.
+      check_idmap(m, mf, true, where);
+      fail(
+          "{}: an idmapped mount in a container with a user namespace must be prepared "
+          "outside that namespace, which did not happen",
+          where);
+    }
+    idmapped = prepare_idmapped_mount(m, ctx.bundle, {}, {}, where);
+  }
 
   std::string source = m.source;
   Create kind = Create::dir;
@@ -260,6 +328,8 @@ void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx,
 
   if (m.type == "cgroup" && !bind) {
     mount_cgroup_tree(tpath, mf.flags, ctx.cgroup_namespace, where);
+  } else if (idmapped) {
+    move_mount_onto(idmapped.get(), target.get(), where, m.destination);
   } else if (bind) {
     unsigned long f = MS_BIND | (mf.recursive_bind ? MS_REC : 0);
     if (::mount(source.c_str(), tpath.c_str(), nullptr, f, nullptr) < 0)

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "oci/spec.h"
+#include "util/fd.h"
 
 namespace vessel::linux {
 
@@ -16,6 +17,8 @@ struct MountFlags {
   bool bind = false;
   bool recursive_bind = false;
   bool tmpcopyup = false;  // tmpfs only: copy what the destination held into the new tmpfs
+  bool idmap = false;      // "idmap" or "ridmap": an idmapped bind mount (linux/idmap.h)
+  bool ridmap = false;     // "ridmap": the idmapping applies to every mount of an rbind tree
   std::string data;        // options the kernel filesystem parses (size=, mode=, ...)
 };
 
@@ -33,8 +36,24 @@ struct MountContext {
   std::string mount_label;  // linux.mountLabel: SELinux context of new tmpfs and devpts mounts
 };
 
-void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx,
-                 const std::string& where);
+// `idmapped_tree`, when not -1, is the detached idmapped mount for `m` made beforehand by
+// prepare_idmapped_mount() (mount_entry dups it; the caller keeps its fd).
+void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx, const std::string& where,
+                 int idmapped_tree = -1);
+
+// Whether `m` asks for an idmapped mount: the "idmap"/"ridmap" options, or uidMappings and
+// gidMappings (which imply "idmap", as older configs may omit the option).
+bool wants_idmap(const oci::Mount& m);
+
+// The detached idmapped mount for `m` (which must want one), after checking its rules: bind
+// mounts only; with no mappings of its own, the container's `uids`/`gids` are used and an
+// error is returned if there are none (the container has no user namespace). The caller must
+// be privileged over the source's filesystem, i.e. not yet in the container's user namespace:
+// a container with one needs this called before its init enters it, and the fd passed to
+// mount_entry. A container without one needs nothing: mount_entry calls it.
+UniqueFd prepare_idmapped_mount(const oci::Mount& m, const std::string& bundle,
+                                const std::vector<oci::IdMapping>& uids,
+                                const std::vector<oci::IdMapping>& gids, const std::string& where);
 
 // Remount of an existing mount point keeping the flags the kernel locked (needed in user
 // namespaces, where dropping nosuid/nodev/noexec from a locked mount fails with EPERM).

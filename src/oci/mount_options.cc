@@ -5,7 +5,6 @@
 namespace vessel::oci {
 
 const std::vector<std::string>& known_mount_options() {
-  // idmap and ridmap are deliberately absent until the mount code implements them.
   static const std::vector<std::string> options = {
       "ro",          "rw",           "nosuid",       "suid",           "nodev",       "dev",
       "noexec",      "exec",         "sync",         "async",          "dirsync",     "remount",
@@ -16,7 +15,7 @@ const std::vector<std::string>& known_mount_options() {
       "rrelatime",   "rnorelatime",  "rstrictatime", "rnostrictatime", "private",     "rprivate",
       "shared",      "rshared",      "slave",        "rslave",         "unbindable",  "runbindable",
       "nosymfollow", "rnosymfollow", "lazytime",     "nolazytime",     "silent",      "loud",
-      "tmpcopyup",
+      "tmpcopyup",   "idmap",        "ridmap",
   };
   return options;
 }

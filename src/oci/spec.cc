@@ -301,8 +301,17 @@ Mount parse_mount(const Field& f) {
   m.source = f.opt_str("source");
   m.type = f.opt_str("type");
   m.options = f.opt_strings("options");
-  if (f.has("uidMappings")) m.uid_mappings = f.at("uidMappings").array().get<std::vector<json>>();
-  if (f.has("gidMappings")) m.gid_mappings = f.at("gidMappings").array().get<std::vector<json>>();
+  for (auto [key, out] :
+       {std::pair{"uidMappings", &m.uid_mappings}, std::pair{"gidMappings", &m.gid_mappings}}) {
+    if (!f.has(key)) continue;
+    Field a = f.at(key);
+    for (size_t i = 0; i < a.array().size(); ++i) out->push_back(parse_id_mapping(a.at(i)));
+  }
+  // config.md: each of uidMappings and gidMappings MUST be given along with the other.
+  if (f.has("uidMappings") != f.has("gidMappings"))
+    f.at(f.has("uidMappings") ? "uidMappings" : "gidMappings")
+        .bad(f.has("uidMappings") ? "must be given along with gidMappings"
+                                  : "must be given along with uidMappings");
   return m;
 }
 

@@ -77,12 +77,18 @@ struct Root {
   bool readonly = false;
 };
 
+struct IdMapping {
+  uint32_t container_id = 0;
+  uint32_t host_id = 0;
+  uint32_t size = 0;
+};
+
 struct Mount {
   std::string destination;
   std::string source;
   std::string type;
   std::vector<std::string> options;
-  std::vector<nlohmann::json> uid_mappings, gid_mappings;  // idmapped mounts (security issue)
+  std::vector<IdMapping> uid_mappings, gid_mappings;  // idmapped mounts (linux/idmap.h)
 };
 
 struct Hook {
@@ -95,12 +101,6 @@ struct Hook {
 struct Hooks {
   std::vector<Hook> prestart, create_runtime, create_container, start_container, poststart,
       poststop;
-};
-
-struct IdMapping {
-  uint32_t container_id = 0;
-  uint32_t host_id = 0;
-  uint32_t size = 0;
 };
 
 enum class NamespaceType { pid, network, mount, ipc, uts, user, cgroup, time };

@@ -94,7 +94,7 @@ json features_json() {
       {"apparmor", {{"enabled", false}}},
       {"selinux", {{"enabled", false}}},
       {"intelRdt", {{"enabled", false}}},
-      {"mountExtensions", {{"idmap", {{"enabled", false}}}}},
+      {"mountExtensions", {{"idmap", {{"enabled", true}}}}},
       {"netDevices", {{"enabled", false}}},
   };
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "harness.h"
@@ -354,6 +355,157 @@ TEST_F(MountsTest, SysctlIsAppliedInsideOnly) {
   EXPECT_EQ(split_lines(r.out), (std::vector<std::string>{want_fwd, "12345"})) << r.describe();
   EXPECT_EQ(read_text("/proc/sys/net/ipv4/ip_forward"), host_fwd) << "the host's sysctl changed";
   EXPECT_NE(trim(read_text("/proc/sys/kernel/msgmax")), "12345") << "the host's sysctl changed";
+}
+
+// Idmapped mounts (uidMappings/gidMappings with "idmap"/"ridmap"). The sources live under
+// dir(), on /tmp's filesystem (ext4 here), and on tmpfs mounts made by the test (tmpfs
+// supports idmapped mounts since Linux 6.3), so no test depends on the host's choice alone.
+class IdmapMountsTest : public MountsTest {
+ protected:
+  static json map_one(uint32_t container_id, uint32_t host_id) {
+    return json::array({{{"containerID", container_id}, {"hostID", host_id}, {"size", 1}}});
+  }
+  // A bind mount of `src` at `dest` on which files owned by 1000:1000 on disk show as 0:0.
+  // The mount's mapping goes from the filesystem's ids (containerID) to the ids the mount
+  // shows (hostID, kernel ids), as runc's and crun's idmapped mounts: {1000 -> 0}.
+  static json idmapped(const std::string& dest, const std::string& src,
+                       std::vector<std::string> options) {
+    json m = mount_entry(dest, "bind", src, std::move(options));
+    m["uidMappings"] = map_one(1000, 0);
+    m["gidMappings"] = map_one(1000, 0);
+    return m;
+  }
+  // A directory (and a file in it) owned by 1000:1000 on the host.
+  static void owned_tree(const std::string& d) {
+    mkdirs(d);
+    write_text(d + "/owned", "x\n");
+    ASSERT_EQ(::chown(d.c_str(), 1000, 1000), 0) << strerror(errno);
+    ASSERT_EQ(::chown((d + "/owned").c_str(), 1000, 1000), 0) << strerror(errno);
+  }
+  static std::string owner(const std::string& path) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return "missing";
+    return std::to_string(st.st_uid) + ":" + std::to_string(st.st_gid);
+  }
+  // `create` must fail naming `parts`, with no container, mount or process left over.
+  void expect_create_fails(const json& cfg, const std::vector<std::string>& parts) {
+    const std::string bundle = write_bundle(cfg);
+    const std::string id = new_id("idmap");
+    HostSnapshot before = snapshot();
+    Result r = create(id, bundle);
+    EXPECT_NE(r.exit_code(), 0) << "must fail" << r.describe();
+    EXPECT_NE(rt({"state", id}).exit_code(), 0) << "a container exists after the failure";
+    expect_nothing_left(before, id, cfg["linux"].value("cgroupsPath", ""));
+    if (!runtime_is_runc()) {
+      for (const auto& p : parts) EXPECT_TRUE(contains(r.err, p)) << p << r.describe();
+    }
+  }
+};
+
+TEST_F(IdmapMountsTest, FeaturesAdvertiseIdmap) {
+  if (runtime_is_runc()) GTEST_SKIP() << "vessel's features output";
+  const auto& f = runtime_features();
+  ASSERT_TRUE(f.has_value());
+  auto opts = (*f)["mountOptions"].get<std::vector<std::string>>();
+  EXPECT_EQ(std::count(opts.begin(), opts.end(), "idmap"), 1);
+  EXPECT_EQ(std::count(opts.begin(), opts.end(), "ridmap"), 1);
+}
+
+TEST_F(IdmapMountsTest, BindMountShowsMappedOwners) {
+  const std::string src = dir() + "/idmapped";
+  owned_tree(src);
+  json cfg = config({});
+  cfg["mounts"].push_back(idmapped("/data", src, {"bind", "idmap"}));
+  auto [out, mi] =
+      run_and_mountinfo(cfg, "stat -c %u:%g /data/owned; touch /data/created && echo created");
+  EXPECT_TRUE(contains(out, "0:0\n")) << out;
+  EXPECT_TRUE(contains(out, "created\n")) << out;
+  auto m = find_mount(mi, "/data");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_TRUE(has_option(m->mount_opts, "idmapped")) << m->mount_opts;
+  // Written as root in the container, owned by the mapped id on the host.
+  EXPECT_EQ(owner(src + "/created"), "1000:1000");
+  EXPECT_EQ(owner(src + "/owned"), "1000:1000");
+  EXPECT_FALSE(find_mount(parse_mountinfo(read_text("/proc/self/mountinfo")), "/data"));
+}
+
+TEST_F(IdmapMountsTest, MappingsWithoutOptionImplyIdmapOnTmpfsSource) {
+  const std::string src = dir() + "/tmpfs-src";
+  host_tmpfs(src);
+  owned_tree(src);
+  json cfg = config({});
+  json m = idmapped("/data", src, {"bind", "ro"});  // no "idmap": the mappings imply it
+  cfg["mounts"].push_back(m);
+  auto [out, mi] = run_and_mountinfo(
+      cfg, "stat -c %u:%g /data/owned; touch /data/x 2>/dev/null && echo writable || echo ro");
+  EXPECT_TRUE(contains(out, "0:0\n")) << out;
+  EXPECT_TRUE(contains(out, "ro\n")) << out;
+  auto d = find_mount(mi, "/data");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_TRUE(has_option(d->mount_opts, "ro")) << d->mount_opts;
+  EXPECT_TRUE(has_option(d->mount_opts, "idmapped")) << d->mount_opts;
+}
+
+TEST_F(IdmapMountsTest, RidmapMapsSubmountsAndIdmapDoesNot) {
+  const std::string src = dir() + "/tree";
+  owned_tree(src);
+  host_tmpfs(src + "/sub");
+  owned_tree(src + "/sub");
+  json cfg = config({});
+  cfg["mounts"].push_back(idmapped("/r", src, {"rbind", "ridmap"}));
+  cfg["mounts"].push_back(idmapped("/i", src, {"rbind", "idmap"}));
+  auto [out, mi] = run_and_mountinfo(cfg,
+                                     "echo r=$(stat -c %u /r/owned),$(stat -c %u /r/sub/owned);"
+                                     " echo i=$(stat -c %u /i/owned),$(stat -c %u /i/sub/owned)");
+  EXPECT_TRUE(contains(out, "r=0,0\n")) << out;
+  EXPECT_TRUE(contains(out, "i=0,1000\n")) << out;
+  for (const char* mp : {"/r", "/r/sub", "/i"}) {
+    auto m = find_mount(mi, mp);
+    ASSERT_TRUE(m.has_value()) << mp;
+    EXPECT_TRUE(has_option(m->mount_opts, "idmapped")) << mp << ": " << m->mount_opts;
+  }
+  auto isub = find_mount(mi, "/i/sub");
+  ASSERT_TRUE(isub.has_value());
+  EXPECT_FALSE(has_option(isub->mount_opts, "idmapped")) << isub->mount_opts;
+}
+
+TEST_F(IdmapMountsTest, MappingsOnTmpfsFailCleanly) {
+  json cfg = config({"true"});
+  json m = mount_entry("/data", "tmpfs", "tmpfs", {"idmap"});
+  m["uidMappings"] = map_one(0, 1000);
+  m["gidMappings"] = map_one(0, 1000);
+  cfg["mounts"].push_back(m);
+  size_t index = cfg["mounts"].size() - 1;
+  expect_create_fails(cfg, {"mounts[" + std::to_string(index) + "].uidMappings", "bind"});
+}
+
+TEST_F(IdmapMountsTest, IdmapWithoutMappingsOrUserNamespaceFails) {
+  const std::string src = dir() + "/plain";
+  mkdirs(src);
+  json cfg = config({"true"});
+  cfg["mounts"].push_back(mount_entry("/data", "bind", src, {"bind", "idmap"}));
+  size_t index = cfg["mounts"].size() - 1;
+  expect_create_fails(cfg, {"mounts[" + std::to_string(index) + "]", "user namespace"});
+}
+
+TEST_F(IdmapMountsTest, UnsupportedFilesystemFailsCleanly) {
+  // procfs does not allow idmapped mounts.
+  json cfg = config({"true"});
+  json m = mount_entry("/data", "bind", "/proc/self", {"rbind", "idmap"});
+  m["uidMappings"] = map_one(0, 1000);
+  m["gidMappings"] = map_one(0, 1000);
+  cfg["mounts"].push_back(m);
+  expect_create_fails(cfg, {"does not support idmapped mounts"});
+}
+
+TEST_F(IdmapMountsTest, UnpairedMappingsAreRejected) {
+  const std::string src = dir() + "/half";
+  mkdirs(src);
+  json cfg = config({"true"});
+  json m = mount_entry("/data", "bind", src, {"bind", "idmap"});
+  m["uidMappings"] = map_one(0, 1000);
+  cfg["mounts"].push_back(m);
+  expect_create_fails(cfg, {"uidMappings", "gidMappings"});
 }
 
 }  // namespace

@@ -99,8 +99,8 @@ TEST_F(OpenInRoot, FileInTheMiddleIsNotADirectory) {
 }
 
 TEST(MountOptions, FlagsDataPropagationAndRecursive) {
-  MountFlags f = parse_mount_options({"rbind", "ro", "nosuid", "nodev", "rprivate", "size=64k",
-                                      "mode=755", "rnoexec"});
+  MountFlags f = parse_mount_options(
+      {"rbind", "ro", "nosuid", "nodev", "rprivate", "size=64k", "mode=755", "rnoexec"});
   EXPECT_TRUE(f.bind);
   EXPECT_TRUE(f.recursive_bind);
   EXPECT_EQ(f.flags, static_cast<unsigned long>(MS_RDONLY | MS_NOSUID | MS_NODEV));
@@ -114,8 +114,10 @@ TEST(MountOptions, LaterOptionsWin) {
   EXPECT_EQ(f.flags, 0ul);
 }
 
-TEST(MountOptions, UnsupportedIdmapIsAClearError) {
-  EXPECT_THROW(parse_mount_options({"idmap"}), Error);
+TEST(MountOptions, IdmapAndRidmapAreParsed) {
+  EXPECT_TRUE(parse_mount_options({"idmap"}).idmap);
+  auto r = parse_mount_options({"ridmap"});
+  EXPECT_TRUE(r.idmap && r.ridmap);
 }
 
 }  // namespace

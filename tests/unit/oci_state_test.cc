@@ -70,12 +70,12 @@ TEST(OciFeatures, MountOptionsAreTheSharedList) {
   auto opts = f["mountOptions"].get<std::vector<std::string>>();
   EXPECT_EQ(opts, known_mount_options());
   EXPECT_EQ(std::set<std::string>(opts.begin(), opts.end()).size(), opts.size()) << "duplicates";
-  for (const char* absent : {"idmap", "ridmap", "mode=755"})
+  for (const char* absent : {"mode=755", "size=64m"})
     EXPECT_EQ(std::count(opts.begin(), opts.end(), absent), 0) << absent;
-  for (const char* present :
-       {"ro", "rbind", "rro", "nosymfollow", "runbindable", "strictatime", "tmpcopyup"})
+  for (const char* present : {"ro", "rbind", "rro", "nosymfollow", "runbindable", "strictatime",
+                              "tmpcopyup", "idmap", "ridmap"})
     EXPECT_TRUE(is_known_mount_option(present)) << present;
-  EXPECT_FALSE(is_known_mount_option("idmap"));
+  EXPECT_FALSE(is_known_mount_option("rridmap"));
 }
 
 TEST(OciFeatures, DefaultSpecUsesOnlyKnownFlagOptions) {
@@ -113,7 +113,8 @@ TEST(OciFeatures, LinuxSection) {
   EXPECT_EQ(l["apparmor"]["enabled"], false);
   EXPECT_EQ(l["selinux"]["enabled"], false);
   EXPECT_EQ(l["intelRdt"]["enabled"], false);
-  EXPECT_EQ(l["mountExtensions"]["idmap"]["enabled"], false);
+  // runc's shape: the runtime parses and uses mounts' uidMappings/gidMappings.
+  EXPECT_EQ(l["mountExtensions"], json({{"idmap", {{"enabled", true}}}}));
 }
 
 }  // namespace
