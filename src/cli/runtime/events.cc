@@ -101,16 +101,18 @@ void add_events(CLI::App& app, Globals& g, Action& action) {
           next_stats += interval;
         }
         sleep_for(tick);
+        std::string status;
         try {
-          std::string status = rt.state(o->id).status;
-          if (status == "stopped") return 0;
+          status = rt.state(o->id).status;
+          // Read even when the container has just stopped: an OOM kill may be why it did.
           data = rt.stats(o->id);
         } catch (const Error&) {
-          return 0;  // deleted, or stopped between the two calls
+          return 0;  // deleted (its cgroup gone with it)
         }
         uint64_t now = take_oom_kills(data);
         if (now > ooms) print_event("oom", o->id, nullptr);
         ooms = now;
+        if (status == "stopped") return 0;
       }
     };
   });
