@@ -109,7 +109,8 @@ std::string find_helper_binary(const std::string& name) {
 }  // namespace
 
 ContainerRecord create_container(Store& store, RunOptions opts) {
-  if (opts.name.empty()) {
+  bool generated = opts.name.empty();
+  if (generated) {
     opts.name = generated_name(store);
   } else {
     validate_name("container name", opts.name);
@@ -159,7 +160,18 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
   rec.created = now_rfc3339();
   rec.state = "creating";
   rec.options = opts;
-  store.insert_container(rec);  // reserves the name
+  // Reserves the name. A generated one can be taken by a concurrent `run` between the check
+  // and the insert: draw another.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      store.insert_container(rec);
+      break;
+    } catch (const Error&) {
+      if (!generated || attempt >= 8 || !store.find_container(rec.name)) throw;
+      rec.name = opts.name = generated_name(store);
+      rec.options = opts;
+    }
+  }
 
   std::string dir = container_dir(store, rec.id);
   try {

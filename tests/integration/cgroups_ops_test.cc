@@ -170,8 +170,9 @@ TEST_F(CgroupsOpsTest, EventsStreamsStatsAndOom) {
   std::this_thread::sleep_for(800ms);  // the first stats, and an eventfd set up on runc
   write_text(shared_dir() + "/go", "");
   bool oom = wait_until([&] { return contains(read_text(so.stdout_path), "\"oom\""); }, 10s);
+  bool events_alive = ev.running();
   ev.kill_group(SIGKILL);
-  ev.wait();
+  Result evr = ev.wait();
   std::string out = read_text(so.stdout_path);
   int stats = 0;
   for (const auto& line : split_lines(out)) {
@@ -181,7 +182,9 @@ TEST_F(CgroupsOpsTest, EventsStreamsStatsAndOom) {
     EXPECT_EQ(j.value("id", ""), id) << line;
   }
   EXPECT_GE(stats, 2) << out;
-  EXPECT_TRUE(oom) << "no oom event" << out;
+  EXPECT_TRUE(oom) << "no oom event; events " << (events_alive ? "still ran" : "had exited: ")
+                   << (events_alive ? "" : evr.describe()) << "; state: " << status(id) << "\n"
+                   << out;
 }
 
 TEST_F(CgroupsOpsTest, KillOfAPausedContainerStopsIt) {

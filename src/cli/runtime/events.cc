@@ -9,6 +9,7 @@
 #include "cli/runtime/commands.h"
 #include "runtime/container.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace vessel::cli {
 namespace {
@@ -104,10 +105,18 @@ void add_events(CLI::App& app, Globals& g, Action& action) {
         std::string status;
         try {
           status = rt.state(o->id).status;
+        } catch (const Error&) {
+          return 0;  // deleted
+        }
+        try {
           // Read even when the container has just stopped: an OOM kill may be why it did.
           data = rt.stats(o->id);
-        } catch (const Error&) {
-          return 0;  // deleted (its cgroup gone with it)
+        } catch (const Error& e) {
+          // A read can fail while the kernel is killing a process in the cgroup: the stream
+          // goes on while the container does.
+          if (status == "stopped") return 0;
+          log::debug(std::string("events: ") + e.what());
+          continue;
         }
         uint64_t now = take_oom_kills(data);
         if (now > ooms) print_event("oom", o->id, nullptr);
