@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 
 DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev libfmt-dev \
                libseccomp-dev libcap-dev libarchive-dev libsqlite3-dev libssl-dev \
-               libcurl4-openssl-dev docker-registry skopeo \
+               libcurl4-openssl-dev libsystemd-dev docker-registry skopeo \
                libgtest-dev ccache busybox-static iproute2 python3 \
                containernetworking-plugins iptables curl debootstrap podman containerd
 

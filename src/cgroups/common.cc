@@ -106,6 +106,21 @@ void fail_write(const std::string& what, const std::string& path, const std::str
               err);
 }
 
+std::string cpuset_hint(int err, const std::string& file) {
+  if (err == EINVAL || err == ERANGE)
+    return file == "cpuset.cpus"
+               ? " (expected a list of this host's CPUs, like 0-3,7, within the parent's cpuset)"
+               : " (expected a list of this host's memory nodes, like 0-1, within the parent's "
+                 "cpuset)";
+  return "";
+}
+
+std::string rdma_device_hint(int err) {
+  if (err == ENODEV || err == EINVAL || err == ENOENT)
+    return " (no such RDMA device on this host; the key must name one in /sys/class/infiniband)";
+  return "";
+}
+
 void write_setting(const std::string& what, const std::string& path, const std::string& value) {
   if (int err = write_value(path, value)) fail_write(what, path, value, err);
 }

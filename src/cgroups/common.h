@@ -34,6 +34,10 @@ int write_value(const std::string& path, const std::string& value);
 // Throws "<what>: write <value> to <path>: <strerror><hint>" carrying `err`.
 [[noreturn]] void fail_write(const std::string& what, const std::string& path,
                              const std::string& value, int err, const std::string& hint = {});
+// fail_write hints for the errnos of the settings v1 and v2 share: cpuset.cpus/mems
+// (`file`) and rdma.max.
+std::string cpuset_hint(int err, const std::string& file);
+std::string rdma_device_hint(int err);
 // write_value, throwing fail_write on error. `what` is the OCI field (or the operation).
 void write_setting(const std::string& what, const std::string& path, const std::string& value);
 // The file's content without the trailing newline; nullopt if it does not exist.

@@ -43,10 +43,24 @@ class Manager {
   virtual nlohmann::json to_json() const = 0;
   // The path inside the hierarchy, e.g. "/vessel/abc" (used for cgroupns and reporting).
   virtual std::string path() const = 0;
+  // The manager of the cgroup directories themselves: this one, or the cgroupfs manager that a
+  // driver such as systemd's wraps.
+  virtual const Manager& directories() const { return *this; }
 };
 
+// Who owns the container's cgroup: the runtime itself through the cgroup files (cgroupfs, the
+// default), or systemd as a transient unit (runc's --systemd-cgroup; systemd.h).
+enum class Driver { cgroupfs, systemd };
+
+// The driver make_manager() uses in this process. A process-wide choice, like runc's global
+// --systemd-cgroup flag: vessel-runtime sets it once from its command line, before any
+// command runs. load_manager() does not depend on it: the saved state names its driver.
+void set_driver(Driver driver);
+Driver driver();
+
 // cgroups_path: linux.cgroupsPath as in the spec (absolute, relative to the runtime's own
-// cgroup, or empty for the default "/<container_id>" like runc's cgroupfs driver).
+// cgroup, or empty for the default "/<container_id>" like runc's cgroupfs driver). With the
+// systemd driver: "slice:prefix:name", empty for "system.slice:vessel:<container_id>".
 std::unique_ptr<Manager> make_manager(const std::string& cgroups_path,
                                       const std::string& container_id);
 // Rebuilds a manager from Manager::to_json() output.

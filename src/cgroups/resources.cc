@@ -308,4 +308,24 @@ Resources parse_resources(const json& j) {
   return r;
 }
 
+void rethrow_as_config_error(const Error& e) {
+  std::string_view msg = e.what();
+  std::string_view field = "linux.resources";
+  bool names_field = msg.substr(0, field.size()) == field &&
+                     (msg.size() == field.size() || msg[field.size()] == '.' ||
+                      msg[field.size()] == ':' || msg[field.size()] == '[');
+  throw Error(
+      fmt::format("{}: {}{}", kResourcesSource, names_field ? "" : "linux.resources: ", msg),
+      e.error_code());
+}
+
+Error with_resources_source(const Error& e, std::string_view source) {
+  std::string_view msg = e.what();
+  if (msg.size() <= kResourcesSource.size() ||
+      msg.substr(0, kResourcesSource.size()) != kResourcesSource ||
+      msg[kResourcesSource.size()] != ':')
+    return e;
+  return Error(fmt::format("{}{}", source, msg.substr(kResourcesSource.size())), e.error_code());
+}
+
 }  // namespace vessel::cgroups

@@ -14,7 +14,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "util/error.h"
 
 namespace vessel::cgroups {
 
@@ -94,5 +97,16 @@ struct Resources {
 
 // Reads linux.resources (a null or absent object gives an empty Resources).
 Resources parse_resources(const nlohmann::json& j);
+
+// Manager::apply()'s errors start like the spec's own (oci/spec.cc): "config.json:
+// linux.resources.<field>: ...", since create takes linux.resources from config.json.
+// `update` puts where its values came from in place of "config.json" (runtime/resources.cc).
+inline constexpr std::string_view kResourcesSource = "config.json";
+// Rethrows `e` (keeping its errno) with "config.json: " in front, and "linux.resources: " too
+// when the message does not start with a linux.resources field already.
+[[noreturn]] void rethrow_as_config_error(const Error& e);
+// `e` (same errno) with `source` in place of that "config.json", for resources that came from
+// elsewhere; an error without the prefix is returned as it is.
+Error with_resources_source(const Error& e, std::string_view source);
 
 }  // namespace vessel::cgroups

@@ -1,8 +1,11 @@
 #include "cgroups/stats.h"
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <sstream>
+
+#include "cgroups/common.h"
 
 namespace vessel::cgroups {
 namespace {
@@ -28,6 +31,11 @@ bool parse_device(const std::string& s, uint64_t& major, uint64_t& minor) {
 
 nlohmann::json entry(uint64_t major, uint64_t minor, const std::string& op, uint64_t value) {
   return {{"major", major}, {"minor", minor}, {"op", op}, {"value", value}};
+}
+
+std::optional<uint64_t> read_u64(const std::string& path) {
+  std::optional<std::string> s = read_value(path);
+  return s ? parse_limit(*s) : std::nullopt;
 }
 
 }  // namespace
@@ -102,6 +110,63 @@ nlohmann::json parse_io_stat_v2(const std::string& text) {
     }
   }
   return {{"ioServiceBytesRecursive", bytes}, {"ioServicedRecursive", ios}};
+}
+
+nlohmann::json parse_rdma(const std::string& text) {
+  constexpr uint64_t kNoLimit = std::numeric_limits<uint32_t>::max();
+  nlohmann::json out = nlohmann::json::array();
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string device, field;
+    if (!(ls >> device)) continue;
+    nlohmann::json e = {{"device", device}, {"hca_handles", 0}, {"hca_objects", 0}};
+    while (ls >> field) {
+      size_t eq = field.find('=');
+      if (eq == std::string::npos) continue;
+      std::string key = field.substr(0, eq), value = field.substr(eq + 1);
+      std::optional<uint64_t> n = value == "max" ? kNoLimit : to_u64(value);
+      if (!n) continue;
+      if (key == "hca_handle") e["hca_handles"] = std::min(*n, kNoLimit);
+      if (key == "hca_object") e["hca_objects"] = std::min(*n, kNoLimit);
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+nlohmann::json hugetlb_stats(const std::string& dir, const std::vector<std::string>& page_sizes,
+                             HugetlbFiles files) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const std::string& size : page_sizes) {
+    std::string base = dir + "/hugetlb." + size + ".";
+    if (files == HugetlbFiles::v1) {
+      std::optional<uint64_t> usage = read_u64(base + "usage_in_bytes");
+      if (!usage) continue;
+      out[size] = {{"usage", *usage},
+                   {"max", read_u64(base + "max_usage_in_bytes").value_or(0)},
+                   {"failcnt", read_u64(base + "failcnt").value_or(0)},
+                   {"limit", read_u64(base + "limit_in_bytes").value_or(0)}};
+    } else {
+      std::optional<uint64_t> usage = read_u64(base + "current");
+      if (!usage) continue;
+      auto events = parse_flat_keyed(read_value(base + "events").value_or(""));
+      out[size] = {{"usage", *usage},
+                   {"max", 0},
+                   {"failcnt", events["max"]},
+                   {"limit", read_u64(base + "max").value_or(0)}};
+    }
+  }
+  return out;
+}
+
+std::optional<nlohmann::json> rdma_stats(const std::string& dir) {
+  std::optional<std::string> limits = read_value(dir + "/rdma.max");
+  std::optional<std::string> current = read_value(dir + "/rdma.current");
+  if (!limits && !current) return std::nullopt;
+  return nlohmann::json{{"rdma_limit", parse_rdma(limits.value_or(""))},
+                        {"rdma_current", parse_rdma(current.value_or(""))}};
 }
 
 }  // namespace vessel::cgroups

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <sstream>
+#include <tuple>
 
 #include "cgroups/convert.h"
 #include "cgroups/resources.h"
@@ -130,6 +131,15 @@ nlohmann::json CgroupV1Manager::stats() const {
     }
     data["blkio"] = blkio;
   }
+  // hugetlb and rdma: a v1 hierarchy, or on hybrid hosts the unified one (then with v2's files).
+  if (in_v1("hugetlb"))
+    data["hugetlb"] =
+        hugetlb_stats(find_dir("hugetlb")->dir, host_hugepage_sizes(), HugetlbFiles::v1);
+  else if (const CgroupDir* u = unified_with("hugetlb"))
+    data["hugetlb"] = hugetlb_stats(u->dir, host_hugepage_sizes(), HugetlbFiles::v2);
+  const CgroupDir* rdma = in_v1("rdma") ? find_dir("rdma") : unified_with("rdma");
+  if (rdma)
+    if (std::optional<nlohmann::json> r = rdma_stats(rdma->dir)) data["rdma"] = *r;
   return data;
 }
 
@@ -185,7 +195,14 @@ void CgroupV1Manager::after_mkdir(CgroupDir& d, const std::string& dir) {
 }
 
 void CgroupV1Manager::apply(const nlohmann::json& resources) {
-  Resources r = parse_resources(resources);
+  try {
+    apply_resources(parse_resources(resources));
+  } catch (const Error& e) {
+    rethrow_as_config_error(e);
+  }
+}
+
+void CgroupV1Manager::apply_resources(const Resources& r) {
   if (!r.unified.empty())
     fail(
         "linux.resources.unified: needs cgroup v2, but this host's cgroups are {} (first key: "
@@ -227,7 +244,10 @@ void CgroupV1Manager::apply(const nlohmann::json& resources) {
       std::string limit_file = dir + "/memory.limit_in_bytes";
       bool swap_first = set_memsw && v1_swap_first(*r.memory_limit, read_int(limit_file));
       if (swap_first) write_memsw();
-      write_setting("linux.resources.memory.limit", limit_file, v1_memory_value(*r.memory_limit));
+      std::string limit = v1_memory_value(*r.memory_limit);
+      if (int err = write_value(limit_file, limit))
+        fail_write("linux.resources.memory.limit", limit_file, limit, err,
+                   err == EBUSY ? " (the limit is below the cgroup's current memory usage)" : "");
       if (!swap_first) write_memsw();
     } else {
       write_memsw();
@@ -345,12 +365,14 @@ void CgroupV1Manager::apply(const nlohmann::json& resources) {
     }
     if (r.cpu_rt_runtime && !runtime_done) write_runtime();
   }
-  if (r.cpu_cpus)
-    write_setting("linux.resources.cpu.cpus",
-                  need("cpuset", "linux.resources.cpu.cpus") + "/cpuset.cpus", *r.cpu_cpus);
-  if (r.cpu_mems)
-    write_setting("linux.resources.cpu.mems",
-                  need("cpuset", "linux.resources.cpu.mems") + "/cpuset.mems", *r.cpu_mems);
+  for (auto [value, key, file] : {std::tuple{&r.cpu_cpus, "cpus", "cpuset.cpus"},
+                                  std::tuple{&r.cpu_mems, "mems", "cpuset.mems"}}) {
+    if (!*value) continue;
+    std::string field = fmt::format("linux.resources.cpu.{}", key);
+    std::string path = need("cpuset", field) + "/" + file;
+    if (int err = write_value(path, **value))
+      fail_write(field, path, **value, err, cpuset_hint(err, file));
+  }
 
   if (r.pids_limit)
     write_setting("linux.resources.pids.limit",
@@ -396,7 +418,9 @@ void CgroupV1Manager::apply(const nlohmann::json& resources) {
       fail("linux.resources.rdma: the rdma controller is not available on this host");
     for (const auto& [dev, limit] : r.rdma)
       if (std::optional<std::string> line = rdma_line(dev, limit))
-        write_setting("linux.resources.rdma." + dev, dir + "/rdma.max", *line);
+        if (int err = write_value(dir + "/rdma.max", *line))
+          fail_write("linux.resources.rdma." + dev, dir + "/rdma.max", *line, err,
+                     rdma_device_hint(err));
   }
 
   if (r.devices) {

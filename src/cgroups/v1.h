@@ -26,6 +26,8 @@ class CgroupV1Manager : public ManagerBase {
   bool kill_by_kernel(int) override { return false; }
 
  private:
+  // apply() once linux.resources is parsed; its errors get the "config.json: " prefix there.
+  void apply_resources(const Resources& r);
   // The directory of `controller`, or an error naming `field` when it is not mounted.
   const std::string& need(const char* controller, const std::string& field) const;
   // Whether a v1 hierarchy carries `controller`.

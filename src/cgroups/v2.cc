@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <tuple>
 
 #include "cgroups/bpf_devices.h"
 #include "cgroups/convert.h"
@@ -97,6 +98,11 @@ nlohmann::json CgroupV2Manager::stats() const {
   }
   if (std::optional<std::string> io = read_value(d + "/io.stat"))
     data["blkio"] = parse_io_stat_v2(*io);
+  std::vector<std::string> available = words(read_value(d + "/cgroup.controllers").value_or(""));
+  if (contains(available, "hugetlb"))
+    data["hugetlb"] = hugetlb_stats(d, host_hugepage_sizes(), HugetlbFiles::v2);
+  if (contains(available, "rdma"))
+    if (std::optional<nlohmann::json> r = rdma_stats(d)) data["rdma"] = *r;
   return data;
 }
 
@@ -133,7 +139,14 @@ void CgroupV2Manager::before_child(CgroupDir& d, const std::string& parent) {
 }
 
 void CgroupV2Manager::apply(const nlohmann::json& resources) {
-  Resources r = parse_resources(resources);
+  try {
+    apply_resources(parse_resources(resources));
+  } catch (const Error& e) {
+    rethrow_as_config_error(e);
+  }
+}
+
+void CgroupV2Manager::apply_resources(const Resources& r) {
   const std::string& d = dir();
   std::vector<std::string> available = words(read_value(d + "/cgroup.controllers").value_or(""));
   auto need = [&](const std::string& controller, const std::string& field) {
@@ -222,8 +235,14 @@ void CgroupV2Manager::apply(const nlohmann::json& resources) {
     set("cpu", r.cpu_quota ? "linux.resources.cpu.quota" : "linux.resources.cpu.period", "cpu.max",
         *max);
   if (r.cpu_burst && !burst_first) write_burst();
-  if (r.cpu_cpus) set("cpuset", "linux.resources.cpu.cpus", "cpuset.cpus", *r.cpu_cpus);
-  if (r.cpu_mems) set("cpuset", "linux.resources.cpu.mems", "cpuset.mems", *r.cpu_mems);
+  for (auto [value, key, file] : {std::tuple{&r.cpu_cpus, "cpus", "cpuset.cpus"},
+                                  std::tuple{&r.cpu_mems, "mems", "cpuset.mems"}}) {
+    if (!*value) continue;
+    std::string field = fmt::format("linux.resources.cpu.{}", key);
+    need("cpuset", field);
+    if (int err = write_value(d + "/" + file, **value))
+      fail_write(field, d + "/" + file, **value, err, cpuset_hint(err, file));
+  }
 
   if (r.pids_limit) set("pids", "linux.resources.pids.limit", "pids.max", pids_max(*r.pids_limit));
 
@@ -295,9 +314,14 @@ void CgroupV2Manager::apply(const nlohmann::json& resources) {
         "linux.resources.network: net_cls and net_prio exist only in cgroup v1; ignored on "
         "cgroup v2");
 
-  for (const auto& [dev, limit] : r.rdma)
-    if (std::optional<std::string> line = rdma_line(dev, limit))
-      set("rdma", "linux.resources.rdma." + dev, "rdma.max", *line);
+  for (const auto& [dev, limit] : r.rdma) {
+    std::optional<std::string> line = rdma_line(dev, limit);
+    if (!line) continue;
+    std::string field = "linux.resources.rdma." + dev;
+    need("rdma", field);
+    if (int err = write_value(d + "/rdma.max", *line))
+      fail_write(field, d + "/rdma.max", *line, err, rdma_device_hint(err));
+  }
 
   // Needs no controller: a device program attaches to any cgroup v2 directory.
   if (r.devices) apply_device_filter(d, *r.devices);
@@ -307,7 +331,9 @@ void CgroupV2Manager::apply(const nlohmann::json& resources) {
     std::string field = "linux.resources.unified." + key;
     std::string controller = key.substr(0, key.find('.'));
     if (controller != "cgroup" && !path_exists(d + "/" + key)) need(controller, field);
-    write_setting(field, d + "/" + key, value);
+    if (int err = write_value(d + "/" + key, value))
+      fail_write(field, d + "/" + key, value, err,
+                 err == ENOENT ? " (no such file in the container's cgroup)" : "");
   }
 }
 

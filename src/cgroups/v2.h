@@ -4,6 +4,7 @@
 #include <map>
 
 #include "cgroups/common.h"
+#include "cgroups/resources.h"
 
 namespace vessel::cgroups {
 
@@ -33,6 +34,8 @@ class CgroupV2Manager : public ManagerBase {
   bool kill_by_kernel(int sig) override;
 
  private:
+  // apply() once linux.resources is parsed; its errors get the "config.json: " prefix there.
+  void apply_resources(const Resources& r);
   const std::string& dir() const { return dirs_.front().dir; }
   std::map<std::string, std::string> not_enabled_;  // controller -> why, from create()
 };

@@ -265,16 +265,19 @@ void check_idmap(const oci::Mount& m, const MountFlags& mf, bool container_maps,
 
 UniqueFd prepare_idmapped_mount(const oci::Mount& m, const std::string& bundle,
                                 const std::vector<oci::IdMapping>& uids,
-                                const std::vector<oci::IdMapping>& gids, const std::string& where) {
+                                const std::vector<oci::IdMapping>& gids, const std::string& where,
+                                int container_userns) {
   MountFlags mf;
   try {
     mf = parse_mount_options(m.options);
   } catch (const Error& e) {
     fail("{}.options: {}", where, e.what());
   }
-  check_idmap(m, mf, !uids.empty() && !gids.empty(), where);
+  check_idmap(m, mf, (!uids.empty() && !gids.empty()) || container_userns >= 0, where);
   bool own = !m.uid_mappings.empty();
   std::string source = m.source[0] == '/' ? m.source : bundle + "/" + m.source;
+  if (!own && container_userns >= 0)
+    return open_idmapped_tree(source, mf.recursive_bind, mf.ridmap, container_userns, where);
   UniqueFd userns = own ? make_userns_fd(m.uid_mappings, m.gid_mappings, where)
                         : make_userns_fd(uids, gids, where);
   return open_idmapped_tree(source, mf.recursive_bind, mf.ridmap, userns.get(), where);

@@ -51,9 +51,12 @@ bool wants_idmap(const oci::Mount& m);
 // be privileged over the source's filesystem, i.e. not yet in the container's user namespace:
 // a container with one needs this called before its init enters it, and the fd passed to
 // mount_entry. A container without one needs nothing: mount_entry calls it.
+// `container_userns`, when not -1, is the container's user namespace (one joined by path) and
+// stands for `uids`/`gids`.
 UniqueFd prepare_idmapped_mount(const oci::Mount& m, const std::string& bundle,
                                 const std::vector<oci::IdMapping>& uids,
-                                const std::vector<oci::IdMapping>& gids, const std::string& where);
+                                const std::vector<oci::IdMapping>& gids, const std::string& where,
+                                int container_userns = -1);
 
 // Remount of an existing mount point keeping the flags the kernel locked (needed in user
 // namespaces, where dropping nosuid/nodev/noexec from a locked mount fails with EPERM).

@@ -88,11 +88,17 @@ json features_json() {
       {"namespaces", namespaces},
       {"capabilities", capability_names()},
       {"cgroup",
-       {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}, {"rdma", false}}},
+       {{"v1", true},
+        {"v2", true},
+        {"systemd", VESSEL_HAVE_SYSTEMD != 0},  // --systemd-cgroup (cgroups/systemd.h)
+        {"systemdUser", false},
+        {"rdma", false}}},
       // Disabled entries say "not implemented" explicitly; an absent one would mean "unknown".
       {"seccomp", {{"enabled", false}}},
-      {"apparmor", {{"enabled", false}}},
-      {"selinux", {{"enabled", false}}},
+      // The runtime's support, "irrelevant to the availability on the host" (features-linux.md):
+      // labels are applied where the LSM is on and refused with an error where it is not.
+      {"apparmor", {{"enabled", true}}},
+      {"selinux", {{"enabled", true}}},
       {"intelRdt", {{"enabled", false}}},
       {"mountExtensions", {{"idmap", {{"enabled", true}}}}},
       {"netDevices", {{"enabled", false}}},

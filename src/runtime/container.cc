@@ -22,6 +22,7 @@
 
 #include "cgroups/manager.h"
 #include "linux/lsm.h"
+#include "linux/mounts.h"
 #include "linux/namespaces.h"
 #include "linux/path.h"
 #include "linux/process_attrs.h"
@@ -164,6 +165,55 @@ void write_pid_file(const std::string& path, pid_t pid) {
   write_file_atomic(abs, std::to_string(pid), 0644);
 }
 
+// The detached idmapped tree of each mount that wants one (UniqueFd() for the others), with
+// the container's mappings, or the user namespace it joins, for mounts without their own.
+std::vector<UniqueFd> prepare_idmapped_trees(
+    const oci::Spec& spec, const std::string& bundle,
+    const std::vector<std::pair<NamespaceType, UniqueFd>>& joins) {
+  int joined_userns = -1;
+  for (const auto& [type, fd] : joins)
+    if (type == NamespaceType::user) joined_userns = fd.get();
+  std::vector<UniqueFd> trees(spec.mounts.size());
+  for (size_t i = 0; i < spec.mounts.size(); ++i) {
+    if (!linux::wants_idmap(spec.mounts[i])) continue;
+    trees[i] = linux::prepare_idmapped_mount(spec.mounts[i], bundle, spec.linux.uid_mappings,
+                                             spec.linux.gid_mappings,
+                                             "mounts[" + std::to_string(i) + "]", joined_userns);
+  }
+  return trees;
+}
+
+bool is_permission_error(const Error& e) {
+  int code = e.error_code();
+  return code == EACCES || code == EPERM || code == EROFS;
+}
+
+// The container's cgroup, created; none (nullptr) for a rootless container whose caller may
+// not create it, as runc: it runs without limits, and with a warning.
+std::unique_ptr<cgroups::Manager> make_container_cgroup(const oci::Spec& spec,
+                                                        const CreateOptions& o) {
+  std::unique_ptr<cgroups::Manager> cgroup = cgroups::make_manager(spec.linux.cgroups_path, o.id);
+  try {
+    cgroup->create();
+    return cgroup;
+  } catch (const Error& e) {
+    if (!o.rootless || !is_permission_error(e)) throw;
+    try {
+      cgroup->destroy();  // whatever hierarchies it managed before the refusal
+    } catch (const std::exception&) {
+    }
+    bool limits =
+        spec.linux.resources.is_object() &&
+        std::any_of(spec.linux.resources.items().begin(), spec.linux.resources.items().end(),
+                    [](const auto& kv) { return kv.key() != "devices"; });
+    log::warn(fmt::format(
+        "rootless container \"{}\" runs without a cgroup{} ({}); delegate a cgroup v2 subtree "
+        "to uid {} and point linux.cgroupsPath into it for limits",
+        o.id, limits ? ", linux.resources are not applied" : "", e.what(), ::geteuid()));
+    return nullptr;
+  }
+}
+
 pid_t clone_child(unsigned long flags) {
   long r = ::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
   if (r < 0) fail_errno("clone the container process (flags {:#x})", flags);
@@ -256,13 +306,14 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   CreateGuard guard(out.dir);
   out.dir.save(rec);
 
-  cgroup = cgroups::make_manager(spec.linux.cgroups_path, o.id);
-  cgroup->create();
-  guard.set_cgroup(cgroup.get());
-  rec.cgroup = cgroup->to_json();
-  out.dir.save(rec);
-  if (spec.linux.resources.is_object())
-    cgroup->apply(with_default_device_rules(spec.linux.resources, spec));
+  cgroup = make_container_cgroup(spec, o);
+  if (cgroup) {
+    guard.set_cgroup(cgroup.get());
+    rec.cgroup = cgroup->to_json();
+    out.dir.save(rec);
+    if (spec.linux.resources.is_object())
+      cgroup->apply(with_default_device_rules(spec.linux.resources, spec));
+  }
   UniqueFd listener = make_start_listener(out.dir);
 
   unsigned long flags = 0;
@@ -296,6 +347,12 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
     linux::write_time_offsets(spec.linux.time_offsets);
   }
 
+  // Idmapped mounts need rights over the source's filesystem, which the container's user
+  // namespace lacks: they are made here and attached by the child.
+  std::vector<UniqueFd> idmapped_trees;
+  if (user_ns) idmapped_trees = prepare_idmapped_trees(spec, bundle, joins);
+  for (const auto& t : idmapped_trees) args.idmapped_trees.push_back(t ? t.get() : -1);
+
   auto [parent_sync, child_sync] = linux::SyncChannel::make_pair();
   if (args.fork_into_pid_ns) parent_sync.enable_credentials();
   args.spec = &spec;
@@ -315,7 +372,12 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   // Not dumpable from before the child exists (clone copies it): until its execve the child
   // runs this binary in the container's pid namespace, and /proc/PID/exe of a dumpable process
   // would let the container reach the host's runtime binary (CVE-2019-5736).
-  if (::prctl(PR_SET_DUMPABLE, 0) < 0) fail_errno("prctl(PR_SET_DUMPABLE, 0)");
+  // Rootless, the child makes itself non-dumpable once its id mappings are written: the
+  // kernel (and newuidmap) let only its owner write them, and a non-dumpable process's /proc
+  // files belong to root. Until then it runs nothing but this binary's sealed copy.
+  args.dumpable_until_mapped = o.rootless && user_ns != nullptr;
+  if (!args.dumpable_until_mapped && ::prctl(PR_SET_DUMPABLE, 0) < 0)
+    fail_errno("prctl(PR_SET_DUMPABLE, 0)");
   pid_t pid = clone_child(flags);
   if (pid == 0) {
     parent_sync.close();
@@ -329,7 +391,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
 
   if (user_ns && user_ns->path.empty() && !slow_path)
     linux::write_id_mappings(pid, spec.linux.uid_mappings, spec.linux.gid_mappings);
-  cgroup->add_process(pid);
+  if (cgroup) cgroup->add_process(pid);
   const oci::Process& proc = *spec.process;
   linux::apply_rlimits(pid, proc.rlimits);
   if (proc.oom_score_adj) linux::apply_oom_score_adj(pid, *proc.oom_score_adj);
@@ -430,11 +492,12 @@ void Runtime::kill(const std::string& id, int signal, bool all) {
   ContainerDir dir = store_.open(id);
   ContainerRecord rec = dir.load();
   std::string status = container_status(rec);
-  if (all) {
-    if (rec.cgroup.is_null()) fail("container \"{}\" has no cgroup to signal", id);
+  if (all && !rec.cgroup.is_null()) {
     cgroups::load_manager(rec.cgroup)->kill_all(signal);
     return;
   }
+  // Without a cgroup (rootless) --all can only reach the init process; with a pid namespace
+  // of its own, its SIGKILL takes every other process with it.
   if (status != "created" && status != "running" && status != "paused")
     fail("cannot kill container \"{}\": it is {}", id, status);
   UniqueFd pidfd = open_pidfd(rec.pid, rec.pid_start_time);
@@ -442,7 +505,8 @@ void Runtime::kill(const std::string& id, int signal, bool all) {
   if (::syscall(SYS_pidfd_send_signal, pidfd.get(), signal, nullptr, 0) < 0)
     fail_errno("send signal {} to container \"{}\" (pid {})", signal, id, rec.pid);
   // A frozen process only acts on SIGKILL once thawed (as runc 1.2 does).
-  if (status == "paused" && signal == SIGKILL) cgroups::load_manager(rec.cgroup)->thaw();
+  if (status == "paused" && signal == SIGKILL && !rec.cgroup.is_null())
+    cgroups::load_manager(rec.cgroup)->thaw();
 }
 
 void Runtime::destroy_locked(ContainerDir& dir, const ContainerRecord& rec) {

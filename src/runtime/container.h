@@ -23,6 +23,10 @@ struct CreateOptions {
   bool no_pivot = false;
   bool no_new_keyring = false;
   int preserve_fds = 0;
+  // An unprivileged caller: a cgroup it may not create is skipped (with a warning), and the
+  // container process stays dumpable until its id mappings are written (newuidmap and the
+  // kernel check that the caller owns it).
+  bool rootless = false;
 };
 
 struct RunOptions {
@@ -35,23 +39,23 @@ struct RunOptions {
 // `exec`: a new process in a running container (runtime/exec.cc).
 struct ExecOptions {
   std::string id;
-  std::string process_json;        // --process FILE: a runtime-spec "process" object
-  std::vector<std::string> args;   // or the command line (with the flags below)
+  std::string process_json;       // --process FILE: a runtime-spec "process" object
+  std::vector<std::string> args;  // or the command line (with the flags below)
   bool tty = false;
   std::string console_socket;
   bool detach = false;
   std::string pid_file;
   std::vector<std::string> env;
   std::string cwd;
-  std::string user;                // "uid[:gid]"
+  std::string user;  // "uid[:gid]"
   std::vector<uint32_t> additional_gids;
-  std::vector<std::string> caps;   // added to the container's capability sets
+  std::vector<std::string> caps;  // added to the container's capability sets
   bool no_new_privs = false;
   std::string apparmor;
   std::string process_label;
   int preserve_fds = 0;
   bool ignore_paused = false;
-  std::string sub_cgroup;          // --cgroup: a sub-cgroup of the container's
+  std::string sub_cgroup;  // --cgroup: a sub-cgroup of the container's
 };
 
 struct ListEntry {

@@ -153,7 +153,7 @@ std::vector<NsJoin> open_container_namespaces(pid_t pid) {
 }
 
 bool paused(const cgroups::Manager& m) {
-  auto* base = dynamic_cast<const cgroups::ManagerBase*>(&m);
+  auto* base = dynamic_cast<const cgroups::ManagerBase*>(&m.directories());
   if (!base) return false;
   for (const auto& d : base->dirs()) {
     if (d.has("freezer")) {
@@ -169,7 +169,7 @@ bool paused(const cgroups::Manager& m) {
 // --cgroup PATH or CONTROLLER[,CONTROLLER]:PATH, relative to the container's cgroup; it must
 // exist (runc does not create it either).
 void join_sub_cgroup(const cgroups::Manager& m, const std::string& spec, pid_t pid) {
-  auto* base = dynamic_cast<const cgroups::ManagerBase*>(&m);
+  auto* base = dynamic_cast<const cgroups::ManagerBase*>(&m.directories());
   if (!base) fail("--cgroup: not supported with this cgroup manager");
   std::string sub = spec;
   std::vector<std::string> controllers;

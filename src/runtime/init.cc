@@ -162,6 +162,9 @@ void init_steps(InitArgs& a) {
     a.sync->send(linux::SyncMsg::userns_ready);
     a.sync->expect(linux::SyncMsg::maps_done, "wait for the id mappings");
   }
+  // The mappings are written now (before `go` on the fast path, by maps_done on the slow one).
+  if (a.dumpable_until_mapped && ::prctl(PR_SET_DUMPABLE, 0) < 0)
+    fail_errno("prctl(PR_SET_DUMPABLE, 0)");
   if (a.unshare_flags && ::unshare(static_cast<int>(a.unshare_flags)) < 0)
     fail_errno("create namespaces (flags {:#x})", a.unshare_flags);
   if (a.fork_into_pid_ns) {
@@ -199,7 +202,8 @@ void init_steps(InitArgs& a) {
   bool dev_bound = false;
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     const oci::Mount& m = spec.mounts[i];
-    linux::mount_entry(rootfd.get(), m, ctx, "mounts[" + std::to_string(i) + "]");
+    int idmapped = i < a.idmapped_trees.size() ? a.idmapped_trees[i] : -1;
+    linux::mount_entry(rootfd.get(), m, ctx, "mounts[" + std::to_string(i) + "]", idmapped);
     if (m.destination == "/dev" &&
         (m.type == "bind" || std::count(m.options.begin(), m.options.end(), "bind") ||
          std::count(m.options.begin(), m.options.end(), "rbind")))
@@ -289,7 +293,7 @@ void container_init(InitArgs& a) {
   // execve this process runs the runtime's binary, and /proc/1/exe and /proc/1/fd/* of a
   // non-dumpable process are out of reach of the container's other processes, which lack
   // CAP_SYS_PTRACE (CVE-2019-5736). execve makes the user's program dumpable again.
-  ::prctl(PR_SET_DUMPABLE, 0);
+  if (!a.dumpable_until_mapped) ::prctl(PR_SET_DUMPABLE, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   for (int fd : a.close_in_child) ::close(fd);
   sigset_t all;

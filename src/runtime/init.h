@@ -16,10 +16,10 @@ struct InitArgs {
   bool no_pivot = false;
   bool no_new_keyring = false;
   int preserve_fds = 0;
-  int console_socket = -1;       // --console-socket connection, or -1
-  bool pty_to_parent = false;    // foreground `run` with a terminal: master goes to the parent
-  int start_listener = -1;       // `start` connects here to release the process
-  bool runtime_hooks = false;    // parent runs prestart/createRuntime hooks mid-way
+  int console_socket = -1;     // --console-socket connection, or -1
+  bool pty_to_parent = false;  // foreground `run` with a terminal: master goes to the parent
+  int start_listener = -1;     // `start` connects here to release the process
+  bool runtime_hooks = false;  // parent runs prestart/createRuntime hooks mid-way
   std::vector<std::pair<oci::NamespaceType, int>> join;  // namespaces to setns() into, user first
   // The slow path, when a user namespace meets namespaces joined by path: the child joins
   // first, then creates the user namespace (the parent maps it), then the rest, and forks once
@@ -27,7 +27,12 @@ struct InitArgs {
   bool unshare_user = false;
   unsigned long unshare_flags = 0;
   bool fork_into_pid_ns = false;
-  std::string state_json;        // for createContainer/startContainer hooks
+  // Per entry of `mounts`: the detached idmapped tree the parent made before the container's
+  // user namespace existed (only there it has the rights to), or -1. Empty: none.
+  std::vector<int> idmapped_trees;
+  // Rootless: stay dumpable until the parent has written the id mappings (container.cc).
+  bool dumpable_until_mapped = false;
+  std::string state_json;  // for createContainer/startContainer hooks
   linux::SyncChannel* sync = nullptr;
   // The parent's fds the child must not keep (the state directory lock above all: a flock
   // held by the container's copy would block every later command on it).

@@ -1,7 +1,11 @@
 // The cgroup operations on an existing container: pause, resume, ps, update, events --stats.
+#include "cgroups/resources.h"
+
 #include <signal.h>
 
 #include "cgroups/manager.h"
+#include "linux/namespaces.h"
+#include "oci/spec.h"
 #include "runtime/container.h"
 #include "util/error.h"
 
@@ -47,6 +51,13 @@ std::vector<pid_t> Runtime::pids(const std::string& id) const {
     fail("container \"{}\" does not exist", id);
   }
   require_live(*rec, "list the processes of");
+  if (rec->cgroup.is_null()) {
+    // A rootless container without a cgroup: its own pid namespace holds all its processes.
+    const oci::Namespace* ns =
+        oci::parse_spec(rec->config.dump()).find_namespace(oci::NamespaceType::pid);
+    if (ns && ns->path.empty()) return linux::pids_in_pid_namespace_of(rec->pid);
+    return {rec->pid};
+  }
   return manager_of(*rec, "list the processes of")->pids();
 }
 
@@ -57,7 +68,12 @@ void Runtime::update(const std::string& id, const nlohmann::json& resources) {
   require_live(rec, "update");
   // Only the new values are written: rewriting the saved ones (device rules above all) would
   // briefly undo them in the running container.
-  manager_of(rec, "update")->apply(resources);
+  try {
+    manager_of(rec, "update")->apply(resources);
+  } catch (const Error& e) {
+    // The values came from the caller, not from config.json.
+    throw cgroups::with_resources_source(e, "update");
+  }
   nlohmann::json& saved = rec.config["linux"]["resources"];
   if (!saved.is_object()) saved = nlohmann::json::object();
   // A JSON merge patch: objects merge key by key, and a null removes a setting.

@@ -154,6 +154,60 @@ TEST_F(CgroupsOpsTest, EventsStatsPrintsOneJsonLine) {
   EXPECT_FALSE(data["memory"].contains("oom_kill")) << "internal field leaked" << e.describe();
 }
 
+// hugetlb in `events --stats` and in the stream: runc's shape, keyed by page size as runc
+// names it ("2MB"), with the container's configured limit (vessel adds "limit"). On a hybrid
+// host hugetlb is bound to the unified hierarchy, and is read there.
+TEST_F(CgroupsOpsTest, EventsStatsReportHugetlbWithTheLimit) {
+  std::string size;  // the smallest page size of the host, e.g. "2MB"
+  unsigned long long bytes = 0;
+  for (std::string kb_name : {"hugepages-2048kB", "hugepages-1048576kB", "hugepages-64kB"})
+    if (exists("/sys/kernel/mm/hugepages/" + kb_name)) {
+      unsigned long long kb = std::stoull(kb_name.substr(10));
+      size = kb >= 1048576 ? std::to_string(kb >> 20) + "GB"
+             : kb >= 1024  ? std::to_string(kb >> 10) + "MB"
+                           : std::to_string(kb) + "KB";
+      bytes = kb * 1024;
+      break;
+    }
+  if (size.empty()) GTEST_SKIP() << "no 2MB, 1GB or 64KB huge pages in /sys/kernel/mm/hugepages";
+  std::string id = new_id();
+  json cfg = counter_config();
+  const std::string cg = cfg["linux"]["cgroupsPath"];
+  const unsigned long long limit = 4 * bytes;
+  cfg["linux"]["resources"]["hugepageLimits"] = {{{"pageSize", size}, {"limit", limit}}};
+  ASSERT_NO_FATAL_FAILURE(start(id, cfg));
+  if (cgroup_file(cg, "hugetlb." + size + ".max").empty() &&
+      cgroup_file(cg, "hugetlb." + size + ".limit_in_bytes").empty())
+    GTEST_SKIP() << "no hugetlb controller for the container's cgroup";
+
+  auto check = [&](const json& data, const std::string& what) {
+    ASSERT_TRUE(data.contains("hugetlb")) << what << ": " << data.dump();
+    const json& h = data["hugetlb"];
+    ASSERT_TRUE(h.contains(size)) << what << ": " << h.dump();
+    EXPECT_EQ(h[size].value("usage", 1ull), 0ull) << what << ": nothing maps huge pages";
+    EXPECT_TRUE(h[size].contains("failcnt")) << what << ": " << h.dump();
+    if (!runtime_is_runc()) {
+      EXPECT_EQ(h[size].value("limit", 0ull), limit) << what << ": " << h.dump();
+    }
+  };
+  Result e = rt({"events", "--stats", id});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  json ev = json::parse(e.out, nullptr, false);
+  ASSERT_TRUE(ev.is_object()) << e.describe();
+  check(ev["data"], "events --stats");
+
+  SpawnOptions so;
+  so.stdout_path = dir() + "/events.out";
+  Child stream = rt_spawn({"events", "--interval", "100ms", id}, so);
+  bool got = wait_until([&] { return !split_lines(read_text(so.stdout_path)).empty(); }, 5s);
+  stream.kill_group(SIGKILL);
+  stream.wait();
+  ASSERT_TRUE(got) << "no stats from the stream";
+  json first = json::parse(split_lines(read_text(so.stdout_path)).front(), nullptr, false);
+  ASSERT_TRUE(first.is_object()) << read_text(so.stdout_path);
+  check(first["data"], "events --interval");
+}
+
 // The stream: stats every --interval, and an "oom" event when the kernel OOM-kills a process
 // in the container (here `tail /dev/zero`, started once /shared/go appears, under a 32 MiB
 // limit; the host has no swap to hide in).

@@ -210,9 +210,33 @@ TEST_F(CgroupsResourcesTest, CheckBeforeUpdateRefusesALimitBelowUsage) {
   Result u = update_from(id, {{"memory", {{"limit", 4096}, {"checkBeforeUpdate", true}}}});
   EXPECT_FALSE(u.ok()) << u.describe();
   if (!runtime_is_runc()) {
-    EXPECT_TRUE(contains(u.err, "linux.resources.memory.limit: 4096 is below the current usage"))
+    // Named after the resources file, not config.json.
+    EXPECT_TRUE(contains(
+        u.err, dir() + "/res.json: linux.resources.memory.limit: 4096 is below the current usage"))
         << u.describe();
+    EXPECT_FALSE(contains(u.err, "config.json")) << u.describe();
   }
+}
+
+// update's errors name where the value came from: the flag, or the --resources file.
+TEST_F(CgroupsResourcesTest, UpdateErrorsNameTheFlagOrTheFile) {
+  if (runtime_is_runc()) GTEST_SKIP() << "vessel's messages";
+  json cfg = sleeper();
+  std::string id = new_id();
+  ASSERT_NO_FATAL_FAILURE(start(id, cfg));
+  if (cgroup_file(cfg["linux"]["cgroupsPath"], "cpuset.cpus").empty())
+    GTEST_SKIP() << "no cpuset controller";
+  Result flag = rt({"update", "--cpuset-cpus", "99999", id});
+  EXPECT_FALSE(flag.ok()) << flag.describe();
+  EXPECT_TRUE(contains(flag.err, "--cpuset-cpus: linux.resources.cpu.cpus: write 99999 to "))
+      << flag.describe();
+  Result file = update_from(id, {{"cpu", {{"cpus", "99999"}}}});
+  EXPECT_FALSE(file.ok()) << file.describe();
+  EXPECT_TRUE(contains(file.err, dir() + "/res.json: linux.resources.cpu.cpus: write 99999 to "))
+      << file.describe();
+  for (const Result* r : {&flag, &file})
+    EXPECT_FALSE(contains(r->err, "config.json")) << r->describe();
+  EXPECT_EQ(status(id), "running");
 }
 
 }  // namespace

@@ -134,6 +134,62 @@ TEST_F(ErrorsTest, BindMountOfMissingSource) {
   expect_fails_cleanly(write_bundle(cfg), cfg["linux"]["cgroupsPath"], {where});
 }
 
+// linux.resources values that only the cgroup layer can refuse (the kernel, or what the host
+// offers): create fails, nothing is left behind, and the message is one line that starts like
+// the spec's own errors, "config.json: linux.resources.<field>: ". Cases that do not apply to
+// the host's cgroup layout are left out.
+TEST_F(ErrorsTest, ResourceErrorsFromTheCgroupLayerNameConfigJson) {
+  auto root = find_mount(parse_mountinfo(read_text("/proc/self/mountinfo")), "/sys/fs/cgroup");
+  const bool v2 = root && root->fstype == "cgroup2";
+  bool net_cls_mounted = false;
+  for (const MountInfo& m : parse_mountinfo(read_text("/proc/self/mountinfo")))
+    net_cls_mounted =
+        net_cls_mounted || (m.fstype == "cgroup" && has_option(m.super_opts, "net_cls"));
+  // A block device number no host has (majors stop at 4095).
+  const json no_such_disk = {{{"major", 4095}, {"minor", 1048575}, {"rate", 1048576}}};
+
+  struct Case {
+    json resources;
+    std::string prefix;
+  };
+  std::vector<Case> cases = {
+      {{{"unified", {{"../memory.max", "1"}}}},
+       "config.json: linux.resources.unified.../memory.max: "},
+      {{{"cpu", {{"cpus", "99999"}}}}, "config.json: linux.resources.cpu.cpus: "},
+      {{{"blockIO", {{"throttleReadBpsDevice", no_such_disk}}}},
+       "config.json: linux.resources.blockIO.throttle"},
+      {{{"hugepageLimits", {{{"pageSize", "3MB"}, {"limit", 1048576}}}}},
+       "config.json: linux.resources.hugepageLimits[0].pageSize: "},
+      {{{"rdma", {{"nodev0", {{"hcaHandles", 1}}}}}}, "config.json: linux.resources.rdma"},
+  };
+  if (v2)
+    cases.push_back({{{"unified", {{"memory.nosuchfile", "1"}}}},
+                     "config.json: linux.resources.unified.memory.nosuchfile: "});
+  else
+    cases.push_back(
+        {{{"unified", {{"memory.high", "1"}}}}, "config.json: linux.resources.unified: "});
+  if (!v2 && !net_cls_mounted)
+    cases.push_back(
+        {{{"network", {{"classID", 1048577}}}}, "config.json: linux.resources.network.classID: "});
+
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.resources.dump());
+    json cfg = cfg_();
+    cfg["linux"]["resources"] = c.resources;
+    Result r = expect_fails_cleanly(write_bundle(cfg), cfg["linux"]["cgroupsPath"], {c.prefix});
+    if (runtime_is_runc()) continue;
+    // One line, where the message (after the log's own prefix) starts with the JSON path.
+    int lines = 0;
+    for (const std::string& line : split_lines(r.err)) {
+      size_t at = line.find(c.prefix);
+      if (at == std::string::npos) continue;
+      ++lines;
+      EXPECT_TRUE(at == 0 || line[at - 1] == ' ' || line[at - 1] == '"') << line;
+    }
+    EXPECT_EQ(lines, 1) << r.describe();
+  }
+}
+
 // Mount destinations that try to leave the rootfs. The host outside the rootfs must never be
 // touched. runc confines them (it resolves the path inside the rootfs and mounts there);
 // vessel-runtime refuses a ".." that leaves the root, naming the mount.

@@ -3,6 +3,7 @@
 // masked and read-only paths, default and configured devices, sysctl.
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -362,6 +363,14 @@ TEST_F(MountsTest, SysctlIsAppliedInsideOnly) {
 // supports idmapped mounts since Linux 6.3), so no test depends on the host's choice alone.
 class IdmapMountsTest : public MountsTest {
  protected:
+  // tmpfs supports idmapped mounts from Linux 6.3; the sources live on the test dir's
+  // filesystem (tmpfs in the v2 VM) and on tmpfs mounts of the test's own.
+  static bool tmpfs_idmap_supported() {
+    struct utsname u;
+    int major = 0, minor = 0;
+    if (::uname(&u) == 0) std::sscanf(u.release, "%d.%d", &major, &minor);
+    return major > 6 || (major == 6 && minor >= 3);
+  }
   static json map_one(uint32_t container_id, uint32_t host_id) {
     return json::array({{{"containerID", container_id}, {"hostID", host_id}, {"size", 1}}});
   }
@@ -412,6 +421,7 @@ TEST_F(IdmapMountsTest, FeaturesAdvertiseIdmap) {
 }
 
 TEST_F(IdmapMountsTest, BindMountShowsMappedOwners) {
+  if (!tmpfs_idmap_supported()) GTEST_SKIP() << "tmpfs supports idmapped mounts from Linux 6.3";
   const std::string src = dir() + "/idmapped";
   owned_tree(src);
   json cfg = config({});
@@ -430,6 +440,7 @@ TEST_F(IdmapMountsTest, BindMountShowsMappedOwners) {
 }
 
 TEST_F(IdmapMountsTest, MappingsWithoutOptionImplyIdmapOnTmpfsSource) {
+  if (!tmpfs_idmap_supported()) GTEST_SKIP() << "tmpfs supports idmapped mounts from Linux 6.3";
   const std::string src = dir() + "/tmpfs-src";
   host_tmpfs(src);
   owned_tree(src);
@@ -447,6 +458,7 @@ TEST_F(IdmapMountsTest, MappingsWithoutOptionImplyIdmapOnTmpfsSource) {
 }
 
 TEST_F(IdmapMountsTest, RidmapMapsSubmountsAndIdmapDoesNot) {
+  if (!tmpfs_idmap_supported()) GTEST_SKIP() << "tmpfs supports idmapped mounts from Linux 6.3";
   const std::string src = dir() + "/tree";
   owned_tree(src);
   host_tmpfs(src + "/sub");
@@ -467,6 +479,86 @@ TEST_F(IdmapMountsTest, RidmapMapsSubmountsAndIdmapDoesNot) {
   auto isub = find_mount(mi, "/i/sub");
   ASSERT_TRUE(isub.has_value());
   EXPECT_FALSE(has_option(isub->mount_opts, "idmapped")) << isub->mount_opts;
+}
+
+// A container with a user namespace (0 -> 100000): the tree is idmapped by the runtime before
+// the container's init enters its namespace, which has no rights over the source.
+json with_userns(json cfg) {
+  cfg["linux"]["namespaces"].push_back({{"type", "user"}});
+  cfg["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  cfg["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  return cfg;
+}
+
+TEST_F(IdmapMountsTest, UserNamespaceContainerUsesItsMappings) {
+  if (!tmpfs_idmap_supported()) GTEST_SKIP() << "tmpfs supports idmapped mounts from Linux 6.3";
+  // "idmap" without mappings of its own: the container's mappings, so the host's root-owned
+  // files are the container root's, where a plain bind shows them unmapped (nobody).
+  const std::string src = dir() + "/rootowned";
+  mkdirs(src);
+  write_text(src + "/owned", "x\n");
+  write_text(src + "/user", "x\n");
+  ASSERT_EQ(::chown((src + "/user").c_str(), 1000, 1000), 0) << strerror(errno);
+  json cfg = with_userns(config({}));
+  cfg["mounts"].push_back(mount_entry("/data", "bind", src, {"bind", "idmap"}));
+  cfg["mounts"].push_back(mount_entry("/mnt", "bind", src, {"bind"}));
+  auto [out, mi] =
+      run_and_mountinfo(cfg,
+                        "echo uid_map=$(cat /proc/self/uid_map | tr -s ' ' ' '); "
+                        "echo idmapped=$(stat -c %u:%g /data/owned),$(stat -c %u:%g /data/user); "
+                        "echo plain=$(stat -c %u:%g /mnt/owned); "
+                        "touch /data/created && echo created");
+  EXPECT_TRUE(contains(out, "uid_map= 0 100000 65536\n")) << out;
+  EXPECT_TRUE(contains(out, "idmapped=0:0,1000:1000\n")) << out;
+  EXPECT_TRUE(contains(out, "plain=65534:65534\n")) << out;
+  EXPECT_TRUE(contains(out, "created\n")) << out;
+  auto m = find_mount(mi, "/data");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_TRUE(has_option(m->mount_opts, "idmapped")) << m->mount_opts;
+  EXPECT_EQ(owner(src + "/created"), "0:0");
+}
+
+TEST_F(IdmapMountsTest, UserNamespaceContainerWithMountMappings) {
+  if (!tmpfs_idmap_supported()) GTEST_SKIP() << "tmpfs supports idmapped mounts from Linux 6.3";
+  // The mount's own mappings: on-disk 1000 -> kernel id 100000, which the container's user
+  // namespace shows as its root.
+  const std::string src = dir() + "/owned1000";
+  owned_tree(src);
+  json cfg = with_userns(config({}));
+  json m = mount_entry("/data", "bind", src, {"rbind", "ridmap"});
+  m["uidMappings"] = map_one(1000, 100000);
+  m["gidMappings"] = map_one(1000, 100000);
+  cfg["mounts"].push_back(m);
+  auto [out, mi] = run_and_mountinfo(
+      cfg, "stat -c %u:%g /data/owned; touch /data/created && echo created; id -u");
+  EXPECT_TRUE(contains(out, "0:0\n")) << out;
+  EXPECT_TRUE(contains(out, "created\n")) << out;
+  auto d = find_mount(mi, "/data");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_TRUE(has_option(d->mount_opts, "idmapped")) << d->mount_opts;
+  EXPECT_EQ(owner(src + "/created"), "1000:1000");
+}
+
+TEST_F(IdmapMountsTest, JoinedUserNamespaceLendsItsMappings) {
+  // "idmap" without mappings of its own in a container that joins another's user namespace:
+  // the idmapping is that namespace's (0 -> 100000), so host root's files are its root's.
+  if (!tmpfs_idmap_supported()) GTEST_SKIP() << "tmpfs supports idmapped mounts from Linux 6.3";
+  const std::string owner_id = new_id("userowner");
+  ASSERT_TRUE(create(owner_id, write_bundle(with_userns(config({"sleep", "1000"})))).ok());
+  auto st = state(owner_id);
+  ASSERT_TRUE(st.has_value());
+  const std::string userns = "/proc/" + std::to_string((*st)["pid"].get<pid_t>()) + "/ns/user";
+  const std::string src = dir() + "/joined";
+  mkdirs(src);
+  write_text(src + "/owned", "x\n");
+  json cfg = config({});
+  cfg["linux"]["namespaces"].push_back({{"type", "user"}, {"path", userns}});
+  cfg["mounts"].push_back(mount_entry("/data", "bind", src, {"bind", "idmap"}));
+  auto [out, mi] = run_and_mountinfo(cfg, "stat -c %u:%g /data/owned; id -u");
+  EXPECT_TRUE(contains(out, "0:0\n0\n")) << out;
+  auto d = find_mount(mi, "/data");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_TRUE(has_option(d->mount_opts, "idmapped")) << d->mount_opts;
 }
 
 TEST_F(IdmapMountsTest, MappingsOnTmpfsFailCleanly) {

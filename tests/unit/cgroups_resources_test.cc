@@ -403,8 +403,8 @@ TEST_F(FakeCgroup, V2RefusesWhatItCannotDo) {
   touch("memory.max");
   auto m = v2();
   EXPECT_EQ(error_of([&] { m.apply(json::parse(R"({"cpu": {"realtimeRuntime": 1000}})")); }),
-            "linux.resources.cpu.realtimeRuntime: cgroup v2 has no realtime CPU bandwidth "
-            "control (value 1000)");
+            "config.json: linux.resources.cpu.realtimeRuntime: cgroup v2 has no realtime CPU "
+            "bandwidth control (value 1000)");
   EXPECT_NE(error_of([&] {
               m.apply(json::parse(R"({"cpu": {"realtimePeriod": 1000}})"));
             }).find("linux.resources.cpu.realtimePeriod: cgroup v2 has no realtime"),
@@ -429,6 +429,65 @@ TEST_F(FakeCgroup, V2RefusesWhatItCannotDo) {
       json::parse(R"({"network": {"classID": 1, "priorities": [{"name": "lo", "priority": 1}]},
                                           "memory": {"kernel": 4096, "kernelTCP": 4096},
                                           "blockIO": {"leafWeight": 100}})")));
+}
+
+// Every error of apply() names config.json and the field first, like the spec's errors, and
+// keeps the errno of a failed write.
+TEST_F(FakeCgroup, ApplyErrorsStartWithConfigJsonAndTheField) {
+  auto starts = [](const std::string& msg, const std::string& prefix) {
+    return msg.rfind(prefix, 0) == 0;
+  };
+  auto v1m = v1({"cpu", "cpuset"});
+  std::string msg = error_of([&] { v1m.apply(json::parse(R"({"cpu": {"idle": 5}})")); });
+  EXPECT_EQ(msg, "config.json: linux.resources.cpu.idle: expected 0 or 1 (value 5)");
+  msg = error_of([&] { v1m.apply(json::parse(R"({"network": {"classID": 1048577}})")); });
+  EXPECT_TRUE(starts(msg, "config.json: linux.resources.network.classID: ")) << msg;
+  msg = error_of([&] { v1m.apply(json::parse(R"({"unified": {"memory.high": "1"}})")); });
+  EXPECT_TRUE(starts(msg, "config.json: linux.resources.unified: needs cgroup v2")) << msg;
+  // A write the kernel refuses: the field, the value, the file and the errno's text.
+  try {
+    v1m.apply(json::parse(R"({"cpu": {"cpus": "0-3"}})"));  // no cpuset.cpus file here
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_TRUE(starts(
+        e.what(), "config.json: linux.resources.cpu.cpus: write 0-3 to " + dir_ + "/cpuset.cpus: "))
+        << e.what();
+    EXPECT_EQ(e.error_code(), ENOENT);
+  }
+
+  touch("cgroup.controllers", "rdma memory");
+  auto v2m = v2();
+  msg = error_of([&] { v2m.apply(json::parse(R"({"rdma": {"nodev0": {"hcaHandles": 1}}})")); });
+  EXPECT_TRUE(starts(msg, "config.json: linux.resources.rdma.nodev0: write nodev0 hca_handle=1 "))
+      << msg;
+  EXPECT_NE(msg.find("no such RDMA device"), std::string::npos) << msg;
+  msg = error_of([&] { v2m.apply(json::parse(R"({"unified": {"memory.nosuch": "1"}})")); });
+  EXPECT_TRUE(starts(msg, "config.json: linux.resources.unified.memory.nosuch: write 1 to "))
+      << msg;
+}
+
+TEST(CgroupResources, ConfigErrorPrefix) {
+  auto rethrown = [](const Error& e) {
+    try {
+      rethrow_as_config_error(e);
+    } catch (const Error& out) {
+      return std::pair<std::string, int>(out.what(), out.error_code());
+    }
+    return std::pair<std::string, int>("not thrown", 0);
+  };
+  EXPECT_EQ(
+      rethrown(Error("linux.resources.pids.limit: write 5 to /x: Invalid argument", EINVAL)),
+      (std::pair<std::string, int>(
+          "config.json: linux.resources.pids.limit: write 5 to /x: Invalid argument", EINVAL)));
+  EXPECT_EQ(rethrown(Error("linux.resources: expected an object (value 1)")).first,
+            "config.json: linux.resources: expected an object (value 1)");
+  // A message that names no field (a read that failed on the way) gets the object's path.
+  EXPECT_EQ(rethrown(Error("open /x/memory.usage_in_bytes: Permission denied", EACCES)),
+            (std::pair<std::string, int>(
+                "config.json: linux.resources: open /x/memory.usage_in_bytes: Permission denied",
+                EACCES)));
+  EXPECT_EQ(rethrown(Error("linux.resourcesX: y")).first,
+            "config.json: linux.resources: linux.resourcesX: y");
 }
 
 // ---------------------------------------------------------------------------------------------

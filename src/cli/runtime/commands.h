@@ -8,7 +8,7 @@
 namespace vessel::cli {
 
 struct Globals {
-  std::string root = "/run/vessel-runtime";
+  std::string root = "/run/vessel-runtime";  // root's; see default_root_for_caller()
   std::string log;
   std::string log_format = "text";
   bool debug = false;
@@ -35,7 +35,16 @@ void add_ps(CLI::App& app, Globals& g, Action& action);
 void add_update(CLI::App& app, Globals& g, Action& action);
 void add_events(CLI::App& app, Globals& g, Action& action);
 
-// Refuses --systemd-cgroup for commands that would create cgroups, until the driver exists.
-void require_cgroupfs_driver(const Globals& g);
+// For commands that create cgroups (create, run): with --systemd-cgroup, checks that systemd
+// can be reached, failing with one clear line before anything exists. (The driver itself is
+// selected in main() for every command.)
+void check_cgroup_driver(const Globals& g);
+
+// Whether containers are created rootless (--rootless auto|true|false; auto: not run as root):
+// a cgroup the caller may not create is skipped with a warning instead of failing.
+bool rootless_mode(const Globals& g);
+// --root when none is given: root's /run/vessel-runtime, or $XDG_RUNTIME_DIR/vessel-runtime
+// for another user (an error naming --root without XDG_RUNTIME_DIR).
+std::string default_root_for_caller();
 
 }  // namespace vessel::cli

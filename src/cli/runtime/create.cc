@@ -23,7 +23,8 @@ void add_create(CLI::App& app, Globals& g, Action& action) {
   add_create_flags(cmd, *o);
   cmd->callback([&g, &action, o] {
     action = [&g, o] {
-      require_cgroupfs_driver(g);
+      check_cgroup_driver(g);
+      o->rootless = rootless_mode(g);
       runtime::Runtime(g.root).create(*o);
       return 0;
     };

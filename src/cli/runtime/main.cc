@@ -3,6 +3,8 @@
 
 #include <cstdio>
 
+#include "cgroups/manager.h"
+#include "cgroups/systemd.h"
 #include "cli/runtime/commands.h"
 #include "linux/self_exec.h"
 #include "oci/spec.h"
@@ -11,10 +13,9 @@
 
 namespace vessel::cli {
 
-void require_cgroupfs_driver(const Globals& g) {
-  if (g.systemd_cgroup)
-    fail("--systemd-cgroup: the systemd cgroup driver is not implemented yet; "
-         "run without it to use the cgroupfs driver");
+void check_cgroup_driver(const Globals& g) {
+  // Fails with one clear line before a state directory, cgroup or process exists.
+  if (g.systemd_cgroup) cgroups::check_systemd_reachable();
 }
 
 }  // namespace vessel::cli
@@ -38,15 +39,22 @@ int main(int argc, char** argv) {
   // Engines pass runc's flags in Go's style ("-root x", "--log-format=json"); accept both.
   app.allow_windows_style_options(false);
   cli::Globals g;
-  app.add_option("--root", g.root, "directory for container state (tmpfs recommended)")
-      ->default_val(g.root);
+  CLI::Option* root_option =
+      app.add_option("--root", g.root,
+                     "directory for container state (tmpfs recommended; default "
+                     "/run/vessel-runtime, or $XDG_RUNTIME_DIR/vessel-runtime when not root)");
   app.add_option("--log", g.log, "log file (default: stderr)");
   app.add_option("--log-format", g.log_format, "log format: text or json")
       ->check(CLI::IsMember({"text", "json"}));
   app.add_flag("--debug", g.debug, "log debug messages");
-  app.add_flag("--systemd-cgroup", g.systemd_cgroup,
-               "use systemd to manage cgroups (not implemented yet: a clear error)");
-  app.add_option("--rootless", g.rootless, "accepted for runc compatibility (auto|true|false)");
+  app.add_flag(
+      "--systemd-cgroup", g.systemd_cgroup,
+      "create cgroups as systemd transient units (linux.cgroupsPath \"slice:prefix:name\", "
+      "default system.slice:vessel:<id>) through systemd's D-Bus API");
+  app.add_option("--rootless", g.rootless,
+                 "auto|true|false: a rootless container skips a cgroup it may not create, with a "
+                 "warning (auto: when not run as root)")
+      ->check(CLI::IsMember({"auto", "true", "false"}));
   std::string criu;
   app.add_option("--criu", criu, "accepted for runc compatibility; checkpointing is unsupported")
       ->group("");
@@ -74,7 +82,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   log::configure(g.log, g.log_format == "json" ? log::Format::json : log::Format::text, g.debug);
+  // Only create and run make cgroups; later commands find the driver in the saved state.
+  cgroups::set_driver(g.systemd_cgroup ? cgroups::Driver::systemd : cgroups::Driver::cgroupfs);
   try {
+    if (root_option->count() == 0) g.root = cli::default_root_for_caller();
     return action ? action() : 0;
   } catch (const std::exception& e) {
     log::error(e.what());

@@ -15,7 +15,8 @@ void add_run(CLI::App& app, Globals& g, Action& action) {
   cmd->add_flag("--no-subreaper", o->no_subreaper, "do not reap re-parented processes");
   cmd->callback([&g, &action, o] {
     action = [&g, o] {
-      require_cgroupfs_driver(g);
+      check_cgroup_driver(g);
+      o->create.rootless = rootless_mode(g);
       return runtime::Runtime(g.root).run(*o);
     };
   });

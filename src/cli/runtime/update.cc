@@ -1,11 +1,14 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
+#include <string_view>
 
 #include "cli/runtime/commands.h"
 #include "runtime/container.h"
@@ -52,6 +55,22 @@ nlohmann::json read_resources(const std::string& path) {
   }
 }
 
+// Runtime::update's errors about a value start "update: linux.resources.<field>: "; this
+// names where the value came from instead: the --resources file, or the flag that set the
+// field (`flag_fields`: field -> flag). Other messages pass unchanged.
+std::string name_value_source(const std::string& msg, const std::string& resources_file,
+                              const std::map<std::string, std::string>& flag_fields) {
+  static constexpr std::string_view kPrefix = "update: ";
+  std::string_view rest = std::string_view(msg).substr(std::min(msg.size(), kPrefix.size()));
+  if (msg.rfind(kPrefix, 0) != 0 || rest.rfind("linux.resources", 0) != 0) return msg;
+  if (!resources_file.empty())
+    return fmt::format("{}: {}", resources_file == "-" ? "(stdin)" : resources_file, rest);
+  std::string_view field = rest.substr(0, rest.find(':'));
+  if (auto it = flag_fields.find(std::string(field)); it != flag_fields.end())
+    return fmt::format("--{}: {}", it->second, rest);
+  return msg;
+}
+
 }  // namespace
 
 void add_update(CLI::App& app, Globals& g, Action& action) {
@@ -84,16 +103,24 @@ void add_update(CLI::App& app, Globals& g, Action& action) {
   cmd->callback([&g, &action, o] {
     action = [&g, o] {
       nlohmann::json r = nlohmann::json::object();
+      std::map<std::string, std::string> flag_fields;  // "linux.resources.memory.limit" -> "memory"
+      auto set_by = [&](const char* flag, const char* group, const char* key) {
+        flag_fields[fmt::format("linux.resources.{}.{}", group, key)] = flag;
+      };
       if (!o->resources.empty()) {
         r = read_resources(o->resources);
       } else {
         auto size = [&](const char* flag, const std::string& v, const char* group,
                         const char* key) {
-          if (!v.empty()) r[group][key] = parse_size(flag, v);
+          if (v.empty()) return;
+          r[group][key] = parse_size(flag, v);
+          set_by(flag, group, key);
         };
         auto integer = [&](const char* flag, const std::string& v, const char* group,
                            const char* key) {
-          if (!v.empty()) r[group][key] = parse_int(flag, v);
+          if (v.empty()) return;
+          r[group][key] = parse_int(flag, v);
+          set_by(flag, group, key);
         };
         size("memory", o->memory, "memory", "limit");
         size("memory-reservation", o->memory_reservation, "memory", "reservation");
@@ -108,12 +135,22 @@ void add_update(CLI::App& app, Globals& g, Action& action) {
         integer("cpu-burst", o->cpu_burst, "cpu", "burst");
         integer("cpu-rt-period", o->cpu_rt_period, "cpu", "realtimePeriod");
         integer("cpu-rt-runtime", o->cpu_rt_runtime, "cpu", "realtimeRuntime");
-        if (!o->cpuset_cpus.empty()) r["cpu"]["cpus"] = o->cpuset_cpus;
-        if (!o->cpuset_mems.empty()) r["cpu"]["mems"] = o->cpuset_mems;
+        if (!o->cpuset_cpus.empty()) {
+          r["cpu"]["cpus"] = o->cpuset_cpus;
+          set_by("cpuset-cpus", "cpu", "cpus");
+        }
+        if (!o->cpuset_mems.empty()) {
+          r["cpu"]["mems"] = o->cpuset_mems;
+          set_by("cpuset-mems", "cpu", "mems");
+        }
         integer("pids-limit", o->pids_limit, "pids", "limit");
         integer("blkio-weight", o->blkio_weight, "blockIO", "weight");
       }
-      runtime::Runtime(g.root).update(o->id, r);
+      try {
+        runtime::Runtime(g.root).update(o->id, r);
+      } catch (const Error& e) {
+        throw Error(name_value_source(e.what(), o->resources, flag_fields), e.error_code());
+      }
       return 0;
     };
   });
