@@ -324,8 +324,10 @@ TEST_F(ExecTest, SubCgroupFlag) {
     mkdirs(d + "/sub");
     // A v1 cpuset cgroup takes no process before it has CPUs and memory nodes (as runc, the
     // runtime leaves a sub-cgroup to whoever made it).
+    // (On v2 the sub-cgroup has no cpuset files: nothing enables controllers below the
+    // container's cgroup.)
     for (const char* f : {"cpuset.cpus", "cpuset.mems"})
-      if (exists(d + "/" + f)) write_text(d + "/sub/" + f, read_text(d + "/" + f));
+      if (exists(d + "/sub/" + f)) write_text(d + "/sub/" + f, read_text(d + "/" + f));
   }
   Result r = exec({"--cgroup", "sub", id_, "cat", "/proc/self/cgroup"});
   EXPECT_TRUE(r.ok()) << r.describe();
