@@ -24,29 +24,23 @@ bool mounted_v1(const std::string& controller) {
   return false;
 }
 
-// Whether /proc/cgroups lists `controller` as enabled.
-bool kernel_has(const std::string& controller) {
+// What /proc/cgroups says of `controller`: its v1 hierarchy (0: none) and whether it is enabled.
+struct ControllerEntry {
+  int hierarchy = 0;
+  bool enabled = false;
+};
+ControllerEntry proc_cgroups_entry(const std::string& controller) {
   for (const std::string& line : split_lines(read_text("/proc/cgroups"))) {
     char name[64] = {};
     int hierarchy = 0, count = 0, enabled = 0;
     if (::sscanf(line.c_str(), "%63s %d %d %d", name, &hierarchy, &count, &enabled) == 4 &&
         controller == name)
-      return enabled == 1;
+      return {hierarchy, enabled == 1};
   }
-  return false;
+  return {};
 }
-
-// The hierarchy number /proc/cgroups gives `controller` (0: not part of any v1 hierarchy).
-int hierarchy_of(const std::string& controller) {
-  for (const std::string& line : split_lines(read_text("/proc/cgroups"))) {
-    char name[64] = {};
-    int hierarchy = 0, count = 0, enabled = 0;
-    if (::sscanf(line.c_str(), "%63s %d %d %d", name, &hierarchy, &count, &enabled) == 4 &&
-        controller == name)
-      return hierarchy;
-  }
-  return 0;
-}
+bool kernel_has(const std::string& controller) { return proc_cgroups_entry(controller).enabled; }
+int hierarchy_of(const std::string& controller) { return proc_cgroups_entry(controller).hierarchy; }
 
 // Removes the cgroup `dir` and every cgroup below it, deepest first.
 void remove_cgroup_tree(const std::string& dir) {

@@ -3,21 +3,13 @@
 
 #include "cgroups/convert.h"
 #include "cgroups/resources.h"
+#include "error_of.h"
 #include "util/error.h"
 
 namespace vessel::cgroups {
 namespace {
 
 using nlohmann::json;
-
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(CgroupConvert, SharesToWeight) {
   EXPECT_EQ(cpu_shares_to_weight(2), 1u);

@@ -4,21 +4,13 @@
 #include "cgroups/detect.h"
 #include "cgroups/factory.h"
 #include "cgroups/paths.h"
+#include "error_of.h"
 #include "util/error.h"
 
 namespace vessel::cgroups {
 namespace {
 
 using nlohmann::json;
-
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // This build host: v1 controllers, a named systemd hierarchy and cgroup2 with hugetlb only.
 const char* kHybridMountinfo =

@@ -22,6 +22,7 @@
 #include "cgroups/resources.h"
 #include "cgroups/v1.h"
 #include "cgroups/v2.h"
+#include "error_of.h"
 #include "util/error.h"
 #include "util/file.h"
 
@@ -29,15 +30,6 @@ namespace vessel::cgroups {
 namespace {
 
 using nlohmann::json;
-
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 Resources parse(const char* text) { return parse_resources(json::parse(text)); }
 

@@ -4,21 +4,13 @@
 
 #include "cgroups/resources.h"
 #include "cgroups/systemd.h"
+#include "error_of.h"
 #include "util/error.h"
 
 namespace vessel::cgroups {
 namespace {
 
 using nlohmann::json;
-
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 const UnitProperty* find(const std::vector<UnitProperty>& props, const std::string& name) {
   for (const UnitProperty& p : props)
