@@ -22,6 +22,9 @@ network::Attachment attachment_of(const nlohmann::json& a, const std::string& id
 void add_attachment(Store& store, const std::string& id, nlohmann::json& st, const NetworkRecord& n,
                     const std::string& ifname, const nlohmann::json& runtime_config);
 // Rewrites /etc/hosts of the containers on `networks` (and of `also_id`).
-void refresh_hosts(Store& store, const std::set<std::string>& networks, const std::string& also_id);
+// `leaving`, when set, is a container whose attachments are going away: left out of every
+// hosts file even while its state file still exists.
+void refresh_hosts(Store& store, const std::set<std::string>& networks, const std::string& also_id,
+                   const std::string& leaving = "");
 
 }  // namespace vessel::manager::detail

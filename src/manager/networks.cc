@@ -303,9 +303,10 @@ namespace detail {
 // Rewrites the hosts files of the containers on user networks in place: each is bind-mounted
 // into its container, so it must keep its inode.
 void refresh_hosts(Store& store, const std::set<std::string>& networks,
-                   const std::string& also_id) {
+                   const std::string& also_id, const std::string& leaving) {
   HostsLock lock(store);
   auto all = network_members(store);
+  std::erase_if(all, [&](const Member& m) { return !leaving.empty() && m.id == leaving; });
   for (const auto& m : all) {
     bool affected = m.id == also_id;
     for (const auto& a : m.state.value("attachments", json::array()))
@@ -501,8 +502,10 @@ void teardown_container_network(Store& store, const std::string& id) {
   } catch (const Error& e) {
     log::warn(e.what());
   }
+  // The peers' hosts files first, the state file last: whoever finds no state file (a
+  // concurrent `rm` while the monitor tears down) can rely on the peers being updated.
+  if (!nets.empty()) refresh_hosts(store, nets, "", id);
   ::unlink(state_path(store, id).c_str());
-  if (!nets.empty()) refresh_hosts(store, nets, "");
 }
 
 json network_settings(Store& store, const ContainerRecord& c) {
