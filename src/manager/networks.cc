@@ -302,8 +302,8 @@ namespace detail {
 
 // Rewrites the hosts files of the containers on user networks in place: each is bind-mounted
 // into its container, so it must keep its inode.
-void refresh_hosts(Store& store, const std::set<std::string>& networks,
-                   const std::string& also_id, const std::string& leaving) {
+void refresh_hosts(Store& store, const std::set<std::string>& networks, const std::string& also_id,
+                   const std::string& leaving) {
   HostsLock lock(store);
   auto all = network_members(store);
   std::erase_if(all, [&](const Member& m) { return !leaving.empty() && m.id == leaving; });
