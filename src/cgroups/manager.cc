@@ -2,7 +2,7 @@
 
 #include "cgroups/factory.h"
 #include "cgroups/paths.h"
-#include "cgroups/systemd.h"
+#include "cgroups/systemd.h"  // is_systemd_json, defined here
 #include "cgroups/v1.h"
 #include "cgroups/v2.h"
 #include "util/error.h"
@@ -11,6 +11,13 @@ namespace vessel::cgroups {
 namespace {
 
 Driver selected_driver = Driver::cgroupfs;
+SystemdDriver systemd_driver;
+
+const SystemdDriver& require_systemd_driver() {
+  if (!systemd_driver.make)
+    fail("the systemd cgroup driver is not part of this program (use vessel-runtime)");
+  return systemd_driver;
+}
 
 std::unique_ptr<Manager> build(Layout layout, std::string path, std::vector<CgroupDir> dirs) {
   if (layout == Layout::v2) {
@@ -45,19 +52,26 @@ std::unique_ptr<Manager> make_manager_on(const HostCgroups& host, const std::str
   return build(host.layout, path, std::move(dirs));
 }
 
+bool is_systemd_json(const nlohmann::json& saved) {
+  return saved.is_object() && saved.contains("driver") && saved["driver"] == "systemd";
+}
+
+void register_systemd_driver(const SystemdDriver& driver) { systemd_driver = driver; }
+
 void set_driver(Driver driver) { selected_driver = driver; }
 Driver driver() { return selected_driver; }
 
 std::unique_ptr<Manager> make_manager(const std::string& cgroups_path,
                                       const std::string& container_id) {
-  if (selected_driver == Driver::systemd) return make_systemd_manager(cgroups_path, container_id);
+  if (selected_driver == Driver::systemd)
+    return require_systemd_driver().make(cgroups_path, container_id);
   // Checked before probing, so a bad path is reported as such on any host.
   normalize_cgroups_path(cgroups_path, container_id);
   return make_manager_on(probe_host(), cgroups_path, container_id);
 }
 
 std::unique_ptr<Manager> load_manager(const nlohmann::json& saved) {
-  if (is_systemd_json(saved)) return load_systemd_manager(saved);
+  if (is_systemd_json(saved)) return require_systemd_driver().load(saved);
   Layout layout;
   std::string path;
   std::vector<CgroupDir> dirs;

@@ -66,4 +66,14 @@ std::unique_ptr<Manager> make_manager(const std::string& cgroups_path,
 // Rebuilds a manager from Manager::to_json() output.
 std::unique_ptr<Manager> load_manager(const nlohmann::json& saved);
 
+// The systemd driver's entry points (systemd.h), registered by enable_systemd_driver(): only a
+// program that registers them links the driver and libsystemd. Without them, the systemd
+// driver is an error naming the missing driver.
+struct SystemdDriver {
+  std::unique_ptr<Manager> (*make)(const std::string& cgroups_path,
+                                   const std::string& container_id) = nullptr;
+  std::unique_ptr<Manager> (*load)(const nlohmann::json& saved) = nullptr;
+};
+void register_systemd_driver(const SystemdDriver& driver);
+
 }  // namespace vessel::cgroups

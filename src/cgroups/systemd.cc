@@ -291,8 +291,8 @@ nlohmann::json SystemdManager::to_json() const {
           {"fs", fs_->to_json()}};
 }
 
-bool is_systemd_json(const nlohmann::json& saved) {
-  return saved.is_object() && saved.contains("driver") && saved["driver"] == "systemd";
+void enable_systemd_driver() {
+  register_systemd_driver({make_systemd_manager, load_systemd_manager});
 }
 
 std::unique_ptr<Manager> make_systemd_manager(const std::string& cgroups_path,

@@ -128,4 +128,8 @@ std::unique_ptr<Manager> make_systemd_manager(const std::string& cgroups_path,
                                               const std::string& container_id);
 std::unique_ptr<Manager> load_systemd_manager(const nlohmann::json& saved);
 
+// Registers the two above with make_manager()/load_manager() (manager.h). vessel-runtime calls
+// it; a program that does not (the manager's monitor) never links libsystemd.
+void enable_systemd_driver();
+
 }  // namespace vessel::cgroups

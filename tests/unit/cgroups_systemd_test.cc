@@ -198,6 +198,7 @@ TEST(SystemdState, DriverMarkerAndValidation) {
                 {"mount", "/sys/fs/cgroup"},
                 {"dir", "/sys/fs/cgroup/system.slice/vessel-c1.scope"},
                 {"created", json::array()}}}}};
+  enable_systemd_driver();
   json saved = {{"driver", "systemd"},
                 {"unit", "vessel-c1.scope"},
                 {"slice", "system.slice"},
@@ -219,6 +220,7 @@ TEST(SystemdState, DriverMarkerAndValidation) {
 }
 
 TEST(SystemdDriver, SelectedDriverOnlyChangesMakeManager) {
+  enable_systemd_driver();
   EXPECT_EQ(driver(), Driver::cgroupfs);
   set_driver(Driver::systemd);
   // A cgroupfs-style path is refused by the systemd driver with the field named.
@@ -226,6 +228,14 @@ TEST(SystemdDriver, SelectedDriverOnlyChangesMakeManager) {
   set_driver(Driver::cgroupfs);
   EXPECT_NE(err.find("linux.cgroupsPath"), std::string::npos) << err;
   EXPECT_NE(err.find("slice:prefix:name"), std::string::npos) << err;
+}
+
+TEST(SystemdDriver, ProgramsWithoutTheDriverSayso) {
+  register_systemd_driver({});
+  json saved = {{"driver", "systemd"}, {"unit", "vessel-c1.scope"}};
+  std::string err = error_of([&] { load_manager(saved); });
+  enable_systemd_driver();
+  EXPECT_NE(err.find("not part of this program"), std::string::npos) << err;
 }
 
 }  // namespace

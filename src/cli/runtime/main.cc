@@ -33,6 +33,7 @@ std::string version_text() {
 int main(int argc, char** argv) {
   vessel::linux::ensure_running_from_sealed_copy_or_exit(argc, argv);
   using namespace vessel;
+  cgroups::enable_systemd_driver();
   CLI::App app{"vessel-runtime: run OCI containers (a drop-in for runc)"};
   app.set_version_flag("-v,--version", version_text());
   app.require_subcommand(1);
