@@ -239,6 +239,15 @@ bool wants_idmap(const oci::Mount& m) {
 
 namespace {
 
+// `m`'s options, an error naming "<where>.options" if they cannot be understood.
+MountFlags parse_entry_options(const oci::Mount& m, const std::string& where) {
+  try {
+    return parse_mount_options(m.options);
+  } catch (const Error& e) {
+    fail("{}.options: {}", where, e.what());
+  }
+}
+
 // The rules of config.md for idmap/ridmap and uidMappings/gidMappings on one mount.
 void check_idmap(const oci::Mount& m, const MountFlags& mf, bool container_maps,
                  const std::string& where) {
@@ -267,12 +276,7 @@ UniqueFd prepare_idmapped_mount(const oci::Mount& m, const std::string& bundle,
                                 const std::vector<oci::IdMapping>& uids,
                                 const std::vector<oci::IdMapping>& gids, const std::string& where,
                                 int container_userns) {
-  MountFlags mf;
-  try {
-    mf = parse_mount_options(m.options);
-  } catch (const Error& e) {
-    fail("{}.options: {}", where, e.what());
-  }
+  MountFlags mf = parse_entry_options(m, where);
   check_idmap(m, mf, (!uids.empty() && !gids.empty()) || container_userns >= 0, where);
   bool own = !m.uid_mappings.empty();
   std::string source = m.source[0] == '/' ? m.source : bundle + "/" + m.source;
@@ -285,12 +289,7 @@ UniqueFd prepare_idmapped_mount(const oci::Mount& m, const std::string& bundle,
 
 void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx, const std::string& where,
                  int idmapped_tree) {
-  MountFlags mf;
-  try {
-    mf = parse_mount_options(m.options);
-  } catch (const Error& e) {
-    fail("{}.options: {}", where, e.what());
-  }
+  MountFlags mf = parse_entry_options(m, where);
   bool bind = mf.bind || m.type == "bind";
 
   // Made before the destination is touched, so that a refused idmap leaves nothing behind.
