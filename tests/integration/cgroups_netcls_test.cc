@@ -42,8 +42,10 @@ ControllerEntry proc_cgroups_entry(const std::string& controller) {
 bool kernel_has(const std::string& controller) { return proc_cgroups_entry(controller).enabled; }
 int hierarchy_of(const std::string& controller) { return proc_cgroups_entry(controller).hierarchy; }
 
-// Removes the cgroup `dir` and every cgroup below it, deepest first.
-void remove_cgroup_tree(const std::string& dir) {
+void remove_cgroup_tree(const std::string& dir);
+
+// Removes every cgroup below `dir`, deepest first.
+void remove_child_cgroups(const std::string& dir) {
   if (DIR* d = ::opendir(dir.c_str())) {
     std::vector<std::string> subs;
     while (struct dirent* e = ::readdir(d))
@@ -53,6 +55,11 @@ void remove_cgroup_tree(const std::string& dir) {
     ::closedir(d);
     for (const std::string& s : subs) remove_cgroup_tree(s);
   }
+}
+
+// Removes the cgroup `dir` and every cgroup below it, deepest first.
+void remove_cgroup_tree(const std::string& dir) {
+  remove_child_cgroups(dir);
   wait_until([&] { return ::rmdir(dir.c_str()) == 0 || errno != EBUSY; }, 2s);
 }
 
@@ -100,16 +107,7 @@ class NetClsPrioTest : public ContainerTest {
   void stop_namespace() {
     if (helper_.pid() <= 0 || !helper_.running()) return;
     // Whatever a failed test left in the hierarchy, then the hierarchy itself.
-    std::string root = in_namespace(mount_point_);
-    if (DIR* d = ::opendir(root.c_str())) {
-      std::vector<std::string> subs;
-      while (struct dirent* e = ::readdir(d))
-        if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0 &&
-            std::strcmp(e->d_name, "..") != 0)
-          subs.push_back(root + "/" + e->d_name);
-      ::closedir(d);
-      for (const std::string& s : subs) remove_cgroup_tree(s);
-    }
+    remove_child_cgroups(in_namespace(mount_point_));
     Result u = run_cmd({"nsenter", "--target", std::to_string(helper_.pid()), "--mount", "--",
                         "umount", mount_point_});
     EXPECT_TRUE(u.ok()) << u.describe();
