@@ -165,10 +165,14 @@ UniqueFd make_userns_fd(const std::vector<oci::IdMapping>& uids,
   return ns;
 }
 
+UniqueFd clone_mount_tree(const std::string& source, bool recursive) {
+  unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
+  return UniqueFd(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, source.c_str(), flags)));
+}
+
 UniqueFd open_idmapped_tree(const std::string& source, bool clone_recursive, bool idmap_recursive,
                             int userns_fd, const std::string& where) {
-  unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (clone_recursive ? AT_RECURSIVE : 0);
-  UniqueFd tree(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, source.c_str(), flags)));
+  UniqueFd tree = clone_mount_tree(source, clone_recursive);
   if (!tree) {
     if (errno == ENOSYS) fail("{}: idmapped mounts need Linux 5.12 or later (no open_tree)", where);
     fail_errno("{}: clone the mount at {}", where, source);
@@ -196,7 +200,7 @@ void move_mount_onto(int tree, int target_fd, const std::string& where,
                      const std::string& destination) {
   if (::syscall(SYS_move_mount, tree, "", target_fd, "",
                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-    fail_errno("{}: attach the idmapped mount on {}", where, destination);
+    fail_errno("{}: attach the mount tree on {}", where, destination);
 }
 
 }  // namespace vessel::linux

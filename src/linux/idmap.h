@@ -24,6 +24,10 @@ UniqueFd make_userns_fd(const std::vector<oci::IdMapping>& uids,
 UniqueFd open_idmapped_tree(const std::string& source, bool clone_recursive, bool idmap_recursive,
                             int userns_fd, const std::string& where);
 
+// A detached copy of the mount at `source` (with its submounts when `recursive`), as
+// open_tree(OPEN_TREE_CLONE) makes it; an empty fd with errno set when that fails.
+UniqueFd clone_mount_tree(const std::string& source, bool recursive);
+
 // Attaches the detached mount `tree` on the object open at `target_fd`.
 void move_mount_onto(int tree, int target_fd, const std::string& where,
                      const std::string& destination);

@@ -287,16 +287,118 @@ UniqueFd prepare_idmapped_mount(const oci::Mount& m, const std::string& bundle,
   return open_idmapped_tree(source, mf.recursive_bind, mf.ridmap, userns.get(), where);
 }
 
-void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx, const std::string& where,
-                 int idmapped_tree) {
+UniqueFd prepare_mount_tree(const oci::Mount& m, const std::string& bundle,
+                            const std::vector<oci::IdMapping>& uids,
+                            const std::vector<oci::IdMapping>& gids, const std::string& where,
+                            int container_userns) {
+  if (wants_idmap(m)) return prepare_idmapped_mount(m, bundle, uids, gids, where, container_userns);
+  MountFlags mf = parse_entry_options(m, where);
+  if (!(mf.bind || m.type == "bind") || m.source.empty()) return {};
+  std::string source = m.source[0] == '/' ? m.source : bundle + "/" + m.source;
+  UniqueFd tree = clone_mount_tree(source, mf.recursive_bind);
+  int err = errno;
+  if (tree) return tree;
+  // Not allowed to clone here (a rootless runtime has no CAP_SYS_ADMIN over the host's mounts),
+  // or a kernel before 5.2: the init binds the source itself, as it does without a user
+  // namespace.
+  if (err == EPERM || err == EACCES || err == ENOSYS) return {};
+  errno = err;
+  fail_errno("{}.source: {}", where, m.source);
+}
+
+namespace {
+
+// `path` with ".", ".." and repeated slashes resolved by name alone, as runc cleans a mount
+// destination ("/dev/", "//dev/." and "/x/../dev" are all "/dev").
+std::string clean_path(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    std::string name = path.substr(i, j - i);
+    if (name == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!name.empty() && name != ".") {
+      parts.push_back(std::move(name));
+    }
+    i = j + 1;
+  }
+  std::string out;
+  for (const auto& p : parts) out += "/" + p;
+  return out.empty() ? "/" : out;
+}
+
+// proc and sysfs may only cover an ordinary directory, as runc requires: a destination that is
+// a symlink is refused rather than followed (mounting procfs through a symlink planted in the
+// rootfs has been a way to put it where the runtime later writes), and so is anything that is
+// not a directory. A missing destination is fine: it is created as a directory.
+void check_ordinary_directory(int rootfd, const oci::Mount& m, const std::string& destination,
+                              const std::string& where) {
+  if (destination == "/") return;
+  size_t slash = destination.rfind('/');
+  std::string parent = slash == 0 ? "/" : destination.substr(0, slash);
+  std::string name = destination.substr(slash + 1);
+  UniqueFd dir;
+  try {
+    dir = open_in_root(rootfd, parent, Create::dir);
+  } catch (const Error& e) {
+    fail("{}.destination: {}", where, e.what());
+  }
+  struct stat st;
+  if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno == ENOENT) return;
+    fail_errno("{}.destination: {}", where, m.destination);
+  }
+  if (!S_ISDIR(st.st_mode))
+    fail("{}.destination: filesystem \"{}\" must be mounted on ordinary directory ({} is {})",
+         where, m.type, m.destination, S_ISLNK(st.st_mode) ? "a symlink" : "not a directory");
+}
+
+// The propagation a bind mount made inside the container would have had: the container's copy
+// of the host's mounts is a slave of them with the default "rslave" root, private with
+// "rprivate"; a copy cloned on the host is a peer of its source instead, so that mounts under it
+// would reach the host. Zero for a shared root, where the bind would be a peer too.
+unsigned long propagation_like_a_bind(const std::string& root_propagation, bool recursive) {
+  unsigned long root = MS_SLAVE;
+  if (!root_propagation.empty()) root = parse_mount_options({root_propagation}).propagation;
+  unsigned long rec = recursive ? MS_REC : 0;
+  if (root & MS_SHARED) return 0;
+  if (root & MS_SLAVE) return MS_SLAVE | rec;
+  return MS_PRIVATE | rec;
+}
+
+// Runs `f` with errors prefixed "<where>.destination: ".
+template <typename F>
+auto at_destination(const std::string& where, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    fail("{}.destination: {}", where, e.what());
+  }
+}
+
+}  // namespace
+
+std::optional<ReadonlyLater> mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx,
+                                         const std::string& where, int prepared_tree) {
   MountFlags mf = parse_entry_options(m, where);
   bool bind = mf.bind || m.type == "bind";
+  const bool kernel_fs = !bind && m.type != "cgroup";
+  // proc and sysfs: checked and mounted at the cleaned path, the one checked.
+  const bool ordinary_dir_only = kernel_fs && (m.type == "proc" || m.type == "sysfs");
+  const std::string destination = ordinary_dir_only ? clean_path(m.destination) : m.destination;
+  // A read-only tmpfs or /dev is mounted read-write and made read-only by make_readonly_now(),
+  // once what goes inside exists (runc: mountPropagate and finalizeRootfs).
+  const bool readonly_later = kernel_fs && (mf.flags & MS_RDONLY) &&
+                              (m.type == "tmpfs" || clean_path(m.destination) == "/dev");
+  if (readonly_later) mf.flags &= ~MS_RDONLY;
 
   // Made before the destination is touched, so that a refused idmap leaves nothing behind.
-  UniqueFd idmapped;
-  if (idmapped_tree >= 0) {
-    idmapped.reset(::fcntl(idmapped_tree, F_DUPFD_CLOEXEC, 0));
-    if (!idmapped) fail_errno("{}: dup the idmapped mount", where);
+  UniqueFd prepared;
+  if (prepared_tree >= 0) {
+    prepared.reset(::fcntl(prepared_tree, F_DUPFD_CLOEXEC, 0));
+    if (!prepared) fail_errno("{}: dup the prepared mount tree", where);
   } else if (wants_idmap(m)) {
     if (ctx.user_namespace) {
       // Idmapping needs privilege over the source's filesystem, which the container's user
@@ -307,7 +409,7 @@ void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx, const
           "outside that namespace, which did not happen",
           where);
     }
-    idmapped = prepare_idmapped_mount(m, ctx.bundle, {}, {}, where);
+    prepared = prepare_idmapped_mount(m, ctx.bundle, {}, {}, where);
   }
 
   std::string source = m.source;
@@ -315,23 +417,35 @@ void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx, const
   if (bind) {
     if (source.empty()) fail("{}.source: a bind mount needs a source", where);
     if (source[0] != '/') source = ctx.bundle + "/" + source;
+    // A prepared tree is the source, opened where it could be reached: the container's root
+    // may have no right to look it up by name.
     struct stat st;
-    if (::stat(source.c_str(), &st) < 0) fail_errno("{}.source: {}", where, m.source);
+    int r = prepared ? ::fstat(prepared.get(), &st) : ::stat(source.c_str(), &st);
+    if (r < 0) fail_errno("{}.source: {}", where, m.source);
     if (!S_ISDIR(st.st_mode)) kind = Create::file;
   }
+  if (ordinary_dir_only) check_ordinary_directory(rootfd, m, destination, where);
 
-  UniqueFd target;
-  try {
-    target = open_in_root(rootfd, m.destination, kind);
-  } catch (const Error& e) {
-    fail("{}.destination: {}", where, e.what());
+  // runc: a tmpfs on a directory that exists takes that directory's mode (set-id and sticky
+  // bits too), whatever mode= says; one on a new directory keeps the tmpfs's own.
+  std::optional<mode_t> covered_mode;
+  if (kernel_fs && m.type == "tmpfs" && !mf.tmpcopyup) {
+    try {
+      UniqueFd existing = open_in_root(rootfd, m.destination, Create::none);
+      struct stat st;
+      if (::fstat(existing.get(), &st) == 0 && S_ISDIR(st.st_mode)) covered_mode = st.st_mode;
+    } catch (const Error&) {
+      // Missing: created below, as a new directory. Other errors show up there too.
+    }
   }
+
+  UniqueFd target = at_destination(where, [&] { return open_in_root(rootfd, destination, kind); });
   std::string tpath = fd_path(target.get());
 
   if (m.type == "cgroup" && !bind) {
     mount_cgroup_tree(tpath, mf.flags, ctx.cgroup_namespace, where);
-  } else if (idmapped) {
-    move_mount_onto(idmapped.get(), target.get(), where, m.destination);
+  } else if (prepared) {
+    move_mount_onto(prepared.get(), target.get(), where, m.destination);
   } else if (bind) {
     unsigned long f = MS_BIND | (mf.recursive_bind ? MS_REC : 0);
     if (::mount(source.c_str(), tpath.c_str(), nullptr, f, nullptr) < 0)
@@ -355,44 +469,44 @@ void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx, const
       // lacks when the network namespace was joined from the host: show the host's /sys.
       r = ::mount("/sys", tpath.c_str(), nullptr, MS_BIND | MS_REC, nullptr);
       if (r == 0) {
-        target = open_in_root(rootfd, m.destination, Create::none);
+        target = open_in_root(rootfd, destination, Create::none);
         remount(fd_path(target.get()), mf.flags & ~MS_REMOUNT);
-        return;
+        return std::nullopt;
       }
     }
     if (r < 0)
       fail_errno("{}: mount {} ({}) on {} with options \"{}\"", where, m.source, m.type,
                  m.destination, mf.data);
-    if (under) {
-      UniqueFd top;
-      try {
-        top = open_in_root(rootfd, m.destination, Create::none);
-      } catch (const Error& e) {
-        fail("{}.destination: {}", where, e.what());
-      }
+    if (under || covered_mode) {
+      UniqueFd top =
+          at_destination(where, [&] { return open_in_root(rootfd, destination, Create::none); });
       UniqueFd dir(::openat(top.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!dir) fail_errno("{}: open the new tmpfs on {}", where, m.destination);
-      try {
-        copy_tree(under.get(), dir.get(), m.destination);
-        // The tmpfs root takes the covered directory's owner and mode, as with runc.
-        struct stat st;
-        if (::fstat(under.get(), &st) < 0 || ::fchown(dir.get(), st.st_uid, st.st_gid) < 0 ||
-            ::fchmod(dir.get(), st.st_mode & 07777) < 0)
-          fail_errno("tmpcopyup: owner and mode of {}", m.destination);
-      } catch (const Error& e) {
-        fail("{}: {}", where, e.what());
+      if (covered_mode && ::fchmod(dir.get(), *covered_mode & 07777) < 0)
+        fail_errno("{}: give the tmpfs on {} the mode of the directory it covers", where,
+                   m.destination);
+      if (under) {
+        try {
+          copy_tree(under.get(), dir.get(), m.destination);
+          // The tmpfs root takes the covered directory's owner and mode, as with runc.
+          struct stat st;
+          if (::fstat(under.get(), &st) < 0 || ::fchown(dir.get(), st.st_uid, st.st_gid) < 0 ||
+              ::fchmod(dir.get(), st.st_mode & 07777) < 0)
+            fail_errno("tmpcopyup: owner and mode of {}", m.destination);
+        } catch (const Error& e) {
+          fail("{}: {}", where, e.what());
+        }
       }
     }
   }
 
   // The fd still names the directory under the new mount; reopen to act on the mount itself.
   bool needs_remount = bind && (mf.flags & ~(MS_REC | MS_BIND)) != 0;
-  if (needs_remount || mf.propagation || mf.attr_set || mf.attr_clr) {
-    try {
-      target = open_in_root(rootfd, m.destination, Create::none);
-    } catch (const Error& e) {
-      fail("{}.destination: {}", where, e.what());
-    }
+  unsigned long inherited =
+      prepared_tree >= 0 ? propagation_like_a_bind(ctx.root_propagation, mf.recursive_bind) : 0;
+  if (needs_remount || inherited || mf.propagation || mf.attr_set || mf.attr_clr ||
+      readonly_later) {
+    target = at_destination(where, [&] { return open_in_root(rootfd, destination, Create::none); });
     tpath = fd_path(target.get());
   }
   if (needs_remount) {
@@ -402,6 +516,8 @@ void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx, const
       fail("{}: {} ({})", where, e.what(), m.destination);
     }
   }
+  if (inherited && ::mount("", tpath.c_str(), nullptr, inherited, nullptr) < 0)
+    fail_errno("{}: set the propagation of {}", where, m.destination);
   if (mf.propagation && ::mount("", tpath.c_str(), nullptr, mf.propagation, nullptr) < 0)
     fail_errno("{}: set propagation on {}", where, m.destination);
   if (mf.attr_set || mf.attr_clr) {
@@ -412,6 +528,25 @@ void mount_entry(int rootfd, const oci::Mount& m, const MountContext& ctx, const
       attr.attr_clr |= MOUNT_ATTR__ATIME;
     if (mount_setattr(target.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr) < 0)
       fail_errno("{}: apply recursive options to {}", where, m.destination);
+  }
+  if (readonly_later) return ReadonlyLater{std::move(target), where, m.destination};
+  return std::nullopt;
+}
+
+void make_readonly_now(const std::vector<ReadonlyLater>& mounts) {
+  for (const auto& m : mounts) {
+    // Only the read-only flag is added; the mount's other flags stay as they are.
+    struct mount_attr attr = {};
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+    if (mount_setattr(m.mount.get(), "", AT_EMPTY_PATH, &attr) == 0) continue;
+    if (errno != ENOSYS) fail_errno("{}: make {} read-only", m.where, m.destination);
+    // Before Linux 5.12: a bind remount repeating the flags the mount has.
+    std::string path = fd_path(m.mount.get());
+    try {
+      remount(path, MS_RDONLY | current_mount_flags(path));
+    } catch (const Error& e) {
+      fail("{}: make {} read-only: {}", m.where, m.destination, e.what());
+    }
   }
 }
 

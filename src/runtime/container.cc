@@ -165,9 +165,11 @@ void write_pid_file(const std::string& path, pid_t pid) {
   write_file_atomic(abs, std::to_string(pid), 0644);
 }
 
-// The detached idmapped tree of each mount that wants one (UniqueFd() for the others), with
-// the container's mappings, or the user namespace it joins, for mounts without their own.
-std::vector<UniqueFd> prepare_idmapped_trees(
+// For a container with a user namespace, the detached tree of each mount the runtime prepares
+// on the host (UniqueFd() for the others): the idmapped mounts, with the container's mappings
+// or the user namespace it joins for those without their own, and the bind mounts, whose
+// sources the container's root may not be able to reach.
+std::vector<UniqueFd> prepare_mount_trees(
     const oci::Spec& spec, const std::string& bundle,
     const std::vector<std::pair<NamespaceType, UniqueFd>>& joins) {
   int joined_userns = -1;
@@ -175,10 +177,9 @@ std::vector<UniqueFd> prepare_idmapped_trees(
     if (type == NamespaceType::user) joined_userns = fd.get();
   std::vector<UniqueFd> trees(spec.mounts.size());
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
-    if (!linux::wants_idmap(spec.mounts[i])) continue;
-    trees[i] = linux::prepare_idmapped_mount(spec.mounts[i], bundle, spec.linux.uid_mappings,
-                                             spec.linux.gid_mappings,
-                                             "mounts[" + std::to_string(i) + "]", joined_userns);
+    trees[i] = linux::prepare_mount_tree(spec.mounts[i], bundle, spec.linux.uid_mappings,
+                                         spec.linux.gid_mappings,
+                                         "mounts[" + std::to_string(i) + "]", joined_userns);
   }
   return trees;
 }
@@ -347,11 +348,12 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
     linux::write_time_offsets(spec.linux.time_offsets);
   }
 
-  // Idmapped mounts need rights over the source's filesystem, which the container's user
-  // namespace lacks: they are made here and attached by the child.
-  std::vector<UniqueFd> idmapped_trees;
-  if (user_ns) idmapped_trees = prepare_idmapped_trees(spec, bundle, joins);
-  for (const auto& t : idmapped_trees) args.idmapped_trees.push_back(t ? t.get() : -1);
+  // Idmapped mounts need rights over the source's filesystem, and bind mounts the right to
+  // look their source up, which the container's user namespace lacks: their trees are made
+  // here and attached by the child.
+  std::vector<UniqueFd> mount_trees;
+  if (user_ns) mount_trees = prepare_mount_trees(spec, bundle, joins);
+  for (const auto& t : mount_trees) args.mount_trees.push_back(t ? t.get() : -1);
 
   auto [parent_sync, child_sync] = linux::SyncChannel::make_pair();
   if (args.fork_into_pid_ns) parent_sync.enable_credentials();

@@ -198,12 +198,15 @@ void init_steps(InitArgs& a) {
 
   UniqueFd rootfd = linux::prepare_root(a.rootfs, spec.linux.rootfs_propagation);
   linux::MountContext ctx{a.bundle, user_ns, spec.has_namespace(NamespaceType::cgroup),
-                          spec.linux.mount_label};
+                          spec.linux.mount_label, spec.linux.rootfs_propagation};
   bool dev_bound = false;
+  std::vector<linux::ReadonlyLater> readonly_later;
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     const oci::Mount& m = spec.mounts[i];
-    int idmapped = i < a.idmapped_trees.size() ? a.idmapped_trees[i] : -1;
-    linux::mount_entry(rootfd.get(), m, ctx, "mounts[" + std::to_string(i) + "]", idmapped);
+    int tree = i < a.mount_trees.size() ? a.mount_trees[i] : -1;
+    if (auto ro =
+            linux::mount_entry(rootfd.get(), m, ctx, "mounts[" + std::to_string(i) + "]", tree))
+      readonly_later.push_back(std::move(*ro));
     if (m.destination == "/dev" &&
         (m.type == "bind" || std::count(m.options.begin(), m.options.end(), "bind") ||
          std::count(m.options.begin(), m.options.end(), "rbind")))
@@ -222,6 +225,9 @@ void init_steps(InitArgs& a) {
   rootfd.reset();
   linux::apply_sysctls(spec.linux.sysctl);
   if (proc.terminal) setup_console(a, proc);
+  // Read-only tmpfs mounts and /dev, now that their contents (the console too) exist.
+  linux::make_readonly_now(readonly_later);
+  readonly_later.clear();
   linux::mask_paths(spec.linux.masked_paths);
   linux::make_readonly_paths(spec.linux.readonly_paths);
   if (spec.root.readonly) linux::make_root_readonly();

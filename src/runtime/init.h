@@ -27,9 +27,10 @@ struct InitArgs {
   bool unshare_user = false;
   unsigned long unshare_flags = 0;
   bool fork_into_pid_ns = false;
-  // Per entry of `mounts`: the detached idmapped tree the parent made before the container's
-  // user namespace existed (only there it has the rights to), or -1. Empty: none.
-  std::vector<int> idmapped_trees;
+  // Per entry of `mounts`: the detached tree (idmapped, or a bind mount's source) the parent
+  // made before the container's user namespace existed (only there it has the rights to), or
+  // -1. Empty: none.
+  std::vector<int> mount_trees;
   // Rootless: stay dumpable until the parent has written the id mappings (container.cc).
   bool dumpable_until_mapped = false;
   std::string state_json;  // for createContainer/startContainer hooks
