@@ -154,7 +154,9 @@ TEST_F(ParityRootfsNoMountNsTest, MaskedPathsNeedAMountNamespace) {
   Result r = run_container(cfg, {}, &id);
   EXPECT_FALSE(r.ok()) << "masked paths without a mount namespace would mask the host's"
                        << r.describe();
-  if (!runtime_is_runc()) EXPECT_TRUE(contains(r.err, "mount namespace")) << r.describe();
+  if (!runtime_is_runc()) {
+    EXPECT_TRUE(contains(r.err, "mount namespace")) << r.describe();
+  }
   EXPECT_TRUE(host_mounts_under(rootfs_).empty()) << joined(host_mounts_under(rootfs_));
   EXPECT_TRUE(host_mounts_under(real_path(rootfs_)).empty());
 }
@@ -172,8 +174,9 @@ TEST_F(ParityRootfsNoMountNsTest, ExecAndDeleteLeaveTheHostMountTableAsItWas) {
   // runc 1.1 joins no mount namespace and leaves the process in the host's root (what is
   // left mounted is still checked below for it).
   const bool runc_exec_in_host_root = runtime_is_runc() && !contains(e.out, "rootfs-marker");
-  if (!runc_exec_in_host_root)
+  if (!runc_exec_in_host_root) {
     EXPECT_TRUE(contains(e.out, "rootfs-marker")) << "exec is not in the rootfs" << e.describe();
+  }
   EXPECT_FALSE(host_mounts_under(rootfs).empty()) << "the spec's mounts are on the rootfs";
 
   ASSERT_TRUE(rt({"delete", "--force", id}).ok());
