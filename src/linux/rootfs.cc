@@ -98,8 +98,10 @@ void create_devices(int rootfd, const std::vector<oci::Device>& devices, bool de
       }
       UniqueFd dev = open_in_root(rootfd, "/dev", Create::dir);
       const std::pair<const char*, const char*> links[] = {
-          {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"},
-          {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+          {"fd", "/proc/self/fd"},
+          {"stdin", "/proc/self/fd/0"},
+          {"stdout", "/proc/self/fd/1"},
+          {"stderr", "/proc/self/fd/2"},
           {"ptmx", "pts/ptmx"},
       };
       for (const auto& [name, target] : links) {

@@ -133,11 +133,11 @@ std::string trimmed(std::string s) {
   return start == std::string::npos ? std::string() : s.substr(start);
 }
 
-// Child side, between fork and exec: only async-signal-safe calls and no allocation, since
-// a caller with threads (a test harness, a library user) may have forked a locked malloc.
 // What the report pipe says went wrong before the hook's program ran.
 enum class ChildStage : int { chdir = 1, exec = 2 };
 
+// Child side, between fork and exec: only async-signal-safe calls and no allocation, since
+// a caller with threads (a test harness, a library user) may have forked a locked malloc.
 [[noreturn]] void exec_child(const char* path, char* const argv[], char* const envp[],
                              const char* cwd, int in, int out, int err, int report) {
   setpgid(0, 0);
