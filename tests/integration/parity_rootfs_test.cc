@@ -161,6 +161,19 @@ TEST_F(ParityRootfsNoMountNsTest, MaskedPathsNeedAMountNamespace) {
   EXPECT_TRUE(host_mounts_under(real_path(rootfs_)).empty());
 }
 
+TEST_F(ParityRootfsNoMountNsTest, AFailedCreateLeavesNothingMounted) {
+  json cfg = config_without_mount_ns({"true"});
+  // Fails after the rootfs bind and the first mounts are made in the host's mount table.
+  cfg["mounts"].push_back(mount_entry("/data", "bind", dir() + "/missing-source", {"rbind"}));
+  const std::string rootfs = real_path(rootfs_);
+  Result r = run_container(cfg);
+  ASSERT_FALSE(r.ok()) << r.describe();
+  if (runtime_is_runc() && !host_mounts_under(rootfs).empty())
+    GTEST_SKIP() << "runc 1.1 leaves the container's mounts in the host's mount namespace";
+  EXPECT_TRUE(host_mounts_under(rootfs).empty())
+      << "left mounted on the host:" << joined(host_mounts_under(rootfs));
+}
+
 TEST_F(ParityRootfsNoMountNsTest, ExecAndDeleteLeaveTheHostMountTableAsItWas) {
   json cfg = config_without_mount_ns({"sleep", "1000"});
   const std::string id = new_id("nomntns");
