@@ -10,6 +10,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "linux/mount_table.h"
 #include "linux/mounts.h"
 #include "linux/path.h"
 #include "util/error.h"
@@ -17,22 +18,26 @@
 
 namespace vessel::linux {
 
-UniqueFd prepare_root(const std::string& rootfs, const std::string& propagation) {
-  unsigned long prop = MS_SLAVE | MS_REC;
-  if (!propagation.empty()) {
-    MountFlags mf = parse_mount_options({propagation});
-    prop = mf.propagation;
+UniqueFd prepare_root(const std::string& rootfs, const std::string& propagation,
+                      bool own_mount_namespace) {
+  if (own_mount_namespace) {
+    unsigned long prop = MS_SLAVE | MS_REC;
+    if (!propagation.empty()) {
+      MountFlags mf = parse_mount_options({propagation});
+      prop = mf.propagation;
+    }
+    if (::mount("", "/", nullptr, prop, nullptr) < 0)
+      fail_errno("linux.rootfsPropagation: set propagation of / to {}",
+                 propagation.empty() ? "rslave" : propagation);
+    make_rootfs_parent_private(rootfs);
   }
-  if (::mount("", "/", nullptr, prop, nullptr) < 0)
-    fail_errno("linux.rootfsPropagation: set propagation of / to {}",
-               propagation.empty() ? "rslave" : propagation);
-  // pivot_root refuses a new root whose parent mount is shared.
-  if (prop & MS_SHARED) {
-    std::string parent = rootfs.substr(0, rootfs.rfind('/'));
-    ::mount("", parent.empty() ? "/" : parent.c_str(), nullptr, MS_PRIVATE, nullptr);
-  }
+  // Without a mount namespace of its own this is the host's mount table: nothing but the bind
+  // is changed there, and the bind (which delete detaches) is private, so the container's
+  // mounts on it do not propagate to the peers of the mount the rootfs is on.
   if (::mount(rootfs.c_str(), rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
     fail_errno("root.path: bind {} onto itself", rootfs);
+  if (!own_mount_namespace && ::mount("", rootfs.c_str(), nullptr, MS_PRIVATE, nullptr) < 0)
+    fail_errno("root.path: make the bind of {} private", rootfs);
   return open_or_throw(rootfs, O_PATH | O_DIRECTORY);
 }
 
@@ -119,8 +124,16 @@ void create_devices(int rootfd, const std::vector<oci::Device>& devices, bool de
   ::umask(old);
 }
 
-void enter_root(const std::string& rootfs, bool no_pivot) {
+void enter_root(const std::string& rootfs, bool no_pivot, bool own_mount_namespace) {
+  if (!own_mount_namespace) {
+    // The runtime's mount namespace, shared: no mount may move, so the root is a chroot.
+    if (::chdir(rootfs.c_str()) < 0) fail_errno("chdir {}", rootfs);
+    if (::chroot(".") < 0) fail_errno("chroot {}", rootfs);
+    if (::chdir("/") < 0) fail_errno("chdir /");
+    return;
+  }
   if (no_pivot) {
+    hide_procfs_and_sysfs_outside(rootfs);
     if (::chdir(rootfs.c_str()) < 0) fail_errno("chdir {}", rootfs);
     if (::mount(rootfs.c_str(), "/", nullptr, MS_MOVE, nullptr) < 0)
       fail_errno("move {} to /", rootfs);

@@ -11,9 +11,13 @@
 namespace vessel::linux {
 
 // Sets the propagation of "/" in the new mount namespace (rootfsPropagation, default rslave
-// so nothing the container mounts reaches the host) and bind-mounts the rootfs onto itself so
-// it is a mount point pivot_root accepts. Returns an O_PATH fd of the rootfs mount.
-UniqueFd prepare_root(const std::string& rootfs, const std::string& propagation);
+// so nothing the container mounts reaches the host), makes the mount the rootfs is on private
+// if it is shared (pivot_root needs that), and bind-mounts the rootfs onto itself so it is a
+// mount point pivot_root accepts. Returns an O_PATH fd of the rootfs mount.
+// Without a mount namespace of its own (the runtime's is shared) only the bind is made, and
+// made private; no propagation of the host's mounts is changed.
+UniqueFd prepare_root(const std::string& rootfs, const std::string& propagation,
+                      bool own_mount_namespace);
 
 // Creates the spec's default devices (null, zero, full, random, urandom, tty), the /dev
 // symlinks (fd, stdin, stdout, stderr, ptmx) and linux.devices. mknod where allowed; in a user
@@ -21,8 +25,10 @@ UniqueFd prepare_root(const std::string& rootfs, const std::string& propagation)
 void create_devices(int rootfd, const std::vector<oci::Device>& devices, bool default_devices,
                     bool user_namespace);
 
-// pivot_root into `rootfs` and detach the old root; with no_pivot, MS_MOVE + chroot.
-void enter_root(const std::string& rootfs, bool no_pivot);
+// pivot_root into `rootfs` and detach the old root; with no_pivot, MS_MOVE + chroot after
+// hiding the procfs and sysfs mounts outside the rootfs; without a mount namespace of its own,
+// chroot only.
+void enter_root(const std::string& rootfs, bool no_pivot, bool own_mount_namespace);
 
 // After entering the root: cover maskedPaths, make readonlyPaths read-only, "/" read-only.
 void mask_paths(const std::vector<std::string>& paths);

@@ -22,6 +22,7 @@
 
 #include "cgroups/manager.h"
 #include "linux/lsm.h"
+#include "linux/mount_table.h"
 #include "linux/mounts.h"
 #include "linux/namespaces.h"
 #include "linux/path.h"
@@ -81,12 +82,25 @@ std::string state_json(const ContainerRecord& rec, const std::string& status) {
   return oci::state_to_json(make_state(rec, status)).dump();
 }
 
+// The working directory of the runtime's hooks: the bundle while it exists (a poststop hook
+// still runs, in the caller's directory, when the bundle has been removed first).
+std::string hook_dir(const ContainerRecord& rec) {
+  struct stat st;
+  return ::stat(rec.bundle.c_str(), &st) == 0 && S_ISDIR(st.st_mode) ? rec.bundle : "";
+}
+
 // Checks made before anything is created, so bad input leaves nothing behind.
 void validate_for_create(const oci::Spec& spec, const std::string& rootfs) {
   if (!spec.process) fail("config.json: process: missing (nothing to run in the container)");
   if (!spec.has_linux) fail("config.json: linux: missing (this runtime runs Linux containers)");
-  if (!spec.has_namespace(NamespaceType::mount))
-    fail("config.json: linux.namespaces: a mount namespace is required");
+  // Without a mount namespace the container shares the runtime's, and masking would cover
+  // the host's files (runc refuses this too).
+  if (!spec.has_namespace(NamespaceType::mount)) {
+    if (!spec.linux.masked_paths.empty())
+      fail("config.json: linux.maskedPaths: needs a mount namespace of the container's own");
+    if (!spec.linux.readonly_paths.empty())
+      fail("config.json: linux.readonlyPaths: needs a mount namespace of the container's own");
+  }
   struct stat st;
   if (::stat(rootfs.c_str(), &st) < 0)
     fail_errno("config.json: root.path: {} (the container's root filesystem)", rootfs);
@@ -242,6 +256,14 @@ class CreateGuard {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
     }
+    if (!host_rootfs_.empty()) {
+      uint64_t now = linux::mount_id_of(host_rootfs_);
+      try {
+        if (now != mount_id_before_) linux::detach_mount_if_same(host_rootfs_, now);
+      } catch (const std::exception& e) {
+        log::warn(std::string("clean up the rootfs mounts: ") + e.what());
+      }
+    }
     if (cgroup_) {
       try {
         cgroup_->destroy();
@@ -256,6 +278,12 @@ class CreateGuard {
     }
   }
   void set_pid(pid_t pid) { pid_ = pid; }
+  // Without a mount namespace: the rootfs, and the id of the mount it was on before the init
+  // bound it onto itself in the host's mount table.
+  void set_host_rootfs(const std::string& rootfs, uint64_t mount_id_before) {
+    host_rootfs_ = rootfs;
+    mount_id_before_ = mount_id_before;
+  }
   void set_cgroup(cgroups::Manager* m) { cgroup_ = m; }
   void dismiss() { done_ = true; }
 
@@ -263,6 +291,8 @@ class CreateGuard {
   ContainerDir& dir_;
   pid_t pid_ = -1;
   cgroups::Manager* cgroup_ = nullptr;
+  std::string host_rootfs_;
+  uint64_t mount_id_before_ = 0;
   bool done_ = false;
 };
 
@@ -380,6 +410,9 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   args.dumpable_until_mapped = o.rootless && user_ns != nullptr;
   if (!args.dumpable_until_mapped && ::prctl(PR_SET_DUMPABLE, 0) < 0)
     fail_errno("prctl(PR_SET_DUMPABLE, 0)");
+  const bool own_mount_ns = spec.has_namespace(NamespaceType::mount);
+  const uint64_t rootfs_mount_before = own_mount_ns ? 0 : linux::mount_id_of(rootfs);
+  if (!own_mount_ns) guard.set_host_rootfs(rootfs, rootfs_mount_before);
   pid_t pid = clone_child(flags);
   if (pid == 0) {
     parent_sync.close();
@@ -417,8 +450,9 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   if (args.runtime_hooks) {
     parent_sync.expect(linux::SyncMsg::mounts_ready, "set up the container");
     std::string st = state_json(rec, "creating");
-    run_hooks(spec.hooks.prestart, "prestart", st);
-    run_hooks(spec.hooks.create_runtime, "createRuntime", st);
+    // The runtime's own hooks run in the bundle, as runc's (which works from there).
+    run_hooks(spec.hooks.prestart, "prestart", st, bundle);
+    run_hooks(spec.hooks.create_runtime, "createRuntime", st, bundle);
     parent_sync.send(linux::SyncMsg::hooks_done);
   }
   if (args.pty_to_parent) {
@@ -437,6 +471,10 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   auto st = read_proc_stat(pid);
   if (!st) fail("the container process {} exited during set-up", pid);
   rec.pid_start_time = st->start_time;
+  if (!own_mount_ns) {
+    uint64_t bind = linux::mount_id_of(rootfs);
+    if (bind != rootfs_mount_before) rec.host_rootfs_mount_id = bind;
+  }
   out.dir.save(rec);
   write_pid_file(o.pid_file, pid);
   guard.dismiss();
@@ -470,8 +508,8 @@ void Runtime::start_locked(ContainerDir& dir, ContainerRecord& rec) {
   dir.save(rec);
   ::unlink(dir.file("start.sock").c_str());
   oci::Spec spec = oci::parse_spec(rec.config.dump());
-  for (const auto& w :
-       run_hooks_collecting(spec.hooks.poststart, "poststart", state_json(rec, "running")))
+  for (const auto& w : run_hooks_collecting(spec.hooks.poststart, "poststart",
+                                            state_json(rec, "running"), hook_dir(rec)))
     log::warn(w);
 }
 
@@ -534,10 +572,18 @@ void Runtime::destroy_locked(ContainerDir& dir, const ContainerRecord& rec) {
       log::warn(std::string("remove the cgroup: ") + e.what());
     }
   }
+  if (rec.host_rootfs_mount_id) {
+    // The container's mounts, in the host's mount table: gone with the rootfs bind under them.
+    try {
+      linux::detach_mount_if_same(rec.rootfs, rec.host_rootfs_mount_id);
+    } catch (const std::exception& e) {
+      log::warn(std::string("detach the container's rootfs mounts: ") + e.what());
+    }
+  }
   try {
     oci::Spec spec = oci::parse_spec(rec.config.dump());
-    for (const auto& w :
-         run_hooks_collecting(spec.hooks.poststop, "poststop", state_json(rec, "stopped")))
+    for (const auto& w : run_hooks_collecting(spec.hooks.poststop, "poststop",
+                                              state_json(rec, "stopped"), hook_dir(rec)))
       log::warn(w);
   } catch (const std::exception& e) {
     log::warn(std::string("poststop hooks: ") + e.what());

@@ -214,6 +214,8 @@ struct ChildArgs {
   int preserve_fds = 0;
   int console_socket = -1;
   bool pty_to_parent = false;
+  // The init's root when there is no mount namespace to join (see Runtime::exec), else -1.
+  int container_root = -1;
   linux::SyncChannel* sync = nullptr;
 };
 
@@ -245,6 +247,11 @@ void reset_signals() {
   a.sync->expect(linux::SyncMsg::go, "wait for the runtime");
   if (a.joins_user && (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0))
     fail_errno("become root in the container's user namespace");
+  if (a.container_root >= 0) {
+    if (::fchdir(a.container_root) < 0 || ::chroot(".") < 0)
+      fail_errno("enter the container's root (a chroot, without a mount namespace)");
+    ::close(a.container_root);
+  }
   // setns(mnt) leaves the old cwd behind, outside the container's root.
   if (::chdir("/") < 0) fail_errno("chdir / in the container");
   if (proc.terminal) {
@@ -395,6 +402,12 @@ int Runtime::exec(const ExecOptions& o) {
   UniqueFd pidfd = open_pidfd(rec.pid, rec.pid_start_time);
   if (!pidfd) fail("cannot exec in a stopped container \"{}\"", o.id);
   std::vector<NsJoin> ns = open_container_namespaces(rec.pid);
+  // A container without a mount namespace of its own shares ours, so joining one does not
+  // change the root: the process enters the init's, a chroot into the rootfs.
+  UniqueFd container_root;
+  if (std::none_of(ns.begin(), ns.end(),
+                   [](const NsJoin& n) { return n.type == NamespaceType::mount; }))
+    container_root = open_or_throw(fmt::format("/proc/{}/root", rec.pid), O_PATH | O_DIRECTORY);
   // The files opened above name the init's namespaces only if it is still the same process.
   if (!process_alive(rec.pid, rec.pid_start_time))
     fail("cannot exec in a stopped container \"{}\"", o.id);
@@ -425,6 +438,7 @@ int Runtime::exec(const ExecOptions& o) {
   args.preserve_fds = preserve_fds;
   args.console_socket = console.get();
   args.pty_to_parent = proc.terminal && !console;
+  args.container_root = container_root.get();
   args.sync = &child_sync;
 
   // Not dumpable, inherited by both children: the final process runs this binary inside the
@@ -440,6 +454,7 @@ int Runtime::exec(const ExecOptions& o) {
   guard.add(mid);
   child_sync.close();
   console.reset();
+  container_root.reset();
   ns.clear();
 
   pid_t pid = static_cast<pid_t>(

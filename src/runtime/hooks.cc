@@ -133,10 +133,13 @@ std::string trimmed(std::string s) {
   return start == std::string::npos ? std::string() : s.substr(start);
 }
 
+// What the report pipe says went wrong before the hook's program ran.
+enum class ChildStage : int { chdir = 1, exec = 2 };
+
 // Child side, between fork and exec: only async-signal-safe calls and no allocation, since
 // a caller with threads (a test harness, a library user) may have forked a locked malloc.
-[[noreturn]] void exec_child(const char* path, char* const argv[], char* const envp[], int in,
-                             int out, int err, int report) {
+[[noreturn]] void exec_child(const char* path, char* const argv[], char* const envp[],
+                             const char* cwd, int in, int out, int err, int report) {
   setpgid(0, 0);
   // A hook starts with default signal handling whatever the runtime did to its own.
   struct sigaction dfl;
@@ -148,6 +151,14 @@ std::string trimmed(std::string s) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
 
+  int failure[2] = {static_cast<int>(ChildStage::chdir), 0};
+  if (cwd && chdir(cwd) < 0) {
+    failure[1] = errno;
+    ssize_t ignored = write(report, failure, sizeof failure);
+    (void)ignored;
+    _exit(127);
+  }
+  failure[0] = static_cast<int>(ChildStage::exec);
   if (dup2(in, STDIN_FILENO) >= 0 && dup2(out, STDOUT_FILENO) >= 0 &&
       dup2(err, STDERR_FILENO) >= 0) {
     // Hooks get stdio only, like any exec'd helper; runtime fds (sync pipes, console socket)
@@ -160,8 +171,8 @@ std::string trimmed(std::string s) {
     }
     execve(path, argv, envp);
   }
-  int e = errno;
-  ssize_t ignored = write(report, &e, sizeof e);
+  failure[1] = errno;
+  ssize_t ignored = write(report, failure, sizeof failure);
   (void)ignored;
   _exit(127);
 }
@@ -177,7 +188,7 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
 }  // namespace
 
 void run_hook(const oci::Hook& hook, const std::string& phase, size_t index,
-              const std::string& state_json) {
+              const std::string& state_json, const std::string& cwd) {
   const std::string what = fmt::format("{} hook [{}] {}", phase, index, hook.path);
 
   std::vector<std::string> args =
@@ -196,8 +207,8 @@ void run_hook(const oci::Hook& hook, const std::string& phase, size_t index,
   pid_t pid = fork();
   if (pid < 0) fail_errno("{}: fork", what);
   if (pid == 0)
-    exec_child(hook.path.c_str(), argv.data(), envp.data(), in.read.get(), out.write.get(),
-               err.write.get(), report.write.get());
+    exec_child(hook.path.c_str(), argv.data(), envp.data(), cwd.empty() ? nullptr : cwd.c_str(),
+               in.read.get(), out.write.get(), err.write.get(), report.write.get());
 
   Child child(pid);
   // Also from this side, so kill(-pid) works even if we get there before the child does.
@@ -207,12 +218,14 @@ void run_hook(const oci::Hook& hook, const std::string& phase, size_t index,
   err.write.reset();
   report.write.reset();
 
-  // The report pipe closes on a successful exec, or carries the errno of a failed one.
-  int exec_errno = 0;
-  ssize_t n = retry_eintr([&] { return read(report.read.get(), &exec_errno, sizeof exec_errno); });
-  if (n == sizeof exec_errno) {
+  // The report pipe closes on a successful exec, or carries the stage and errno of a failure.
+  int failure[2] = {0, 0};
+  ssize_t n = retry_eintr([&] { return read(report.read.get(), failure, sizeof failure); });
+  if (n == sizeof failure) {
     child.wait_blocking();
-    errno = exec_errno;
+    errno = failure[1];
+    if (failure[0] == static_cast<int>(ChildStage::chdir))
+      fail_errno("{} hook [{}]: chdir {}", phase, index, cwd);
     fail_errno("{} hook [{}]: exec {}", phase, index, hook.path);
   }
 
@@ -305,17 +318,18 @@ void run_hook(const oci::Hook& hook, const std::string& phase, size_t index,
 }
 
 void run_hooks(const std::vector<oci::Hook>& hooks, const std::string& phase,
-               const std::string& state_json) {
-  for (size_t i = 0; i < hooks.size(); ++i) run_hook(hooks[i], phase, i, state_json);
+               const std::string& state_json, const std::string& cwd) {
+  for (size_t i = 0; i < hooks.size(); ++i) run_hook(hooks[i], phase, i, state_json, cwd);
 }
 
 std::vector<std::string> run_hooks_collecting(const std::vector<oci::Hook>& hooks,
                                               const std::string& phase,
-                                              const std::string& state_json) {
+                                              const std::string& state_json,
+                                              const std::string& cwd) {
   std::vector<std::string> errors;
   for (size_t i = 0; i < hooks.size(); ++i) {
     try {
-      run_hook(hooks[i], phase, i, state_json);
+      run_hook(hooks[i], phase, i, state_json, cwd);
     } catch (const Error& e) {
       errors.emplace_back(e.what());
     }

@@ -196,7 +196,10 @@ void init_steps(InitArgs& a) {
     ::syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, nullptr);
   }
 
-  UniqueFd rootfd = linux::prepare_root(a.rootfs, spec.linux.rootfs_propagation);
+  // Without a mount namespace of its own the container shares the runtime's (the spec's
+  // "inherited"): its root is still set up, on a bind of the rootfs that delete detaches.
+  const bool own_mount_ns = spec.has_namespace(NamespaceType::mount);
+  UniqueFd rootfd = linux::prepare_root(a.rootfs, spec.linux.rootfs_propagation, own_mount_ns);
   linux::MountContext ctx{a.bundle, user_ns, spec.has_namespace(NamespaceType::cgroup),
                           spec.linux.mount_label, spec.linux.rootfs_propagation};
   bool dev_bound = false;
@@ -218,10 +221,12 @@ void init_steps(InitArgs& a) {
     a.sync->send(linux::SyncMsg::mounts_ready);
     a.sync->expect(linux::SyncMsg::hooks_done, "wait for createRuntime hooks");
   }
+  // createContainer hooks run in the container's mount namespace with the rootfs as their
+  // working directory, before pivot_root (as runc).
   if (!spec.hooks.create_container.empty())
-    run_hooks(spec.hooks.create_container, "createContainer", a.state_json);
+    run_hooks(spec.hooks.create_container, "createContainer", a.state_json, a.rootfs);
 
-  linux::enter_root(a.rootfs, a.no_pivot);
+  linux::enter_root(a.rootfs, a.no_pivot, own_mount_ns);
   rootfd.reset();
   linux::apply_sysctls(spec.linux.sysctl);
   if (proc.terminal) setup_console(a, proc);

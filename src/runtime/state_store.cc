@@ -14,10 +14,18 @@
 namespace vessel::runtime {
 
 nlohmann::json record_to_json(const ContainerRecord& r) {
-  return {{"id", r.id},           {"bundle", r.bundle},   {"rootfs", r.rootfs},
-          {"pid", r.pid},         {"pidStartTime", r.pid_start_time},
-          {"created", r.created}, {"started", r.started}, {"owner", r.owner},
-          {"cgroup", r.cgroup},   {"config", r.config}};
+  nlohmann::json j = {{"id", r.id},
+                      {"bundle", r.bundle},
+                      {"rootfs", r.rootfs},
+                      {"pid", r.pid},
+                      {"pidStartTime", r.pid_start_time},
+                      {"created", r.created},
+                      {"started", r.started},
+                      {"owner", r.owner},
+                      {"cgroup", r.cgroup},
+                      {"config", r.config}};
+  if (r.host_rootfs_mount_id) j["hostRootfsMountId"] = r.host_rootfs_mount_id;
+  return j;
 }
 
 ContainerRecord record_from_json(const nlohmann::json& j) {
@@ -32,6 +40,7 @@ ContainerRecord record_from_json(const nlohmann::json& j) {
   r.owner = j.value("owner", "");
   if (j.contains("cgroup")) r.cgroup = j["cgroup"];
   if (j.contains("config")) r.config = j["config"];
+  r.host_rootfs_mount_id = j.value("hostRootfsMountId", uint64_t{0});
   return r;
 }
 

@@ -25,6 +25,9 @@ struct ContainerRecord {
   std::string owner;
   nlohmann::json cgroup;  // cgroups::Manager::to_json()
   nlohmann::json config;  // the config.json the container was created from
+  // Without a mount namespace of its own: the id of the rootfs bind the container's mounts
+  // are on, in the host's mount table, which delete detaches (0: none).
+  uint64_t host_rootfs_mount_id = 0;
 };
 
 nlohmann::json record_to_json(const ContainerRecord& r);
