@@ -110,6 +110,7 @@ TEST_F(ParityProcessTest, ExecNonRootUserCanReopenStdio) {
 
 // The pty slave too: devpts makes it root's, mode 0620.
 TEST_F(ParityProcessTest, NonRootUserCanReopenItsTerminal) {
+  if (!exists("/usr/bin/script")) GTEST_SKIP() << "script(1) is not installed";
   json cfg = as_user_1000({"sh", "-c", "echo out >> /dev/stdout && echo reopened"});
   cfg["process"]["terminal"] = true;
   Result r = under_a_terminal({"run", "--bundle", write_bundle(cfg), new_id("tty")});
@@ -119,6 +120,7 @@ TEST_F(ParityProcessTest, NonRootUserCanReopenItsTerminal) {
 }
 
 TEST_F(ParityProcessTest, ExecNonRootUserCanReopenItsTerminal) {
+  if (!exists("/usr/bin/script")) GTEST_SKIP() << "script(1) is not installed";
   std::string id = start_sleeper();
   Result r = under_a_terminal(
       {"exec", "-t", "--user", "1000:1000", id, "sh", "-c", "echo out >> /dev/stdout && echo ok"});
@@ -159,6 +161,7 @@ constexpr const char* kTwoLines = "echo a; echo b; [ -t 1 ] && echo is-a-tty";
 constexpr const char* kTwoLinesAfterAPause = "sleep 0.5; echo a; echo b; [ -t 1 ] && echo is-a-tty";
 
 TEST_F(ParityProcessTest, ForegroundRunTerminalPassesNewlinesOnUnchanged) {
+  if (!exists("/usr/bin/script")) GTEST_SKIP() << "script(1) is not installed";
   json cfg = config({"sh", "-c", kTwoLines});
   cfg["process"]["terminal"] = true;
   const std::string out = dir() + "/run.out";
@@ -170,6 +173,7 @@ TEST_F(ParityProcessTest, ForegroundRunTerminalPassesNewlinesOnUnchanged) {
 }
 
 TEST_F(ParityProcessTest, ForegroundExecTerminalPassesNewlinesOnUnchanged) {
+  if (!exists("/usr/bin/script")) GTEST_SKIP() << "script(1) is not installed";
   std::string id = start_sleeper();
   const std::string out = dir() + "/exec.out";
   Result r = under_a_terminal({"exec", "-t", id, "sh", "-c", kTwoLinesAfterAPause}, out);
@@ -181,6 +185,7 @@ TEST_F(ParityProcessTest, ForegroundExecTerminalPassesNewlinesOnUnchanged) {
 
 // On the caller's terminal, each "\n" still shows as "\r\n": once, not twice, not never.
 TEST_F(ParityProcessTest, ForegroundRunTerminalStillShowsLinesOnTheCallersTerminal) {
+  if (!exists("/usr/bin/script")) GTEST_SKIP() << "script(1) is not installed";
   json cfg = config({"sh", "-c", kTwoLines});
   cfg["process"]["terminal"] = true;
   Result r = under_a_terminal({"run", "--bundle", write_bundle(cfg), new_id("tty")});
@@ -190,6 +195,7 @@ TEST_F(ParityProcessTest, ForegroundRunTerminalStillShowsLinesOnTheCallersTermin
 }
 
 TEST_F(ParityProcessTest, ForegroundExecTerminalStillShowsLinesOnTheCallersTerminal) {
+  if (!exists("/usr/bin/script")) GTEST_SKIP() << "script(1) is not installed";
   std::string id = start_sleeper();
   Result e = under_a_terminal({"exec", "-t", id, "sh", "-c", kTwoLinesAfterAPause});
   ASSERT_TRUE(e.ok()) << e.describe();
@@ -279,6 +285,7 @@ TEST_F(ParityProcessTest, FailedExecveIsReportedInRuncWords) {
 // new pid namespace.
 
 TEST_F(ParityProcessTest, JoinsAUserNamespaceWithoutTheOverflowIds) {
+  if (!exists("/usr/bin/unshare")) GTEST_SKIP() << "unshare(1) is not installed";
   Child holder = spawn({"/usr/bin/unshare", "--user", "sleep", "1000"});
   std::string ns = "/proc/" + std::to_string(holder.pid()) + "/ns/user";
   ASSERT_TRUE(wait_until([&] {
