@@ -317,6 +317,18 @@ TEST_F(ParityProcessTest, JoinsAUserNamespaceWithoutTheOverflowIds) {
   EXPECT_EQ(lines[0], "0");
   EXPECT_EQ(trim(lines[1]), "0     100000       1000");
   EXPECT_EQ(lines[2], "joined");
+
+  // exec joins it too.
+  std::string id = new_id("userns");
+  cfg["process"]["args"] = {"sleep", "1000"};
+  Result c = create(id, write_bundle(cfg));
+  ASSERT_TRUE(c.ok()) << c.describe();
+  ASSERT_TRUE(rt({"start", id}).ok());
+  Result e = rt({"exec", id, "sh", "-c", "id -u; cat /proc/self/uid_map"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  EXPECT_EQ(split_lines(e.out).size(), 2u) << e.describe();
+  EXPECT_TRUE(contains(e.out, "0\n")) << e.describe();
+  EXPECT_TRUE(contains(e.out, "100000")) << e.describe();
   holder.kill_group(SIGKILL);
   holder.wait();
 }
