@@ -1,6 +1,7 @@
 // Parity with runc 1.1 for the container's process: who owns its stdio, where it changes
 // directory, how a proxied terminal treats newlines, the words of a failed exec (engines map
 // them to exit codes), and joining a user namespace that does not map the overflow ids.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "util/fd.h"
 
 namespace itest {
 namespace {
@@ -53,7 +55,16 @@ class ParityProcessTest : public ContainerTest {
     argv.insert(argv.end(), args.begin(), args.end());
     std::string line = shell_line(argv);
     if (!stdout_file.empty()) line += " > " + shell_quote(stdout_file);
-    return run_cmd({"/usr/bin/script", "-qec", line, "/dev/null"});
+    // script's own input is a FIFO we keep open, never at EOF: at EOF, script types its
+    // terminal's EOF character, which the runtime passes on and the container's pty echoes
+    // ("^@") into the output being compared.
+    const std::string input = dir() + "/terminal-input";
+    if (::mkfifo(input.c_str(), 0600) < 0 && errno != EEXIST)
+      ADD_FAILURE() << "mkfifo " << input << ": " << strerror(errno);
+    vessel::UniqueFd writer(::open(input.c_str(), O_RDWR | O_CLOEXEC));
+    SpawnOptions so;
+    so.stdin_path = input;
+    return run_cmd({"/usr/bin/script", "-qec", line, "/dev/null"}, kTimeout, so);
   }
 
   // Runs `args` as uid 1000 with the given terminal setting.
