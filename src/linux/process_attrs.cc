@@ -197,8 +197,27 @@ void switch_user(const oci::User& user, bool setgroups_allowed) {
   if (user.umask) ::umask(static_cast<mode_t>(*user.umask & 07777));
 }
 
-void enter_cwd(const std::string& cwd, const std::string& what) {
-  if (::chdir(cwd.c_str()) < 0) fail_errno("{}: chdir {}", what, cwd);
+void give_stdio_to(uid_t uid) {
+  struct stat null_dev;
+  const bool have_null = ::stat("/dev/null", &null_dev) == 0 && S_ISCHR(null_dev.st_mode);
+  for (int fd = 0; fd <= 2; ++fd) {
+    struct stat st;
+    if (::fstat(fd, &st) < 0) {
+      if (errno == EBADF) continue;  // a closed stdio fd has no owner to change
+      fail_errno("stat stdio fd {}", fd);
+    }
+    if (st.st_uid == uid) continue;
+    if (have_null && S_ISCHR(st.st_mode) && st.st_rdev == null_dev.st_rdev) continue;
+    // -1 keeps the group as it is, also where it is not mapped in the user namespace.
+    if (::fchown(fd, uid, static_cast<gid_t>(-1)) == 0) continue;
+    if (errno == EINVAL || errno == EPERM || errno == EROFS) continue;
+    fail_errno("give stdio fd {} to uid {} (fchown)", fd, uid);
+  }
+}
+
+namespace {
+
+void confirm_cwd_inside_root(const std::string& cwd, const std::string& what) {
   // The kernel prefixes a directory outside the root with "(unreachable)", which the C
   // library reports as ENOENT.
   char buf[PATH_MAX];
@@ -208,6 +227,22 @@ void enter_cwd(const std::string& cwd, const std::string& what) {
     [[maybe_unused]] int r = ::chdir("/");
     fail("{}: {} is outside the container's root filesystem", what, cwd);
   }
+}
+
+}  // namespace
+
+void enter_cwd(const std::string& cwd, const std::string& what) {
+  if (::chdir(cwd.c_str()) < 0) fail_errno("{}: chdir {}", what, cwd);
+  confirm_cwd_inside_root(cwd, what);
+}
+
+bool enter_cwd_unless_denied(const std::string& cwd, const std::string& what) {
+  if (::chdir(cwd.c_str()) < 0) {
+    if (errno == EACCES || errno == EPERM) return false;
+    fail_errno("{}: chdir {}", what, cwd);
+  }
+  confirm_cwd_inside_root(cwd, what);
+  return true;
 }
 
 void set_no_new_privileges() {

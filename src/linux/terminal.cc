@@ -47,6 +47,9 @@ class RawMode {
     if (::tcgetattr(fd, &saved_) < 0) fail_errno("tcgetattr stdin");
     struct termios raw = saved_;
     ::cfmakeraw(&raw);
+    // Output processing stays on, as in runc: the container's pty passes "\n" on unchanged
+    // (ONLCR cleared, see clear_onlcr), so this terminal is the one that shows it as "\r\n".
+    raw.c_oflag |= OPOST;
     if (::tcsetattr(fd, TCSANOW, &raw) < 0) fail_errno("tcsetattr stdin (raw mode)");
     fd_ = fd;
   }
@@ -175,6 +178,13 @@ void make_controlling_terminal(int slave) {
     if (retry_eintr([&] { return ::dup2(slave, fd); }) < 0)
       fail_errno("dup2 console onto fd {}", fd);
   }
+}
+
+void clear_onlcr(int pty_fd) {
+  struct termios t;
+  if (::tcgetattr(pty_fd, &t) < 0) fail_errno("tcgetattr on the console");
+  t.c_oflag &= ~static_cast<tcflag_t>(ONLCR);
+  if (::tcsetattr(pty_fd, TCSANOW, &t) < 0) fail_errno("tcsetattr on the console (clear ONLCR)");
 }
 
 UniqueFd connect_unix(const std::string& path) {

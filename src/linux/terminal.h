@@ -22,6 +22,11 @@ Pty open_pty(const std::optional<oci::ConsoleSize>& size);
 std::string pty_name(int master);
 // Makes `slave` the controlling terminal and stdin/stdout/stderr of the calling process.
 void make_controlling_terminal(int slave);
+// Clears ONLCR on the pty, so "\n" written to it stays "\n" instead of becoming "\r\n". For
+// the terminal the runtime proxies itself (foreground, no --console-socket): the caller's own
+// terminal translates already, and a pipe after the runtime (`run -t ... | od -c`) must get the
+// program's bytes, as with runc, which clears it on the console it proxies.
+void clear_onlcr(int pty_fd);
 
 // Connects to an AF_UNIX stream socket at `path`.
 UniqueFd connect_unix(const std::string& path);

@@ -258,15 +258,18 @@ void reset_signals() {
     linux::Pty pty = linux::open_pty(proc.console_size);
     if (a.console_socket >= 0)
       linux::send_fd(a.console_socket, pty.master.get(), linux::pty_name(pty.master.get()));
-    else if (a.pty_to_parent)
+    else if (a.pty_to_parent) {
+      linux::clear_onlcr(pty.slave.get());  // the runtime proxies it (see linux/terminal.h)
       a.sync->send_with_fd(linux::SyncMsg::pty_master, pty.master.get());
+    }
     pty.master.reset();
     if (a.console_socket >= 0) ::close(a.console_socket);
     linux::make_controlling_terminal(pty.slave.get());
   }
   if (spec.linux.personality) linux::apply_personality(*spec.linux.personality);
-  linux::enter_cwd(proc.cwd, "cwd");
-  std::string exe = find_executable(proc, "");
+  // As root first, as the user only where root is refused (see runtime/init.cc).
+  const bool cwd_entered = linux::enter_cwd_unless_denied(proc.cwd, "cwd");
+  std::string exe = cwd_entered ? find_executable(proc, "") : std::string();
   std::vector<std::string> env = with_home(proc);
 
   // Same order as the container init (see linux/seccomp.h): without no_new_privs the filter
@@ -283,9 +286,11 @@ void reset_signals() {
     }
     setgroups_allowed = sg.rfind("deny", 0) != 0;
   }
+  linux::give_stdio_to(proc.user.uid);
   linux::switch_user(proc.user, setgroups_allowed);
+  if (!cwd_entered) linux::enter_cwd(proc.cwd, fmt::format("cwd (as uid {})", proc.user.uid));
   if (proc.has_capabilities) linux::apply_capabilities(proc.capabilities);
-  linux::enter_cwd(proc.cwd, fmt::format("cwd (as uid {})", proc.user.uid));
+  if (!cwd_entered) exe = find_executable(proc, "");
   if (proc.no_new_privileges) {
     linux::set_no_new_privileges();
     apply_exec_seccomp(spec.linux.seccomp, *a.sync);
@@ -301,7 +306,7 @@ void reset_signals() {
   if (::prctl(PR_SET_PDEATHSIG, 0) < 0) fail_errno("prctl(PR_SET_PDEATHSIG)");
   reset_signals();
   ::execve(exe.c_str(), argv.data(), envp.data());
-  fail_errno("exec \"{}\"", proc.args[0]);
+  fail_execve(exe, errno);
 }
 
 // The intermediate process: joins the namespaces, clones the final process, exits.

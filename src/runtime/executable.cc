@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cstring>
+
 #include "util/error.h"
 #include "util/file.h"
 
@@ -17,18 +20,38 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
 
 std::string prefix(const std::string& context) { return context.empty() ? "" : context + ": "; }
 
+// What may be exec'd, as Go's exec.LookPath decides (and so runc): not a directory, and
+// executable by this process.
+bool runnable(const struct stat& st, const std::string& path) {
+  return !S_ISDIR(st.st_mode) && (st.st_mode & 0111) != 0 && ::access(path.c_str(), X_OK) == 0;
+}
+
 }  // namespace
+
+std::string go_error_text(int err) {
+  std::string text = std::strerror(err);
+  if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+  return text;
+}
+
+[[noreturn]] void fail_execve(const std::string& path, int err) {
+  throw Error(fmt::format("exec {}: {}", path, go_error_text(err)), err);
+}
 
 std::string find_executable(const oci::Process& p, const std::string& context) {
   const std::string& name = p.args[0];
-  auto usable = [](const std::string& path) {
-    struct stat st;
-    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-           ::access(path.c_str(), X_OK) == 0;
-  };
+  struct stat st;
   if (name.find('/') != std::string::npos) {
-    std::string path = name[0] == '/' ? name : p.cwd + "/" + name;
-    if (!usable(path)) fail_errno("{}exec \"{}\"", prefix(context), name);
+    // Relative to the working directory, which the caller has entered.
+    if (::stat(name.c_str(), &st) < 0) {
+      int err = errno;
+      throw Error(fmt::format("{}exec: \"{}\": stat {}: {}", prefix(context), name, name,
+                              go_error_text(err)),
+                  err);
+    }
+    if (!runnable(st, name))
+      throw Error(fmt::format("{}exec: \"{}\": {}", prefix(context), name, go_error_text(EACCES)),
+                  EACCES);
     return name;
   }
   std::string path_var = env_value(p.env, "PATH");
@@ -40,10 +63,12 @@ std::string find_executable(const oci::Process& p, const std::string& context) {
     std::string dir = path_var.substr(i, j - i);
     if (dir.empty()) dir = ".";
     std::string candidate = dir + "/" + name;
-    if (usable(candidate)) return candidate;
+    if (::stat(candidate.c_str(), &st) == 0 && runnable(st, candidate)) return candidate;
     i = j + 1;
   }
-  fail("{}exec \"{}\": executable file not found in $PATH", prefix(context), name);
+  throw Error(
+      fmt::format("{}exec: \"{}\": executable file not found in $PATH", prefix(context), name),
+      ENOENT);
 }
 
 // Like other runtimes, HOME defaults to the user's home in the container's /etc/passwd

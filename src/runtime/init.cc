@@ -134,6 +134,7 @@ void setup_console(const InitArgs& a, const oci::Process& p) {
   if (a.console_socket >= 0) {
     linux::send_fd(a.console_socket, pty.master.get(), "/dev/console");
   } else if (a.pty_to_parent) {
+    linux::clear_onlcr(pty.slave.get());
     a.sync->send_with_fd(linux::SyncMsg::pty_master, pty.master.get());
   }
   pty.master.reset();
@@ -165,6 +166,15 @@ void init_steps(InitArgs& a) {
   // The mappings are written now (before `go` on the fast path, by maps_done on the slow one).
   if (a.dumpable_until_mapped && ::prctl(PR_SET_DUMPABLE, 0) < 0)
     fail_errno("prctl(PR_SET_DUMPABLE, 0)");
+  const bool user_ns = spec.has_namespace(NamespaceType::user);
+  if (user_ns) {
+    // Become the namespace's root (created and mapped, or joined): until then this process has
+    // an unmapped uid there, and could not even create a mount point. Before the fork into a
+    // new pid namespace too: the child sends its credentials (SCM_CREDENTIALS), which the
+    // kernel refuses with EINVAL while they are the overflow ids a joined namespace may not map.
+    if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0)
+      fail_errno("become root in the container's user namespace");
+  }
   if (a.unshare_flags && ::unshare(static_cast<int>(a.unshare_flags)) < 0)
     fail_errno("create namespaces (flags {:#x})", a.unshare_flags);
   if (a.fork_into_pid_ns) {
@@ -176,13 +186,6 @@ void init_steps(InitArgs& a) {
     if (child > 0) _exit(0);
     a.sync->send_own_pid(linux::SyncMsg::grandchild_pid);
     a.state_json = a.sync->expect(linux::SyncMsg::go, "wait for the runtime").text;
-  }
-  const bool user_ns = spec.has_namespace(NamespaceType::user);
-  if (user_ns) {
-    // Become the namespace's root (the parent has mapped a new one): until then this process
-    // has an unmapped uid there, and could not even create a mount point.
-    if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0)
-      fail_errno("become root in the new user namespace");
   }
   if (creates(spec, NamespaceType::cgroup) && ::unshare(CLONE_NEWCGROUP) < 0)
     fail_errno("create the cgroup namespace");
@@ -237,11 +240,14 @@ void init_steps(InitArgs& a) {
   linux::make_readonly_paths(spec.linux.readonly_paths);
   if (spec.root.readonly) linux::make_root_readonly();
 
-  linux::enter_cwd(proc.cwd, "process.cwd");
+  // As root first; as process.user (below) only where root is refused, as runc does: a cwd
+  // only root may enter still works for a non-root user.
+  const bool cwd_entered = linux::enter_cwd_unless_denied(proc.cwd, "process.cwd");
   // rlimits, oomScoreAdj, ioPriority and the scheduler were set by the parent: in a user
   // namespace this process could not raise them, the kernel checks against the host's.
   if (spec.linux.personality) linux::apply_personality(*spec.linux.personality);
-  std::string exe = find_executable(proc);
+  // A relative program name needs the working directory; without it, looked up after the retry.
+  std::string exe = cwd_entered ? find_executable(proc) : std::string();
   std::vector<std::string> env = with_home(proc);
 
   // The LSM labels take effect at execve; written while this process is still root.
@@ -260,9 +266,12 @@ void init_steps(InitArgs& a) {
     }
     setgroups_allowed = sg.rfind("deny", 0) != 0;
   }
+  linux::give_stdio_to(proc.user.uid);
   linux::switch_user(proc.user, setgroups_allowed);
+  if (!cwd_entered)
+    linux::enter_cwd(proc.cwd, fmt::format("process.cwd (as uid {})", proc.user.uid));
   if (proc.has_capabilities) linux::apply_capabilities(proc.capabilities);
-  linux::enter_cwd(proc.cwd, fmt::format("process.cwd (as uid {})", proc.user.uid));
+  if (!cwd_entered) exe = find_executable(proc);
   if (proc.no_new_privileges) {
     linux::set_no_new_privileges();
     if (!spec.linux.seccomp.is_null()) load_seccomp_and_hand_off(a, spec.linux.seccomp);
@@ -289,7 +298,7 @@ void init_steps(InitArgs& a) {
     envp.push_back(nullptr);
     reset_signals();
     ::execve(exe.c_str(), argv.data(), envp.data());
-    fail_errno("exec {}", exe);
+    fail_execve(exe, errno);
   } catch (const Error& e) {
     std::string msg = e.what();
     [[maybe_unused]] ssize_t n = ::write(conn.get(), msg.data(), msg.size());
