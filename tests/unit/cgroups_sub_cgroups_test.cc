@@ -18,7 +18,10 @@ std::unique_ptr<Manager> fake_manager(const std::string& layout, const json& dir
 }
 
 json dir(std::vector<std::string> controllers, const std::string& mount) {
-  return {{"controllers", controllers}, {"mount", mount}, {"dir", mount + "/c"}, {"created", {}}};
+  return {{"controllers", controllers},
+          {"mount", mount},
+          {"dir", mount + "/c"},
+          {"created", json::array()}};
 }
 
 std::unique_ptr<Manager> v1_manager() {
@@ -82,7 +85,7 @@ TEST(SubCgroupDirs, RefusesEscapesUnknownControllersAndConflicts) {
               sub_cgroup_dirs(*m, {{"cpu", "a"}, {"cpuacct", "b"}});
             }).find("same hierarchy"),
             std::string::npos);
-  auto v2 = fake_manager("v2", {dir({}, "/sys/fs/cgroup")});
+  auto v2 = fake_manager("v2", json::array({dir({}, "/sys/fs/cgroup")}));
   EXPECT_EQ(sub_cgroup_dirs(*v2, {{"", "s"}}), std::vector<std::string>{"/sys/fs/cgroup/c/s"});
   EXPECT_NE(error_of([&] {
               sub_cgroup_dirs(*v2, {{"memory", "s"}});
