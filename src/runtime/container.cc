@@ -330,7 +330,8 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   std::unique_ptr<cgroups::Manager> cgroup_to_make =
       cgroups::make_manager(spec.linux.cgroups_path, o.id);
   // A taken ID is reported as such by store_.create(), not as a busy cgroup.
-  if (!store_.peek(o.id)) check_existing_cgroup(*cgroup_to_make);
+  validate_container_id(o.id);
+  if (!path_exists(store_.root() + "/" + o.id)) check_existing_cgroup(*cgroup_to_make);
 
   Created out{store_.create(o.id), {}, {}};
   ContainerRecord& rec = out.rec;
