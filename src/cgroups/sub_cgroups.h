@@ -24,8 +24,8 @@ std::map<std::string, std::string> parse_sub_cgroup_args(const std::vector<std::
 std::vector<std::string> sub_cgroup_dirs(const Manager& m,
                                          const std::map<std::string, std::string>& paths);
 
-// `dir` joined with the relative `sub`, "." and ".." resolved lexically; nullopt-like "" when
-// `sub` climbs above `dir`. A leading '/' in `sub` means the container's cgroup itself.
+// `dir` joined with `sub`, "." and ".." resolved lexically; "" when `sub` climbs above `dir`.
+// `sub` is always relative to `dir`: a leading '/' is ignored, so "/" is `dir` itself.
 std::string join_below(const std::string& dir, const std::string& sub);
 
 }  // namespace vessel::cgroups
