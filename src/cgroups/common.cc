@@ -170,7 +170,6 @@ void ManagerBase::make_chain(CgroupDir& d) {
     before_child(d, parent);
     if (::mkdir(child.c_str(), 0755) == 0) {
       d.created.push_back(child);
-      after_mkdir(d, child);
     } else if (errno == EEXIST) {
       struct stat st;
       if (::stat(child.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
@@ -179,6 +178,7 @@ void ManagerBase::make_chain(CgroupDir& d) {
     } else {
       fail_errno("create cgroup {}", child);
     }
+    after_level(d, child);
     parent = child;
   }
 }

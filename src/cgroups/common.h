@@ -65,8 +65,9 @@ class ManagerBase : public Manager {
   // Called for every existing ancestor `parent` of a directory about to be made or checked
   // on the way down to the container's cgroup (v2 enables controllers there).
   virtual void before_child(CgroupDir& d, const std::string& parent) = 0;
-  // Called right after create() made `dir` (v1 fills in cpuset.cpus/mems there).
-  virtual void after_mkdir(CgroupDir& d, const std::string& dir) = 0;
+  // Called for every level below the mount on the way down, once create() made `dir` or found
+  // it there already (v1 fills in empty cpuset.cpus/mems there).
+  virtual void after_level(CgroupDir& d, const std::string& dir) = 0;
   // Whether freeze() can work at all on this host (a freezer to write to).
   virtual bool can_freeze() const = 0;
   virtual bool is_frozen() const = 0;

@@ -144,10 +144,9 @@ DeviceRule device_rule(const Value& v) {
   if (auto a = v.get("access")) {
     std::string s = a->str();
     std::string seen;
-    for (char c : s) {
-      if (c != 'r' && c != 'w' && c != 'm') a->bad("expected a combination of r, w and m");
-      if (seen.find(c) == std::string::npos) seen += c;
-    }
+    // Like runc, letters other than r, w and m are ignored rather than refused.
+    for (char c : s)
+      if ((c == 'r' || c == 'w' || c == 'm') && seen.find(c) == std::string::npos) seen += c;
     // An explicit "" grants nothing; an unset field means everything, like the other fields.
     r.access = seen;
   }

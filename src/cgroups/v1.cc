@@ -178,10 +178,12 @@ const CgroupDir* CgroupV1Manager::unified_with(const std::string& controller) co
   return nullptr;
 }
 
-void CgroupV1Manager::after_mkdir(CgroupDir& d, const std::string& dir) {
+void CgroupV1Manager::after_level(CgroupDir& d, const std::string& dir) {
   if (!d.has("cpuset")) return;
   // A new v1 cpuset starts with no CPUs and no memory nodes, and the kernel refuses to move
-  // a process into it until both are set; start from the parent's.
+  // a process into it until both are set; start from the parent's. Levels that existed (an
+  // engine's pod cgroup, say) may be just as empty, so every level is looked at, top down,
+  // as runc does.
   std::string parent = dir.substr(0, dir.rfind('/'));
   for (const char* file : {"cpuset.cpus", "cpuset.mems"}) {
     std::optional<std::string> cur = read_value(dir + "/" + file);
@@ -203,10 +205,11 @@ void CgroupV1Manager::apply(const nlohmann::json& resources) {
 }
 
 void CgroupV1Manager::apply_resources(const Resources& r) {
+  // runc's words ("invalid configuration: cannot use unified on cgroup v1"), with the host.
   if (!r.unified.empty())
     fail(
-        "linux.resources.unified: needs cgroup v2, but this host's cgroups are {} (first key: "
-        "{})",
+        "linux.resources.unified: invalid configuration: cannot use unified on cgroup v1 (this "
+        "host's cgroups are {}; first key: {})",
         layout_name(layout_), r.unified.begin()->first);
 
   if (r.memory_check_before_update && r.memory_limit && *r.memory_limit > 0) {

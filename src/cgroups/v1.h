@@ -20,7 +20,7 @@ class CgroupV1Manager : public ManagerBase {
   // Hybrid hosts: enables, in the unified hierarchy, the controllers that no v1 hierarchy has
   // (hugetlb bound to cgroup2), so that apply() can use them there.
   void before_child(CgroupDir& d, const std::string& parent) override;
-  void after_mkdir(CgroupDir& d, const std::string& dir) override;
+  void after_level(CgroupDir& d, const std::string& dir) override;
   bool can_freeze() const override { return find_dir("freezer") != nullptr; }
   bool is_frozen() const override;
   bool kill_by_kernel(int) override { return false; }

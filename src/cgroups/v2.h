@@ -28,7 +28,7 @@ class CgroupV2Manager : public ManagerBase {
   // and remembered, so that apply() can say why it is missing if a setting needs it. Other
   // errors (EACCES, EROFS, ...) mean the hierarchy is unusable and are thrown.
   void before_child(CgroupDir& d, const std::string& parent) override;
-  void after_mkdir(CgroupDir&, const std::string&) override {}
+  void after_level(CgroupDir&, const std::string&) override {}
   bool can_freeze() const override;
   bool is_frozen() const override;
   bool kill_by_kernel(int sig) override;

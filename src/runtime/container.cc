@@ -118,27 +118,62 @@ void validate_for_create(const oci::Spec& spec, const std::string& rootfs) {
   }
 }
 
-// The devices every container needs stay usable whatever linux.resources.devices denies, as
-// with other runtimes: the spec's rules first, then these allows (and one per linux.devices).
+// runc's fixed allow list, added after linux.resources.devices whatever those say, so the
+// devices every container needs stay usable. linux.devices grants nothing: a node made there
+// needs a rule of its own. As in runc, a linux.devices entry at one of these paths replaces
+// the node and takes the path's rule off the list.
+struct DefaultDeviceRule {
+  const char* path;  // nullptr: a rule without a node
+  char type;
+  int64_t major, minor;  // -1: any
+  const char* access;
+};
+constexpr DefaultDeviceRule kDefaultDeviceRules[] = {
+    {nullptr, 'c', -1, -1, "m"},     {nullptr, 'b', -1, -1, "m"},
+    {"/dev/null", 'c', 1, 3, "rwm"}, {"/dev/random", 'c', 1, 8, "rwm"},
+    {"/dev/full", 'c', 1, 7, "rwm"}, {"/dev/tty", 'c', 5, 0, "rwm"},
+    {"/dev/zero", 'c', 1, 5, "rwm"}, {"/dev/urandom", 'c', 1, 9, "rwm"},
+    {nullptr, 'c', 136, -1, "rwm"},  // /dev/pts/*
+    {nullptr, 'c', 5, 2, "rwm"},     // /dev/ptmx
+    {nullptr, 'c', 10, 200, "rwm"},  // /dev/net/tun
+};
+
+// linux.resources with the default device rules appended (a "devices" list is made when there
+// is none, so the cgroup starts from "deny all" as with runc).
 nlohmann::json with_default_device_rules(nlohmann::json resources, const oci::Spec& spec) {
-  if (!resources.is_object() || !resources.contains("devices")) return resources;
-  auto rule = [](const char* type, int64_t major, int64_t minor, const char* access) {
-    nlohmann::json r = {{"allow", true}, {"type", type}, {"access", access}};
-    if (major >= 0) r["major"] = major;
-    if (minor >= 0) r["minor"] = minor;
-    return r;
-  };
+  if (!resources.is_object()) resources = nlohmann::json::object();
   nlohmann::json& rules = resources["devices"];
-  if (!rules.is_array()) return resources;
-  rules.push_back(rule("c", -1, -1, "m"));
-  rules.push_back(rule("b", -1, -1, "m"));
-  for (auto [major, minor] :
-       {std::pair{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1}, {5, 2}, {136, -1}})
-    rules.push_back(rule("c", major, minor, "rwm"));
-  for (const auto& d : spec.linux.devices)
-    if (d.type == 'c' || d.type == 'b')
-      rules.push_back(rule(d.type == 'c' ? "c" : "b", d.major, d.minor, "rwm"));
+  if (rules.is_null()) rules = nlohmann::json::array();
+  if (!rules.is_array()) return resources;  // the resources parser names the error
+  for (const DefaultDeviceRule& d : kDefaultDeviceRules) {
+    bool replaced = d.path && std::any_of(spec.linux.devices.begin(), spec.linux.devices.end(),
+                                          [&](const oci::Device& sd) { return sd.path == d.path; });
+    if (replaced) continue;
+    nlohmann::json r = {{"allow", true}, {"type", std::string(1, d.type)}, {"access", d.access}};
+    if (d.major >= 0) r["major"] = d.major;
+    if (d.minor >= 0) r["minor"] = d.minor;
+    rules.push_back(std::move(r));
+  }
   return resources;
+}
+
+// A cgroup that exists already: runc refuses a frozen one, where the init would block for good,
+// and warns about one that holds processes (they share the container's limits and are killed
+// with it); the systemd driver refuses those too, as its unit must be new. Checked before
+// anything is created.
+void check_existing_cgroup(const cgroups::Manager& cgroup) {
+  if (cgroup.frozen())
+    fail(
+        "container's cgroup unexpectedly frozen ({}): thaw it, or remove it, or choose another "
+        "linux.cgroupsPath",
+        cgroup.path());
+  std::vector<pid_t> pids = cgroup.pids();
+  if (pids.empty()) return;
+  std::string msg = fmt::format("container's cgroup is not empty: {} process(es) found in {}",
+                                pids.size(), cgroup.path());
+  if (cgroups::driver() == cgroups::Driver::systemd)
+    fail("{} (the systemd driver needs a new unit)", msg);
+  log::warn(msg + "; they share the container's limits and are killed with it");
 }
 
 UniqueFd make_start_listener(const ContainerDir& dir) {
@@ -205,9 +240,9 @@ bool is_permission_error(const Error& e) {
 
 // The container's cgroup, created; none (nullptr) for a rootless container whose caller may
 // not create it, as runc: it runs without limits, and with a warning.
-std::unique_ptr<cgroups::Manager> make_container_cgroup(const oci::Spec& spec,
-                                                        const CreateOptions& o) {
-  std::unique_ptr<cgroups::Manager> cgroup = cgroups::make_manager(spec.linux.cgroups_path, o.id);
+std::unique_ptr<cgroups::Manager> create_container_cgroup(std::unique_ptr<cgroups::Manager> cgroup,
+                                                          const oci::Spec& spec,
+                                                          const CreateOptions& o) {
   try {
     cgroup->create();
     return cgroup;
@@ -323,6 +358,11 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   }
   UniqueFd console;
   if (!o.console_socket.empty()) console = linux::connect_unix(o.console_socket);
+  std::unique_ptr<cgroups::Manager> cgroup_to_make =
+      cgroups::make_manager(spec.linux.cgroups_path, o.id);
+  // A taken ID is reported as such by store_.create(), not as a busy cgroup.
+  validate_container_id(o.id);
+  if (!path_exists(store_.root() + "/" + o.id)) check_existing_cgroup(*cgroup_to_make);
 
   Created out{store_.create(o.id), {}, {}};
   ContainerRecord& rec = out.rec;
@@ -337,13 +377,19 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   CreateGuard guard(out.dir);
   out.dir.save(rec);
 
-  cgroup = make_container_cgroup(spec, o);
+  cgroup = create_container_cgroup(std::move(cgroup_to_make), spec, o);
   if (cgroup) {
     guard.set_cgroup(cgroup.get());
     rec.cgroup = cgroup->to_json();
     out.dir.save(rec);
-    if (spec.linux.resources.is_object())
+    // Rootless, a device filter could not be attached (v2 needs CAP_SYS_ADMIN on the host):
+    // there the device rules are what the spec asks for, without the default list.
+    bool has_device_rules =
+        spec.linux.resources.is_object() && spec.linux.resources.contains("devices");
+    if (!o.rootless || has_device_rules)
       cgroup->apply(with_default_device_rules(spec.linux.resources, spec));
+    else if (spec.linux.resources.is_object())
+      cgroup->apply(spec.linux.resources);
   }
   UniqueFd listener = make_start_listener(out.dir);
 

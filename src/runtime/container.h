@@ -55,7 +55,8 @@ struct ExecOptions {
   std::string process_label;
   int preserve_fds = 0;
   bool ignore_paused = false;
-  std::string sub_cgroup;  // --cgroup: a sub-cgroup of the container's
+  // --cgroup, repeatable: [controller[,controller]:]path, a sub-cgroup of the container's.
+  std::vector<std::string> sub_cgroups;
 };
 
 struct ListEntry {

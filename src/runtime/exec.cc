@@ -23,11 +23,13 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <thread>
 
 #include "cgroups/common.h"
 #include "cgroups/manager.h"
+#include "cgroups/sub_cgroups.h"
 #include "linux/capabilities.h"
 #include "linux/lsm.h"
 #include "linux/namespaces.h"
@@ -166,34 +168,18 @@ bool paused(const cgroups::Manager& m) {
   return false;
 }
 
-// --cgroup PATH or CONTROLLER[,CONTROLLER]:PATH, relative to the container's cgroup; it must
-// exist (runc does not create it either).
-void join_sub_cgroup(const cgroups::Manager& m, const std::string& spec, pid_t pid) {
-  auto* base = dynamic_cast<const cgroups::ManagerBase*>(&m.directories());
-  if (!base) fail("--cgroup: not supported with this cgroup manager");
-  std::string sub = spec;
-  std::vector<std::string> controllers;
-  if (size_t colon = spec.find(':'); colon != std::string::npos) {
-    sub = spec.substr(colon + 1);
-    std::string list = spec.substr(0, colon);
-    for (size_t i = 0; i <= list.size();) {
-      size_t j = list.find(',', i);
-      if (j == std::string::npos) j = list.size();
-      if (j > i) controllers.push_back(list.substr(i, j - i));
-      i = j + 1;
-    }
-  }
-  if (sub.find("..") != std::string::npos) fail("--cgroup \"{}\": must not contain \"..\"", spec);
-  while (!sub.empty() && sub.front() == '/') sub.erase(0, 1);
-  for (const auto& d : base->dirs()) {
-    bool chosen = controllers.empty();
-    for (const auto& c : controllers) chosen = chosen || d.has(c);
-    std::string dir = chosen && !sub.empty() ? d.dir + "/" + sub : d.dir;
-    struct stat st;
-    if (::stat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
-      fail("--cgroup \"{}\": {} does not exist", spec, dir);
-    cgroups::write_setting(fmt::format("add process {} to cgroup", pid), dir + "/cgroup.procs",
-                           std::to_string(pid));
+// Moves the exec'd process into the directories sub_cgroup_dirs() chose. A sub-cgroup that
+// does not exist fails here, when the pid is written, as with runc (which does not create it).
+void join_cgroup_dirs(const std::vector<std::string>& dirs, pid_t pid) {
+  for (const std::string& dir : dirs) {
+    std::string file = dir + "/cgroup.procs";
+    std::string value = std::to_string(pid);
+    if (int err = cgroups::write_value(file, value))
+      cgroups::fail_write(fmt::format("add process {} to cgroup", pid), file, value, err,
+                          err == ENOENT ? fmt::format(" (the sub-cgroup {} does not exist; exec "
+                                                      "--cgroup joins an existing one)",
+                                                      dir)
+                                        : "");
   }
 }
 
@@ -393,6 +379,13 @@ int Runtime::exec(const ExecOptions& o) {
   if (!rec.cgroup.is_null()) cgroup = cgroups::load_manager(rec.cgroup);
   if (cgroup && !o.ignore_paused && paused(*cgroup))
     fail("cannot exec in a paused container \"{}\" (use --ignore-paused to override)", o.id);
+  // --cgroup is checked before any process exists; only a missing directory fails later.
+  std::map<std::string, std::string> sub_paths = cgroups::parse_sub_cgroup_args(o.sub_cgroups);
+  std::vector<std::string> sub_dirs;
+  if (!sub_paths.empty()) {
+    if (!cgroup) fail("--cgroup: the container \"{}\" has no cgroup", o.id);
+    sub_dirs = cgroups::sub_cgroup_dirs(*cgroup, sub_paths);
+  }
 
   oci::Spec spec = oci::parse_spec(rec.config.dump());
   oci::Process proc = exec_process(o, spec);
@@ -469,10 +462,10 @@ int Runtime::exec(const ExecOptions& o) {
   guard.forget(mid);
 
   if (cgroup) {
-    if (o.sub_cgroup.empty())
+    if (o.sub_cgroups.empty())
       cgroup->add_process(pid);
     else
-      join_sub_cgroup(*cgroup, o.sub_cgroup, pid);
+      join_cgroup_dirs(sub_dirs, pid);
   }
   // As for the init, from here: in a user namespace the process could not raise them itself.
   linux::apply_rlimits(pid, proc.rlimits);

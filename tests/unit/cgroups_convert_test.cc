@@ -173,7 +173,7 @@ TEST(CgroupResources, ErrorsNameTheField) {
   EXPECT_NE(
       err(R"({"devices": [{"allow": true, "type": "u"}]})").find("linux.resources.devices[0].type"),
       std::string::npos);
-  EXPECT_NE(err(R"({"devices": [{"allow": true, "access": "rx"}]})")
+  EXPECT_NE(err(R"({"devices": [{"allow": true, "access": 7}]})")
                 .find("linux.resources.devices[0].access"),
             std::string::npos);
   EXPECT_NE(err(R"({"unified": {"../x": "1"}})").find("linux.resources.unified"),

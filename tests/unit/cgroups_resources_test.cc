@@ -435,7 +435,10 @@ TEST_F(FakeCgroup, ApplyErrorsStartWithConfigJsonAndTheField) {
   msg = error_of([&] { v1m.apply(json::parse(R"({"network": {"classID": 1048577}})")); });
   EXPECT_TRUE(starts(msg, "config.json: linux.resources.network.classID: ")) << msg;
   msg = error_of([&] { v1m.apply(json::parse(R"({"unified": {"memory.high": "1"}})")); });
-  EXPECT_TRUE(starts(msg, "config.json: linux.resources.unified: needs cgroup v2")) << msg;
+  EXPECT_TRUE(starts(msg,
+                     "config.json: linux.resources.unified: invalid configuration: cannot use "
+                     "unified on cgroup v1"))
+      << msg;
   // A write the kernel refuses: the field, the value, the file and the errno's text.
   try {
     v1m.apply(json::parse(R"({"cpu": {"cpus": "0-3"}})"));  // no cpuset.cpus file here

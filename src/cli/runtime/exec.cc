@@ -33,8 +33,10 @@ void add_exec(CLI::App& app, Globals& g, Action& action) {
   cmd->add_option("--preserve-fds", o->preserve_fds,
                   "pass N extra file descriptors (3 .. 3+N-1) to the process");
   cmd->add_flag("--ignore-paused", o->ignore_paused, "exec even if the container is paused");
-  cmd->add_option("--cgroup", o->sub_cgroup,
-                  "sub-cgroup of the container's to run in: PATH or CONTROLLER[,...]:PATH");
+  cmd->add_option("--cgroup", o->sub_cgroups,
+                  "existing sub-cgroup of the container's to run in: PATH, or "
+                  "CONTROLLER[,CONTROLLER]:PATH (repeatable, one per hierarchy, on cgroup v1)")
+      ->allow_extra_args(false);
   cmd->add_option("command", o->args, "the command and its arguments")->allow_extra_args();
   // Everything after the ID is the command, verbatim, as with runc: `exec ID ls -la /` must not
   // parse -la, and `exec ID ps` must not reach the `ps` command.
