@@ -333,6 +333,18 @@ std::string clean_path(const std::string& path) {
 // a symlink is refused rather than followed (mounting procfs through a symlink planted in the
 // rootfs has been a way to put it where the runtime later writes), and so is anything that is
 // not a directory. A missing destination is fine: it is created as a directory.
+// Whether a filesystem's data options (comma-separated) set the root's mode.
+bool has_mode_option(const std::string& data) {
+  size_t start = 0;
+  while (start <= data.size()) {
+    size_t end = data.find(',', start);
+    if (end == std::string::npos) end = data.size();
+    if (data.compare(start, 5, "mode=") == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 void check_ordinary_directory(int rootfd, const oci::Mount& m, const std::string& destination,
                               const std::string& where) {
   if (destination == "/") return;
@@ -426,10 +438,11 @@ std::optional<ReadonlyLater> mount_entry(int rootfd, const oci::Mount& m, const 
   }
   if (ordinary_dir_only) check_ordinary_directory(rootfd, m, destination, where);
 
-  // runc: a tmpfs on a directory that exists takes that directory's mode (set-id and sticky
-  // bits too), whatever mode= says; one on a new directory keeps the tmpfs's own.
+  // A tmpfs on a directory that exists takes that directory's mode (set-id and sticky bits
+  // too), so an image's 0700 or 1777 directory keeps its meaning; a mode= the spec gives wins
+  // (runc 1.1 let the directory win even then); one on a new directory keeps the tmpfs's own.
   std::optional<mode_t> covered_mode;
-  if (kernel_fs && m.type == "tmpfs" && !mf.tmpcopyup) {
+  if (kernel_fs && m.type == "tmpfs" && !mf.tmpcopyup && !has_mode_option(mf.data)) {
     try {
       UniqueFd existing = open_in_root(rootfd, m.destination, Create::none);
       struct stat st;
