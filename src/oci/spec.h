@@ -177,7 +177,8 @@ const char* namespace_proc_name(NamespaceType t);  // "pid", "net", "mnt", ...
 // The manager's starting config (runc's starter, with our defaults: a cgroup namespace, more
 // masked paths).
 nlohmann::json default_spec(bool rootless);
-// The config.json `vessel-runtime spec` writes: runc 1.1's template (no seccomp profile).
-nlohmann::json spec_template(bool rootless);
+// The config.json `vessel-runtime spec` writes: runc 1.1's template (no seccomp profile). As
+// runc, the caller asks for a cgroup namespace where the host has a pure cgroup v2 hierarchy.
+nlohmann::json spec_template(bool rootless, bool cgroup_namespace);
 
 }  // namespace vessel::oci

@@ -23,7 +23,7 @@ json mount(const char* dest, const char* type, const char* source,
 
 }  // namespace
 
-json spec_template(bool rootless) {
+json spec_template(bool rootless, bool cgroup_namespace) {
   const json caps = {"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"};
   json process = {
       {"terminal", true},
@@ -57,10 +57,11 @@ json spec_template(bool rootless) {
   });
 
   json namespaces = json::array();
-  // No cgroup namespace, as runc's template; rootless keeps the host network (an unprivileged
-  // user could not connect a new network namespace to anything).
+  // Rootless keeps the host network (an unprivileged user could not connect a new network
+  // namespace to anything).
   for (const char* ns : {"pid", "network", "ipc", "uts", "mount"})
     if (!rootless || std::string(ns) != "network") namespaces.push_back({{"type", ns}});
+  if (cgroup_namespace) namespaces.push_back({{"type", "cgroup"}});
 
   json linux_section = {
       {"namespaces", namespaces},

@@ -1,5 +1,7 @@
 // Parity with runc 1.1's command line: --version, per-command help (checkpoint and restore
 // included), unknown commands, and the template `spec` writes.
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -134,7 +136,12 @@ TEST_F(ParityCliSpecTest, SpecWritesRuncsTemplate) {
   EXPECT_FALSE(s["process"]["capabilities"].contains("inheritable"));
   json ns_types = json::array();
   for (const auto& ns : s["linux"]["namespaces"]) ns_types.push_back(ns["type"]);
-  EXPECT_EQ(ns_types, json({"pid", "network", "ipc", "uts", "mount"})) << "no cgroup namespace";
+  // runc adds a cgroup namespace on a pure cgroup v2 host only.
+  json want_ns = {"pid", "network", "ipc", "uts", "mount"};
+  struct statfs cg {};
+  if (::statfs("/sys/fs/cgroup", &cg) == 0 && cg.f_type == CGROUP2_SUPER_MAGIC)
+    want_ns.push_back("cgroup");
+  EXPECT_EQ(ns_types, want_ns);
   EXPECT_FALSE(s["linux"].contains("seccomp")) << "runc's template has no seccomp profile";
   EXPECT_EQ(s["linux"]["maskedPaths"],
             json({"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include "cgroups/manager.h"
 #include "cli/runtime/commands.h"
 #include "linux/seccomp.h"
 #include "util/error.h"
@@ -26,7 +27,9 @@ void add_spec(CLI::App& app, Globals&, Action& action) {
     action = [o] {
       std::string path = o->bundle + "/config.json";
       // runc's template, so a bundle made with either runtime's `spec` is the same.
-      nlohmann::json spec = oci::spec_template(o->rootless);
+      // With a cgroup namespace only on a pure cgroup v2 host, as runc decides it.
+      nlohmann::json spec =
+          oci::spec_template(o->rootless, cgroups::detect_layout() == cgroups::Layout::v2);
       // Vessel's own default seccomp profile (linux/seccomp.cc), on request: the oci layer
       // knows no architectures or syscall names, the linux layer does.
       if (o->seccomp_default) spec["linux"]["seccomp"] = linux::default_seccomp_profile();
