@@ -44,7 +44,8 @@ std::vector<Hierarchy> host_hierarchies() {
         continue;
       controllers += (controllers.empty() ? "" : ",") + o;
     }
-    if (fstype == "cgroup" && controllers.rfind("name=", 0) == 0) controllers = "none," + controllers;
+    if (fstype == "cgroup" && controllers.rfind("name=", 0) == 0)
+      controllers = "none," + controllers;
     out.push_back({mountpoint, fstype, controllers});
   }
   return out;
@@ -82,10 +83,15 @@ void mount_cgroup_tree(const std::string& target, unsigned long flags, bool cgro
                        const std::string& where) {
   struct statfs sfs;
   if (::statfs("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC) {
+    // In a user namespace the kernel may refuse a fresh cgroup2 mount (EPERM; EBUSY for a
+    // rootless container left in a cgroup it does not own): like runc, bind the container's
+    // own view of the tree instead (what /proc/self/cgroup names, "/" in its cgroup namespace).
+    bool mounted = false;
     if (cgroup_namespace) {
-      if (::mount("cgroup2", target.c_str(), "cgroup2", flags, nullptr) < 0)
-        fail_errno("{}: mount cgroup2", where);
-    } else {
+      mounted = ::mount("cgroup2", target.c_str(), "cgroup2", flags, nullptr) == 0;
+      if (!mounted && errno != EPERM && errno != EBUSY) fail_errno("{}: mount cgroup2", where);
+    }
+    if (!mounted) {
       std::string src = "/sys/fs/cgroup" + own_cgroup({"/sys/fs/cgroup", "cgroup2", ""});
       // The fd path names the directory under the new mount: remount through its real path.
       std::string dir = resolved(target, where);

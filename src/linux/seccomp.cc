@@ -15,6 +15,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "linux/seccomp_enosys.h"
 #include "linux/terminal.h"
 #include "oci/spec.h"
 #include "util/error.h"
@@ -424,18 +425,10 @@ UniqueFd load_seccomp(const SeccompFilter& f) {
   // The runtime sets no_new_privs itself when process.noNewPrivileges asks for it; libseccomp
   // would otherwise set it for every container.
   set_attr(ctx.get(), SCMP_FLTATR_CTL_NNP, 0, "no_new_privs off");
-  // Otherwise a failed load reports ECANCELED whatever the kernel said.
+  // Otherwise a failed call reports ECANCELED whatever the kernel said.
   set_attr(ctx.get(), SCMP_FLTATR_API_SYSRAWRC, 1, "raw return codes");
-  if (f.flag_log) set_attr(ctx.get(), SCMP_FLTATR_CTL_LOG, 1, kFlagLog);
-  if (f.flag_spec_allow) set_attr(ctx.get(), SCMP_FLTATR_CTL_SSB, 1, kFlagSpecAllow);
-  if (f.flag_wait_killable_recv) {
-#if SCMP_VER_MAJOR > 2 || (SCMP_VER_MAJOR == 2 && SCMP_VER_MINOR >= 6)
-    set_attr(ctx.get(), SCMP_FLTATR_CTL_WAITKILL, 1, kFlagWaitKillable);
-#else
-    fail("seccomp: {} is not supported by libseccomp {}.{}.{}", kFlagWaitKillable, SCMP_VER_MAJOR,
-         SCMP_VER_MINOR, SCMP_VER_MICRO);
-#endif
-  }
+  // The flags (log, spec_allow, wait_killable_recv, the listener) are passed to seccomp(2) by
+  // load_seccomp_program(), which loads libseccomp's program behind the ENOSYS stub.
   for (uint32_t arch : f.architectures) {
     int rc = seccomp_arch_add(ctx.get(), arch);
     // The native architecture is in every new filter already.
@@ -451,22 +444,14 @@ UniqueFd load_seccomp(const SeccompFilter& f) {
       add_rule(ctx.get(), r, name, nr);
     }
   }
-  int rc = seccomp_load(ctx.get());
-  if (rc < 0) {
-    if (rc == -EACCES)
-      throw_errno(
-          "seccomp: load the filter (without no_new_privs this needs CAP_SYS_ADMIN: load it "
-          "before capabilities are dropped)",
-          -rc);
-    throw_errno("seccomp: load the filter", -rc);
-  }
-  if (!f.uses_notify) return {};
-  // libseccomp keeps this number in its process-wide state too, but only consults it for a
-  // second SCMP_ACT_NOTIFY load or seccomp_reset(NULL), neither of which the init does: the
-  // caller owns the fd.
-  int fd = seccomp_notify_fd(ctx.get());
-  if (fd < 0) fail("seccomp: the filter uses SCMP_ACT_NOTIFY but no listener fd was returned");
-  return UniqueFd(fd);
+  // Syscalls newer than the profile answer ENOSYS, as with runc (seccomp_enosys.h).
+  std::vector<sock_filter> program = enosys_stub(f);
+  std::vector<sock_filter> generated = export_seccomp_program(ctx.get());
+  program.insert(program.end(), generated.begin(), generated.end());
+  UniqueFd listener = load_seccomp_program(program, seccomp_load_flags(f));
+  if (f.uses_notify && !listener)
+    fail("seccomp: the filter uses SCMP_ACT_NOTIFY but no listener fd was returned");
+  return listener;
 }
 
 nlohmann::json seccomp_process_state(const nlohmann::json& seccomp, const nlohmann::json& state,
@@ -491,7 +476,11 @@ void send_seccomp_listener(const nlohmann::json& seccomp, int notify_fd,
   try {
     sock = connect_unix(f.listener_path);
   } catch (const Error& e) {
-    throw Error(fmt::format("linux.seccomp.listenerPath: {}", e.what()), e.error_code());
+    // runc's words first, so whoever knows its message recognises this one.
+    throw Error(fmt::format("failed to connect with seccomp agent specified in the seccomp "
+                            "profile: linux.seccomp.listenerPath: {}",
+                            e.what()),
+                e.error_code());
   }
   send_state(sock.get(), notify_fd, seccomp_process_state(seccomp, state, pid).dump(), where);
   // One state per connection: the agent reads until EOF.

@@ -1,6 +1,7 @@
-// Seccomp filters from `linux.seccomp` (runtime-spec config-linux.md, "Seccomp"), built and
-// loaded with libseccomp; the SCMP_ACT_NOTIFY listener hand-off ("The Container Process
-// State"); the `features` seccomp section; and the default profile of `vessel-runtime spec`.
+// Seccomp filters from `linux.seccomp` (runtime-spec config-linux.md, "Seccomp"), built with
+// libseccomp and loaded behind runc's ENOSYS stub (seccomp_enosys.h); the SCMP_ACT_NOTIFY listener
+// hand-off ("The Container Process State"); the `features` seccomp section; and the default profile
+// of `vessel-runtime spec`.
 //
 // Where each step runs (the container start path, docs/architecture.md):
 //

@@ -169,12 +169,16 @@ Spec load_spec(const std::string& bundle_dir);  // reads <bundle>/config.json
 // Parses process.json for exec (same rules as "process" in config.json).
 Process parse_process(const nlohmann::json& j, const std::string& path = "process");
 
-std::string namespace_name(NamespaceType t);                    // "pid", "network", ...
+std::string namespace_name(NamespaceType t);  // "pid", "network", ...
 std::optional<NamespaceType> namespace_from_name(const std::string& name);
-int namespace_clone_flag(NamespaceType t);                      // CLONE_NEWPID, ...
-const char* namespace_proc_name(NamespaceType t);               // "pid", "net", "mnt", ...
+int namespace_clone_flag(NamespaceType t);         // CLONE_NEWPID, ...
+const char* namespace_proc_name(NamespaceType t);  // "pid", "net", "mnt", ...
 
-// The default config.json that `spec` writes (runc's starter, with our defaults).
+// The manager's starting config (runc's starter, with our defaults: a cgroup namespace, more
+// masked paths).
 nlohmann::json default_spec(bool rootless);
+// The config.json `vessel-runtime spec` writes: runc 1.1's template (no seccomp profile). As
+// runc, the caller asks for a cgroup namespace where the host has a pure cgroup v2 hierarchy.
+nlohmann::json spec_template(bool rootless, bool cgroup_namespace);
 
 }  // namespace vessel::oci

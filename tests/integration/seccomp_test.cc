@@ -242,7 +242,7 @@ TEST_F(SeccompTest, FeaturesListNotify) {
       << actions.dump();
 }
 
-// A container made from `spec`'s own config, default seccomp profile included: ordinary
+// A container made from `spec --seccomp-default`'s config, default seccomp profile: ordinary
 // commands work; mount and unshare fail with EPERM even with CAP_SYS_ADMIN (the profile,
 // not the capability, refuses them); without the profile the same mount works, which shows
 // the test can tell.
@@ -250,7 +250,7 @@ TEST_F(SeccompTest, SpecDefaultProfile) {
   if (runtime_is_runc()) GTEST_SKIP() << "runc's spec has no seccomp profile";
   std::string bundle = dir() + "/spec-bundle";
   mkdirs(bundle);
-  Result s = run_cmd({runtime_path(), "spec", "-b", bundle});
+  Result s = run_cmd({runtime_path(), "spec", "--seccomp-default", "-b", bundle});
   ASSERT_TRUE(s.ok()) << s.describe();
   json cfg = json::parse(read_text(bundle + "/config.json"));
   ASSERT_TRUE(cfg["linux"].contains("seccomp")) << "spec wrote no linux.seccomp";
@@ -264,7 +264,7 @@ TEST_F(SeccompTest, SpecDefaultProfile) {
         "\"settimeofday\"", "\"clock_settime\"", "\"acct\""})
     EXPECT_FALSE(contains(allowed, bad)) << bad << " is allowed by the default profile";
 
-  Result rl = run_cmd({runtime_path(), "spec", "--rootless", "-b", dir()});
+  Result rl = run_cmd({runtime_path(), "spec", "--seccomp-default", "--rootless", "-b", dir()});
   ASSERT_TRUE(rl.ok()) << rl.describe();
   EXPECT_EQ(json::parse(read_text(dir() + "/config.json"))["linux"]["seccomp"], prof);
 

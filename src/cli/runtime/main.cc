@@ -2,6 +2,9 @@
 #include <seccomp.h>
 
 #include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "cgroups/manager.h"
 #include "cgroups/systemd.h"
@@ -22,10 +25,29 @@ void check_cgroup_driver(const Globals& g) {
 
 namespace {
 
+// runc's lines: version, commit, spec, (go,) libseccomp.
 std::string version_text() {
   const struct scmp_version* v = seccomp_version();
-  return fmt::format("vessel-runtime version {}\nspec: {}\nlibseccomp: {}.{}.{}", VESSEL_VERSION,
-                     vessel::oci::kSpecVersion, v->major, v->minor, v->micro);
+  return fmt::format("vessel-runtime version {}\ncommit: {}\nspec: {}\nlibseccomp: {}.{}.{}",
+                     VESSEL_VERSION, VESSEL_GIT_COMMIT, vessel::oci::kSpecVersion, v->major,
+                     v->minor, v->micro);
+}
+
+// The word that stands where a command should, when it names none: CLI11 leaves it over as an
+// extra, and would print the general help for "WORD -h" and exit 0. runc fails for both.
+std::optional<std::string> unknown_command(const CLI::App& app) {
+  if (!app.get_subcommands().empty()) return std::nullopt;
+  std::vector<std::string> rest = app.remaining();
+  for (const std::string& word : rest)
+    if (!word.empty() && word[0] != '-') return word;
+  return std::nullopt;
+}
+
+int fail_unknown_command(const std::string& word) {
+  std::fprintf(stderr,
+               "vessel-runtime: unknown command \"%s\" (vessel-runtime --help lists them)\n",
+               word.c_str());
+  return 3;  // runc's exit status for an unknown command
 }
 
 }  // namespace
@@ -76,10 +98,13 @@ int main(int argc, char** argv) {
   cli::add_ps(app, g, action);
   cli::add_update(app, g, action);
   cli::add_events(app, g, action);
+  cli::add_checkpoint(app, g, action);
+  cli::add_restore(app, g, action);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (auto word = unknown_command(app)) return fail_unknown_command(*word);
     return app.exit(e);
   }
   log::configure(g.log, g.log_format == "json" ? log::Format::json : log::Format::text, g.debug);
