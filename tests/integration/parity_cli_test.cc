@@ -328,8 +328,9 @@ ordered_json expect_json_line(const std::string& line) {
   std::vector<std::string> keys = keys_in_order(j);
   EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end())) << line;
   for (const char* k : {"level", "msg", "time"}) EXPECT_TRUE(j.contains(k)) << line;
-  if (j.contains("time"))
+  if (j.contains("time")) {
     EXPECT_TRUE(std::regex_match(j["time"].get<std::string>(), kRfc3339)) << line;
+  }
   return j;
 }
 
