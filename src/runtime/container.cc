@@ -308,7 +308,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   CreateGuard guard(out.dir);
   out.dir.save(rec);
 
-  log::debug(fmt::format("create {}: state directory {}", o.id, out.dir.file("")));
+  log::debug(fmt::format("create {}: state directory {}", o.id, out.dir.path()));
   cgroup = make_container_cgroup(spec, o);
   if (cgroup) {
     guard.set_cgroup(cgroup.get());
