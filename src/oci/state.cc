@@ -2,6 +2,7 @@
 
 #include "oci/mount_options.h"
 #include "oci/spec.h"
+#include "util/go_json.h"
 
 #ifndef VESSEL_VERSION
 #define VESSEL_VERSION "unknown"
@@ -21,6 +22,21 @@ json state_to_json(const State& s) {
   if (s.pid > 0 || s.status == "created" || s.status == "running") j["pid"] = s.pid;
   j["bundle"] = s.bundle;
   if (!s.annotations.empty()) j["annotations"] = s.annotations;
+  return j;
+}
+
+nlohmann::ordered_json container_state_json(const ContainerState& c) {
+  const State& s = c.state;
+  nlohmann::ordered_json j;
+  j["ociVersion"] = s.oci_version;
+  j["id"] = s.id;
+  j["pid"] = s.status == "stopped" ? 0 : s.pid;
+  j["status"] = s.status;
+  j["bundle"] = s.bundle;
+  j["rootfs"] = c.rootfs;
+  j["created"] = go_rfc3339nano(c.created);
+  if (!s.annotations.empty()) j["annotations"] = s.annotations;
+  j["owner"] = c.owner;
   return j;
 }
 

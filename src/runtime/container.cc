@@ -335,6 +335,7 @@ class CreateGuard {
 
 Runtime::Created Runtime::create_container(const CreateOptions& o, bool foreground_terminal) {
   std::string bundle = absolute(o.bundle);
+  log::debug(fmt::format("create {}: loading {}/config.json", o.id, bundle));
   oci::Spec spec = oci::load_spec(bundle);
   std::string rootfs = spec.root.path[0] == '/' ? spec.root.path : bundle + "/" + spec.root.path;
   validate_for_create(spec, rootfs);
@@ -364,6 +365,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   validate_container_id(o.id);
   if (!path_exists(store_.root() + "/" + o.id)) check_existing_cgroup(*cgroup_to_make);
 
+  log::debug(fmt::format("create {}: config valid, rootfs {}", o.id, rootfs));
   Created out{store_.create(o.id), {}, {}};
   ContainerRecord& rec = out.rec;
   rec.id = o.id;
@@ -377,11 +379,17 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   CreateGuard guard(out.dir);
   out.dir.save(rec);
 
+<<<<<<< HEAD
   cgroup = create_container_cgroup(std::move(cgroup_to_make), spec, o);
+=======
+  log::debug(fmt::format("create {}: state directory {}", o.id, out.dir.path()));
+  cgroup = make_container_cgroup(spec, o);
+>>>>>>> cli
   if (cgroup) {
     guard.set_cgroup(cgroup.get());
     rec.cgroup = cgroup->to_json();
     out.dir.save(rec);
+<<<<<<< HEAD
     // Rootless, a device filter could not be attached (v2 needs CAP_SYS_ADMIN on the host):
     // there the device rules are what the spec asks for, without the default list.
     bool has_device_rules =
@@ -390,6 +398,13 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
       cgroup->apply(with_default_device_rules(spec.linux.resources, spec));
     else if (spec.linux.resources.is_object())
       cgroup->apply(spec.linux.resources);
+=======
+    log::debug(fmt::format("create {}: cgroup {} created", o.id, cgroup->path()));
+    if (spec.linux.resources.is_object()) {
+      cgroup->apply(with_default_device_rules(spec.linux.resources, spec));
+      log::debug(fmt::format("create {}: linux.resources applied", o.id));
+    }
+>>>>>>> cli
   }
   UniqueFd listener = make_start_listener(out.dir);
 
@@ -456,14 +471,20 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   args.dumpable_until_mapped = o.rootless && user_ns != nullptr;
   if (!args.dumpable_until_mapped && ::prctl(PR_SET_DUMPABLE, 0) < 0)
     fail_errno("prctl(PR_SET_DUMPABLE, 0)");
+<<<<<<< HEAD
   const bool own_mount_ns = spec.has_namespace(NamespaceType::mount);
   const uint64_t rootfs_mount_before = own_mount_ns ? 0 : linux::mount_id_of(rootfs);
   if (!own_mount_ns) guard.set_host_rootfs(rootfs, rootfs_mount_before);
+=======
+  log::debug(fmt::format("create {}: cloning the container process (flags {:#x}{})", o.id, flags,
+                         slow_path ? ", namespaces joined then created" : ""));
+>>>>>>> cli
   pid_t pid = clone_child(flags);
   if (pid == 0) {
     parent_sync.close();
     container_init(args);
   }
+  log::debug(fmt::format("create {}: container process {}", o.id, pid));
   guard.set_pid(pid);
   child_sync.close();
   listener.reset();
@@ -473,6 +494,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   if (user_ns && user_ns->path.empty() && !slow_path)
     linux::write_id_mappings(pid, spec.linux.uid_mappings, spec.linux.gid_mappings);
   if (cgroup) cgroup->add_process(pid);
+  log::debug(fmt::format("create {}: process {} in its cgroup, setting its limits", o.id, pid));
   const oci::Process& proc = *spec.process;
   linux::apply_rlimits(pid, proc.rlimits);
   if (proc.oom_score_adj) linux::apply_oom_score_adj(pid, *proc.oom_score_adj);
@@ -489,6 +511,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
         parent_sync.recv_pid(linux::SyncMsg::grandchild_pid, "set up the pid namespace");
     ::waitpid(pid, nullptr, 0);  // the intermediate process, which has done its part
     pid = init_pid;
+    log::debug(fmt::format("create {}: init {} in the new pid namespace", o.id, pid));
     guard.set_pid(pid);
     rec.pid = pid;
     parent_sync.send(linux::SyncMsg::go, 0, state_json(rec, "creating"));
@@ -496,9 +519,16 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   if (args.runtime_hooks) {
     parent_sync.expect(linux::SyncMsg::mounts_ready, "set up the container");
     std::string st = state_json(rec, "creating");
+<<<<<<< HEAD
     // The runtime's own hooks run in the bundle, as runc's (which works from there).
     run_hooks(spec.hooks.prestart, "prestart", st, bundle);
     run_hooks(spec.hooks.create_runtime, "createRuntime", st, bundle);
+=======
+    log::debug(fmt::format("create {}: running {} prestart and {} createRuntime hooks", o.id,
+                           spec.hooks.prestart.size(), spec.hooks.create_runtime.size()));
+    run_hooks(spec.hooks.prestart, "prestart", st);
+    run_hooks(spec.hooks.create_runtime, "createRuntime", st);
+>>>>>>> cli
     parent_sync.send(linux::SyncMsg::hooks_done);
   }
   if (args.pty_to_parent) {
@@ -513,6 +543,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
     linux::send_seccomp_listener(spec.linux.seccomp, notify.get(),
                                  nlohmann::json::parse(state_json(rec, "creating")), pid);
   }
+  log::debug(fmt::format("create {}: waiting for the container process to finish set-up", o.id));
   parent_sync.expect(linux::SyncMsg::ready, "set up the container");
   auto st = read_proc_stat(pid);
   if (!st) fail("the container process {} exited during set-up", pid);
@@ -524,6 +555,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   out.dir.save(rec);
   write_pid_file(o.pid_file, pid);
   guard.dismiss();
+  log::debug(fmt::format("create {}: created, init pid {}", o.id, pid));
   return out;
 }
 
@@ -549,13 +581,23 @@ void Runtime::start_locked(ContainerDir& dir, ContainerRecord& rec) {
   std::string status = container_status(rec);
   if (status != "created")
     fail("cannot start container \"{}\": it is {}, not created", rec.id, status);
+  log::debug(fmt::format("start {}: releasing init {} to run its program", rec.id, rec.pid));
   release_container(dir);
+  log::debug(fmt::format("start {}: the program runs", rec.id));
   rec.started = true;
   dir.save(rec);
   ::unlink(dir.file("start.sock").c_str());
   oci::Spec spec = oci::parse_spec(rec.config.dump());
+<<<<<<< HEAD
   for (const auto& w : run_hooks_collecting(spec.hooks.poststart, "poststart",
                                             state_json(rec, "running"), hook_dir(rec)))
+=======
+  if (!spec.hooks.poststart.empty())
+    log::debug(
+        fmt::format("start {}: running {} poststart hooks", rec.id, spec.hooks.poststart.size()));
+  for (const auto& w :
+       run_hooks_collecting(spec.hooks.poststart, "poststart", state_json(rec, "running")))
+>>>>>>> cli
     log::warn(w);
 }
 
@@ -565,19 +607,28 @@ void Runtime::start(const std::string& id) {
   start_locked(dir, rec);
 }
 
-oci::State Runtime::state(const std::string& id) const {
+oci::State Runtime::state(const std::string& id) const { return describe(id).state; }
+
+ListEntry Runtime::describe(const std::string& id) const {
   auto rec = store_.peek(id);
   if (!rec) {
     validate_container_id(id);
     fail("container \"{}\" does not exist", id);
   }
-  return make_state(*rec, container_status(*rec));
+  return {make_state(*rec, container_status(*rec)), rec->created, rec->owner, rec->rootfs};
 }
 
 void Runtime::kill(const std::string& id, int signal, bool all) {
   ContainerDir dir = store_.open(id);
   ContainerRecord rec = dir.load();
   std::string status = container_status(rec);
+  // Stopped, with no cgroup left (a rootless container's, or one systemd removed with its
+  // unit): nothing to signal, and not an error (runc's contract).
+  if (all && status == "stopped" &&
+      (rec.cgroup.is_null() || cgroups::load_manager(rec.cgroup)->pids().empty()))
+    return;
+  log::debug(fmt::format("kill {}: signal {} to {} ({})", id, signal,
+                         all ? "every process in its cgroup" : "its init", status));
   if (all && !rec.cgroup.is_null()) {
     cgroups::load_manager(rec.cgroup)->kill_all(signal);
     return;
@@ -597,6 +648,7 @@ void Runtime::kill(const std::string& id, int signal, bool all) {
 
 void Runtime::destroy_locked(ContainerDir& dir, const ContainerRecord& rec) {
   if (UniqueFd pidfd = open_pidfd(rec.pid, rec.pid_start_time)) {
+    log::debug(fmt::format("delete {}: killing init {}", rec.id, rec.pid));
     ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
     // A paused container's process would sit out the SIGKILL frozen until thawed.
     if (!rec.cgroup.is_null()) {
@@ -612,6 +664,7 @@ void Runtime::destroy_locked(ContainerDir& dir, const ContainerRecord& rec) {
           fmt::format("container \"{}\": process {} did not exit after SIGKILL", rec.id, rec.pid));
   }
   if (!rec.cgroup.is_null()) {
+    log::debug(fmt::format("delete {}: removing the cgroup", rec.id));
     try {
       cgroups::load_manager(rec.cgroup)->destroy();
     } catch (const std::exception& e) {
@@ -628,13 +681,22 @@ void Runtime::destroy_locked(ContainerDir& dir, const ContainerRecord& rec) {
   }
   try {
     oci::Spec spec = oci::parse_spec(rec.config.dump());
+<<<<<<< HEAD
     for (const auto& w : run_hooks_collecting(spec.hooks.poststop, "poststop",
                                               state_json(rec, "stopped"), hook_dir(rec)))
+=======
+    if (!spec.hooks.poststop.empty())
+      log::debug(
+          fmt::format("delete {}: running {} poststop hooks", rec.id, spec.hooks.poststop.size()));
+    for (const auto& w :
+         run_hooks_collecting(spec.hooks.poststop, "poststop", state_json(rec, "stopped")))
+>>>>>>> cli
       log::warn(w);
   } catch (const std::exception& e) {
     log::warn(std::string("poststop hooks: ") + e.what());
   }
   dir.remove();
+  log::debug(fmt::format("delete {}: state directory removed", rec.id));
 }
 
 void Runtime::remove(const std::string& id, bool force) {
@@ -647,6 +709,7 @@ void Runtime::remove(const std::string& id, bool force) {
   std::string status = container_status(rec);
   if ((status == "running" || status == "paused") && !force)
     fail("cannot delete container \"{}\" that is not stopped: {} (use --force)", id, status);
+  log::debug(fmt::format("delete {}: container is {}{}", id, status, force ? ", forced" : ""));
   destroy_locked(dir, rec);
 }
 
@@ -655,7 +718,8 @@ std::vector<ListEntry> Runtime::list() const {
   for (const auto& id : store_.list()) {
     auto rec = store_.peek(id);
     if (!rec) continue;
-    out.push_back({make_state(*rec, container_status(*rec)), rec->created, rec->owner});
+    out.push_back(
+        {make_state(*rec, container_status(*rec)), rec->created, rec->owner, rec->rootfs});
   }
   return out;
 }
@@ -688,6 +752,7 @@ int Runtime::run(const RunOptions& o) {
   if (!o.no_subreaper) ::prctl(PR_SET_CHILD_SUBREAPER, 1);
 
   std::string id = o.create.id;
+  log::debug(fmt::format("run {}: create, then start in the foreground", id));
   Created c = create_container(o.create, true);
   pid_t init_pid = c.rec.pid;
   try {
@@ -733,6 +798,7 @@ int Runtime::run(const RunOptions& o) {
     }
     ::kill(init_pid, static_cast<int>(si.ssi_signo));
   }
+  log::debug(fmt::format("run {}: init {} exited, code {}", id, init_pid, code));
   if (proxy.joinable()) {
     // Let the proxy drain what the container wrote before it exited.
     uint64_t one = 1;

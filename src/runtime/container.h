@@ -63,6 +63,7 @@ struct ListEntry {
   oci::State state;
   std::string created;
   std::string owner;
+  std::string rootfs;
 };
 
 class Runtime {
@@ -77,6 +78,8 @@ class Runtime {
   // returns the exit code (128+N for a signal). Detached, it returns 0 once started.
   int run(const RunOptions& opts);
   oci::State state(const std::string& id) const;
+  // The state with what `state` and `list` print beyond it (rootfs, created, owner).
+  ListEntry describe(const std::string& id) const;
   void kill(const std::string& id, int signal, bool all);
   void remove(const std::string& id, bool force);
   std::vector<ListEntry> list() const;

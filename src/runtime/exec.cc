@@ -373,7 +373,9 @@ int Runtime::exec(const ExecOptions& o) {
   if (status == "stopped") fail("cannot exec in a stopped container \"{}\"", o.id);
   if (status == "paused" && !o.ignore_paused)
     fail("cannot exec in a paused container \"{}\" (use --ignore-paused to override)", o.id);
-  if (status != "running" && status != "paused")
+  // A created container's process waits for `start` in the container's namespaces and
+  // cgroup, which is all an exec needs (runc's contract too).
+  if (status != "running" && status != "paused" && status != "created")
     fail("cannot exec in container \"{}\": it is {}, not running", o.id, status);
   std::unique_ptr<cgroups::Manager> cgroup;
   if (!rec.cgroup.is_null()) cgroup = cgroups::load_manager(rec.cgroup);
@@ -387,6 +389,7 @@ int Runtime::exec(const ExecOptions& o) {
     sub_dirs = cgroups::sub_cgroup_dirs(*cgroup, sub_paths);
   }
 
+  log::debug(fmt::format("exec {}: container is {}, init {}", o.id, status, rec.pid));
   oci::Spec spec = oci::parse_spec(rec.config.dump());
   oci::Process proc = exec_process(o, spec);
   linux::validate_lsm_labels("exec: process", proc.apparmor_profile, proc.selinux_label);
@@ -442,6 +445,7 @@ int Runtime::exec(const ExecOptions& o) {
   // Not dumpable, inherited by both children: the final process runs this binary inside the
   // container's pid namespace until its execve (CVE-2019-5736, see runtime/init.cc).
   if (::prctl(PR_SET_DUMPABLE, 0) < 0) fail_errno("prctl(PR_SET_DUMPABLE, 0)");
+  log::debug(fmt::format("exec {}: joining {} namespaces of init {}", o.id, ns.size(), rec.pid));
   ProcessGuard guard;
   pid_t mid = ::fork();
   if (mid < 0) fail_errno("fork");
@@ -460,6 +464,8 @@ int Runtime::exec(const ExecOptions& o) {
   guard.add(pid);
   ::waitpid(mid, nullptr, 0);
   guard.forget(mid);
+  log::debug(fmt::format("exec {}: process {} in the namespaces, setting its cgroup and limits",
+                         o.id, pid));
 
   if (cgroup) {
     if (o.sub_cgroups.empty())
@@ -500,6 +506,8 @@ int Runtime::exec(const ExecOptions& o) {
     write_file_atomic(path, std::to_string(pid), 0644);
   }
   guard.dismiss();
+  log::debug(fmt::format("exec {}: process {} runs {}", o.id, pid,
+                         o.detach ? "detached" : "in the foreground"));
   if (o.detach) return 0;
 
   sigset_t forward;
@@ -541,6 +549,7 @@ int Runtime::exec(const ExecOptions& o) {
     [[maybe_unused]] ssize_t w = ::write(stop.get(), &one, sizeof one);
     proxy.join();
   }
+  log::debug(fmt::format("exec {}: process {} exited, code {}", o.id, pid, code));
   return code;
 }
 

@@ -189,7 +189,10 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
 
 void run_hook(const oci::Hook& hook, const std::string& phase, size_t index,
               const std::string& state_json, const std::string& cwd) {
-  const std::string what = fmt::format("{} hook [{}] {}", phase, index, hook.path);
+  // Failures name the phase, index and path, then say it in runc's words ("error running
+  // hook #N: exit status S, stdout: ..., stderr: ...") for whoever matches on those.
+  const std::string what =
+      fmt::format("{} hook [{}] {}: error running hook #{}", phase, index, hook.path, index);
 
   std::vector<std::string> args =
       hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args;
@@ -224,9 +227,8 @@ void run_hook(const oci::Hook& hook, const std::string& phase, size_t index,
   if (n == sizeof failure) {
     child.wait_blocking();
     errno = failure[1];
-    if (failure[0] == static_cast<int>(ChildStage::chdir))
-      fail_errno("{} hook [{}]: chdir {}", phase, index, cwd);
-    fail_errno("{} hook [{}]: exec {}", phase, index, hook.path);
+    if (failure[0] == static_cast<int>(ChildStage::chdir)) fail_errno("{}: chdir {}", what, cwd);
+    fail_errno("{}: exec {}", what, hook.path);
   }
 
   set_nonblocking(in.write.get());
@@ -305,16 +307,17 @@ void run_hook(const oci::Hook& hook, const std::string& phase, size_t index,
   err_tail = trimmed(std::move(err_tail));
 
   std::string output;
-  if (!err_tail.empty()) output += ": " + err_tail;
-  if (!out_tail.empty()) output += (err_tail.empty() ? ": stdout: " : "; stdout: ") + out_tail;
+  if (!out_tail.empty()) output += ", stdout: " + out_tail;
+  if (!err_tail.empty()) output += ", stderr: " + err_tail;
 
   if (timed_out) fail("{}: timed out after {} s (killed){}", what, *hook.timeout, output);
   if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-    fail("{}: exited with status {}{}", what, WEXITSTATUS(status), output);
+    fail("{}: exit status {}{}", what, WEXITSTATUS(status), output);
   if (WIFSIGNALED(status))
     fail("{}: killed by signal {} ({}){}", what, WTERMSIG(status), strsignal(WTERMSIG(status)),
          output);
-  if (!output.empty()) log::debug(what + " output" + output);
+  if (!output.empty())
+    log::debug(fmt::format("{} hook [{}] {} output{}", phase, index, hook.path, output));
 }
 
 void run_hooks(const std::vector<oci::Hook>& hooks, const std::string& phase,

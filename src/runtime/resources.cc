@@ -50,7 +50,13 @@ std::vector<pid_t> Runtime::pids(const std::string& id) const {
     validate_container_id(id);
     fail("container \"{}\" does not exist", id);
   }
-  require_live(*rec, "list the processes of");
+  std::string status = container_status(*rec);
+  if (status == "creating")
+    fail("cannot list the processes of container \"{}\": it is creating", id);
+  // Stopped, as runc: whatever its cgroup still holds (nothing when the cgroup is gone).
+  if (status == "stopped")
+    return rec->cgroup.is_null() ? std::vector<pid_t>{}
+                                 : cgroups::load_manager(rec->cgroup)->pids();
   if (rec->cgroup.is_null()) {
     // A rootless container without a cgroup: its own pid namespace holds all its processes.
     const oci::Namespace* ns =

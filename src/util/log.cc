@@ -6,6 +6,8 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "util/go_json.h"
+
 namespace vessel::log {
 namespace {
 
@@ -30,18 +32,98 @@ const char* level_name(Level l) {
   return "info";
 }
 
-std::string timestamp() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
+// logrus quotes a value unless every character is one of these.
+bool needs_quoting(const std::string& s) {
+  for (unsigned char c : s) {
+    bool bare = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '.' || c == '_' || c == '/' || c == '@' || c == '^' || c == '+';
+    if (!bare) return true;
+  }
+  return false;
+}
+
+// Go's strconv.Quote for the bytes a message holds (UTF-8 passes through).
+std::string go_quote(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\a':
+        out += "\\a";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\v':
+        out += "\\v";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\x%02x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string text_value(const std::string& v) { return needs_quoting(v) ? go_quote(v) : v; }
+
+}  // namespace
+
+std::string rfc3339_now() {
+  time_t now = ::time(nullptr);
   struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
+  localtime_r(&now, &tm);
   char buf[64];
   size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
+  long off = tm.tm_gmtoff;
+  if (off == 0) {
+    snprintf(buf + n, sizeof buf - n, "Z");
+  } else {
+    char sign = off < 0 ? '-' : '+';
+    if (off < 0) off = -off;
+    snprintf(buf + n, sizeof buf - n, "%c%02ld:%02ld", sign, off / 3600, (off % 3600) / 60);
+  }
   return buf;
 }
 
-}  // namespace
+std::string format_line(Format format, Level level, const std::string& msg,
+                        const std::string& time) {
+  switch (format) {
+    case Format::json: {
+      // logrus writes the keys sorted, as an ordered map does here.
+      nlohmann::json j = {{"level", level_name(level)}, {"msg", msg}, {"time", time}};
+      return go_json_text(j);
+    }
+    case Format::plain:
+      return std::string("vessel-runtime: ") +
+             (level == Level::error ? "" : std::string(level_name(level)) + ": ") + msg;
+    case Format::text:
+      break;
+  }
+  return "time=" + text_value(time) + " level=" + level_name(level) + " msg=" + text_value(msg);
+}
 
 void configure(const std::string& path, Format format, bool debug) {
   g_config.format = format;
@@ -53,19 +135,11 @@ void configure(const std::string& path, Format format, bool debug) {
 }
 
 bool logs_to_stderr() { return g_config.fd == STDERR_FILENO; }
+bool debug_enabled() { return g_config.debug; }
 
 void write(Level level, const std::string& msg) {
   if (level == Level::debug && !g_config.debug) return;
-  std::string line;
-  if (g_config.format == Format::json) {
-    nlohmann::json j = {{"level", level_name(level)}, {"msg", msg}, {"time", timestamp()}};
-    line = j.dump() + "\n";
-  } else if (g_config.fd == STDERR_FILENO) {
-    line = std::string(level == Level::error ? "vessel-runtime: " : "vessel-runtime: ") +
-           (level == Level::error ? "" : std::string(level_name(level)) + ": ") + msg + "\n";
-  } else {
-    line = "time=\"" + timestamp() + "\" level=" + level_name(level) + " msg=\"" + msg + "\"\n";
-  }
+  std::string line = format_line(g_config.format, level, msg, rfc3339_now()) + "\n";
   // One write() per line keeps lines whole when several processes share the log.
   [[maybe_unused]] ssize_t n = ::write(g_config.fd, line.data(), line.size());
 }

@@ -191,9 +191,10 @@ TEST_F(CgroupsResourcesTest, BadValuesNameTheJsonPath) {
     std::string id = new_id();
     Result r = create(id, write_bundle(cfg));
     EXPECT_FALSE(r.ok()) << c.resources.dump() << r.describe();
-    EXPECT_TRUE(contains(r.err, c.want)) << "want: " << c.want << r.describe();
+    const std::string err = log_messages(r.err);
+    EXPECT_TRUE(contains(err, c.want)) << "want: " << c.want << r.describe();
     if (contains(c.resources.dump(), "\"3MB\"")) {
-      EXPECT_TRUE(contains(r.err, "(value \"3MB\")")) << r.describe();
+      EXPECT_TRUE(contains(err, "(value \"3MB\")")) << r.describe();
     }
   }
 }

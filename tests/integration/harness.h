@@ -120,6 +120,10 @@ bool exists(const std::string& path);  // lstat
 std::string trim(const std::string& s);
 std::vector<std::string> split_lines(const std::string& s);
 bool contains(const std::string& hay, const std::string& needle);
+// A runtime's stderr with each logrus line (runc's and vessel-runtime's log form:
+// time="..." level=L msg="Go-quoted", or a JSON entry) replaced by its message, unquoted; other
+// lines stay as they are. For tests that look for message text with quotes in it.
+std::string log_messages(const std::string& stderr_text);
 std::string host_ns(const std::string& name);  // readlink /proc/self/ns/<name>
 bool wait_until(const std::function<bool()>& pred, Millis timeout = kTimeout, Millis step = 20ms);
 void remove_tree(const std::string& path);  // stays on one filesystem, never unmounts

@@ -50,8 +50,8 @@ TEST_F(HookCwdTest, WithoutOneRunsInTheCallersDirectory) {
 TEST_F(HookCwdTest, AMissingDirectoryIsNamedInTheError) {
   std::string msg =
       error_of([&] { run_hook(pwd_hook(), "createContainer", 2, "{}", dir_ + "/gone"); });
-  EXPECT_NE(msg.find("createContainer hook [2]: chdir " + dir_ + "/gone"), std::string::npos)
-      << msg;
+  EXPECT_NE(msg.find("createContainer hook [2] "), std::string::npos) << msg;
+  EXPECT_NE(msg.find(": chdir " + dir_ + "/gone"), std::string::npos) << msg;
   EXPECT_NE(msg.find("No such file"), std::string::npos) << msg;
 }
 

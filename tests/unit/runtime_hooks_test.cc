@@ -136,9 +136,23 @@ TEST_F(HooksTest, NonZeroExitIsAnError) {
   std::string err = error_of(h, "createRuntime");
   expect_contains(err, "createRuntime hook [0]");
   expect_contains(err, h.path);
-  expect_contains(err, "exited with status 3");
+  expect_contains(err, "error running hook #0: exit status 3");
   expect_contains(err, "some diagnostics");
   expect_no_children();
+}
+
+// runc 1.1's order and words: "exit status 3, stdout: ..., stderr: ...".
+TEST_F(HooksTest, BothStreamsFollowTheExitStatusInRuncsOrder) {
+  oci::Hook h{script("failing", "echo out-text\necho err-text >&2\nexit 3"), {}, {}, {}};
+  std::string err;
+  try {
+    run_hook(h, "startContainer", 1, kState);
+  } catch (const Error& e) {
+    err = e.what();
+  }
+  expect_contains(err, "startContainer hook [1] " + h.path +
+                           ": error running hook #1: exit status 3, stdout: out-text, "
+                           "stderr: err-text");
 }
 
 TEST_F(HooksTest, StdoutShownWhenStderrIsEmpty) {

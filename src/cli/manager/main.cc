@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  log::configure("", log::Format::text, g.debug);
+  log::configure("", log::Format::plain, g.debug);
   try {
     manager::set_storage_driver(storage_driver);
     return action ? action() : 0;

@@ -9,6 +9,7 @@
 #include "cli/runtime/commands.h"
 #include "runtime/container.h"
 #include "util/error.h"
+#include "util/go_json.h"
 #include "util/log.h"
 
 namespace vessel::cli {
@@ -59,10 +60,13 @@ uint64_t take_oom_kills(nlohmann::json& data) {
   return n;
 }
 
+// runc's event: "type", "id", then "data" (left out when there is none, as for "oom").
 void print_event(const std::string& type, const std::string& id, const nlohmann::json* data) {
-  nlohmann::json ev = {{"type", type}, {"id", id}};
+  nlohmann::ordered_json ev;
+  ev["type"] = type;
+  ev["id"] = id;
   if (data) ev["data"] = *data;
-  std::printf("%s\n", ev.dump().c_str());
+  std::printf("%s\n", go_json_text(ev).c_str());
   std::fflush(stdout);
 }
 

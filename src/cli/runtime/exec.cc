@@ -49,7 +49,7 @@ void add_exec(CLI::App& app, Globals& g, Action& action) {
         return runtime::Runtime(g.root).exec(*o);
       } catch (const std::exception& e) {
         log::error(e.what());
-        if (!log::logs_to_stderr()) std::fprintf(stderr, "vessel-runtime: %s\n", e.what());
+        if (!log::logs_to_stderr()) std::fprintf(stderr, "%s\n", e.what());
         return 255;
       }
     };

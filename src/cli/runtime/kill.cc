@@ -17,7 +17,9 @@ void add_kill(CLI::App& app, Globals& g, Action& action) {
   cmd->add_flag("-a,--all", o->all, "send the signal to every process in the container's cgroup");
   cmd->callback([&g, &action, o] {
     action = [&g, o] {
-      runtime::Runtime(g.root).kill(o->id, runtime::parse_signal(o->signal), o->all);
+      // Signal 0, as with runc and kill(1): only checks that the process can be signalled.
+      bool zero = !o->signal.empty() && o->signal.find_first_not_of('0') == std::string::npos;
+      runtime::Runtime(g.root).kill(o->id, zero ? 0 : runtime::parse_signal(o->signal), o->all);
       return 0;
     };
   });

@@ -2,6 +2,7 @@
 
 #include "cli/runtime/commands.h"
 #include "runtime/container.h"
+#include "util/go_json.h"
 
 namespace vessel::cli {
 
@@ -23,23 +24,19 @@ void add_list(CLI::App& app, Globals& g, Action& action) {
         return 0;
       }
       if (o->format == "json") {
-        nlohmann::json arr = nlohmann::json::array();
-        for (const auto& e : entries) {
-          nlohmann::json j = oci::state_to_json(e.state);
-          j["pid"] = e.state.pid;
-          j["created"] = e.created;
-          j["owner"] = e.owner;
-          arr.push_back(j);
-        }
-        std::printf("%s\n", arr.dump().c_str());
+        // As Go encodes runc's slice: null when there is nothing in it.
+        nlohmann::ordered_json arr;
+        for (const auto& e : entries)
+          arr.push_back(oci::container_state_json({e.state, e.rootfs, e.created, e.owner}));
+        std::printf("%s\n", go_json_text(arr).c_str());
         return 0;
       }
       std::printf("%-20s %-8s %-10s %-40s %-32s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED",
                   "OWNER");
       for (const auto& e : entries)
         std::printf("%-20s %-8d %-10s %-40s %-32s %s\n", e.state.id.c_str(), e.state.pid,
-                    e.state.status.c_str(), e.state.bundle.c_str(), e.created.c_str(),
-                    e.owner.c_str());
+                    e.state.status.c_str(), e.state.bundle.c_str(),
+                    go_rfc3339nano(e.created).c_str(), e.owner.c_str());
       return 0;
     };
   });

@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
     return action ? action() : 0;
   } catch (const std::exception& e) {
     log::error(e.what());
-    if (!log::logs_to_stderr()) std::fprintf(stderr, "vessel-runtime: %s\n", e.what());
+    if (!log::logs_to_stderr()) std::fprintf(stderr, "%s\n", e.what());  // runc: the bare message
     return 1;
   }
 }

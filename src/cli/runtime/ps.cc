@@ -66,7 +66,8 @@ void add_ps(CLI::App& app, Globals& g, Action& action) {
     action = [&g, o] {
       std::vector<pid_t> pids = runtime::Runtime(g.root).pids(o->id);
       if (o->format == "json") {
-        std::printf("%s\n", nlohmann::json(pids).dump().c_str());
+        // As Go encodes runc's empty slice: null.
+        std::printf("%s\n", pids.empty() ? "null" : nlohmann::json(pids).dump().c_str());
         return 0;
       }
       std::vector<std::string> args = o->ps_args;

@@ -2,6 +2,7 @@
 
 #include "cli/runtime/commands.h"
 #include "runtime/container.h"
+#include "util/go_json.h"
 
 namespace vessel::cli {
 
@@ -11,8 +12,11 @@ void add_state(CLI::App& app, Globals& g, Action& action) {
   cmd->add_option("id", *id, "container ID")->required();
   cmd->callback([&g, &action, id] {
     action = [&g, id] {
-      oci::State s = runtime::Runtime(g.root).state(*id);
-      std::printf("%s\n", oci::state_to_json(s).dump(2).c_str());
+      runtime::ListEntry e = runtime::Runtime(g.root).describe(*id);
+      // runc's `state` leaves the owner empty (its `list` fills it in), and writes no newline
+      // after the indented object.
+      oci::ContainerState c{e.state, e.rootfs, e.created, ""};
+      std::fputs(go_json_text(oci::container_state_json(c), 2).c_str(), stdout);
       return 0;
     };
   });
