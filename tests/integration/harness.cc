@@ -21,6 +21,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 
@@ -133,6 +134,8 @@ std::vector<std::string>& busybox_applets() {
 void build_rootfs(const std::string& root) {
   mkdirs(root + "/bin");
   const std::string bb = root + "/bin/busybox";
+  // Never write through an existing name: it may be a hard link to the host's busybox.
+  ::unlink(bb.c_str());
   if (::link("/bin/busybox", bb.c_str()) != 0) copy_file("/bin/busybox", bb, 0755);
   for (const auto& a : busybox_applets()) {
     if (a == "busybox") continue;
@@ -728,6 +731,11 @@ std::string ContainerTest::write_raw_bundle(const std::string& raw) {
 }
 
 std::string ContainerTest::make_private_rootfs() {
+  // A SetUp that failed leaves dir_ empty: a rootfs at "/rootfs-N" would be built in the host's /.
+  if (dir_.empty() || dir_[0] != '/') {
+    ADD_FAILURE() << "make_private_rootfs: the test has no temp dir (its SetUp failed)";
+    throw std::runtime_error("no test temp dir");
+  }
   std::string r = dir_ + "/rootfs-" + std::to_string(++rootfses_);
   build_rootfs(r);
   return r;
