@@ -379,17 +379,13 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   CreateGuard guard(out.dir);
   out.dir.save(rec);
 
-<<<<<<< HEAD
-  cgroup = create_container_cgroup(std::move(cgroup_to_make), spec, o);
-=======
   log::debug(fmt::format("create {}: state directory {}", o.id, out.dir.path()));
-  cgroup = make_container_cgroup(spec, o);
->>>>>>> cli
+  cgroup = create_container_cgroup(std::move(cgroup_to_make), spec, o);
   if (cgroup) {
     guard.set_cgroup(cgroup.get());
     rec.cgroup = cgroup->to_json();
     out.dir.save(rec);
-<<<<<<< HEAD
+    log::debug(fmt::format("create {}: cgroup {} created", o.id, cgroup->path()));
     // Rootless, a device filter could not be attached (v2 needs CAP_SYS_ADMIN on the host):
     // there the device rules are what the spec asks for, without the default list.
     bool has_device_rules =
@@ -398,13 +394,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
       cgroup->apply(with_default_device_rules(spec.linux.resources, spec));
     else if (spec.linux.resources.is_object())
       cgroup->apply(spec.linux.resources);
-=======
-    log::debug(fmt::format("create {}: cgroup {} created", o.id, cgroup->path()));
-    if (spec.linux.resources.is_object()) {
-      cgroup->apply(with_default_device_rules(spec.linux.resources, spec));
-      log::debug(fmt::format("create {}: linux.resources applied", o.id));
-    }
->>>>>>> cli
+    log::debug(fmt::format("create {}: linux.resources applied", o.id));
   }
   UniqueFd listener = make_start_listener(out.dir);
 
@@ -471,14 +461,11 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   args.dumpable_until_mapped = o.rootless && user_ns != nullptr;
   if (!args.dumpable_until_mapped && ::prctl(PR_SET_DUMPABLE, 0) < 0)
     fail_errno("prctl(PR_SET_DUMPABLE, 0)");
-<<<<<<< HEAD
   const bool own_mount_ns = spec.has_namespace(NamespaceType::mount);
   const uint64_t rootfs_mount_before = own_mount_ns ? 0 : linux::mount_id_of(rootfs);
   if (!own_mount_ns) guard.set_host_rootfs(rootfs, rootfs_mount_before);
-=======
   log::debug(fmt::format("create {}: cloning the container process (flags {:#x}{})", o.id, flags,
                          slow_path ? ", namespaces joined then created" : ""));
->>>>>>> cli
   pid_t pid = clone_child(flags);
   if (pid == 0) {
     parent_sync.close();
@@ -519,16 +506,11 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   if (args.runtime_hooks) {
     parent_sync.expect(linux::SyncMsg::mounts_ready, "set up the container");
     std::string st = state_json(rec, "creating");
-<<<<<<< HEAD
+    log::debug(fmt::format("create {}: running {} prestart and {} createRuntime hooks", o.id,
+                           spec.hooks.prestart.size(), spec.hooks.create_runtime.size()));
     // The runtime's own hooks run in the bundle, as runc's (which works from there).
     run_hooks(spec.hooks.prestart, "prestart", st, bundle);
     run_hooks(spec.hooks.create_runtime, "createRuntime", st, bundle);
-=======
-    log::debug(fmt::format("create {}: running {} prestart and {} createRuntime hooks", o.id,
-                           spec.hooks.prestart.size(), spec.hooks.create_runtime.size()));
-    run_hooks(spec.hooks.prestart, "prestart", st);
-    run_hooks(spec.hooks.create_runtime, "createRuntime", st);
->>>>>>> cli
     parent_sync.send(linux::SyncMsg::hooks_done);
   }
   if (args.pty_to_parent) {
@@ -588,16 +570,11 @@ void Runtime::start_locked(ContainerDir& dir, ContainerRecord& rec) {
   dir.save(rec);
   ::unlink(dir.file("start.sock").c_str());
   oci::Spec spec = oci::parse_spec(rec.config.dump());
-<<<<<<< HEAD
-  for (const auto& w : run_hooks_collecting(spec.hooks.poststart, "poststart",
-                                            state_json(rec, "running"), hook_dir(rec)))
-=======
   if (!spec.hooks.poststart.empty())
     log::debug(
         fmt::format("start {}: running {} poststart hooks", rec.id, spec.hooks.poststart.size()));
-  for (const auto& w :
-       run_hooks_collecting(spec.hooks.poststart, "poststart", state_json(rec, "running")))
->>>>>>> cli
+  for (const auto& w : run_hooks_collecting(spec.hooks.poststart, "poststart",
+                                            state_json(rec, "running"), hook_dir(rec)))
     log::warn(w);
 }
 
@@ -681,16 +658,11 @@ void Runtime::destroy_locked(ContainerDir& dir, const ContainerRecord& rec) {
   }
   try {
     oci::Spec spec = oci::parse_spec(rec.config.dump());
-<<<<<<< HEAD
-    for (const auto& w : run_hooks_collecting(spec.hooks.poststop, "poststop",
-                                              state_json(rec, "stopped"), hook_dir(rec)))
-=======
     if (!spec.hooks.poststop.empty())
       log::debug(
           fmt::format("delete {}: running {} poststop hooks", rec.id, spec.hooks.poststop.size()));
-    for (const auto& w :
-         run_hooks_collecting(spec.hooks.poststop, "poststop", state_json(rec, "stopped")))
->>>>>>> cli
+    for (const auto& w : run_hooks_collecting(spec.hooks.poststop, "poststop",
+                                              state_json(rec, "stopped"), hook_dir(rec)))
       log::warn(w);
   } catch (const std::exception& e) {
     log::warn(std::string("poststop hooks: ") + e.what());
