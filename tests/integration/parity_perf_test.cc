@@ -1,9 +1,12 @@
 // The start path's costs that vessel-runtime avoids (bench/README.md has the time budget of a
 // `run`). No test here times anything: each one checks the mechanism that makes the
 // difference, so a regression shows whatever the machine's load.
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "harness.h"
 
@@ -76,6 +79,27 @@ TEST_F(ParityPerf, RuntimeNeedsOnlyGlibc) {
     other += l + "\n";
   }
   EXPECT_EQ(other, "") << "shared libraries beyond glibc";
+}
+
+// CVE-2019-5736 without a copy: as root the runtime re-executes itself through a read-only bind
+// mount of its own binary that no mount namespace holds (linux/self_exec.h), not a memfd copy
+// of it. The created container's init runs that view: /proc/PID/exe names "/", a write through
+// it fails (ETXTBSY while it runs, EROFS after), and the binary's pages are the page cache's.
+TEST_F(ParityPerf, RuntimeRunsFromAReadOnlyViewOfItsBinaryNotACopy) {
+  if (runtime_is_runc()) GTEST_SKIP() << "runc 1.1 runs from a memfd copy";
+  if (::geteuid() != 0) GTEST_SKIP() << "rootless runs from the sealed memfd copy";
+  std::string id = new_id("view");
+  Result c = create(id, write_bundle(config({"true"})));
+  ASSERT_TRUE(c.ok()) << c.describe();
+  auto st = state(id);
+  ASSERT_TRUE(st && st->contains("pid"));
+  const std::string exe = "/proc/" + std::to_string((*st)["pid"].get<int>()) + "/exe";
+  char link[256] = {};
+  ASSERT_GT(::readlink(exe.c_str(), link, sizeof link - 1), 0);
+  EXPECT_STREQ(link, "/") << "the created init's binary";
+  errno = 0;
+  EXPECT_LT(::open(exe.c_str(), O_WRONLY | O_CLOEXEC), 0);
+  EXPECT_TRUE(errno == EROFS || errno == ETXTBSY) << std::strerror(errno);
 }
 
 // Writing another process's PID to cgroup.procs waits for an RCU grace period in the kernel
