@@ -452,7 +452,10 @@ int Runtime::exec(const ExecOptions& o) {
   cgroups::Placement placement;
   bool self_placed = cgroup && o.sub_cgroup.empty() && cgroup->open_placement(placement) &&
                      !has_pids_limit(placement);
-  if (self_placed) args.placement = &placement;
+  if (self_placed)
+    args.placement = &placement;
+  else
+    placement = {};  // no host cgroup fd goes into the container's namespaces for nothing
   ProcessGuard guard;
   pid_t mid = -1;
   if (self_placed && placement.unified) {
@@ -462,6 +465,7 @@ int Runtime::exec(const ExecOptions& o) {
                              std::strerror(errno)));
       self_placed = false;
       args.placement = nullptr;
+      placement = {};
     }
   }
   if (mid < 0) mid = ::fork();
