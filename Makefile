@@ -26,6 +26,8 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# Installs stripped programs; their debug info goes to $(PREFIX)/lib/debug/.build-id/ (gdb:
+# `set debug-file-directory $(PREFIX)/lib/debug`), see scripts/split-debug.sh.
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "cgroups/paths.h"
+#include "cgroups/placement.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/file.h"
@@ -221,6 +222,24 @@ void ManagerBase::add_process(pid_t pid) {
           fmt::format("add process {} to cgroup", pid), file, value, err,
           err == ENOSPC && d.has("cpuset") ? " (its cpuset.cpus or cpuset.mems is empty)" : "");
   }
+}
+
+bool ManagerBase::open_placement(Placement& out) const {
+  Placement p;
+  for (const CgroupDir& d : dirs_) {
+    if (d.unified()) {
+      if (p.unified) return false;  // one cgroup2 hierarchy at most
+      p.unified.reset(::open(d.dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!p.unified) return false;
+    } else {
+      std::string tasks = d.dir + "/tasks";
+      UniqueFd fd(::open(tasks.c_str(), O_WRONLY | O_CLOEXEC));
+      if (!fd) return false;
+      p.v1_tasks.emplace_back(std::move(tasks), std::move(fd));
+    }
+  }
+  out = std::move(p);
+  return true;
 }
 
 std::vector<pid_t> ManagerBase::pids() const {

@@ -51,6 +51,7 @@ class ManagerBase : public Manager {
 
   void create() override;
   void add_process(pid_t pid) override;
+  bool open_placement(Placement& out) const override;
   std::vector<pid_t> pids() const override;
   void kill_all(int sig) override;
   void destroy() override;

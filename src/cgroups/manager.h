@@ -10,6 +10,8 @@
 
 namespace vessel::cgroups {
 
+struct Placement;  // cgroups/placement.h
+
 enum class Layout { v1, hybrid, v2 };
 
 // Looks at /sys/fs/cgroup (statfs magic, the "unified" mount) to tell the layout.
@@ -24,6 +26,13 @@ class Manager {
   virtual void create() = 0;
   // Moves `pid` into the container's cgroup(s).
   virtual void add_process(pid_t pid) = 0;
+  // Opens what lets a process about to be made enter the container's cgroup(s) by itself,
+  // without the cost of add_process (cgroups/placement.h). False when this manager has no such
+  // way or a file cannot be opened: then add_process it is.
+  virtual bool open_placement(Placement& out) const {
+    (void)out;
+    return false;
+  }
   // Applies linux.resources (the OCI JSON object). Errors name the field and file.
   virtual void apply(const nlohmann::json& resources) = 0;
   // Host PIDs of every process in the cgroup(s).

@@ -10,10 +10,13 @@
 #include "util/log.h"
 
 #if VESSEL_HAVE_SYSTEMD
-#include <systemd/sd-bus.h>
+#include "cgroups/libsystemd.h"
 
 namespace vessel::cgroups {
 namespace {
+
+// libsystemd, loaded on first use (cgroups/libsystemd.h); every sd-bus call goes through it.
+const LibSystemd& sd() { return libsystemd(); }
 
 constexpr const char* kPrivateSocket = "/run/systemd/private";
 constexpr const char* kService = "org.freedesktop.systemd1";
@@ -22,7 +25,7 @@ constexpr const char* kManagerInterface = "org.freedesktop.systemd1.Manager";
 constexpr uint64_t kCallTimeoutUsec = 30ULL * 1000 * 1000;
 
 struct MessageDeleter {
-  void operator()(sd_bus_message* m) const { sd_bus_message_unref(m); }
+  void operator()(sd_bus_message* m) const { sd().sd_bus_message_unref(m); }
 };
 using MessagePtr = std::unique_ptr<sd_bus_message, MessageDeleter>;
 
@@ -32,8 +35,8 @@ struct BusError {
   BusError() = default;
   BusError(const BusError&) = delete;
   BusError& operator=(const BusError&) = delete;
-  ~BusError() { sd_bus_error_free(&error); }
-  bool has_name(const char* name) const { return sd_bus_error_has_name(&error, name); }
+  ~BusError() { sd().sd_bus_error_free(&error); }
+  bool has_name(const char* name) const { return sd().sd_bus_error_has_name(&error, name); }
   // systemd's own text when it sent one, else the errno text of `r`.
   std::string text(int r) const {
     if (error.message) return error.message;
@@ -49,40 +52,41 @@ void check(int r, const std::string& what) {
 
 void append_property(sd_bus_message* m, const UnitProperty& p) {
   const std::string what = "D-Bus message: property " + p.name;
-  check(sd_bus_message_open_container(m, 'r', "sv"), what);
-  check(sd_bus_message_append_basic(m, 's', p.name.c_str()), what);
+  check(sd().sd_bus_message_open_container(m, 'r', "sv"), what);
+  check(sd().sd_bus_message_append_basic(m, 's', p.name.c_str()), what);
   if (const bool* b = std::get_if<bool>(&p.value)) {
     int v = *b ? 1 : 0;  // sd-bus takes booleans as int
-    check(sd_bus_message_open_container(m, 'v', "b"), what);
-    check(sd_bus_message_append_basic(m, 'b', &v), what);
+    check(sd().sd_bus_message_open_container(m, 'v', "b"), what);
+    check(sd().sd_bus_message_append_basic(m, 'b', &v), what);
   } else if (const uint64_t* t = std::get_if<uint64_t>(&p.value)) {
-    check(sd_bus_message_open_container(m, 'v', "t"), what);
-    check(sd_bus_message_append_basic(m, 't', t), what);
+    check(sd().sd_bus_message_open_container(m, 'v', "t"), what);
+    check(sd().sd_bus_message_append_basic(m, 't', t), what);
   } else if (const std::string* s = std::get_if<std::string>(&p.value)) {
-    check(sd_bus_message_open_container(m, 'v', "s"), what);
-    check(sd_bus_message_append_basic(m, 's', s->c_str()), what);
+    check(sd().sd_bus_message_open_container(m, 'v', "s"), what);
+    check(sd().sd_bus_message_append_basic(m, 's', s->c_str()), what);
   } else if (const auto* bytes = std::get_if<std::vector<uint8_t>>(&p.value)) {
-    check(sd_bus_message_open_container(m, 'v', "ay"), what);
-    check(sd_bus_message_append_array(m, 'y', bytes->data(), bytes->size()), what);
+    check(sd().sd_bus_message_open_container(m, 'v', "ay"), what);
+    check(sd().sd_bus_message_append_array(m, 'y', bytes->data(), bytes->size()), what);
   } else if (const auto* u32s = std::get_if<std::vector<uint32_t>>(&p.value)) {
-    check(sd_bus_message_open_container(m, 'v', "au"), what);
-    check(sd_bus_message_append_array(m, 'u', u32s->data(), u32s->size() * sizeof(uint32_t)), what);
+    check(sd().sd_bus_message_open_container(m, 'v', "au"), what);
+    check(sd().sd_bus_message_append_array(m, 'u', u32s->data(), u32s->size() * sizeof(uint32_t)),
+          what);
   }
-  check(sd_bus_message_close_container(m), what);  // v
-  check(sd_bus_message_close_container(m), what);  // r
+  check(sd().sd_bus_message_close_container(m), what);  // v
+  check(sd().sd_bus_message_close_container(m), what);  // r
 }
 
 void append_properties(sd_bus_message* m, const std::vector<UnitProperty>& properties) {
-  check(sd_bus_message_open_container(m, 'a', "(sv)"), "D-Bus message: properties");
+  check(sd().sd_bus_message_open_container(m, 'a', "(sv)"), "D-Bus message: properties");
   for (const UnitProperty& p : properties) append_property(m, p);
-  check(sd_bus_message_close_container(m), "D-Bus message: properties");
+  check(sd().sd_bus_message_close_container(m), "D-Bus message: properties");
 }
 
 MessagePtr new_manager_call(sd_bus* bus, const char* method) {
   sd_bus_message* raw = nullptr;
-  check(
-      sd_bus_message_new_method_call(bus, &raw, kService, kManagerPath, kManagerInterface, method),
-      std::string("D-Bus message for ") + method);
+  check(sd().sd_bus_message_new_method_call(bus, &raw, kService, kManagerPath, kManagerInterface,
+                                            method),
+        std::string("D-Bus message for ") + method);
   return MessagePtr(raw);
 }
 
@@ -93,15 +97,15 @@ int on_job_removed(sd_bus_message* m, void* userdata, sd_bus_error*) {
   const char* job = nullptr;
   const char* unit = nullptr;
   const char* result = nullptr;
-  if (sd_bus_message_read(m, "uoss", &id, &job, &unit, &result) >= 0)
+  if (sd().sd_bus_message_read(m, "uoss", &id, &job, &unit, &result) >= 0)
     finished->emplace_back(job, result);
   return 0;
 }
 
 }  // namespace
 
-void SystemdBus::Deleter::operator()(sd_bus* b) const { sd_bus_flush_close_unref(b); }
-void SystemdBus::SlotDeleter::operator()(sd_bus_slot* s) const { sd_bus_slot_unref(s); }
+void SystemdBus::Deleter::operator()(sd_bus* b) const { sd().sd_bus_flush_close_unref(b); }
+void SystemdBus::SlotDeleter::operator()(sd_bus_slot* s) const { sd().sd_bus_slot_unref(s); }
 
 SystemdBus::SystemdBus(SystemdBus&&) noexcept = default;
 SystemdBus& SystemdBus::operator=(SystemdBus&&) noexcept = default;
@@ -111,6 +115,7 @@ SystemdBus::~SystemdBus() {
 }
 
 SystemdBus SystemdBus::connect() {
+  sd();  // a missing libsystemd is the first thing to say
   SystemdBus out;
   out.finished_jobs_ = std::make_unique<std::vector<std::pair<std::string, std::string>>>();
   std::string private_error;
@@ -119,11 +124,11 @@ SystemdBus SystemdBus::connect() {
     if (::access(kPrivateSocket, F_OK) != 0 && errno == ENOENT)
       fail("--systemd-cgroup: systemd is not running as init (no {})", kPrivateSocket);
     sd_bus* raw = nullptr;
-    check(sd_bus_new(&raw), "--systemd-cgroup: sd_bus_new");
+    check(sd().sd_bus_new(&raw), "--systemd-cgroup: sd_bus_new");
     std::unique_ptr<sd_bus, Deleter> bus(raw);
-    check(sd_bus_set_address(raw, fmt::format("unix:path={}", kPrivateSocket).c_str()),
+    check(sd().sd_bus_set_address(raw, fmt::format("unix:path={}", kPrivateSocket).c_str()),
           "--systemd-cgroup: sd_bus_set_address");
-    int r = sd_bus_start(raw);
+    int r = sd().sd_bus_start(raw);
     if (r >= 0) {
       out.bus_ = std::move(bus);
       out.address_ = kPrivateSocket;
@@ -134,7 +139,7 @@ SystemdBus SystemdBus::connect() {
   }
   if (!out.bus_) {
     sd_bus* raw = nullptr;
-    int r = sd_bus_open_system(&raw);
+    int r = sd().sd_bus_open_system(&raw);
     if (r < 0)
       fail("--systemd-cgroup: cannot reach systemd: {}{}system bus: {}", private_error,
            private_error.empty() ? "" : "; ", std::strerror(-r));
@@ -144,15 +149,15 @@ SystemdBus SystemdBus::connect() {
   // Matched before any job is started, so that no JobRemoved can be missed. No sender: on the
   // private socket (a direct connection) messages carry none.
   sd_bus_slot* slot = nullptr;
-  check(sd_bus_match_signal(out.bus_.get(), &slot, nullptr, kManagerPath, kManagerInterface,
-                            "JobRemoved", on_job_removed, out.finished_jobs_.get()),
+  check(sd().sd_bus_match_signal(out.bus_.get(), &slot, nullptr, kManagerPath, kManagerInterface,
+                                 "JobRemoved", on_job_removed, out.finished_jobs_.get()),
         "--systemd-cgroup: match JobRemoved");
   out.job_removed_slot_.reset(slot);
   // On the system bus systemd only sends signals to subscribers (the private socket gets all).
   if (out.address_ != kPrivateSocket) {
     BusError error;
-    int r = sd_bus_call_method(out.bus_.get(), kService, kManagerPath, kManagerInterface,
-                               "Subscribe", &error.error, nullptr, "");
+    int r = sd().sd_bus_call_method(out.bus_.get(), kService, kManagerPath, kManagerInterface,
+                                    "Subscribe", &error.error, nullptr, "");
     if (r < 0)
       fail("--systemd-cgroup: systemd on {} does not answer: {}", out.address_, error.text(r));
   }
@@ -164,14 +169,14 @@ std::string SystemdBus::wait_for_job(const std::string& job, const std::string& 
   for (;;) {
     for (const auto& [path, result] : *finished_jobs_)
       if (path == job) return result;
-    int r = sd_bus_process(bus_.get(), nullptr);
+    int r = sd().sd_bus_process(bus_.get(), nullptr);
     if (r < 0) check(r, fmt::format("{}: wait for systemd job {}", what, job));
     if (r > 0) continue;  // more may be queued
     auto left = std::chrono::duration_cast<std::chrono::microseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0)
       fail("{}: systemd job {} did not finish within {} s", what, job, kJobTimeout.count());
-    r = sd_bus_wait(bus_.get(), static_cast<uint64_t>(left.count()));
+    r = sd().sd_bus_wait(bus_.get(), static_cast<uint64_t>(left.count()));
     if (r < 0 && r != -EINTR) check(r, fmt::format("{}: wait for systemd job {}", what, job));
   }
 }
@@ -180,16 +185,16 @@ void SystemdBus::start_transient_unit(const std::string& name,
                                       const std::vector<UnitProperty>& properties) {
   const std::string what = fmt::format("--systemd-cgroup: start unit {}", name);
   MessagePtr call = new_manager_call(bus_.get(), "StartTransientUnit");
-  check(sd_bus_message_append(call.get(), "ss", name.c_str(), "replace"), what);
+  check(sd().sd_bus_message_append(call.get(), "ss", name.c_str(), "replace"), what);
   append_properties(call.get(), properties);
-  check(sd_bus_message_append(call.get(), "a(sa(sv))", 0), what);  // no auxiliary units
+  check(sd().sd_bus_message_append(call.get(), "a(sa(sv))", 0), what);  // no auxiliary units
   BusError error;
   sd_bus_message* raw_reply = nullptr;
-  int r = sd_bus_call(bus_.get(), call.get(), kCallTimeoutUsec, &error.error, &raw_reply);
+  int r = sd().sd_bus_call(bus_.get(), call.get(), kCallTimeoutUsec, &error.error, &raw_reply);
   MessagePtr reply(raw_reply);
   if (r < 0) fail("{}: {}", what, error.text(r));
   const char* job = nullptr;
-  check(sd_bus_message_read(reply.get(), "o", &job), what + ": read the job");
+  check(sd().sd_bus_message_read(reply.get(), "o", &job), what + ": read the job");
   std::string job_path = job;
   std::string result = wait_for_job(job_path, what);
   if (result != "done")
@@ -202,11 +207,11 @@ void SystemdBus::set_unit_properties(const std::string& name,
   const std::string what = fmt::format("--systemd-cgroup: set properties of unit {}", name);
   MessagePtr call = new_manager_call(bus_.get(), "SetUnitProperties");
   int runtime = 1;  // not persisted: the unit is transient anyway
-  check(sd_bus_message_append(call.get(), "sb", name.c_str(), runtime), what);
+  check(sd().sd_bus_message_append(call.get(), "sb", name.c_str(), runtime), what);
   append_properties(call.get(), properties);
   BusError error;
   sd_bus_message* raw_reply = nullptr;
-  int r = sd_bus_call(bus_.get(), call.get(), kCallTimeoutUsec, &error.error, &raw_reply);
+  int r = sd().sd_bus_call(bus_.get(), call.get(), kCallTimeoutUsec, &error.error, &raw_reply);
   MessagePtr reply(raw_reply);
   if (r < 0) fail("{}: {}", what, error.text(r));
 }
@@ -215,15 +220,15 @@ bool SystemdBus::stop_unit(const std::string& name) {
   const std::string what = fmt::format("--systemd-cgroup: stop unit {}", name);
   BusError error;
   sd_bus_message* raw_reply = nullptr;
-  int r = sd_bus_call_method(bus_.get(), kService, kManagerPath, kManagerInterface, "StopUnit",
-                             &error.error, &raw_reply, "ss", name.c_str(), "replace");
+  int r = sd().sd_bus_call_method(bus_.get(), kService, kManagerPath, kManagerInterface, "StopUnit",
+                                  &error.error, &raw_reply, "ss", name.c_str(), "replace");
   MessagePtr reply(raw_reply);
   if (r < 0) {
     if (error.has_name("org.freedesktop.systemd1.NoSuchUnit")) return false;
     fail("{}: {}", what, error.text(r));
   }
   const char* job = nullptr;
-  check(sd_bus_message_read(reply.get(), "o", &job), what + ": read the job");
+  check(sd().sd_bus_message_read(reply.get(), "o", &job), what + ": read the job");
   std::string job_path = job;
   std::string result = wait_for_job(job_path, what);
   if (result != "done") fail("{}: the systemd job ended with \"{}\"", what, result);
@@ -234,15 +239,15 @@ std::string SystemdBus::control_group(const std::string& name, bool is_slice) {
   const std::string what = fmt::format("--systemd-cgroup: the cgroup of unit {}", name);
   BusError error;
   sd_bus_message* raw_reply = nullptr;
-  int r = sd_bus_call_method(bus_.get(), kService, kManagerPath, kManagerInterface, "GetUnit",
-                             &error.error, &raw_reply, "s", name.c_str());
+  int r = sd().sd_bus_call_method(bus_.get(), kService, kManagerPath, kManagerInterface, "GetUnit",
+                                  &error.error, &raw_reply, "s", name.c_str());
   MessagePtr reply(raw_reply);
   if (r < 0) fail("{}: {}", what, error.text(r));
   const char* object = nullptr;
-  check(sd_bus_message_read(reply.get(), "o", &object), what);
+  check(sd().sd_bus_message_read(reply.get(), "o", &object), what);
   BusError property_error;
   char* raw_value = nullptr;
-  r = sd_bus_get_property_string(
+  r = sd().sd_bus_get_property_string(
       bus_.get(), kService, object,
       is_slice ? "org.freedesktop.systemd1.Slice" : "org.freedesktop.systemd1.Scope",
       "ControlGroup", &property_error.error, &raw_value);

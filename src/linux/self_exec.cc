@@ -7,6 +7,9 @@
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,10 +18,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "util/error.h"
+#include "util/file.h"
 
 extern char** environ;
 
@@ -26,6 +31,23 @@ extern char** environ;
 // headers lack the flag; older kernels reject it with EINVAL, and then need no flag at all.
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U
+#endif
+
+// open_tree(2) and mount_setattr(2) (Linux 5.2 and 5.12), spelled out for older headers.
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
+#ifndef MOUNT_ATTR_NOSUID
+#define MOUNT_ATTR_NOSUID 0x00000002
+#endif
+#ifndef MOUNT_ATTR_NODEV
+#define MOUNT_ATTR_NODEV 0x00000004
 #endif
 
 namespace vessel::linux {
@@ -144,9 +166,68 @@ bool never_enters_container(std::string_view cmd) {
   return std::find(std::begin(kOutside), std::end(kOutside), cmd) != std::end(kOutside);
 }
 
+struct MountAttr {  // struct mount_attr (MOUNT_ATTR_SIZE_VER0)
+  uint64_t attr_set;
+  uint64_t attr_clr;
+  uint64_t propagation;
+  uint64_t userns_fd;
+};
+
+// The mount ID of the file open on fd, from /proc/self/fdinfo; -1 if unknown.
+long long mount_id_of(int fd) {
+  std::string info;
+  try {
+    info = read_file("/proc/self/fdinfo/" + std::to_string(fd));
+  } catch (const Error&) {
+    return -1;
+  }
+  size_t at = info.find("mnt_id:");
+  if (at == std::string::npos) return -1;
+  return std::strtoll(info.c_str() + at + 7, nullptr, 10);
+}
+
+// Whether a mount with this ID is in this process's mount namespace.
+bool mount_in_own_namespace(long long id) {
+  std::string table;
+  try {
+    table = read_file("/proc/self/mountinfo");
+  } catch (const Error&) {
+    return true;  // cannot tell: assume the worst
+  }
+  for (size_t line = 0; line < table.size();) {
+    if (std::strtoll(table.c_str() + line, nullptr, 10) == id) return true;
+    size_t nl = table.find('\n', line);
+    if (nl == std::string::npos) break;
+    line = nl + 1;
+  }
+  return false;
+}
+
 }  // namespace
 
 int required_seals() { return kBaseSeals; }
+
+UniqueFd open_readonly_detached_view(const std::string& path) {
+  // A clone of the mount at `path` (a bind mount of just that file), in an anonymous mount
+  // namespace of its own: no mount table sees it, so nothing propagates anywhere.
+  UniqueFd tree(static_cast<int>(
+      ::syscall(SYS_open_tree, AT_FDCWD, path.c_str(), OPEN_TREE_CLONE | O_CLOEXEC)));
+  if (!tree) return {};
+  MountAttr attr = {};
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (::syscall(SYS_mount_setattr, tree.get(), "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+    return {};
+  return tree;
+}
+
+bool is_detached_readonly(int fd) {
+  struct statfs sf {};
+  if (fd < 0 || ::fstatfs(fd, &sf) < 0 || !(sf.f_flags & ST_RDONLY)) return false;
+  long long id = mount_id_of(fd);
+  return id >= 0 && !mount_in_own_namespace(id);
+}
+
+bool is_protected_exe(int fd) { return is_sealed_copy(fd) || is_detached_readonly(fd); }
 
 bool is_sealed_copy(int fd) {
   int seals = ::fcntl(fd, F_GET_SEALS);
@@ -201,10 +282,11 @@ void ensure_running_from_sealed_copy(int argc, char** argv) {
   if (reexecuted) ::unsetenv(kReexecMarker);  // not for hooks or containers to inherit
   if (!command_enters_container(argc, argv)) return;
 
-  // The seals, not the marker, say we are protected: the environment is the caller's to forge.
+  // The file itself, not the marker, says we are protected: the environment is the caller's to
+  // forge.
   UniqueFd self(retry_eintr([] { return ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC); }));
   if (!self) fail_errno("open /proc/self/exe to run vessel-runtime from a sealed copy");
-  if (is_sealed_copy(self.get())) {
+  if (is_protected_exe(self.get())) {
     // exec from an fd names the process after the memfd ("memfd:vessel-ru"); give it back the
     // name that ps -C, pgrep and killall know it by, as exec by path would have set it.
     if (argc > 0 && argv[0] && *argv[0]) {
@@ -215,12 +297,23 @@ void ensure_running_from_sealed_copy(int argc, char** argv) {
   }
   if (reexecuted)
     fail(
-        "vessel-runtime was re-executed from a sealed memfd copy, but /proc/self/exe does not "
-        "report its seals; not running container processes from the host binary");
+        "vessel-runtime was re-executed from a protected view of its binary, but /proc/self/exe "
+        "is neither a sealed memfd nor on a detached read-only mount; not running container "
+        "processes from the host binary");
 
+  if (::setenv(kReexecMarker, "1", 1) < 0) fail_errno("setenv {}", kReexecMarker);
+  // First choice, no copy: the binary through a read-only bind mount of its own that is in no
+  // mount namespace (open_tree(OPEN_TREE_CLONE) + mount_setattr). The exec closes the
+  // close-on-exec tree fd, which takes the mount out of its anonymous namespace too: from then
+  // on no process can make it writable or attach it anywhere (mount_setattr, open_tree and
+  // move_mount refuse a mount that no namespace holds), and a write through /proc/PID/exe fails
+  // with EROFS. It needs CAP_SYS_ADMIN over the mount namespace and Linux 5.12.
+  if (UniqueFd view = open_readonly_detached_view("/proc/self/exe")) {
+    ::fexecve(view.get(), argv, environ);  // execveat(AT_EMPTY_PATH) underneath
+  }
+  // Otherwise (rootless, an older kernel): a sealed memfd copy of the loaded segments.
   UniqueFd copy = make_sealed_copy(self.get(), "vessel-runtime");
   self.reset();  // the new image must hold nothing of the host binary (O_CLOEXEC does it too)
-  if (::setenv(kReexecMarker, "1", 1) < 0) fail_errno("setenv {}", kReexecMarker);
   // execveat(AT_EMPTY_PATH) underneath: the fd is close-on-exec, fine for an ELF binary.
   ::fexecve(copy.get(), argv, environ);
   int err = errno;

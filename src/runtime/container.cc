@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "cgroups/manager.h"
+#include "cgroups/placement.h"
 #include "linux/lsm.h"
 #include "linux/mount_table.h"
 #include "linux/mounts.h"
@@ -264,7 +265,17 @@ std::unique_ptr<cgroups::Manager> create_container_cgroup(std::unique_ptr<cgroup
   }
 }
 
-pid_t clone_child(unsigned long flags) {
+// With a placement whose cgroup2 directory is open: clone3 into it. If the kernel refuses
+// (too old, or the cgroup cannot take the process now), the placement is emptied and a plain
+// clone follows, so that the parent's add_process reports the reason as it always did.
+pid_t clone_child(unsigned long flags, cgroups::Placement* placement) {
+  if (placement && placement->unified) {
+    long r = cgroups::clone_into_cgroup(flags, placement->unified.get());
+    if (r >= 0) return static_cast<pid_t>(r);
+    log::debug(fmt::format("clone3 into the container's cgroup: {}; falling back to clone",
+                           std::strerror(errno)));
+    *placement = {};
+  }
   long r = ::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
   if (r < 0) fail_errno("clone the container process (flags {:#x})", flags);
   return static_cast<pid_t>(r);
@@ -464,14 +475,26 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   const bool own_mount_ns = spec.has_namespace(NamespaceType::mount);
   const uint64_t rootfs_mount_before = own_mount_ns ? 0 : linux::mount_id_of(rootfs);
   if (!own_mount_ns) guard.set_host_rootfs(rootfs, rootfs_mount_before);
-  log::debug(fmt::format("create {}: cloning the container process (flags {:#x}{})", o.id, flags,
-                         slow_path ? ", namespaces joined then created" : ""));
-  pid_t pid = clone_child(flags);
+  // The child is born in the cgroup2 directory and moves itself into the v1 ones, which spares
+  // the RCU grace period of writing its PID to cgroup.procs (cgroups/placement.h). The slow
+  // path forks again in the child and keeps the parent's writes.
+  cgroups::Placement placement;
+  bool self_placed = cgroup && !slow_path && cgroup->open_placement(placement);
+  if (self_placed) args.cgroup_placement = &placement;
+  log::debug(fmt::format("create {}: cloning the container process (flags {:#x}{}{})", o.id, flags,
+                         slow_path ? ", namespaces joined then created" : "",
+                         self_placed ? ", born in its cgroup" : ""));
+  pid_t pid = clone_child(flags, self_placed ? &placement : nullptr);
   if (pid == 0) {
     parent_sync.close();
     container_init(args);
   }
   log::debug(fmt::format("create {}: container process {}", o.id, pid));
+  if (args.cgroup_placement && placement.v1_tasks.empty() && !placement.unified) {
+    // clone3 refused the cgroup (clone_child dropped the placement): the parent's writes.
+    self_placed = false;
+  }
+  placement = {};  // the child has its own copies of the fds
   guard.set_pid(pid);
   child_sync.close();
   listener.reset();
@@ -480,7 +503,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
 
   if (user_ns && user_ns->path.empty() && !slow_path)
     linux::write_id_mappings(pid, spec.linux.uid_mappings, spec.linux.gid_mappings);
-  if (cgroup) cgroup->add_process(pid);
+  if (cgroup && !self_placed) cgroup->add_process(pid);
   log::debug(fmt::format("create {}: process {} in its cgroup, setting its limits", o.id, pid));
   const oci::Process& proc = *spec.process;
   linux::apply_rlimits(pid, proc.rlimits);

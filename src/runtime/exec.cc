@@ -25,10 +25,12 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <string_view>
 #include <thread>
 
 #include "cgroups/common.h"
 #include "cgroups/manager.h"
+#include "cgroups/placement.h"
 #include "cgroups/sub_cgroups.h"
 #include "linux/capabilities.h"
 #include "linux/lsm.h"
@@ -203,7 +205,19 @@ struct ChildArgs {
   // The init's root when there is no mount namespace to join (see Runtime::exec), else -1.
   int container_root = -1;
   linux::SyncChannel* sync = nullptr;
+  // The v1 cgroups the final process enters by itself (cgroups/placement.h), or null.
+  cgroups::Placement* placement = nullptr;
 };
+
+// Whether the container's cgroup2 directory has a pids.max other than "max".
+bool has_pids_limit(const cgroups::Placement& p) {
+  if (!p.unified) return false;
+  UniqueFd fd(::openat(p.unified.get(), "pids.max", O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;  // no pids controller there
+  char buf[32];
+  ssize_t n = retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); });
+  return !(n >= 3 && std::string_view(buf, static_cast<size_t>(n)).substr(0, 3) == "max");
+}
 
 void mark_fds(int preserve_fds) {
   // Only stdio and the preserved fds reach the program (CVE-2024-21626).
@@ -231,6 +245,7 @@ void reset_signals() {
   const oci::Process& proc = *a.proc;
   const oci::Spec& spec = *a.spec;
   a.sync->expect(linux::SyncMsg::go, "wait for the runtime");
+  if (a.placement) cgroups::enter_v1_cgroups_by_self(*a.placement);
   if (a.joins_user && (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0))
     fail_errno("become root in the container's user namespace");
   if (a.container_root >= 0) {
@@ -446,13 +461,36 @@ int Runtime::exec(const ExecOptions& o) {
   // container's pid namespace until its execve (CVE-2019-5736, see runtime/init.cc).
   if (::prctl(PR_SET_DUMPABLE, 0) < 0) fail_errno("prctl(PR_SET_DUMPABLE, 0)");
   log::debug(fmt::format("exec {}: joining {} namespaces of init {}", o.id, ns.size(), rec.pid));
+  // The intermediate process is born in the cgroup2 directory (the final one inherits it) and
+  // the final one enters the v1 ones itself: no PID written to cgroup.procs, no RCU grace period
+  // (cgroups/placement.h). Not under a pids limit, though: the final process's clone would
+  // count against it, where a moved process never fails on it, so that keeps the old way.
+  cgroups::Placement placement;
+  bool self_placed = cgroup && o.sub_cgroups.empty() && cgroup->open_placement(placement) &&
+                     !has_pids_limit(placement);
+  if (self_placed)
+    args.placement = &placement;
+  else
+    placement = {};  // no host cgroup fd goes into the container's namespaces for nothing
   ProcessGuard guard;
-  pid_t mid = ::fork();
+  pid_t mid = -1;
+  if (self_placed && placement.unified) {
+    mid = static_cast<pid_t>(cgroups::clone_into_cgroup(0, placement.unified.get()));
+    if (mid < 0) {
+      log::debug(fmt::format("exec: clone3 into the container's cgroup: {}; falling back",
+                             std::strerror(errno)));
+      self_placed = false;
+      args.placement = nullptr;
+      placement = {};
+    }
+  }
+  if (mid < 0) mid = ::fork();
   if (mid < 0) fail_errno("fork");
   if (mid == 0) {
     parent_sync.close();
     exec_child(args);
   }
+  placement = {};  // the children have their own copies of the fds
   guard.add(mid);
   child_sync.close();
   console.reset();
@@ -467,7 +505,7 @@ int Runtime::exec(const ExecOptions& o) {
   log::debug(fmt::format("exec {}: process {} in the namespaces, setting its cgroup and limits",
                          o.id, pid));
 
-  if (cgroup) {
+  if (cgroup && !self_placed) {
     if (o.sub_cgroups.empty())
       cgroup->add_process(pid);
     else

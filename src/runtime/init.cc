@@ -156,6 +156,8 @@ void init_steps(InitArgs& a) {
   // The state for createContainer/startContainer hooks comes with `go`: only the parent knows
   // this process's PID as the host sees it.
   a.state_json = a.sync->expect(linux::SyncMsg::go, "wait for the runtime").text;
+  // Still in the host's namespaces (but the new ones from clone): the v1 cgroups, by itself.
+  if (a.cgroup_placement) cgroups::enter_v1_cgroups_by_self(*a.cgroup_placement);
 
   for (auto& [type, fd] : a.join) linux::join_namespace(fd, type, spec.find_namespace(type)->path);
   if (a.unshare_user) {

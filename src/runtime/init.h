@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "cgroups/placement.h"
 #include "linux/sync.h"
 #include "oci/spec.h"
 
@@ -33,6 +34,9 @@ struct InitArgs {
   std::vector<int> mount_trees;
   // Rootless: stay dumpable until the parent has written the id mappings (container.cc).
   bool dumpable_until_mapped = false;
+  // The container's cgroups to enter by itself (cgroups/placement.h), or null when the parent
+  // moves it there. Points into the parent's memory, which the child has a copy of.
+  cgroups::Placement* cgroup_placement = nullptr;
   std::string state_json;  // for createContainer/startContainer hooks
   linux::SyncChannel* sync = nullptr;
   // The parent's fds the child must not keep (the state directory lock above all: a flock

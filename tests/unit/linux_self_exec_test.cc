@@ -6,6 +6,7 @@
 #include <link.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -214,6 +215,55 @@ TEST(SelfExecCommand, ForgedMarkerIsAnErrorNotABypass) {
   EXPECT_EQ(std::getenv(kMarker), nullptr);
 }
 
+// The copy-free view: a read-only bind mount of the file that, once the tree fd is closed, no
+// mount namespace holds. Writes fail with EROFS, and the mount cannot be made writable again.
+TEST_F(SelfExec, DetachedReadOnlyViewCannotBeWrittenOrRemounted) {
+  if (::geteuid() != 0) GTEST_SKIP() << "open_tree(OPEN_TREE_CLONE) needs CAP_SYS_ADMIN";
+  const std::string content = pattern(10000);
+  source(content).reset();
+  UniqueFd tree = open_readonly_detached_view(dir_ + "/src");
+  if (!tree && (errno == ENOSYS || errno == EPERM)) GTEST_SKIP() << "no open_tree/mount_setattr";
+  ASSERT_TRUE(tree) << std::strerror(errno);
+  UniqueFd view(
+      ::open(("/proc/self/fd/" + std::to_string(tree.get())).c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(view);
+  tree.reset();  // as the exec does: the mount leaves its anonymous namespace
+  EXPECT_TRUE(is_detached_readonly(view.get()));
+  EXPECT_TRUE(is_protected_exe(view.get()));
+  EXPECT_FALSE(is_sealed_copy(view.get()));
+  EXPECT_EQ(read_all(view.get()), content);
+  const std::string through = "/proc/self/fd/" + std::to_string(view.get());
+  errno = 0;
+  EXPECT_LT(::open(through.c_str(), O_WRONLY | O_CLOEXEC), 0);
+  EXPECT_EQ(errno, EROFS);
+  struct {
+    uint64_t set, clr, propagation, userns;
+  } attr = {0, 0x1 /* MOUNT_ATTR_RDONLY */, 0, 0};
+  EXPECT_LT(::syscall(SYS_mount_setattr, view.get(), "", AT_EMPTY_PATH, &attr, sizeof attr), 0);
+  errno = 0;
+  EXPECT_LT(::open(through.c_str(), O_WRONLY | O_CLOEXEC), 0);
+  EXPECT_EQ(errno, EROFS);
+  char link[256] = {};
+  ASSERT_GT(::readlink(through.c_str(), link, sizeof link - 1), 0);
+  EXPECT_STREQ(link, "/");
+  // The file on its own, writable mount, and a read-only mount of this namespace, are not.
+  UniqueFd plain = open_or_throw(dir_ + "/src", O_RDONLY);
+  EXPECT_FALSE(is_detached_readonly(plain.get()));
+  std::string mountinfo = read_file("/proc/self/mountinfo");
+  for (size_t at = 0; at < mountinfo.size();) {
+    size_t nl = mountinfo.find('\n', at);
+    std::string line = mountinfo.substr(at, nl == std::string::npos ? nl : nl - at);
+    at = nl == std::string::npos ? mountinfo.size() : nl + 1;
+    char point[512] = {}, opts[512] = {};
+    if (std::sscanf(line.c_str(), "%*s %*s %*s %*s %511s %511s", point, opts) != 2) continue;
+    if (std::string(opts) != "ro" && std::string(opts).rfind("ro,", 0) != 0) continue;
+    UniqueFd attached_ro(::open(point, O_PATH | O_CLOEXEC));
+    if (!attached_ro) continue;
+    EXPECT_FALSE(is_detached_readonly(attached_ro.get())) << point;
+    break;
+  }
+}
+
 // Runs only as the re-executed child of ReexecRunsTheSealedCopyWithTheSameArgs, which checks
 // for its exit status.
 TEST(SelfExecProbe, DISABLED_InSealedCopy) {
@@ -228,8 +278,13 @@ TEST(SelfExecProbe, DISABLED_InSealedCopy) {
   int code = kProbeOk;
   if (!marker_was_set) code = 10;
   if (std::getenv(kMarker) != nullptr) code = 11;
-  if (!self || !is_sealed_copy(self.get())) code = 12;
-  if (std::string(link).rfind("/memfd:vessel-runtime", 0) != 0) code = 13;
+  if (!self || !is_protected_exe(self.get())) code = 12;
+  // As root: the binary itself on a read-only mount that no namespace holds (its path is "/");
+  // else the sealed memfd copy.
+  const bool sealed = self && is_sealed_copy(self.get());
+  if (sealed ? std::string(link).rfind("/memfd:vessel-runtime", 0) != 0
+             : std::string(link) != "/" || ::geteuid() != 0)
+    code = 13;
   const char* env = std::getenv("SELF_EXEC_TEST_ENV");
   if (!env || std::string(env) != "kept") code = 14;
   std::fflush(nullptr);
