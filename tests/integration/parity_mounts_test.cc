@@ -49,7 +49,9 @@ class ParityMountsTest : public ContainerTest {
       EXPECT_TRUE(contains(r.err, runc_words)) << r.describe();
     }
     if (!runtime_is_runc()) {
-      EXPECT_TRUE(contains(r.err, message)) << "no \"" << message << "\"" << r.describe();
+      // The error is a logrus line: its quotes are escaped, so the message is read back out.
+      EXPECT_TRUE(contains(log_messages(r.err), message))
+          << "no \"" << message << "\"" << r.describe();
     }
     return r;
   }
