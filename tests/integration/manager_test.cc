@@ -9,6 +9,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "harness.h"
 
 namespace itest {
@@ -226,6 +228,9 @@ TEST_F(ManagerTest, DetachedContainerLogsExecStopRm) {
   EXPECT_TRUE(contains(e.out, "while true")) << e.out;
   EXPECT_EQ(v({"exec", "ticker", "sh", "-c", "exit 5"}).exit_code(), 5);
 
+  // Several ticks (one each 0.1 s) must reach the follower before the stop: the execs above can
+  // take less than one tick now.
+  std::this_thread::sleep_for(500ms);
   auto stop = v({"stop", "-t", "5", id.substr(0, 8)});
   ASSERT_TRUE(stop.ok()) << stop.describe();
   EXPECT_EQ(state_of("ticker"), "exited");
