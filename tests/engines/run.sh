@@ -43,6 +43,9 @@ VR=$(realpath "$VR_ARG")
 
 T=$(mktemp -d /tmp/vessel-e2e.XXXXXX)
 chmod 755 "$T"
+# Work from the temp dir: the engines' helpers drop files in their working directory (an
+# empty "oom" marker appeared in the caller's directory after the OOM checks).
+cd "$T"
 TAG=$(basename "$T" | tr -c 'a-zA-Z0-9\n' '-')  # unique: names our cgroup parent and namespace
 CGPARENT=/$TAG                                   # podman's --cgroup-parent (cgroupfs driver)
 CONTAINERD_PID=
