@@ -504,12 +504,18 @@ UnpackStats unpack_layer(const std::string& archive_path, const std::string& tar
                          const UnpackOptions& opts) {
   UniqueFd in = open_or_throw(archive_path, O_RDONLY);
   UniqueFd root = open_or_throw(target, O_RDONLY | O_DIRECTORY);
+  return unpack_tar_fd(in.get(), root.get(), archive_path, opts);
+}
 
+UnpackStats unpack_tar_fd(int in_fd, int target_fd, const std::string& archive_path,
+                          const UnpackOptions& opts) {
+  UniqueFd root(::openat(target_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root) fail_errno("unpack {}: open the target directory", archive_path);
   ReadArchive raw(archive_read_new());
   if (!raw) fail("unpack {}: out of memory", archive_path);
   archive_read_support_filter_all(raw.get());
   archive_read_support_format_raw(raw.get());
-  if (archive_read_open_fd(raw.get(), in.get(), 1 << 16) != ARCHIVE_OK)
+  if (archive_read_open_fd(raw.get(), in_fd, 1 << 16) != ARCHIVE_OK)
     fail("unpack {}: {}", archive_path, archive_err(raw.get()));
   archive_entry* raw_entry;
   int r = archive_read_next_header(raw.get(), &raw_entry);

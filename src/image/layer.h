@@ -40,6 +40,12 @@ struct UnpackStats {
 UnpackStats unpack_layer(const std::string& archive, const std::string& target,
                          const UnpackOptions& opts = {});
 
+// The same from an open stream (a file, a pipe: read to its end) into the directory `target_fd`
+// (any fd that can be reopened as that directory, O_PATH included); `what` names the stream in
+// errors.
+UnpackStats unpack_tar_fd(int in_fd, int target_fd, const std::string& what,
+                          const UnpackOptions& opts = {});
+
 struct PackedLayer {
   std::string digest;   // sha256 of the compressed blob
   std::string diff_id;  // sha256 of the uncompressed tar

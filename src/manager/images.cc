@@ -179,6 +179,26 @@ image::StoredImage stored_image(Store& store, const ImageRecord& img) {
   return s;
 }
 
+std::vector<std::string> save_names(const ImageRecord& img, const std::string& ref,
+                                    const std::string& format) {
+  std::string name = normalize_image_name(ref);
+  std::vector<std::string> candidates = {name};
+  if (ref.find('/') == std::string::npos) {
+    candidates.push_back("localhost/" + name);
+    candidates.push_back("docker.io/library/" + name);
+  }
+  for (const auto& c : candidates)
+    if (std::find(img.tags.begin(), img.tags.end(), c) != img.tags.end()) return {c};
+  if (ref.find('/') == std::string::npos)  // a short name stored under another registry
+    for (const auto& t : img.tags)
+      if (t.size() > name.size() + 1 && t.compare(t.size() - name.size(), name.size(), name) == 0 &&
+          t[t.size() - name.size() - 1] == '/')
+        return {t};
+  // An ID.
+  if (format == "docker-archive" || img.tags.size() <= 1) return img.tags;
+  return {};
+}
+
 json image_config(Store& store, const ImageRecord& img) {
   return json::parse(store.blobs().read(img.config_digest));
 }

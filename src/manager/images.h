@@ -29,6 +29,12 @@ std::vector<ImageRecord> register_images(Store& store,
 ImageRecord import_rootfs(Store& store, const std::string& tarball, const std::string& name);
 
 image::StoredImage stored_image(Store& store, const ImageRecord& img);
+// The names `vessel save REF` writes the image under: the one tag REF names (never the image's
+// other tags, so the archive holds exactly one image for skopeo and podman); for an ID, every
+// tag in a docker-archive (one entry lists them all) and, in an OCI layout, its only tag or no
+// name at all when it has several (one index entry per name would be several images).
+std::vector<std::string> save_names(const ImageRecord& img, const std::string& ref,
+                                    const std::string& format);
 nlohmann::json image_config(Store& store, const ImageRecord& img);
 
 // Removes an image (all its tags unless `ref` names one of several tags, which only untags),

@@ -54,7 +54,7 @@ save->callback([&g, &action, out, format, ref] {
     auto img = g.store().find_image(*ref);
     if (!img) fail("image not known: {}", *ref);
     auto stored = stored_image(g.store(), *img);
-    std::vector<std::string> names = img->tags;
+    std::vector<std::string> names = save_names(*img, *ref, *format);
     image::save_image(stored, names, *format, *out, g.store().blobs());
     return 0;
   };

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   cli::add_volume(app, g, action);
   cli::add_network(app, g, action);
   cli::add_system(app, g, action);
+  cli::add_cp(app, g, action);
 
   try {
     app.parse(argc, argv);

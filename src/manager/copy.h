@@ -1,0 +1,42 @@
+// `vessel cp` and `vessel export`: files in and out of a container's root filesystem (the
+// overlay's merged view, or the vfs copy — never the mounts on top of it: proc, volumes).
+//
+// The container's tree is untrusted. Every path in it is resolved by the kernel inside its
+// root (openat2 RESOLVE_IN_ROOT: absolute symlinks and ".." stop at the container's "/"), every
+// read and write goes through fds opened from there without following symlinks again, and
+// nothing from the container is ever executed (CVE-2018-15664, CVE-2019-14271).
+#pragma once
+
+#include <string>
+
+#include "manager/store.h"
+
+namespace vessel::manager {
+
+// One side of a copy: a container path ("NAME:/path"), a host path, or "-" (a tar stream:
+// stdin as source, stdout as destination).
+struct CopyEndpoint {
+  std::string container;  // empty: the host
+  std::string path;
+  bool stream = false;
+
+  static CopyEndpoint parse(const std::string& arg);
+};
+
+struct CopyOptions {
+  bool archive = false;      // -a: keep uid/gid from the source (else the copier's own)
+  bool follow_link = false;  // -L: a symlink as the source's last component is followed
+};
+
+// docker cp's rules: a source ending in "/." copies a directory's contents; a destination
+// directory that exists receives the source under its own name, one that does not is created
+// with the source's contents; a file overwrites a file; a directory never overwrites a file;
+// a destination ending in "/" must be a directory. Exactly one side is a container.
+void copy_files(Store& store, const CopyEndpoint& src, const CopyEndpoint& dest,
+                const CopyOptions& opts);
+
+// Writes the container's root filesystem (merged view, no whiteouts, nothing mounted on it)
+// as a tar to `out_fd`.
+void export_container(Store& store, const std::string& ref, int out_fd);
+
+}  // namespace vessel::manager
