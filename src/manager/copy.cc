@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
 
 #include "image/layer.h"
@@ -227,12 +228,17 @@ void transfer(int src, const std::string& name, int target, const std::string& w
   int p[2];
   if (::pipe2(p, O_CLOEXEC) < 0) fail_errno("pipe");
   UniqueFd rd(p[0]), wr(p[1]);
+  // The side that failed first says why: the other one fails only because of it (a cut
+  // stream, a closed pipe).
+  std::atomic<int> first_failure{0};
   std::string writer_error;
   std::thread writer([&] {
     try {
       image::write_tree_tar(src, name, wr.get());
     } catch (const std::exception& e) {
       writer_error = e.what();
+      int none = 0;
+      first_failure.compare_exchange_strong(none, 1);
     }
     wr.reset();
   });
@@ -244,11 +250,13 @@ void transfer(int src, const std::string& name, int target, const std::string& w
     image::unpack_tar_fd(rd.get(), target, what, o);
   } catch (const std::exception& e) {
     reader_error = e.what();
+    int none = 0;
+    first_failure.compare_exchange_strong(none, 2);
   }
   rd.reset();  // a writer still going gets EPIPE
   writer.join();
-  if (!writer_error.empty()) fail("{}", writer_error);
-  if (!reader_error.empty()) fail("{}", reader_error);
+  if (first_failure == 1) fail("{}", writer_error);
+  if (first_failure == 2) fail("{}", reader_error);
 }
 
 }  // namespace
