@@ -14,14 +14,14 @@ namespace vessel::cli {
 
 void add_cp(CLI::App& app, Globals& g, Action& action) {
   auto* cp = app.add_subcommand(
-      "cp",
-      "copy files between a container and the host: SRC DEST, one of them NAME:PATH\n"
-      "  SRC/. copies a directory's contents; an existing DEST directory receives SRC under its\n"
-      "  own name, a missing DEST is created; a DEST ending in / must be a directory.\n"
-      "  \"-\" as SRC: a tar on stdin unpacked into the DEST directory; as DEST: a tar of SRC on\n"
-      "  stdout. Paths in the container resolve inside its root filesystem (symlinks and \"..\"\n"
-      "  never leave it); mounts on it (volumes, /proc) are not seen. Works on stopped "
-      "containers.");
+      "cp", "copy files between a container and the host: SRC DEST, one of them NAME:PATH");
+  cp->footer(
+      "SRC/. copies a directory's contents; an existing DEST directory receives SRC under its\n"
+      "own name, a missing DEST is created; a file overwrites a file, a directory never does;\n"
+      "a DEST ending in / must be a directory. \"-\" as SRC: a tar on stdin unpacked into the\n"
+      "DEST directory; as DEST: a tar of SRC on stdout. Container paths are resolved inside\n"
+      "its root filesystem (symlinks and \"..\" never leave it; relative ones start at /);\n"
+      "what is mounted in the container (volumes, /proc) is not seen. Stopped containers too.");
   auto src = std::make_shared<std::string>();
   auto dest = std::make_shared<std::string>();
   auto opts = std::make_shared<manager::CopyOptions>();
@@ -43,7 +43,7 @@ void add_cp(CLI::App& app, Globals& g, Action& action) {
 
   auto* exp = app.add_subcommand(
       "export",
-      "write a container's root filesystem as a tar (its files as the container sees them, "
+      "write a container's root filesystem as a tar (flattened: its image and changes, "
       "without what is mounted on it)");
   auto name = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();

@@ -41,14 +41,14 @@ void add_load(CLI::App& app, Globals& g, Action& action) {
 }  // namespace vessel::cli
 );
 
-auto* save = app.add_subcommand("save", "write an image to an archive");
+auto* save = app.add_subcommand("save", "write one image to an archive, under the name given");
 auto out = std::make_shared<std::string>();
 auto format = std::make_shared<std::string>("oci-archive");
 auto ref = std::make_shared<std::string>();
 save->add_option("-o,--output", *out, "file to write")->required();
 save->add_option("--format", *format, "oci-archive (default), docker-archive or oci-dir")
     ->check(CLI::IsMember({"oci-archive", "docker-archive", "oci-dir"}));
-save->add_option("IMAGE", *ref)->required();
+save->add_option("IMAGE", *ref, "name or ID")->required();
 save->callback([&g, &action, out, format, ref] {
   action = [&g, out, format, ref]() -> int {
     auto img = g.store().find_image(*ref);
