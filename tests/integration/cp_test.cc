@@ -239,6 +239,25 @@ TEST_F(CpTest, StoppedContainerIsMountedForTheCopyOnly) {
   EXPECT_EQ(mounts_here(), 0u) << "export left a mount behind";
 }
 
+TEST_F(CpTest, VfsContainersToo) {
+  auto r = v({"--storage-driver", "vfs", "run", "--name", "f", "busybox", "sh", "-c",
+              "echo vfs > /made && ln -s / /tmp/up"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  ASSERT_TRUE(settled("f"));
+  make_host_canary();
+  r = v({"cp", "f:/made", dir_ + "/made"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(read_text(dir_ + "/made"), "vfs\n");
+  r = v({"cp", "f:/tmp/up/../../../.." + host_dir() + "/secret", dir_ + "/stolen"});
+  EXPECT_FALSE(r.ok()) << r.describe();
+  EXPECT_FALSE(exists(dir_ + "/stolen"));
+  SpawnOptions o;
+  o.stdout_path = dir_ + "/f.tar";
+  ASSERT_TRUE(v({"export", "f"}, kTimeout, o).ok());
+  EXPECT_EQ(run_cmd({"tar", "-xOf", dir_ + "/f.tar", "made"}).out, "vfs\n");
+  expect_host_canary_untouched();
+}
+
 TEST_F(CpTest, SymlinksInTheContainerNeverReachTheHost) {
   make_host_canary();
   start_sleeper("c");
