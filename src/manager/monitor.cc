@@ -150,6 +150,7 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
   runtime::CreateOptions co;
   co.id = c.id;
   co.bundle = dir;
+  co.rootless = ::geteuid() != 0;
   bool tty = c.options.value("tty", false);
   bool interactive = c.options.value("interactive", false);
 

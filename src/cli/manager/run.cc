@@ -79,6 +79,9 @@ void add_run_flags(CLI::App* cmd, RunOptions& o, std::shared_ptr<RunFlagValues> 
   cmd->add_option("--add-host", o.add_hosts,
                   "add NAME:IP to /etc/hosts (IP host-gateway: the network's gateway)")
       ->allow_extra_args(false);
+  cmd->add_option("--userns", o.userns,
+                  "user namespace: host (the host's ids) or auto (65536 ids of its own)")
+      ->allow_extra_args(false);
   // IMAGE [COMMAND...]: everything after the image belongs to the command.
   cmd->prefix_command();
 }
