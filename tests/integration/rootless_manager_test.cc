@@ -126,7 +126,8 @@ TEST_F(RootlessManagerTest, RunExecVolumeAndCleanupAsAnOrdinaryUser) {
   auto e = u({"exec", "web", "sh", "-c", "sleep 0.2; cat /data/f; id -u"});
   EXPECT_EQ(e.out, "kept\n0\n") << e.describe();
   // The container runs as the user on the host.
-  auto pid = trim(u({"inspect", "--format", "{{.State.Pid}}", "web"}).out);
+  auto pid =
+      std::to_string(json::parse(u({"inspect", "web"}).out).at(0)["State"]["Pid"].get<int>());
   ASSERT_EQ(::stat(("/proc/" + pid).c_str(), &st), 0) << pid;
   EXPECT_EQ(st.st_uid, uid_);
   EXPECT_TRUE(contains(u({"logs", "web"}).out, "started"));

@@ -70,7 +70,7 @@ TEST_F(UsernsTest, TwoContainersGetDisjointBlocksFreedOnRm) {
   EXPECT_EQ(split_lines(ma.out).size() >= 2 ? map_of(split_lines(ma.out)[1]) : a, a)
       << "gid map differs: " << ma.out;
   // The container's processes are the block's ids on the host.
-  auto pid = trim(v({"inspect", "--format", "{{.State.Pid}}", "a"}).out);
+  auto pid = std::to_string(json::parse(v({"inspect", "a"}).out).at(0)["State"]["Pid"].get<int>());
   struct stat st {};
   ASSERT_EQ(::stat(("/proc/" + pid).c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, a[1]);
