@@ -131,16 +131,27 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
   std::optional<RootlessMappings> rootless;
   if (running_rootless()) {
     rootless = rootless_mappings();  // first: a missing piece is the first thing to say
-    if (opts.networks.empty() && opts.network.empty()) opts.networks.push_back("none");
+    // A user's default: no network, or slirp4netns when ports are published.
+    if (opts.networks.empty() && opts.network.empty())
+      opts.networks.push_back(opts.publish.empty() ? "none" : "slirp4netns");
     for (const auto& n : opts.networks)
-      if (n != "none" && n != "host" && n.rfind("container:", 0) != 0)
-        fail("rootless vessel: --network {} needs root (bridge networks); use none or host", n);
-    if (!opts.publish.empty())
-      fail("rootless vessel: --publish needs a bridge network, which needs root");
+      if (n != "none" && n != "host" && n != "slirp4netns" && n.rfind("container:", 0) != 0)
+        fail(
+            "rootless vessel: --network {} needs root (bridge networks); use slirp4netns, none "
+            "or host",
+            n);
+    if (opts.networks.size() == 1 && opts.networks[0] == "slirp4netns") {
+      opts.network = "slirp4netns";  // its own network namespace, joined by slirp4netns
+      opts.networks.clear();
+      if (opts.dns.empty()) opts.dns.push_back("10.0.2.3");
+    }
+    if (!opts.publish.empty() && opts.network != "slirp4netns")
+      fail("rootless vessel: --publish needs --network slirp4netns");
     if (!opts.userns.empty() && opts.userns != "host")
-      fail("rootless vessel: --userns={} is for root (a user's containers have a user "
-           "namespace anyway)",
-           opts.userns);
+      fail(
+          "rootless vessel: --userns={} is for root (a user's containers have a user "
+          "namespace anyway)",
+          opts.userns);
   }
   resolve_network_options(store, opts);
   opts.userns = rootless ? "host" : resolve_userns_mode(opts.userns);

@@ -2,8 +2,11 @@
 // here, removed afterwards) runs, execs, logs, stops and removes containers from its own
 // store ($XDG_DATA_HOME/vessel) and state ($XDG_RUNTIME_DIR/vessel), with a named volume
 // whose files are the user's on the host, and nothing left afterwards.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -146,6 +149,47 @@ TEST_F(RootlessManagerTest, RunExecVolumeAndCleanupAsAnOrdinaryUser) {
   for (const auto& l : split_lines(read_text("/proc/self/mountinfo")))
     EXPECT_FALSE(contains(l, " " + dir_ + "/")) << "left mounted: " << l;
   EXPECT_TRUE(user_processes_gone());
+}
+
+// -p through slirp4netns, reached from the host's loopback. slirp4netns needs /dev/net/tun,
+// mode 0600 on these machines: opened to everyone (Debian's usual 0666) for this test only.
+TEST_F(RootlessManagerTest, PublishedPortIsReachedFromTheHostThroughSlirp4netns) {
+  if (::access("/usr/bin/slirp4netns", X_OK) != 0) GTEST_SKIP() << "no slirp4netns";
+  struct stat tun {};
+  ASSERT_EQ(::stat("/dev/net/tun", &tun), 0);
+  ASSERT_EQ(::chmod("/dev/net/tun", 0666), 0);
+  struct Restore {
+    mode_t mode;
+    ~Restore() { ::chmod("/dev/net/tun", mode & 07777); }
+  } restore{tun.st_mode};
+  // A free port on the loopback.
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  std::string port = std::to_string(ntohs(a.sin_port));
+  ::close(s);
+
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  auto r =
+      u({"run", "-d", "--name", "web", "-p", "127.0.0.1:" + port + ":8080", "busybox", "sh", "-c",
+         "mkdir /www; echo hello-from-rootless > /www/index.html; httpd -f -p 8080 -h /www"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  // The server starts asynchronously: ask until it answers (bounded), then check the answer.
+  Result got;
+  for (int i = 0; i < 50; ++i) {
+    got = run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"});
+    if (got.ok()) break;
+    ::usleep(200 * 1000);
+  }
+  EXPECT_EQ(got.out, "hello-from-rootless\n") << got.describe();
+  ASSERT_TRUE(u({"rm", "-f", "web"}).ok());
+  EXPECT_TRUE(user_processes_gone()) << "slirp4netns or the container left running";
+  EXPECT_NE(
+      run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"}).exit_code(), 0);
 }
 
 TEST_F(RootlessManagerTest, MissingSubuidsOrNewuidmapIsOneClearLine) {
