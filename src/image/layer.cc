@@ -321,7 +321,8 @@ void Unpacker::make_room(int dirfd, const std::string& name, bool keep_dir) {
 }
 
 void Unpacker::set_owner(int fd, const char* name, archive_entry* e, int flags) {
-  if (!opts_.same_owner) return;
+  // An ordinary user (rootless vessel) cannot give files away: they stay the user's.
+  if (!opts_.same_owner || ::geteuid() != 0) return;
   auto uid = static_cast<uid_t>(archive_entry_uid(e));
   auto gid = static_cast<gid_t>(archive_entry_gid(e));
   if (::fchownat(fd, name, uid, gid, flags) < 0) fail_errno("chown to {}:{}", uid, gid);
@@ -465,7 +466,12 @@ void Unpacker::entry(struct archive* a, archive_entry* e, UnpackStats& stats) {
       make_room(dfd, base, false);
       mode_t type = archive_entry_filetype(e);
       dev_t dev = type == AE_IFIFO ? 0 : archive_entry_rdev(e);
-      if (::mknodat(dfd, bname, type | 0600, dev) < 0) fail_errno("mknod");
+      if (::mknodat(dfd, bname, type | 0600, dev) < 0) {
+        // Device nodes are root's: an ordinary user's copy goes without them (the runtime
+        // gives a container its standard devices anyway).
+        if (errno == EPERM && type != AE_IFIFO && ::geteuid() != 0) return;
+        fail_errno("mknod");
+      }
       created_.insert(path);
       UniqueFd fd(::openat(dfd, bname, O_PATH | O_NOFOLLOW | O_CLOEXEC));
       if (!fd) fail_errno("open");
@@ -694,6 +700,9 @@ PackedLayer pack_layer(const std::string& dir, const std::string& out) {
     std::string full = dir + "/" + n.rel;
     Entry e(archive_entry_new());
     archive_entry_copy_stat(e.get(), &st);
+    // An ordinary user's files are container root's (rootless vessel maps the user to 0).
+    if (::geteuid() != 0 && st.st_uid == ::geteuid()) archive_entry_set_uid(e.get(), 0);
+    if (::geteuid() != 0 && st.st_gid == ::getegid()) archive_entry_set_gid(e.get(), 0);
     archive_entry_unset_atime(e.get());
     archive_entry_unset_ctime(e.get());
     archive_entry_unset_birthtime(e.get());

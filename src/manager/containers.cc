@@ -16,7 +16,9 @@
 #include "manager/images.h"
 #include "manager/networks.h"
 #include "manager/rootfs.h"
+#include "manager/rootless.h"
 #include "manager/spec_builder.h"
+#include "manager/userns.h"
 #include "runtime/container.h"
 #include "runtime/process.h"
 #include "util/error.h"
@@ -126,7 +128,33 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     if (::stat(v.source.c_str(), &st) != 0)
       fail("invalid volume {}:{}: the host path {} does not exist", v.source, v.target, v.source);
   }
+  std::optional<RootlessMappings> rootless;
+  if (running_rootless()) {
+    rootless = rootless_mappings();  // first: a missing piece is the first thing to say
+    // A user's default: no network, or slirp4netns when ports are published.
+    if (opts.networks.empty() && opts.network.empty())
+      opts.networks.push_back(opts.publish.empty() ? "none" : "slirp4netns");
+    for (const auto& n : opts.networks)
+      if (n != "none" && n != "host" && n != "slirp4netns" && n.rfind("container:", 0) != 0)
+        fail(
+            "rootless vessel: --network {} needs root (bridge networks); use slirp4netns, none "
+            "or host",
+            n);
+    if (opts.networks.size() == 1 && opts.networks[0] == "slirp4netns") {
+      opts.network = "slirp4netns";  // its own network namespace, joined by slirp4netns
+      opts.networks.clear();
+      if (opts.dns.empty()) opts.dns.push_back("10.0.2.3");
+    }
+    if (!opts.publish.empty() && opts.network != "slirp4netns")
+      fail("rootless vessel: --publish needs --network slirp4netns");
+    if (!opts.userns.empty() && opts.userns != "host")
+      fail(
+          "rootless vessel: --userns={} is for root (a user's containers have a user "
+          "namespace anyway)",
+          opts.userns);
+  }
   resolve_network_options(store, opts);
+  opts.userns = rootless ? "host" : resolve_userns_mode(opts.userns);
   for (const auto& d : opts.dns) {
     unsigned char buf[16];
     if (::inet_pton(AF_INET, d.c_str(), buf) != 1 && ::inet_pton(AF_INET6, d.c_str(), buf) != 1)
@@ -175,6 +203,8 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
 
   std::string dir = container_dir(store, rec.id);
   try {
+    std::optional<IdRange> ids;
+    if (opts.userns == "auto") ids = allocate_id_range(store, rec.id);
     ensure_layers(store, img);
     std::map<std::string, std::string> volume_paths;
     for (const auto& v : opts.volumes) {
@@ -194,11 +224,13 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
       volume_paths[v.source] = vol->mountpoint;
     }
     mkdir_p(dir, 0700);
+    // The container's root (a host id of its block) must reach <dir>/rootfs and its etc files.
+    if (ids) open_path_for_userns(store, dir);
     std::string hostname = opts.hostname.empty() ? short_id(rec.id) : opts.hostname;
     write_etc_files(dir, hostname, opts);
     // Read-only containers get an upper layer too: the runtime creates mount points in it, and
     // root.readonly keeps the container from writing anything else.
-    mount_rootfs(store, img, dir, false);
+    mount_rootfs(store, img, dir, false, ids);
     UniqueFd rootfd(::open((dir + "/rootfs").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!rootfd) fail_errno("opening {}/rootfs", dir);
     SpecInputs in;
@@ -217,6 +249,8 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
       in.netns_path = netns_path(store, other);
     }
     json spec = build_spec(in);
+    if (ids) apply_userns_to_spec(spec, *ids, store.paths().volumes());
+    if (rootless) apply_rootless_to_spec(spec, *rootless);
     write_file_atomic(dir + "/config.json", spec.dump(2), 0600);
     write_file_atomic(dir + "/ctr.log", "", 0600);
     rec.state = "created";
@@ -245,7 +279,7 @@ StartResult start_container(Store& store, const std::string& ref, bool attach) {
   auto img = store.image_by_id(c.image_id);
   if (!img) fail("the image of container {} is gone", c.name);
   ensure_layers(store, *img);
-  mount_rootfs(store, *img, dir, false);
+  mount_rootfs(store, *img, dir, false, container_id_range(store, c.id));
   std::string monitor = find_helper_binary("vessel-monitor");
   if (monitor.empty()) fail("vessel-monitor was not found next to the vessel binary");
 

@@ -24,6 +24,7 @@
 #include "manager/containers.h"
 #include "manager/networks.h"
 #include "manager/rootfs.h"
+#include "manager/slirp.h"
 #include "network/netns.h"
 #include "runtime/container.h"
 #include "runtime/process.h"
@@ -135,6 +136,10 @@ void join_shared_netns(Store& store, const ContainerRecord& c, const std::string
 
 // Creates and starts the container through the runtime library, with the container's
 // stdio on pipes (or a terminal) this monitor owns. Returns the init's host PID.
+// A rootless container's slirp4netns (manager/slirp.h): closing this stops it; each launch
+// replaces the previous one, and it ends with this monitor.
+UniqueFd g_slirp_exit;
+
 pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
   std::string dir = container_dir(store, c.id);
   // start_container mounted the root filesystem; it stays mounted until this monitor ends.
@@ -150,6 +155,7 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
   runtime::CreateOptions co;
   co.id = c.id;
   co.bundle = dir;
+  co.rootless = ::geteuid() != 0;
   bool tty = c.options.value("tty", false);
   bool interactive = c.options.value("interactive", false);
 
@@ -213,6 +219,23 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
     ::unlink(console_path.c_str());
   }
   rt.start(c.id);
+  // After start: until its execve the container's process is not dumpable, and its
+  // namespaces are out of the user's (and so slirp4netns's) reach. The network comes up a
+  // moment after the program starts.
+  g_slirp_exit.reset();
+  if (c.options.value("network", "") == "slirp4netns") {
+    try {
+      g_slirp_exit =
+          start_slirp4netns(pid, c.options.value("publish", std::vector<network::PortMapping>{}),
+                            store.paths().runroot, c.id);
+    } catch (...) {
+      try {
+        rt.remove(c.id, true);
+      } catch (const Error&) {
+      }
+      throw;
+    }
+  }
   if (io.out) set_nonblock(io.out.get());
   if (io.err) set_nonblock(io.err.get());
   if (io.pty) set_nonblock(io.pty.get());

@@ -58,7 +58,8 @@ void to_json(json& j, const RunOptions& o) {
            {"dns", o.dns},
            {"dns_search", o.dns_search},
            {"dns_options", o.dns_options},
-           {"add_hosts", o.add_hosts}};
+           {"add_hosts", o.add_hosts},
+           {"userns", o.userns}};
   if (o.entrypoint) j["entrypoint"] = *o.entrypoint;
   if (o.memory) j["memory"] = *o.memory;
   if (o.memory_swap) j["memory_swap"] = *o.memory_swap;
@@ -114,6 +115,7 @@ void from_json(const json& j, RunOptions& o) {
   o.dns_search = j.value("dns_search", std::vector<std::string>{});
   o.dns_options = j.value("dns_options", std::vector<std::string>{});
   o.add_hosts = j.value("add_hosts", std::vector<std::string>{});
+  o.userns = j.value("userns", "host");
 }
 
 int64_t parse_size(const std::string& flag, const std::string& value) {

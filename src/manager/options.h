@@ -64,6 +64,9 @@ struct RunOptions {
   std::vector<std::string> dns_search;   // search domains
   std::vector<std::string> dns_options;  // resolv.conf options
   std::vector<std::string> add_hosts;    // NAME:IP (IP may be host-gateway)
+  // --userns: "host" (the host's ids) or "auto" (a block of ids of its own,
+  // manager/userns.h); resolved by create_container, empty until then.
+  std::string userns;
 };
 
 void to_json(nlohmann::json& j, const VolumeOption& v);

@@ -10,6 +10,7 @@
 
 #include "image/digest.h"
 #include "image/layer.h"
+#include "manager/rootfs_idmap.h"
 #include "util/error.h"
 #include "util/file.h"
 
@@ -181,7 +182,7 @@ void write_marker(const std::string& dir, const char* driver) {
 // Mounts the overlay; returns 0, or the errno of a mount that overlayfs refused as
 // unavailable when `may_fall_back` (other failures throw).
 int mount_overlay(Store& store, const ImageRecord& img, const std::string& dir, bool read_only,
-                  bool may_fall_back) {
+                  bool may_fall_back, const std::optional<IdRange>& ids) {
   std::string rootfs = dir + "/rootfs";
   mkdir_p(rootfs, 0755);
   if (rootfs_mounted(dir)) return 0;
@@ -194,6 +195,18 @@ int mount_overlay(Store& store, const ImageRecord& img, const std::string& dir, 
     std::string empty = dir + "/empty";
     mkdir_p(empty, 0755);
     lowers.push_back(empty);
+  }
+  // --userns=auto: the layers through idmapped mounts, detached again once overlayfs holds
+  // its own copies (it needs two lower layers when there is no upper one).
+  std::optional<IdmappedLayers> shifted;
+  if (ids) {
+    if (read_only && lowers.size() == 1) {
+      std::string empty = dir + "/empty";
+      mkdir_p(empty, 0755);
+      lowers.push_back(empty);
+    }
+    shifted.emplace(lowers, dir, *ids);
+    lowers = shifted->paths();
   }
   std::string lowerdir;
   for (const auto& l : lowers) lowerdir += (lowerdir.empty() ? "" : ":") + l;
@@ -212,6 +225,8 @@ int mount_overlay(Store& store, const ImageRecord& img, const std::string& dir, 
     mkdir_p(dir + "/upper", 0755);
     mkdir_p(dir + "/work", 0700);
     opts += ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
+    // The merged root's owner is the upper layer's root's: the image's, shifted.
+    if (ids) chown_shifted_like(dir + "/upper", lowers[0], IdRange{0, 0xFFFFFFFFu});
   }
   if (opts.size() >= 4000)
     fail("the image has too many layers ({}) for one overlay mount", img.layers.size());
@@ -244,7 +259,8 @@ void ensure_layers(Store& store, const ImageRecord& img) {
   unpack_missing_layers(store, img);
 }
 
-void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, bool read_only) {
+void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, bool read_only,
+                  const std::optional<IdRange>& ids) {
   std::string rootfs = dir + "/rootfs";
   bool recorded = path_exists(marker_path(dir));
   // A container from before drivers were recorded has its spec (or an upper layer): overlay.
@@ -255,11 +271,12 @@ void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, 
     write_marker(dir, driver.c_str());
   }
   if (driver == kVfs) {
+    if (ids) fail("--userns=auto needs the overlay storage driver (this container uses vfs)");
     if (!rootfs_mounted(dir)) copy_rootfs(store, img, dir);
     return;
   }
-  bool may_fall_back = !recorded && !legacy && g_driver == Driver::Auto;
-  int err = mount_overlay(store, img, dir, read_only, may_fall_back);
+  bool may_fall_back = !recorded && !legacy && g_driver == Driver::Auto && !ids;
+  int err = mount_overlay(store, img, dir, read_only, may_fall_back, ids);
   if (err == 0) return;
   // Automatic choice, and overlayfs refused this container: a copy instead, and the store
   // remembers it.

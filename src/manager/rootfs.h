@@ -8,10 +8,12 @@
 // is started and removed the same way whatever the driver new containers get later.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "manager/store.h"
+#include "manager/userns.h"
 
 namespace vessel::manager {
 
@@ -30,7 +32,10 @@ void ensure_layers(Store& store, const ImageRecord& img);
 // into <dir>/rootfs unless the copy is there. A new container (no <dir>/storage-driver yet)
 // gets the current driver; in automatic mode an overlay mount that fails with ENODEV, EINVAL
 // or EOPNOTSUPP falls back to vfs with a warning.
-void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, bool read_only);
+// With `ids` (--userns=auto), the layers are seen through the container's mapping
+// (manager/rootfs_idmap.h); vfs containers cannot have one.
+void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, bool read_only,
+                  const std::optional<IdRange>& ids = std::nullopt);
 
 // "overlay" or "vfs": the driver the container in `dir` was created with (containers from
 // before drivers were recorded are overlay).

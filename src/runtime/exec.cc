@@ -314,7 +314,21 @@ void reset_signals() {
 [[noreturn]] void exec_child(const ChildArgs& a) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   try {
-    for (auto& n : *a.ns) linux::join_namespace(n.fd.get(), n.type, n.path);
+    // A namespace the container's user namespace does not own (a network namespace made on
+    // the host and joined by path) can be joined only with the rights we have outside it: try
+    // each one but user and mount first, and after the user namespace those refused here.
+    std::vector<NsJoin*> later;
+    bool user = false;
+    for (auto& n : *a.ns) user |= n.type == NamespaceType::user;
+    for (auto& n : *a.ns) {
+      if (n.type == NamespaceType::user || n.type == NamespaceType::mount || !user) {
+        later.push_back(&n);
+      } else if (::setns(n.fd.get(), oci::namespace_clone_flag(n.type)) != 0) {
+        if (errno != EPERM) linux::join_namespace(n.fd.get(), n.type, n.path);  // throws
+        later.push_back(&n);
+      }
+    }
+    for (auto* n : later) linux::join_namespace(n->fd.get(), n->type, n->path);
     for (auto& n : *a.ns) n.fd.reset();
     long r = ::syscall(SYS_clone, CLONE_PARENT, nullptr, nullptr, nullptr, nullptr);
     if (r < 0) fail_errno("clone the process in the container's namespaces");

@@ -3,6 +3,7 @@
 
 #include "cli/manager/commands.h"
 #include "manager/rootfs.h"
+#include "manager/rootless.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -15,6 +16,11 @@ manager::Store& Globals::store() {
     p.runroot = !runroot.empty()            ? runroot
                 : root == "/var/lib/vessel" ? "/run/vessel"
                                             : root + "/run";
+    // An ordinary user's store and state are their own (manager/rootless.h).
+    if (manager::running_rootless() && root == "/var/lib/vessel") {
+      p.root = manager::rootless_store_root();
+      if (runroot.empty()) p.runroot = manager::rootless_runroot();
+    }
     store_ = std::make_unique<manager::Store>(p);
   }
   return *store_;
@@ -28,10 +34,13 @@ int main(int argc, char** argv) {
   app.set_version_flag("-v,--version", std::string("vessel version ") + VESSEL_VERSION);
   app.require_subcommand(1);
   cli::Globals g;
-  app.add_option("--root", g.root, "store directory: images, containers, volumes")
+  app.add_option("--root", g.root,
+                 "store directory: images, containers, volumes (for a user "
+                 "$XDG_DATA_HOME/vessel, default ~/.local/share/vessel)")
       ->default_val(g.root);
   app.add_option("--runroot", g.runroot,
-                 "runtime state directory (default /run/vessel, or ROOT/run with --root)");
+                 "runtime state directory (default /run/vessel, or ROOT/run with --root; "
+                 "for a user $XDG_RUNTIME_DIR/vessel)");
   app.add_flag("--debug", g.debug, "log debug messages");
   std::string storage_driver;
   app.add_option("--storage-driver", storage_driver,
@@ -65,6 +74,8 @@ int main(int argc, char** argv) {
   }
   log::configure("", log::Format::plain, g.debug);
   try {
+    // A user cannot mount overlayfs outside a user namespace: a copy per container.
+    if (storage_driver.empty() && manager::running_rootless()) storage_driver = "vfs";
     manager::set_storage_driver(storage_driver);
     return action ? action() : 0;
   } catch (const std::exception& e) {

@@ -66,7 +66,8 @@ void add_run_flags(CLI::App* cmd, RunOptions& o, std::shared_ptr<RunFlagValues> 
   cmd->add_option("--entrypoint", v->entrypoint, "override the image's entrypoint");
   cmd->add_option("--network,--net", v->networks,
                   "bridge (the default network), NAME (a network from `vessel network create`), "
-                  "none, host or container:NAME|ID; repeat for several networks")
+                  "none, host or container:NAME|ID; repeat for several networks (an ordinary user: "
+                  "none by default, host, container:X, or slirp4netns, the default with -p)")
       ->allow_extra_args(false);
   cmd->add_option("-p,--publish", v->publish,
                   "publish a port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp] (ranges too)")
@@ -78,6 +79,9 @@ void add_run_flags(CLI::App* cmd, RunOptions& o, std::shared_ptr<RunFlagValues> 
       ->allow_extra_args(false);
   cmd->add_option("--add-host", o.add_hosts,
                   "add NAME:IP to /etc/hosts (IP host-gateway: the network's gateway)")
+      ->allow_extra_args(false);
+  cmd->add_option("--userns", o.userns,
+                  "user namespace: host (the host's ids) or auto (65536 ids of its own)")
       ->allow_extra_args(false);
   // IMAGE [COMMAND...]: everything after the image belongs to the command.
   cmd->prefix_command();

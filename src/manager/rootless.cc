@@ -1,0 +1,163 @@
+#include "manager/rootless.h"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "util/error.h"
+#include "util/file.h"
+
+namespace vessel::manager {
+
+using nlohmann::json;
+
+namespace {
+
+std::string user_name(uid_t uid) {
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  char buf[4096];
+  if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0 || !found) return "";
+  return pw.pw_name;
+}
+
+std::string home_dir() {
+  const char* h = std::getenv("HOME");
+  if (h && *h) return h;
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  char buf[4096];
+  if (::getpwuid_r(::getuid(), &pw, buf, sizeof buf, &found) == 0 && found && pw.pw_dir)
+    return pw.pw_dir;
+  fail("rootless vessel: HOME is not set and uid {} has no passwd entry: give --root", ::getuid());
+}
+
+bool in_path(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::stringstream ss(dirs);
+  std::string d;
+  while (std::getline(ss, d, ':'))
+    if (!d.empty() && ::access((d + "/" + program).c_str(), X_OK) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+bool running_rootless() { return ::geteuid() != 0; }
+
+std::string rootless_store_root() {
+  const char* xdg = std::getenv("XDG_DATA_HOME");
+  std::string base = xdg && *xdg && xdg[0] == '/' ? xdg : home_dir() + "/.local/share";
+  return base + "/vessel";
+}
+
+std::string rootless_runroot() {
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  if (xdg && *xdg && xdg[0] == '/') return std::string(xdg) + "/vessel";
+  std::string dir = "/tmp/vessel-run-" + std::to_string(::getuid());
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) fail_errno("creating {}", dir);
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) fail_errno("lstat {}", dir);
+  if (!S_ISDIR(st.st_mode) || st.st_uid != ::getuid())
+    fail("rootless vessel: {} is not a directory of uid {} (set XDG_RUNTIME_DIR)", dir, ::getuid());
+  return dir;
+}
+
+std::pair<uint32_t, uint32_t> subordinate_range(const std::string& text, const std::string& user,
+                                                uid_t uid) {
+  std::stringstream ss(text);
+  std::string line;
+  while (std::getline(ss, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    auto a = line.find(':');
+    auto b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    std::string who = line.substr(0, a);
+    if (who != user && who != std::to_string(uid)) continue;
+    try {
+      unsigned long start = std::stoul(line.substr(a + 1, b - a - 1));
+      unsigned long count = std::stoul(line.substr(b + 1));
+      if (count == 0 || start > 0xFFFFFFFFul || count > 0xFFFFFFFFul - start) continue;
+      return {static_cast<uint32_t>(start), static_cast<uint32_t>(count)};
+    } catch (const std::exception&) {
+      continue;
+    }
+  }
+  return {0, 0};
+}
+
+RootlessMappings rootless_mappings(const std::string& subuid_file, const std::string& subgid_file) {
+  uid_t uid = ::getuid();
+  gid_t gid = ::getgid();
+  std::string name = user_name(uid);
+  std::string who = name.empty() ? "uid " + std::to_string(uid)
+                                 : "user " + name + " (uid " + std::to_string(uid) + ")";
+  RootlessMappings m;
+  for (auto [file, out, own, helper] :
+       {std::tuple{subuid_file, &m.uids, static_cast<uint32_t>(uid), "newuidmap"},
+        std::tuple{subgid_file, &m.gids, static_cast<uint32_t>(gid), "newgidmap"}}) {
+    std::string text;
+    try {
+      text = read_file(file);
+    } catch (const Error&) {
+    }
+    auto [start, count] = subordinate_range(text, name, uid);
+    if (count == 0)
+      fail(
+          "rootless vessel needs subordinate ids: {} has no entry for {} (as root: usermod "
+          "--add-subuids 100000-165535 --add-subgids 100000-165535 {})",
+          file, who, name.empty() ? std::to_string(uid) : name);
+    if (!in_path(helper))
+      fail("rootless vessel needs {} to map the ids of {}: install Debian's uidmap package", helper,
+           file);
+    out->push_back({0, own, 1});
+    out->push_back({1, start, std::min<uint32_t>(count, 65536)});
+  }
+  return m;
+}
+
+void apply_rootless_to_spec(json& spec, const RootlessMappings& m) {
+  json& lin = spec["linux"];
+  auto to_json = [](const std::vector<oci::IdMapping>& v) {
+    json a = json::array();
+    for (const auto& x : v)
+      a.push_back({{"containerID", x.container_id}, {"hostID", x.host_id}, {"size", x.size}});
+    return a;
+  };
+  lin["uidMappings"] = to_json(m.uids);
+  lin["gidMappings"] = to_json(m.gids);
+  bool own_netns = false;
+  json namespaces = json::array({{{"type", "user"}}});
+  for (const auto& ns : lin.value("namespaces", json::array())) {
+    if (ns.value("type", "") == "user") continue;
+    if (ns.value("type", "") == "network" && ns.value("path", "").empty()) own_netns = true;
+    namespaces.push_back(ns);
+  }
+  lin["namespaces"] = namespaces;
+  for (auto& m : spec["mounts"])
+    if (m.value("type", "") == "sysfs" && !own_netns) {
+      m["type"] = "bind";
+      m["source"] = "/sys";
+      m["options"] = json::array({"rbind", "nosuid", "noexec", "nodev", "ro"});
+    }
+  // Limits need a cgroup the user may write: without a delegated one, the runtime skips the
+  // cgroup; say so once instead of pretending.
+  json& res = lin["resources"];
+  bool limits = false;
+  for (const char* k : {"memory", "cpu", "pids", "blockIO"}) limits |= res.contains(k);
+  if (limits) {
+    std::fprintf(stderr,
+                 "vessel: warning: rootless without a delegated cgroup v2 subtree: --memory, "
+                 "--cpus, --pids-limit and other limits are ignored\n");
+    for (const char* k : {"memory", "cpu", "pids", "blockIO"}) res.erase(k);
+  }
+  // Device rules and nodes are root's business: a user gets the runtime's defaults.
+  res.erase("devices");
+}
+
+}  // namespace vessel::manager

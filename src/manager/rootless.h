@@ -1,0 +1,44 @@
+// vessel as an ordinary user: where the store lives, the subordinate ids the user's containers
+// are mapped to (/etc/subuid, /etc/subgid through newuidmap/newgidmap), and what of a
+// container's spec a user may not have (bridge networks, cgroup limits without delegation).
+#pragma once
+
+#include <sys/types.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "oci/spec.h"
+
+namespace vessel::manager {
+
+// Whether this process runs as an ordinary user (not uid 0).
+bool running_rootless();
+
+// $XDG_DATA_HOME/vessel, else ~/.local/share/vessel (HOME, else the passwd entry).
+std::string rootless_store_root();
+// $XDG_RUNTIME_DIR/vessel, else /tmp/vessel-run-<uid> (created 0700, refused if another user
+// owns it).
+std::string rootless_runroot();
+
+// The user's container mapping: container 0 is the user, 1..N the first subordinate range of
+// the user (by name or uid) in `subuid_file`/`subgid_file`. Throws a one-line error naming
+// the missing piece: no entry for the user, or newuidmap/newgidmap not installed.
+struct RootlessMappings {
+  std::vector<oci::IdMapping> uids, gids;
+};
+RootlessMappings rootless_mappings(const std::string& subuid_file = "/etc/subuid",
+                                   const std::string& subgid_file = "/etc/subgid");
+
+// The first range of `user` (name) or `uid` in a subuid/subgid file: {start, count}, or
+// {0, 0} when there is none.
+std::pair<uint32_t, uint32_t> subordinate_range(const std::string& file_text,
+                                                const std::string& user, uid_t uid);
+
+// A built spec made runnable by this user: a user namespace with `m`, the host's /sys bound
+// where no sysfs can be mounted (host network), cgroup limits dropped with a one-line warning
+// on stderr when the user has no cgroup of their own to put them in.
+void apply_rootless_to_spec(nlohmann::json& spec, const RootlessMappings& m);
+
+}  // namespace vessel::manager

@@ -1,0 +1,211 @@
+// `vessel` as an ordinary user: a throw-away user with subordinate ids of its own (created
+// here, removed afterwards) runs, execs, logs, stops and removes containers from its own
+// store ($XDG_DATA_HOME/vessel) and state ($XDG_RUNTIME_DIR/vessel), with a named volume
+// whose files are the user's on the host, and nothing left afterwards.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+namespace itest {
+namespace {
+
+class RootlessManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (runtime_is_runc()) GTEST_SKIP() << "manager tests run once, with vessel's own runtime";
+    if (::access("/usr/bin/newuidmap", X_OK) != 0) GTEST_SKIP() << "no newuidmap (uidmap)";
+    char tmpl[] = "/tmp/vessel-rltest-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+    user_ = "vrl" + std::to_string(::getpid() % 100000);
+    // A block of subordinate ids nobody else is given: high, and from our pid.
+    uint64_t base = 3000000000ull + (static_cast<uint64_t>(::getpid()) % 4096) * 65536;
+    sub_ = std::to_string(base) + "-" + std::to_string(base + 65535);
+    // No automatic subordinate ranges (login.defs' SUB_UID_COUNT): only the one below.
+    auto add =
+        run_cmd({"useradd", "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", "--no-create-home",
+                 "--shell", "/bin/sh", "--home-dir", dir_ + "/home", user_});
+    ASSERT_TRUE(add.ok()) << add.describe();
+    created_user_ = true;
+    auto sub = run_cmd({"usermod", "--add-subuids", sub_, "--add-subgids", sub_, user_});
+    ASSERT_TRUE(sub.ok()) << sub.describe();
+    struct passwd* pw = ::getpwnam(user_.c_str());
+    ASSERT_NE(pw, nullptr);
+    uid_ = pw->pw_uid;
+    gid_ = pw->pw_gid;
+    for (const char* d : {"/home", "/run"}) {
+      ASSERT_EQ(::mkdir((dir_ + d).c_str(), 0700), 0);
+      ASSERT_EQ(::chown((dir_ + d).c_str(), uid_, gid_), 0);
+    }
+    // The binaries, where the user can run them (the build tree may be root's alone).
+    ASSERT_EQ(::mkdir((dir_ + "/bin").c_str(), 0755), 0);
+    std::string bin = std::string(VESSEL_MANAGER_BIN);
+    bin = bin.substr(0, bin.rfind('/'));
+    for (const char* b : {"vessel", "vessel-monitor", "vessel-init"})
+      ASSERT_TRUE(run_cmd({"cp", bin + "/" + b, dir_ + "/bin/"}).ok());
+  }
+  void TearDown() override {
+    if (created_user_) {
+      for (const auto& id : split_lines(u({"ps", "-aq", "--no-trunc"}).out))
+        if (!trim(id).empty()) u({"rm", "-f", trim(id)});
+      // Nothing of the user's runs any more.
+      EXPECT_TRUE(user_processes_gone()) << "processes of the test user left";
+      auto procs = run_cmd({"pgrep", "-u", std::to_string(uid_)});
+      for (const auto& p : split_lines(procs.out))  // only the test user's, one by one
+        if (!trim(p).empty()) ::kill(std::stoi(trim(p)), SIGKILL);
+      run_cmd({"usermod", "--del-subuids", sub_, "--del-subgids", sub_, user_});
+      auto del = run_cmd({"userdel", user_});
+      EXPECT_TRUE(del.ok()) << del.describe();
+      EXPECT_FALSE(contains(read_text("/etc/subuid"), user_ + ":"));
+    }
+    if (!dir_.empty() && !getenv("VESSEL_TEST_KEEP")) remove_tree(dir_);
+  }
+  // vessel as the test user, with its own HOME/XDG directories.
+  Result u(const std::vector<std::string>& args, const std::string& path = "/usr/bin:/bin") {
+    std::vector<std::string> argv = {"setpriv",
+                                     "--reuid",
+                                     std::to_string(uid_),
+                                     "--regid",
+                                     std::to_string(gid_),
+                                     "--clear-groups",
+                                     "env",
+                                     "-i",
+                                     "PATH=" + path,
+                                     "HOME=" + dir_ + "/home",
+                                     "XDG_RUNTIME_DIR=" + dir_ + "/run",
+                                     dir_ + "/bin/vessel"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_cmd(argv);
+  }
+  // No process of the test user is left; a monitor that is finishing gets a few seconds.
+  bool user_processes_gone() {
+    for (int i = 0; i < 50; ++i) {
+      if (trim(run_cmd({"pgrep", "-u", std::to_string(uid_)}).out).empty()) return true;
+      ::usleep(200 * 1000);
+    }
+    return false;
+  }
+  std::string store() { return dir_ + "/home/.local/share/vessel"; }
+  size_t entries(const std::string& path) {
+    size_t n = 0;
+    for (const auto& l : split_lines(run_cmd({"ls", "-A", path}).out)) n += !trim(l).empty();
+    return n;
+  }
+
+  std::string dir_, user_, sub_;
+  uid_t uid_ = 0;
+  gid_t gid_ = 0;
+  bool created_user_ = false;
+};
+
+TEST_F(RootlessManagerTest, RunExecVolumeAndCleanupAsAnOrdinaryUser) {
+  auto t = u({"template", "build", "busybox"});
+  ASSERT_TRUE(t.ok()) << t.describe();
+  // The store is the user's, under XDG's data directory.
+  struct stat st {};
+  ASSERT_EQ(::stat((store() + "/vessel.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, uid_);
+
+  auto r = u({"run", "--rm", "busybox", "sh", "-c", "id -u; cat /proc/self/uid_map"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  auto lines = split_lines(r.out);
+  ASSERT_GE(lines.size(), 3u) << r.out;
+  EXPECT_EQ(trim(lines[0]), "0");
+  // Container root is the user; the rest comes from the user's /etc/subuid range.
+  EXPECT_TRUE(contains(r.out, " " + std::to_string(uid_) + " ")) << r.out;
+  EXPECT_TRUE(contains(r.out, sub_.substr(0, sub_.find('-')))) << r.out;
+
+  auto d = u({"run", "-d", "--name", "web", "-v", "vol1:/data", "busybox", "sh", "-c",
+              "echo started; echo kept > /data/f; mkdir /data/sub; sleep 60"});
+  ASSERT_TRUE(d.ok()) << d.describe();
+  auto e = u({"exec", "web", "sh", "-c", "sleep 0.2; cat /data/f; id -u"});
+  EXPECT_EQ(e.out, "kept\n0\n") << e.describe();
+  // The container runs as the user on the host.
+  auto pid =
+      std::to_string(json::parse(u({"inspect", "web"}).out).at(0)["State"]["Pid"].get<int>());
+  ASSERT_EQ(::stat(("/proc/" + pid).c_str(), &st), 0) << pid;
+  EXPECT_EQ(st.st_uid, uid_);
+  EXPECT_TRUE(contains(u({"logs", "web"}).out, "started"));
+  ASSERT_TRUE(u({"stop", "-t", "1", "web"}).ok());
+  ASSERT_TRUE(u({"rm", "web"}).ok());
+  // The volume's files keep the user's ownership on the host.
+  for (const char* f : {"/f", "/sub"}) {
+    ASSERT_EQ(::stat((store() + "/volumes/vol1/_data" + f).c_str(), &st), 0) << f;
+    EXPECT_EQ(st.st_uid, uid_) << f;
+    EXPECT_EQ(st.st_gid, gid_) << f;
+  }
+  ASSERT_TRUE(u({"volume", "rm", "vol1"}).ok());
+  // Nothing left: containers, their state, mounts, processes.
+  EXPECT_EQ(trim(u({"ps", "-aq"}).out), "");
+  EXPECT_EQ(entries(store() + "/containers"), 0u);
+  EXPECT_EQ(entries(dir_ + "/run/vessel/runtime"), 0u);
+  for (const auto& l : split_lines(read_text("/proc/self/mountinfo")))
+    EXPECT_FALSE(contains(l, " " + dir_ + "/")) << "left mounted: " << l;
+  EXPECT_TRUE(user_processes_gone());
+}
+
+// -p through slirp4netns, reached from the host's loopback. slirp4netns needs /dev/net/tun,
+// mode 0600 on these machines: opened to everyone (Debian's usual 0666) for this test only.
+TEST_F(RootlessManagerTest, PublishedPortIsReachedFromTheHostThroughSlirp4netns) {
+  if (::access("/usr/bin/slirp4netns", X_OK) != 0) GTEST_SKIP() << "no slirp4netns";
+  struct stat tun {};
+  ASSERT_EQ(::stat("/dev/net/tun", &tun), 0);
+  ASSERT_EQ(::chmod("/dev/net/tun", 0666), 0);
+  struct Restore {
+    mode_t mode;
+    ~Restore() { ::chmod("/dev/net/tun", mode & 07777); }
+  } restore{tun.st_mode};
+  // A free port on the loopback.
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  std::string port = std::to_string(ntohs(a.sin_port));
+  ::close(s);
+
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  auto r =
+      u({"run", "-d", "--name", "web", "-p", "127.0.0.1:" + port + ":8080", "busybox", "sh", "-c",
+         "mkdir /www; echo hello-from-rootless > /www/index.html; httpd -f -p 8080 -h /www"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  // The server starts asynchronously: ask until it answers (bounded), then check the answer.
+  Result got;
+  for (int i = 0; i < 50; ++i) {
+    got = run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"});
+    if (got.ok()) break;
+    ::usleep(200 * 1000);
+  }
+  EXPECT_EQ(got.out, "hello-from-rootless\n") << got.describe();
+  ASSERT_TRUE(u({"rm", "-f", "web"}).ok());
+  EXPECT_TRUE(user_processes_gone()) << "slirp4netns or the container left running";
+  EXPECT_NE(
+      run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"}).exit_code(), 0);
+}
+
+TEST_F(RootlessManagerTest, MissingSubuidsOrNewuidmapIsOneClearLine) {
+  auto nohelper = u({"run", "--rm", "busybox", "true"}, "/nonexistent");
+  EXPECT_NE(nohelper.exit_code(), 0);
+  EXPECT_TRUE(contains(nohelper.err, "newuidmap")) << nohelper.describe();
+  EXPECT_TRUE(contains(nohelper.err, "uidmap")) << nohelper.describe();
+  ASSERT_TRUE(run_cmd({"usermod", "--del-subuids", sub_, "--del-subgids", sub_, user_}).ok());
+  auto r = u({"run", "--rm", "busybox", "true"});
+  EXPECT_NE(r.exit_code(), 0);
+  EXPECT_TRUE(contains(r.err, "/etc/subuid has no entry for user " + user_)) << r.describe();
+  EXPECT_EQ(split_lines(trim(r.err)).size(), 1u) << r.err;
+  auto net = u({"run", "--rm", "--network", "bridge", "busybox", "true"});
+  EXPECT_NE(net.exit_code(), 0);
+  EXPECT_EQ(trim(u({"ps", "-aq"}).out), "");
+}
+
+}  // namespace
+}  // namespace itest

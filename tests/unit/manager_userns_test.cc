@@ -1,0 +1,59 @@
+// The pure parts of manager/userns.h and manager/rootless.h: /etc/subuid lines, --userns
+// values, and the spec changes a user namespace brings.
+#include <gtest/gtest.h>
+
+#include "manager/rootless.h"
+#include "manager/userns.h"
+#include "util/error.h"
+
+namespace vessel::manager {
+namespace {
+
+using nlohmann::json;
+
+TEST(SubordinateRange, ByNameOrUidFirstEntryWins) {
+  std::string text = "# comment\nalice:100000:65536\n1001:200000:1000\nalice:300000:5\n";
+  EXPECT_EQ(subordinate_range(text, "alice", 1000), (std::pair<uint32_t, uint32_t>{100000, 65536}));
+  EXPECT_EQ(subordinate_range(text, "bob", 1001), (std::pair<uint32_t, uint32_t>{200000, 1000}));
+  EXPECT_EQ(subordinate_range(text, "carol", 1002), (std::pair<uint32_t, uint32_t>{0, 0}));
+}
+
+TEST(SubordinateRange, BrokenLinesAreSkipped) {
+  std::string text = "alice\nalice:x:1\nalice:5:0\nalice:4294967295:2\nalice:7:9\n";
+  EXPECT_EQ(subordinate_range(text, "alice", 1000), (std::pair<uint32_t, uint32_t>{7, 9}));
+}
+
+TEST(UsernsMode, HostAutoOrAClearError) {
+  EXPECT_EQ(resolve_userns_mode("auto"), "auto");
+  EXPECT_EQ(resolve_userns_mode("host"), "host");
+  EXPECT_EQ(resolve_userns_mode(""), "host");
+  set_default_userns("auto");
+  EXPECT_EQ(resolve_userns_mode(""), "auto");
+  set_default_userns("");
+  EXPECT_THROW(resolve_userns_mode("keep-id"), Error);
+}
+
+TEST(UsernsSpec, MappingsUserNamespaceIdmappedVolumesAndSys) {
+  json spec = {
+      {"linux",
+       {{"namespaces", json::array({{{"type", "pid"}}, {{"type", "network"}, {"path", "/x"}}})}}},
+      {"mounts", json::array({{{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"}},
+                              {{"destination", "/v"},
+                               {"type", "bind"},
+                               {"source", "/store/volumes/v1"},
+                               {"options", {"rbind", "rw"}}},
+                              {{"destination", "/h"},
+                               {"type", "bind"},
+                               {"source", "/store/volumes-not"},
+                               {"options", {"rbind", "rw"}}}})}};
+  apply_userns_to_spec(spec, IdRange{1u << 30, 65536}, "/store/volumes");
+  EXPECT_EQ(spec["linux"]["namespaces"][0]["type"], "user");
+  EXPECT_EQ(spec["linux"]["uidMappings"][0]["hostID"], 1u << 30);
+  EXPECT_EQ(spec["linux"]["gidMappings"][0]["size"], 65536);
+  EXPECT_EQ(spec["mounts"][0]["type"], "bind");  // the netns is joined: no sysfs of its own
+  EXPECT_EQ(spec["mounts"][1]["options"].back(), "idmap");
+  EXPECT_EQ(spec["mounts"][2]["options"].back(), "rw");
+}
+
+}  // namespace
+}  // namespace vessel::manager
