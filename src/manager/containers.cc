@@ -198,7 +198,7 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     write_etc_files(dir, hostname, opts);
     // Read-only containers get an upper layer too: the runtime creates mount points in it, and
     // root.readonly keeps the container from writing anything else.
-    mount_rootfs(store, img, dir, false);
+    mount_rootfs(store, img, dir, false, opts.remove);
     UniqueFd rootfd(::open((dir + "/rootfs").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!rootfd) fail_errno("opening {}/rootfs", dir);
     SpecInputs in;
@@ -245,7 +245,7 @@ StartResult start_container(Store& store, const std::string& ref, bool attach) {
   auto img = store.image_by_id(c.image_id);
   if (!img) fail("the image of container {} is gone", c.name);
   ensure_layers(store, *img);
-  mount_rootfs(store, *img, dir, false);
+  mount_rootfs(store, *img, dir, false, c.options.value("remove", false));
   ::unlink((dir + "/exit").c_str());  // a previous monitor's (see refresh)
   // vessel-monitor-ctl starts the container and becomes vessel-monitor while it runs.
   std::string monitor = find_helper_binary("vessel-monitor-ctl");

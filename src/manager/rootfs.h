@@ -29,8 +29,10 @@ void ensure_layers(Store& store, const ImageRecord& img);
 // for a read-only container, the layers alone (no upper layer at all). vfs: copies the image
 // into <dir>/rootfs unless the copy is there. A new container (no <dir>/storage-driver yet)
 // gets the current driver; in automatic mode an overlay mount that fails with ENODEV, EINVAL
-// or EOPNOTSUPP falls back to vfs with a warning.
-void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, bool read_only);
+// or EOPNOTSUPP falls back to vfs with a warning. `throwaway` (an --rm container, whose upper
+// layer is deleted with it): the overlay is mounted "volatile" where the kernel allows.
+void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, bool read_only,
+                  bool throwaway = false);
 
 // "overlay" or "vfs": the driver the container in `dir` was created with (containers from
 // before drivers were recorded are overlay).
