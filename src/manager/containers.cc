@@ -230,7 +230,7 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     write_etc_files(dir, hostname, opts);
     // Read-only containers get an upper layer too: the runtime creates mount points in it, and
     // root.readonly keeps the container from writing anything else.
-    mount_rootfs(store, img, dir, false, ids);
+    mount_rootfs(store, img, dir, false, ids, opts.remove);
     UniqueFd rootfd(::open((dir + "/rootfs").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!rootfd) fail_errno("opening {}/rootfs", dir);
     SpecInputs in;
@@ -272,16 +272,20 @@ StartResult start_container(Store& store, const std::string& ref, bool attach) {
   auto c = find_or_fail(store, ref);
   if (is_live(c.state)) fail("container {} is already running", c.name);
   if (monitor_alive(c)) fail("container {} is being started or stopped; try again", c.name);
-  store.set_stop_requested(c.id, false);
+  if (c.stop_requested) store.set_stop_requested(c.id, false);  // no write for a fresh one
   // The root filesystem is mounted here, not by the monitor (which stays small: no image
   // layer); it stays mounted until the monitor ends.
   std::string dir = container_dir(store, c.id);
   auto img = store.image_by_id(c.image_id);
   if (!img) fail("the image of container {} is gone", c.name);
   ensure_layers(store, *img);
-  mount_rootfs(store, *img, dir, false, container_id_range(store, c.id));
-  std::string monitor = find_helper_binary("vessel-monitor");
-  if (monitor.empty()) fail("vessel-monitor was not found next to the vessel binary");
+  mount_rootfs(store, *img, dir, false, container_id_range(store, c.id),
+               c.options.value("remove", false));
+  ::unlink((dir + "/exit").c_str());  // a previous monitor's (see refresh)
+  // vessel-monitor-ctl starts the container and becomes vessel-monitor while it runs.
+  std::string monitor = find_helper_binary("vessel-monitor-ctl");
+  if (monitor.empty() || find_helper_binary("vessel-monitor").empty())
+    fail("vessel-monitor-ctl and vessel-monitor were not found next to the vessel binary");
 
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) fail_errno("socketpair");
@@ -299,8 +303,9 @@ StartResult start_container(Store& store, const std::string& ref, bool attach) {
     if (null > 2) ::close(null);
     if (::dup2(theirs.get(), 3) < 0) ::_exit(1);
     std::string root = store.paths().root, runroot = store.paths().runroot;
-    const char* argv[] = {"vessel-monitor", "--root", root.c_str(), "--runroot", runroot.c_str(),
-                          "--client-fd",    "3",      c.id.c_str(), nullptr};
+    const char* argv[] = {
+        "vessel-monitor-ctl", "--root", root.c_str(), "--runroot", runroot.c_str(),
+        "--client-fd",        "3",      c.id.c_str(), nullptr};
     ::execv(monitor.c_str(), const_cast<char* const*>(argv));
     ::_exit(127);
   }
@@ -449,8 +454,18 @@ ContainerRecord refresh(Store& store, ContainerRecord c) {
     }
     return c;
   }
+  // vessel-monitor leaves the exit code in <dir>/exit when it cannot hand it back to
+  // vessel-monitor-ctl; otherwise it is lost with the monitor.
+  std::string exit_file = container_dir(store, c.id) + "/exit";
+  std::string why = "the container's monitor died; its exit code is unknown";
   c.exit_code = 255;
-  finish_without_monitor(store, c, "the container's monitor died; its exit code is unknown");
+  try {
+    c.exit_code = std::stoi(read_file(exit_file));
+    why = "the container's monitor could not record its exit (see monitor.log)";
+  } catch (const std::exception&) {
+  }
+  ::unlink(exit_file.c_str());
+  finish_without_monitor(store, c, why);
   if (c.options.value("remove", false)) {
     remove_tree(container_dir(store, c.id));
     store.remove_container(c.id);

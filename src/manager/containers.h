@@ -2,8 +2,10 @@
 // remove, wait, and the repair of records whose monitor died.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "manager/options.h"
 #include "manager/store.h"
@@ -40,8 +42,20 @@ int wait_container(Store& store, const std::string& ref);
 ContainerRecord refresh(Store& store, ContainerRecord c);
 ContainerRecord find_or_fail(Store& store, const std::string& ref);
 
-// The entry point of the vessel-monitor program: owns the container until it is gone.
-int monitor_main(Store& store, const std::string& id, int client_fd);
+// How vessel-monitor-ctl was called: by start_container (first), or by vessel-monitor once the
+// container's init exited (resume: its exit code, the attach listener and the clients go on).
+struct MonitorCall {
+  std::vector<int> client_fds;
+  bool resume = false;
+  int exit_code = 0;
+  int attach_fd = -1;
+  int64_t started_ms = 0;  // CLOCK_MONOTONIC when the container last started
+  int64_t backoff_ms = 100;
+};
+
+// The entry point of vessel-monitor-ctl: owns the container until it is gone (as vessel-monitor
+// while the container runs).
+int monitor_main(Store& store, const std::string& id, const MonitorCall& call);
 
 // Volumes
 VolumeRecord create_volume(Store& store, const std::string& name,

@@ -1,14 +1,13 @@
-// The per-container monitor (the vessel-monitor program), the role conmon plays for podman: it is
-// the container's parent (a child subreaper), owns its stdio, writes the log, records the
-// exit, applies the restart policy and serves attached clients. It outlives the `vessel`
-// command that started it.
+// The per-container monitor, the role conmon plays for podman: the container's parent (a child
+// subreaper), which owns its stdio, writes the log, records the exit, applies the restart policy
+// and serves attached clients, and outlives the `vessel` command that started it. One process
+// runs two programs in turn: this code (vessel-monitor-ctl, C++: the store, the network, the
+// runtime) before the container starts and after it exits, and vessel-monitor
+// (src/monitor/vessel_monitor.c, small C) while it runs. See docs/architecture.md.
 #include <fcntl.h>
-#include <malloc.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -16,8 +15,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstring>
+#include <ctime>
 
 #include "linux/terminal.h"
 #include "manager/attach.h"
@@ -37,55 +36,6 @@ namespace vessel::manager {
 using nlohmann::json;
 
 namespace {
-
-constexpr uint64_t kMaxLogBytes = 10u << 20;  // rotate ctr.log to ctr.log.1 past this
-
-class LogWriter {
- public:
-  explicit LogWriter(std::string path) : path_(std::move(path)) { open(); }
-
-  void add(const char* stream, const char* data, size_t n) {
-    std::string& pending = stream[3] == 'o' ? out_ : err_;  // "stdout" / "stderr"
-    pending.append(data, n);
-    size_t pos;
-    while ((pos = pending.find('\n')) != std::string::npos) {
-      line(stream, pending.substr(0, pos + 1));
-      pending.erase(0, pos + 1);
-    }
-    if (pending.size() > 16384) {
-      line(stream, pending);
-      pending.clear();
-    }
-  }
-  void flush() {
-    if (!out_.empty()) line("stdout", out_);
-    if (!err_.empty()) line("stderr", err_);
-    out_.clear();
-    err_.clear();
-  }
-
- private:
-  void open() {
-    fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-    struct stat st {};
-    written_ = fd_ && ::fstat(fd_.get(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-  }
-  void line(const char* stream, const std::string& text) {
-    if (!fd_) return;
-    json j = {{"log", text}, {"stream", stream}, {"time", now_rfc3339()}};
-    std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-    if (::write(fd_.get(), s.data(), s.size()) < 0) return;
-    written_ += s.size();
-    if (written_ > kMaxLogBytes) {
-      ::rename(path_.c_str(), (path_ + ".1").c_str());
-      open();
-    }
-  }
-  std::string path_;
-  UniqueFd fd_;
-  uint64_t written_ = 0;
-  std::string out_, err_;
-};
 
 struct Stdio {
   UniqueFd out, err;  // read ends (no terminal)
@@ -242,12 +192,6 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
   return pid;
 }
 
-int exit_code_of(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 255;
-}
-
 struct Clients {
   std::vector<UniqueFd> fds;
   void drop(int fd) {
@@ -267,99 +211,6 @@ struct Clients {
   }
 };
 
-// Serves the running container until its init exits; returns the exit code.
-int supervise(pid_t init, Stdio& io, LogWriter& log, Clients& clients, int sigfd, int attach_fd) {
-  int exit_code = -1;
-  bool exited = false;
-  char buf[65536];
-  auto pump = [&](UniqueFd& fd, const char* stream, Frame frame) {
-    while (fd) {
-      ssize_t n = ::read(fd.get(), buf, sizeof buf);
-      if (n > 0) {
-        log.add(stream, buf, static_cast<size_t>(n));
-        clients.broadcast(frame, std::string(buf, static_cast<size_t>(n)));
-        continue;
-      }
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-      fd.reset();  // EOF (or EIO from a terminal whose slave side is closed)
-    }
-  };
-  auto reap = [&] {
-    int status;
-    pid_t p;
-    while ((p = ::waitpid(-1, &status, WNOHANG)) > 0)
-      if (p == init) {
-        exit_code = exit_code_of(status);
-        exited = true;
-      }
-  };
-  std::chrono::steady_clock::time_point drain_deadline{};
-  while (true) {
-    reap();
-    if (exited) {
-      if (drain_deadline == std::chrono::steady_clock::time_point{})
-        drain_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-      bool open_streams = io.out || io.err || io.pty;
-      if (!open_streams || std::chrono::steady_clock::now() > drain_deadline) break;
-    }
-    std::vector<pollfd> pfds;
-    pfds.push_back({sigfd, POLLIN, 0});
-    pfds.push_back({attach_fd, POLLIN, 0});  // `vessel attach` connects here
-    UniqueFd* streams[3] = {&io.out, &io.err, &io.pty};
-    for (auto* s : streams)
-      if (*s) pfds.push_back({s->get(), POLLIN, 0});
-    size_t first_client = pfds.size();
-    for (auto& c : clients.fds) pfds.push_back({c.get(), POLLIN, 0});
-    int r = ::poll(pfds.data(), pfds.size(), exited ? 50 : 1000);
-    if (r < 0 && errno != EINTR) fail_errno("poll");
-    if (pfds[1].revents & POLLIN) {
-      int c = ::accept4(attach_fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c >= 0) clients.fds.emplace_back(c);
-    }
-    if (pfds[0].revents & POLLIN) {
-      signalfd_siginfo si;
-      while (::read(sigfd, &si, sizeof si) == sizeof si) {
-      }
-    }
-    // Client input first: stdin data, EOF, terminal size. (Output below may drop clients
-    // that went away, so work from the fds polled, not from indexes.)
-    std::vector<int> ready;
-    for (size_t i = first_client; i < pfds.size(); ++i)
-      if (pfds[i].revents) ready.push_back(pfds[i].fd);
-    for (int cfd : ready) {
-      auto f = read_frame(cfd);
-      if (!f) {
-        clients.drop(cfd);
-        continue;
-      }
-      int target = io.pty ? io.pty.get() : io.in.get();
-      if (f->type == Frame::stdin_data && target >= 0) {
-        write_all(target, f->data.data(), f->data.size());
-      } else if (f->type == Frame::stdin_eof) {
-        if (io.pty) {
-          char eof = 4;  // ^D
-          (void)!::write(io.pty.get(), &eof, 1);
-        } else {
-          io.in.reset();
-        }
-      } else if (f->type == Frame::resize && io.pty) {
-        winsize ws{};
-        unsigned rows = 0, cols = 0;
-        if (std::sscanf(f->data.c_str(), "%u %u", &rows, &cols) == 2) {
-          ws.ws_row = static_cast<unsigned short>(rows);
-          ws.ws_col = static_cast<unsigned short>(cols);
-          ::ioctl(io.pty.get(), TIOCSWINSZ, &ws);
-        }
-      }
-    }
-    pump(io.out, "stdout", Frame::stdout_data);
-    pump(io.err, "stderr", Frame::stderr_data);
-    pump(io.pty, "stdout", Frame::stdout_data);
-  }
-  log.flush();
-  return exit_code;
-}
-
 bool should_restart(const ContainerRecord& c, int exit_code) {
   if (c.stop_requested) return false;
   std::string policy = c.options.value("restart", "no");
@@ -371,23 +222,210 @@ bool should_restart(const ContainerRecord& c, int exit_code) {
   return false;
 }
 
+int64_t monotonic_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// This program's path; a binary replaced on disk (a rebuild, an upgrade) reads "PATH (deleted)",
+// and the exec back then runs the new one at PATH.
+std::string self_path() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) fail_errno("readlink /proc/self/exe");
+  std::string self(buf, static_cast<size_t>(n));
+  const std::string deleted = " (deleted)";
+  if (self.size() > deleted.size() && self.ends_with(deleted))
+    self.resize(self.size() - deleted.size());
+  return self;
+}
+
+void keep_across_exec(int fd) { ::fcntl(fd, F_SETFD, 0); }
+
+// Makes this process vessel-monitor (src/monitor/vessel_monitor.c) for as long as the container
+// runs: it gets the container's stdio, the attach listener and the clients, and execs this
+// program again (monitor_main with call.resume) once the init has exited. Returns only when
+// the exec failed (errno set).
+void exec_supervisor(Store& store, const ContainerRecord& rec, pid_t pid, Stdio& io,
+                     Clients& clients, int attach_fd, int64_t backoff_ms) {
+  std::string self = self_path();
+  std::string monitor = self.substr(0, self.rfind('/')) + "/vessel-monitor";
+  std::vector<std::string> args = {
+      "vessel-monitor",    "--dir",    container_dir(store, rec.id), "--init",
+      std::to_string(pid), "--attach", std::to_string(attach_fd)};
+  auto pass = [&](const char* flag, int fd) {
+    if (fd < 0) return;
+    keep_across_exec(fd);
+    args.push_back(flag);
+    args.push_back(std::to_string(fd));
+  };
+  pass("--out", io.out.get());
+  pass("--err", io.err.get());
+  pass("--in", io.in.get());
+  pass("--pty", io.pty.get());
+  for (auto& c : clients.fds) pass("--client", c.get());
+  keep_across_exec(attach_fd);
+  for (std::string a :
+       {std::string("--"), self, std::string("--root"), store.paths().root,
+        std::string("--runroot"), store.paths().runroot, std::string("--attach-fd"),
+        std::to_string(attach_fd), std::string("--started-ms"), std::to_string(monotonic_ms()),
+        std::string("--backoff-ms"), std::to_string(backoff_ms), rec.id})
+    args.push_back(std::move(a));
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv(monitor.c_str(), argv.data());
+  int err = errno;
+  for (int fd : {io.out.get(), io.err.get(), io.in.get(), io.pty.get(), attach_fd})
+    if (fd >= 0) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  for (auto& c : clients.fds) ::fcntl(c.get(), F_SETFD, FD_CLOEXEC);
+  errno = err;
+}
+
+// The container could not be (re)started: record why and clean up. Returns the monitor's status.
+int launch_failed(Store& store, ContainerRecord& rec, Clients& clients, bool first,
+                  const std::string& what) {
+  log::error(what);
+  rec.state = "exited";
+  rec.pid = 0;
+  rec.exit_code = 127;
+  rec.error = what;
+  rec.finished_at = now_rfc3339();
+  store.update_container(rec);
+  clients.broadcast(first ? Frame::error : Frame::exited, first ? what : "127");
+  teardown_container_network(store, rec.id);
+  try {
+    unmount_rootfs(container_dir(store, rec.id));
+  } catch (const Error&) {
+  }
+  return 1;
+}
+
+int after_exit(Store& store, const std::string& id, Clients& clients, int attach_fd, int exit_code,
+               int64_t started_ms, int64_t backoff_ms, const std::string& error);
+
+// Starts the container, records it as running and becomes vessel-monitor: returns only when the
+// start failed, or vessel-monitor could not run (then the container is killed).
+int start_and_hand_off(Store& store, ContainerRecord& rec, Clients& clients, int attach_fd,
+                       bool first, int64_t backoff_ms) {
+  Stdio io;
+  pid_t pid = 0;
+  try {
+    pid = launch(store, rec, io);
+  } catch (const std::exception& e) {
+    return launch_failed(store, rec, clients, first, e.what());
+  }
+  rec.state = "running";
+  rec.pid = pid;
+  rec.started_at = now_rfc3339();
+  store.update_container(rec);
+  clients.broadcast(Frame::started, std::to_string(pid));
+  int64_t started = monotonic_ms();
+  exec_supervisor(store, rec, pid, io, clients, attach_fd, backoff_ms);
+  std::string why = std::string("cannot run vessel-monitor next to ") + self_path() + ": " +
+                    std::strerror(errno) + "; the container was killed";
+  log::error(why);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return after_exit(store, rec.id, clients, attach_fd, 128 + SIGKILL, started, backoff_ms, why);
+}
+
+// After the container's init exited (vessel-monitor execs this program again): the runtime's
+// record goes, then the restart policy decides between starting it again and the end.
+int after_exit(Store& store, const std::string& id, Clients& clients, int attach_fd, int exit_code,
+               int64_t started_ms, int64_t backoff_ms, const std::string& error) {
+  try {
+    runtime::Runtime(store.paths().runtime_root()).remove(id, true);
+  } catch (const Error& e) {
+    log::warn(e.what());
+  }
+  auto rec = store.container_by_id(id);
+  if (!rec) {  // removed under us
+    teardown_container_network(store, id);
+    return 0;
+  }
+  rec->exit_code = exit_code;
+  rec->pid = 0;
+  rec->finished_at = now_rfc3339();
+  if (!error.empty()) rec->error = error;
+  if (error.empty() && should_restart(*rec, exit_code)) {
+    // Back off 100 ms, doubling up to a minute; a run of 10 s or more resets it.
+    if (monotonic_ms() - started_ms > 10000) backoff_ms = 100;
+    rec->state = "restarting";
+    store.update_container(*rec);
+    int64_t until = monotonic_ms() + backoff_ms;
+    backoff_ms = std::min<int64_t>(backoff_ms * 2, 60000);
+    bool stop = false;
+    while (monotonic_ms() < until) {
+      ::usleep(20000);
+      auto cur = store.container_by_id(id);
+      if (!cur || cur->stop_requested) {
+        stop = true;
+        break;
+      }
+    }
+    if (!stop) {
+      rec->restart_count++;
+      try {
+        recheck_container_network(store, id, rec->options.get<RunOptions>());
+      } catch (const std::exception& e) {
+        log::error(e.what());  // the launch below reports what it means for the container
+      }
+      return start_and_hand_off(store, *rec, clients, attach_fd, false, backoff_ms);
+    }
+  }
+
+  // An --rm container's record goes below: no "exited" write first (a monitor that dies in
+  // between leaves "running" with a dead monitor, which refresh() finishes and removes).
+  bool remove = rec->options.value("remove", false);
+  rec->state = "exited";
+  if (!remove) store.update_container(*rec);
+  teardown_container_network(store, id);
+  std::string dir = container_dir(store, id);
+  try {
+    unmount_rootfs(dir);
+  } catch (const Error& e) {
+    log::warn(e.what());
+  }
+  if (remove) {
+    remove_tree(dir);
+    store.remove_container(id);
+    remove_anonymous_volumes(store, rec->options);
+  }
+  clients.broadcast(Frame::exited, std::to_string(exit_code));
+  return 0;
+}
+
+struct Unlink {
+  std::string path;
+  ~Unlink() { ::unlink(path.c_str()); }
+};
+
 }  // namespace
 
-int monitor_main(Store& store, const std::string& id, int client_fd) {
-  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-  // One monitor per container: keep SQLite's page cache small (64 KiB, not the default 2 MiB).
+int monitor_main(Store& store, const std::string& id, const MonitorCall& call) {
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // kept across the execs to and from vessel-monitor
+  // Keep SQLite's page cache small (64 KiB, not the default 2 MiB).
   store.db().exec("PRAGMA cache_size=-64");
   std::string dir = container_dir(store, id);
   log::configure(dir + "/monitor.log", log::Format::text, false);
   Clients clients;
-  if (client_fd >= 0) {
-    ::fcntl(client_fd, F_SETFD, FD_CLOEXEC);
-    clients.fds.emplace_back(client_fd);
+  for (int fd : call.client_fds) {
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    clients.fds.emplace_back(fd);
   }
   sigset_t sigs = monitor_signals();
   ::sigprocmask(SIG_BLOCK, &sigs, nullptr);
-  UniqueFd sigfd(::signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK));
-  if (!sigfd) fail_errno("signalfd");
+
+  if (call.resume) {
+    UniqueFd attach_listener(call.attach_fd);
+    ::fcntl(call.attach_fd, F_SETFD, FD_CLOEXEC);
+    Unlink unlink_attach{attach_socket_path(store, id)};
+    return after_exit(store, id, clients, attach_listener.get(), call.exit_code, call.started_ms,
+                      call.backoff_ms, "");
+  }
 
   auto rec = store.container_by_id(id);
   if (!rec) {
@@ -399,14 +437,10 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
   rec->error.clear();
   store.update_container(*rec);
 
-  LogWriter logw(dir + "/ctr.log");
   std::string attach_path = attach_socket_path(store, id);
   mkdir_p(store.paths().runroot + "/attach", 0700);
   UniqueFd attach_listener = listen_unix(attach_path, 8);
-  struct Unlink {
-    std::string path;
-    ~Unlink() { ::unlink(path.c_str()); }
-  } unlink_attach{attach_path};
+  Unlink unlink_attach{attach_path};
   try {
     setup_container_network(store, id, rec->options.get<RunOptions>());
   } catch (const std::exception& e) {
@@ -423,98 +457,7 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
     }
     return 1;
   }
-  auto backoff = std::chrono::milliseconds(100);
-  bool first = true;
-  int exit_code = 0;
-  while (true) {
-    Stdio io;
-    pid_t pid = 0;
-    try {
-      pid = launch(store, *rec, io);
-    } catch (const std::exception& e) {
-      log::error(e.what());
-      rec->state = "exited";
-      rec->pid = 0;
-      rec->exit_code = 127;
-      rec->error = e.what();
-      rec->finished_at = now_rfc3339();
-      store.update_container(*rec);
-      clients.broadcast(first ? Frame::error : Frame::exited, first ? e.what() : "127");
-      teardown_container_network(store, id);
-      try {
-        unmount_rootfs(dir);
-      } catch (const Error&) {
-      }
-      return 1;
-    }
-    first = false;
-    auto started = std::chrono::steady_clock::now();
-    rec->state = "running";
-    rec->pid = pid;
-    rec->started_at = now_rfc3339();
-    store.update_container(*rec);
-    clients.broadcast(Frame::started, std::to_string(pid));
-
-    // The monitor lives as long as the container: hand back what creating it took (the spec,
-    // the runtime's buffers) before settling down.
-    ::malloc_trim(0);
-    exit_code = supervise(pid, io, logw, clients, sigfd.get(), attach_listener.get());
-    try {
-      runtime::Runtime(store.paths().runtime_root()).remove(id, true);
-    } catch (const Error& e) {
-      log::warn(e.what());
-    }
-    auto now = store.container_by_id(id);
-    if (!now) {  // removed under us
-      teardown_container_network(store, id);
-      return 0;
-    }
-    rec->stop_requested = now->stop_requested;
-    rec->exit_code = exit_code;
-    rec->pid = 0;
-    rec->finished_at = now_rfc3339();
-    if (!should_restart(*rec, exit_code)) break;
-
-    // Back off 100 ms, doubling up to a minute; a run of 10 s or more resets it.
-    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10))
-      backoff = std::chrono::milliseconds(100);
-    rec->state = "restarting";
-    store.update_container(*rec);
-    auto until = std::chrono::steady_clock::now() + backoff;
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(60000));
-    bool stop = false;
-    while (std::chrono::steady_clock::now() < until) {
-      ::usleep(20000);
-      auto cur = store.container_by_id(id);
-      if (!cur || cur->stop_requested) {
-        stop = true;
-        break;
-      }
-    }
-    if (stop) break;
-    rec->restart_count++;
-    try {
-      recheck_container_network(store, id, rec->options.get<RunOptions>());
-    } catch (const std::exception& e) {
-      log::error(e.what());  // the launch below reports what it means for the container
-    }
-  }
-
-  rec->state = "exited";
-  store.update_container(*rec);
-  teardown_container_network(store, id);
-  try {
-    unmount_rootfs(dir);
-  } catch (const Error& e) {
-    log::warn(e.what());
-  }
-  if (rec->options.value("remove", false)) {
-    remove_tree(dir);
-    store.remove_container(id);
-    remove_anonymous_volumes(store, rec->options);
-  }
-  clients.broadcast(Frame::exited, std::to_string(exit_code));
-  return 0;
+  return start_and_hand_off(store, *rec, clients, attach_listener.get(), true, 100);
 }
 
 }  // namespace vessel::manager

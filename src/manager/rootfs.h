@@ -33,9 +33,10 @@ void ensure_layers(Store& store, const ImageRecord& img);
 // gets the current driver; in automatic mode an overlay mount that fails with ENODEV, EINVAL
 // or EOPNOTSUPP falls back to vfs with a warning.
 // With `ids` (--userns=auto), the layers are seen through the container's mapping
-// (manager/rootfs_idmap.h); vfs containers cannot have one.
+// (manager/rootfs_idmap.h); vfs containers cannot have one. `throwaway` (an --rm container,
+// whose upper layer is deleted with it): the overlay is mounted "volatile" where the kernel allows.
 void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, bool read_only,
-                  const std::optional<IdRange>& ids = std::nullopt);
+                  const std::optional<IdRange>& ids = std::nullopt, bool throwaway = false);
 
 // "overlay" or "vfs": the driver the container in `dir` was created with (containers from
 // before drivers were recorded are overlay).

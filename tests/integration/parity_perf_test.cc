@@ -173,7 +173,7 @@ TEST_F(ParityPerf, InstallStripsProgramsAndKeepsDebugInfoApart) {
   const std::string prefix = dir() + "/prefix";
   Result inst = run_cmd({cmake, "--install", build, "--prefix", prefix}, 300s);
   ASSERT_TRUE(inst.ok()) << inst.describe();
-  for (const char* name : {"vessel-runtime", "vessel", "vessel-monitor"}) {
+  for (const char* name : {"vessel-runtime", "vessel", "vessel-monitor", "vessel-monitor-ctl"}) {
     const std::string installed = prefix + "/bin/" + name;
     Result sections = run_cmd({readelf, "-S", "-W", installed});
     ASSERT_TRUE(sections.ok()) << sections.describe();

@@ -1,0 +1,99 @@
+// The per-container monitor (docs/architecture.md, "The monitor: one process, two programs"):
+// while a container runs, its monitor process is the small static C vessel-monitor, with no
+// libstdc++ or SQLite mapped; the exit goes back to vessel-monitor-ctl in the same process, and
+// where that exec fails the exit code still reaches the record (through <container dir>/exit).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "harness.h"
+
+namespace itest {
+namespace {
+
+class MonitorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (runtime_is_runc()) GTEST_SKIP() << "manager tests run once, with vessel's own runtime";
+    char tmpl[] = "/tmp/vessel-montest-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    root_ = dir_ + "/store";
+    // A private copy of the programs: this test removes vessel-monitor-ctl from it.
+    bin_ = dir_ + "/bin";
+    mkdirs(bin_);
+    std::string src = std::string(VESSEL_MANAGER_BIN);
+    src = src.substr(0, src.rfind('/'));
+    for (const char* name : {"vessel", "vessel-monitor", "vessel-monitor-ctl", "vessel-init"}) {
+      if (!exists(src + "/" + name)) continue;
+      std::filesystem::copy_file(src + "/" + name, bin_ + "/" + name);
+    }
+    mounts_before_ = host_mount_count();
+  }
+  void TearDown() override {
+    if (root_.empty()) return;
+    auto ids = split_lines(v({"ps", "-aq", "--no-trunc"}).out);
+    for (const auto& id : ids)
+      if (!trim(id).empty()) v({"rm", "-f", trim(id)});
+    EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
+    EXPECT_EQ(host_mount_count(), mounts_before_) << "mounts left behind";
+    if (!getenv("VESSEL_TEST_KEEP")) remove_tree(dir_);
+  }
+  Result v(const std::vector<std::string>& args, Millis timeout = kTimeout) {
+    std::vector<std::string> argv = {bin_ + "/vessel", "--root", root_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_cmd(argv, timeout);
+  }
+  json inspect(const std::string& name) {
+    auto r = v({"inspect", name});
+    if (!r.ok()) return json();
+    return json::parse(r.out).at(0);
+  }
+  std::string dir_, root_, bin_;
+  size_t mounts_before_ = 0;
+};
+
+TEST_F(MonitorTest, RunningContainersMonitorIsTheSmallProgramAndTheExitReachesTheRecord) {
+  ASSERT_TRUE(v({"template", "build", "busybox"}).ok());
+  std::string gate = dir_ + "/gate";
+  // The container exits 5 once the test creates the gate file in its bind mount.
+  auto r =
+      v({"run", "-d", "--network", "none", "--name", "m1", "-v", dir_ + ":/gate-dir", "busybox",
+         "sh", "-c", "echo started; while [ ! -e /gate-dir/gate ]; do sleep 0.05; done; exit 5"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  auto j = inspect("m1");
+  ASSERT_FALSE(j.is_null());
+  pid_t mon = j["State"]["MonitorPid"].get<pid_t>();
+  ASSERT_GT(mon, 0);
+
+  // Resident: vessel-monitor, nothing of C++ or SQLite mapped.
+  char exe[4096] = {};
+  ASSERT_GT(::readlink(("/proc/" + std::to_string(mon) + "/exe").c_str(), exe, sizeof exe - 1), 0);
+  EXPECT_EQ(std::string(exe), bin_ + "/vessel-monitor");
+  std::string maps = read_text("/proc/" + std::to_string(mon) + "/maps");
+  ASSERT_FALSE(maps.empty());
+  EXPECT_FALSE(contains(maps, "libstdc++")) << maps;
+  EXPECT_FALSE(contains(maps, "sqlite")) << maps;
+  EXPECT_FALSE(contains(maps, "libfmt")) << maps;
+  // The container's output still reaches its log through the C monitor.
+  ASSERT_TRUE(wait_until([&] { return contains(v({"logs", "m1"}).out, "started"); }));
+
+  // vessel-monitor-ctl is gone: the exec back fails, and the exit code goes through the file.
+  ASSERT_EQ(::unlink((bin_ + "/vessel-monitor-ctl").c_str()), 0);
+  write_text(gate, "");
+  ASSERT_TRUE(wait_until([&] { return ::kill(mon, 0) != 0; }));
+  ASSERT_TRUE(wait_until([&] {
+    auto s = inspect("m1");
+    return !s.is_null() && s["State"]["Status"] == "exited";
+  }));
+  j = inspect("m1");
+  EXPECT_EQ(j["State"]["ExitCode"].get<int>(), 5) << j.dump();
+  EXPECT_TRUE(contains(j["State"]["Error"].get<std::string>(), "could not record")) << j.dump();
+  std::string log = read_text(root_ + "/containers/" + j["Id"].get<std::string>() + "/monitor.log");
+  EXPECT_TRUE(contains(log, "vessel-monitor-ctl")) << log;
+}
+
+}  // namespace
+}  // namespace itest
