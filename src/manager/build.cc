@@ -33,8 +33,8 @@ namespace {
 
 void ensure_cache_table(Store& store) {
   store.db().exec(
-      "CREATE TABLE IF NOT EXISTS build_cache (key TEXT PRIMARY KEY, image_id TEXT NOT NULL, "
-      "created TEXT NOT NULL)");
+      "CREATE TABLE IF NOT EXISTS build_cache (key TEXT NOT NULL, image_id TEXT NOT NULL, "
+      "created TEXT NOT NULL, PRIMARY KEY (key, image_id))");
 }
 
 std::string lower(std::string s) {
@@ -144,8 +144,10 @@ class Builder {
         cfg["config"]["Labels"][k] = v;
         text += " " + k + "=" + v;
       }
-      final.image = commit_upper(store_, final.image ? &*final.image : nullptr, cfg, "",
-                                 {text, "", "", true}, {});
+      cached(final, "--label\n" + cfg.dump(), [&]() -> ImageRecord {
+        return commit_upper(store_, final.image ? &*final.image : nullptr, cfg, "",
+                            {text, "", "", true}, {});
+      });
     }
     if (!final.image)
       final.image =
@@ -247,7 +249,7 @@ class Builder {
     h.update(parent + "\n" + key_text);
     std::string key = h.digest();
     if (!o_.no_cache) {
-      auto q = store_.db().prepare("SELECT image_id FROM build_cache WHERE key=?");
+      auto q = store_.db().prepare("SELECT image_id FROM build_cache WHERE key=? ORDER BY created DESC LIMIT 1");
       q.bind(key);
       if (q.step())
         if (auto img = store_.image_by_id(q.text(0))) {

@@ -112,7 +112,8 @@ TEST(Dockerfile, Substitution) {
   EXPECT_EQ(expand("${NOPE:+alt}", v), "");
   EXPECT_EQ(expand("${NOPE:-$A}", v), "x");
   EXPECT_EQ(expand("'$A' \"$A\" \\$A", v), "$A x $A");
-  EXPECT_EQ(words("$SP 'c d' e\\ f", v), (std::vector<std::string>{"a", "b", "c d", "e f"}));
+  // A substituted value is one word, spaces and all.
+  EXPECT_EQ(words("$SP 'c d' e\\ f", v), (std::vector<std::string>{"a b", "c d", "e f"}));
   EXPECT_EQ(expand("cost: $", v), "cost: $");
   EXPECT_NE(error_of([&] { expand("${A", v); }), "");
 }
