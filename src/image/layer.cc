@@ -627,7 +627,7 @@ void walk(int dirfd, const std::string& prefix, std::vector<Node>& out) {
   }
 }
 
-void add_xattrs(archive_entry* e, const std::string& path, int fd) {
+void add_xattrs(archive_entry* e, const std::string& path, int fd, bool skip_overlay) {
   std::string names(4096, '\0');
   ssize_t n;
   for (;;) {
@@ -641,6 +641,7 @@ void add_xattrs(archive_entry* e, const std::string& path, int fd) {
   for (size_t pos = 0; pos < static_cast<size_t>(n);) {
     const char* name = names.data() + pos;
     pos += std::strlen(name) + 1;
+    if (skip_overlay && std::strncmp(name, "trusted.overlay.", 16) == 0) continue;
     std::string value(256, '\0');
     ssize_t v;
     for (;;) {
@@ -656,12 +657,34 @@ void add_xattrs(archive_entry* e, const std::string& path, int fd) {
   }
 }
 
+// An empty entry (a whiteout) at `path`.
+void write_marker_entry(struct archive* tar, const std::string& path, const std::string& dir) {
+  Entry e(archive_entry_new());
+  archive_entry_set_pathname(e.get(), path.c_str());
+  archive_entry_set_filetype(e.get(), AE_IFREG);
+  archive_entry_set_perm(e.get(), 0);
+  archive_entry_set_size(e.get(), 0);
+  if (archive_write_header(tar, e.get()) < ARCHIVE_WARN)
+    fail("pack {}: {}: {}", dir, path, archive_err(tar));
+}
+
+bool overlay_opaque(int fd) {
+  char v[4] = {0};
+  ssize_t n = ::fgetxattr(fd, "trusted.overlay.opaque", v, sizeof v);
+  return n == 1 && v[0] == 'y';
+}
+
 }  // namespace
 
-PackedLayer pack_layer(const std::string& dir, const std::string& out) {
+PackedLayer pack_layer(const std::string& dir, const std::string& out, const PackOptions& opts) {
   UniqueFd root = open_or_throw(dir, O_RDONLY | O_DIRECTORY);
   std::vector<Node> nodes;
   walk(root.get(), "", nodes);
+  std::erase_if(nodes, [&](const Node& n) {
+    for (const auto& ex : opts.exclude)
+      if (n.rel == ex || n.rel.rfind(ex + "/", 0) == 0) return true;
+    return false;
+  });
   std::sort(nodes.begin(), nodes.end(), [](const Node& a, const Node& b) { return a.rel < b.rel; });
 
   UniqueFd outfd = open_or_throw(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -698,6 +721,14 @@ PackedLayer pack_layer(const std::string& dir, const std::string& out) {
     const struct stat& st = n.st;
     if (S_ISSOCK(st.st_mode)) continue;
     std::string full = dir + "/" + n.rel;
+    if (opts.overlay_upper && S_ISCHR(st.st_mode) && st.st_rdev == 0) {
+      auto slash = n.rel.rfind('/');
+      std::string wh = slash == std::string::npos
+                           ? ".wh." + n.rel
+                           : n.rel.substr(0, slash + 1) + ".wh." + n.rel.substr(slash + 1);
+      write_marker_entry(tar.get(), wh, dir);
+      continue;
+    }
     Entry e(archive_entry_new());
     archive_entry_copy_stat(e.get(), &st);
     // An ordinary user's files are container root's (rootless vessel maps the user to 0).
@@ -725,7 +756,7 @@ PackedLayer pack_layer(const std::string& dir, const std::string& out) {
       target.resize(static_cast<size_t>(len));
       archive_entry_set_symlink(e.get(), target.c_str());
     } else {
-      add_xattrs(e.get(), full, fd.get());
+      add_xattrs(e.get(), full, fd.get(), opts.overlay_upper);
     }
     bool hardlink = false;
     if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
@@ -738,6 +769,8 @@ PackedLayer pack_layer(const std::string& dir, const std::string& out) {
     }
     if (archive_write_header(tar.get(), e.get()) < ARCHIVE_WARN)
       fail("pack {}: {}: {}", dir, n.rel, archive_err(tar.get()));
+    if (opts.overlay_upper && S_ISDIR(st.st_mode) && overlay_opaque(fd.get()))
+      write_marker_entry(tar.get(), n.rel + "/.wh..wh..opq", dir);
     if (S_ISREG(st.st_mode) && !hardlink) {
       off_t left = st.st_size;
       while (left > 0) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace vessel::image {
 
@@ -52,8 +53,18 @@ struct PackedLayer {
   uint64_t size = 0;    // compressed size
 };
 
+struct PackOptions {
+  // `dir` is an overlayfs upper directory: a 0:0 character device NAME becomes a ".wh.NAME"
+  // whiteout, a directory with trusted.overlay.opaque="y" gets a ".wh..wh..opq" entry, and
+  // overlayfs's own trusted.overlay.* attributes are left out.
+  bool overlay_upper = false;
+  // Paths (relative, no leading "/") left out with everything under them.
+  std::vector<std::string> exclude;
+};
+
 // Packs the contents of `dir` (paths relative to it, ownership and modes kept, sorted for a
 // reproducible result, mtimes as on disk) into a gzip-compressed tar at `out`.
-PackedLayer pack_layer(const std::string& dir, const std::string& out);
+PackedLayer pack_layer(const std::string& dir, const std::string& out,
+                       const PackOptions& opts = {});
 
 }  // namespace vessel::image

@@ -37,6 +37,8 @@ void add_volume(CLI::App& app, Globals& g, Action& action);
 void add_network(CLI::App& app, Globals& g, Action& action);
 void add_system(CLI::App& app, Globals& g, Action& action);
 void add_cp(CLI::App& app, Globals& g, Action& action);  // cp, export
+void add_commit(CLI::App& app, Globals& g, Action& action);  // commit, diff, history
+void add_build(CLI::App& app, Globals& g, Action& action);
 
 // The flags shared by run and create, filled into `o`.
 void add_run_flags(CLI::App* cmd, manager::RunOptions& o, std::shared_ptr<struct RunFlagValues> v);

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "cli/manager/commands.h"
+#include "manager/build.h"
 #include "manager/containers.h"
 #include "util/error.h"
 
@@ -15,8 +16,13 @@ using nlohmann::json;
 
 namespace {
 
-int list_images(Globals& g, bool quiet, const std::string& format) {
+int list_images(Globals& g, bool quiet, const std::string& format, bool all = false) {
   auto imgs = g.store().images();
+  // Build steps (the layer cache) without a name are shown with --all only.
+  if (!all) {
+    auto steps = build_cache_images(g.store());
+    std::erase_if(imgs, [&](const ImageRecord& i) { return i.tags.empty() && steps.count(i.id); });
+  }
   if (format == "json") {
     json out = json::array();
     for (const auto& i : imgs)
@@ -51,11 +57,16 @@ int list_images(Globals& g, bool quiet, const std::string& format) {
 void add_images(CLI::App& app, Globals& g, Action& action) {
   auto quiet = std::make_shared<bool>(false);
   auto format = std::make_shared<std::string>();
+  auto list_all = std::make_shared<bool>(false);
   auto* images = app.add_subcommand("images", "list images");
   images->add_flag("-q,--quiet", *quiet, "print IDs only");
+  images->add_flag("-a,--all", *list_all,
+                   "also the unnamed images of build steps (the layer cache)");
   images->add_option("--format", *format, "json, or a table (default)");
-  images->callback([&g, &action, quiet, format] {
-    action = [&g, quiet, format]() -> int { return list_images(g, *quiet, *format); };
+  images->callback([&g, &action, quiet, format, list_all] {
+    action = [&g, quiet, format, list_all]() -> int {
+      return list_images(g, *quiet, *format, *list_all);
+    };
   });
 
   auto names = std::make_shared<std::vector<std::string>>();

@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
   cli::add_network(app, g, action);
   cli::add_system(app, g, action);
   cli::add_cp(app, g, action);
+  cli::add_commit(app, g, action);
+  cli::add_build(app, g, action);
 
   try {
     app.parse(argc, argv);

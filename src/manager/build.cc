@@ -1,0 +1,518 @@
+#include "manager/build.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <functional>
+#include <optional>
+
+#include "image/digest.h"
+#include "image/dockerfile.h"
+#include "image/platform.h"
+#include "linux/path.h"
+#include "manager/attach.h"
+#include "manager/build_copy.h"
+#include "manager/commit.h"
+#include "manager/containers.h"
+#include "manager/images.h"
+#include "manager/rootfs.h"
+#include "manager/spec_builder.h"
+#include "util/error.h"
+#include "util/file.h"
+
+namespace vessel::manager {
+
+using nlohmann::json;
+namespace df = image::dockerfile;
+
+namespace {
+
+void ensure_cache_table(Store& store) {
+  store.db().exec(
+      "CREATE TABLE IF NOT EXISTS build_cache (key TEXT NOT NULL, image_id TEXT NOT NULL, "
+      "created TEXT NOT NULL, PRIMARY KEY (key, image_id))");
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// A root filesystem mounted for a build step under the store's tmp directory: an overlay
+// with a fresh upper layer (or read-only), unmounted and removed when it goes out of scope.
+class StepMount {
+ public:
+  StepMount(Store& store, const ImageRecord& img, bool read_only)
+      : dir_(store.paths().tmp() + "/build-" + random_hex_id().substr(0, 16)) {
+    mkdir_p(dir_, 0700);
+    try {
+      mount_rootfs(store, img, dir_, read_only);
+      if (container_storage_driver(dir_) != "overlay")
+        fail("vessel build needs the overlay storage driver (this store uses vfs)");
+      rootfd_.reset(::open((dir_ + "/rootfs").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!rootfd_) fail_errno("opening {}/rootfs", dir_);
+    } catch (...) {
+      cleanup();
+      throw;
+    }
+  }
+  StepMount(const StepMount&) = delete;
+  StepMount& operator=(const StepMount&) = delete;
+  ~StepMount() { cleanup(); }
+
+  int rootfd() const { return rootfd_.get(); }
+  std::string rootfs() const { return dir_ + "/rootfs"; }
+  std::string upper() const { return dir_ + "/upper"; }
+  void unmount() {
+    rootfd_.reset();
+    unmount_rootfs(dir_);
+  }
+
+ private:
+  void cleanup() {
+    rootfd_.reset();
+    try {
+      unmount_rootfs(dir_);
+      remove_tree(dir_);
+    } catch (const Error&) {
+    }
+  }
+  std::string dir_;
+  UniqueFd rootfd_;
+};
+
+struct StageState {
+  std::string name;                  // AS name (lower case), or ""
+  std::optional<ImageRecord> image;  // nullopt: FROM scratch with nothing made yet
+  json config;                       // the whole image config
+  std::map<std::string, std::optional<std::string>> args;  // declared ARGs of this stage
+};
+
+class Builder {
+ public:
+  Builder(Store& store, const BuildOptions& o) : store_(store), o_(o) {}
+
+  ImageRecord run() {
+    std::string file = o_.file;
+    if (file.empty()) {
+      file = o_.context + "/Containerfile";
+      if (!path_exists(file)) file = o_.context + "/Dockerfile";
+    }
+    if (!path_exists(file)) fail("no Containerfile or Dockerfile in {} (use -f FILE)", o_.context);
+    std::string name = file.substr(file.rfind('/') + 1);
+    df_ = df::parse(read_file(file), name);
+    ignore_ = IgnoreRules::load(o_.context);
+    for (const auto& [k, v] : o_.build_args) build_args_[k] = v;
+    ensure_cache_table(store_);
+
+    // Meta ARGs (before the first FROM) and the stages.
+    size_t i = 0;
+    for (; i < df_.instructions.size() && df_.instructions[i].keyword == "ARG"; ++i)
+      declare_args(df_.instructions[i], meta_args_, meta_args_);
+    std::vector<std::pair<size_t, size_t>> stages;  // [begin, end) of each stage
+    for (size_t j = i; j < df_.instructions.size(); ++j)
+      if (df_.instructions[j].keyword == "FROM") {
+        if (!stages.empty()) stages.back().second = j;
+        stages.push_back({j, df_.instructions.size()});
+      }
+    size_t last = stages.size() - 1;
+    if (!o_.target.empty()) {
+      bool found = false;
+      for (size_t s = 0; s < stages.size() && !found; ++s)
+        if (stage_name(df_.instructions[stages[s].first]) == lower(o_.target)) {
+          last = s;
+          found = true;
+        }
+      if (!found) fail("--target {}: no stage with that name in {}", o_.target, df_.name);
+    }
+    total_ = static_cast<int>(stages[last].second - stages[0].first);
+
+    for (size_t s = 0; s <= last; ++s) {
+      StageState st;
+      for (size_t j = stages[s].first; j < stages[s].second; ++j) step(st, df_.instructions[j]);
+      done_.push_back(std::move(st));
+    }
+    StageState& final = done_.back();
+    if (!o_.labels.empty()) {
+      json cfg = final.config;
+      std::string text = "LABEL";
+      for (const auto& [k, v] : o_.labels) {
+        cfg["config"]["Labels"][k] = v;
+        text += " " + k + "=" + v;
+      }
+      cached(final, "--label\n" + cfg.dump(), [&]() -> ImageRecord {
+        return commit_upper(store_, final.image ? &*final.image : nullptr, cfg, "",
+                            {text, "", "", true}, {});
+      });
+    }
+    if (!final.image)
+      final.image =
+          commit_upper(store_, nullptr, final.config, "", {"FROM scratch", "", "", true}, {});
+    for (const auto& t : o_.tags) {
+      store_.tag_image(final.image->id, local_image_name(t));
+      say("COMMIT " + local_image_name(t));
+    }
+    return *store_.image_by_id(final.image->id);
+  }
+
+ private:
+  void say(const std::string& line) {
+    if (o_.out) o_.out(line + "\n");
+  }
+
+  std::string where(const df::Instruction& ins) const {
+    return fmt::format("{}:{}: STEP {}/{}: {}", df_.name, ins.line, step_, total_, ins.text);
+  }
+
+  static std::string stage_name(const df::Instruction& from) {
+    auto w = df::words(from.args, [](const std::string&) { return std::nullopt; });
+    return w.size() == 3 && lower(w[1]) == "as" ? lower(w[2]) : "";
+  }
+
+  void declare_args(const df::Instruction& ins,
+                    std::map<std::string, std::optional<std::string>>& into,
+                    const std::map<std::string, std::optional<std::string>>& visible) {
+    auto lookup = [&](const std::string& n) -> std::optional<std::string> {
+      auto it = visible.find(n);
+      if (it != visible.end()) return it->second;
+      return std::nullopt;
+    };
+    for (auto& [k, v] : df::key_values("ARG", ins.args, lookup, df_.escape)) {
+      std::optional<std::string> value = v;
+      if (auto b = build_args_.find(k); b != build_args_.end())
+        value = b->second;
+      else if (!v) {
+        // `ARG NAME` in a stage takes the meta ARG's value.
+        if (auto m = meta_args_.find(k); m != meta_args_.end()) value = m->second;
+      }
+      into[k] = value;
+    }
+  }
+
+  // Variables: the config's Env first, then the stage's ARGs.
+  df::Lookup lookup(const StageState& st) const {
+    return [&st](const std::string& n) -> std::optional<std::string> {
+      const json& env = st.config.value("config", json::object()).value("Env", json::array());
+      for (const auto& e : env) {
+        std::string s = e.get<std::string>();
+        if (s.rfind(n + "=", 0) == 0) return s.substr(n.size() + 1);
+      }
+      if (auto it = st.args.find(n); it != st.args.end()) return it->second;
+      return std::nullopt;
+    };
+  }
+
+  void from(StageState& st, const df::Instruction& ins) {
+    if (ins.flag("platform"))
+      fail("{}: --platform is not supported (builds are for this host)", where(ins));
+    for (const auto& [k, v] : ins.flags)
+      if (k != "platform") fail("{}: unknown flag --{}", where(ins), k);
+    auto meta = [this](const std::string& n) -> std::optional<std::string> {
+      if (auto it = meta_args_.find(n); it != meta_args_.end()) return it->second;
+      return std::nullopt;
+    };
+    auto w = df::words(ins.args, meta, df_.escape);
+    if (w.size() != 1 && !(w.size() == 3 && lower(w[1]) == "as"))
+      fail("{}: FROM IMAGE [AS NAME]", where(ins));
+    st.name = w.size() == 3 ? lower(w[2]) : "";
+    std::string ref = w[0];
+    if (lower(ref) == "scratch") {
+      st.config = {{"architecture", image::host_architecture()},
+                   {"os", "linux"},
+                   {"config", json::object()}};
+      return;
+    }
+    for (const auto& d : done_)
+      if (!d.name.empty() && d.name == lower(ref)) {
+        st.image = d.image;
+        st.config = d.config;
+        if (!st.image) st.config = d.config;
+        return;
+      }
+    try {
+      st.image = resolve_image(store_, ref);
+    } catch (const Error& e) {
+      fail("{}: {}", where(ins), e.what());
+    }
+    st.config = image_config(store_, *st.image);
+  }
+
+  // Looks the step up in the cache, or runs `make` and records what it made.
+  void cached(StageState& st, const std::string& key_text,
+              const std::function<ImageRecord()>& make) {
+    image::Sha256 h;
+    std::string parent = st.image ? st.image->id : "scratch";
+    h.update(parent + "\n" + key_text);
+    std::string key = h.digest();
+    if (!o_.no_cache) {
+      auto q = store_.db().prepare("SELECT image_id FROM build_cache WHERE key=? ORDER BY created DESC LIMIT 1");
+      q.bind(key);
+      if (q.step())
+        if (auto img = store_.image_by_id(q.text(0))) {
+          say("--> Using cache " + img->id);
+          st.image = *img;
+          st.config = image_config(store_, *img);
+          say("--> " + short_id(img->id));
+          return;
+        }
+    }
+    auto img = make();
+    store_.db()
+        .prepare("INSERT OR REPLACE INTO build_cache (key, image_id, created) VALUES (?,?,?)")
+        .bind(key, img.id, now_rfc3339())
+        .run();
+    st.image = img;
+    st.config = image_config(store_, img);
+    say("--> " + short_id(img.id));
+  }
+
+  // The ARGs with values, as KEY=VALUE, for RUN's environment and the cache key.
+  std::vector<std::string> arg_env(const StageState& st) const {
+    std::vector<std::string> out;
+    const json& env = st.config.value("config", json::object()).value("Env", json::array());
+    for (const auto& [k, v] : st.args) {
+      if (!v) continue;
+      bool shadowed = false;
+      for (const auto& e : env) shadowed |= e.get<std::string>().rfind(k + "=", 0) == 0;
+      if (!shadowed) out.push_back(k + "=" + *v);
+    }
+    return out;
+  }
+
+  ImageRecord empty_base() const { return ImageRecord{}; }
+
+  void run_step(StageState& st, const df::Instruction& ins) {
+    for (const auto& [k, v] : ins.flags) fail("{}: RUN --{} is not supported", where(ins), k);
+    std::vector<std::string> shell = {"/bin/sh", "-c"};
+    const json& cfg = st.config.value("config", json::object());
+    if (cfg.contains("Shell") && cfg["Shell"].is_array() && !cfg["Shell"].empty())
+      shell = cfg["Shell"].get<std::vector<std::string>>();
+    auto cmd = df::command(ins, shell);
+    if (cmd.empty()) fail("{}: RUN needs a command", where(ins));
+    auto env = arg_env(st);
+    std::string key = "RUN " + json(cmd).dump() + "\n" + json(env).dump();
+    cached(st, key, [&]() -> ImageRecord {
+      if (!st.image)
+        st.image = commit_upper(store_, nullptr, st.config, "", {"FROM scratch", "", "", true}, {});
+      RunOptions ro;
+      ro.image = st.image->id;
+      ro.name = "vessel-build-" + random_hex_id().substr(0, 12);
+      ro.entrypoint = std::vector<std::string>{};
+      ro.command = cmd;
+      ro.env = env;
+      ro.networks = {o_.network};
+      auto rec = create_container(store_, ro);
+      int code = -1;
+      std::string upper = container_dir(store_, rec.id) + "/upper";
+      try {
+        auto sr = start_container(store_, rec.id, true);
+        for (;;) {
+          auto f = read_frame(sr.stream.get());
+          if (!f) fail("{}: the container's monitor went away", where(ins));
+          if (f->type == Frame::stdout_data || f->type == Frame::stderr_data) {
+            if (!o_.quiet && o_.out) o_.out(f->data);
+          } else if (f->type == Frame::exited) {
+            code = std::stoi(f->data);
+            break;
+          } else if (f->type == Frame::error) {
+            fail("{}: {}", where(ins), f->data);
+          }
+        }
+        if (code != 0) fail("{}: exited with code {}", where(ins), code);
+        auto out =
+            commit_upper(store_, &*st.image, st.config, upper, {ins.text, "", "", false}, {});
+        remove_container(store_, rec.id, true, true);
+        return out;
+      } catch (...) {
+        try {
+          remove_container(store_, rec.id, true, true);
+        } catch (const Error&) {
+        }
+        throw;
+      }
+    });
+  }
+
+  void copy_step(StageState& st, const df::Instruction& ins) {
+    CopySpec spec;
+    spec.what = ins.keyword;
+    spec.add = ins.keyword == "ADD";
+    spec.ignore = &ignore_;
+    spec.source_root = o_.context;
+    std::optional<std::string> chown, from;
+    for (const auto& [k, v] : ins.flags) {
+      if (k == "chown")
+        chown = df::expand(v, lookup(st), df_.escape);
+      else if (k == "chmod")
+        spec.chmod = parse_chmod(v);
+      else if (k == "from" && ins.keyword == "COPY")
+        from = df::expand(v, lookup(st), df_.escape);
+      else if (k == "link")
+        continue;
+      else
+        fail("{}: unknown flag --{}", where(ins), k);
+    }
+    auto args = ins.json ? *ins.json : df::words(ins.args, lookup(st), df_.escape);
+    if (args.size() < 2) fail("{}: {} needs a source and a destination", where(ins), ins.keyword);
+    spec.sources.assign(args.begin(), args.end() - 1);
+    for (const auto& s : spec.sources)
+      if (s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0 || s.rfind("git@", 0) == 0)
+        fail("{}: {} of a URL is not supported: download it in a RUN step", where(ins),
+             ins.keyword);
+    std::string dest = args.back();
+    const json& cfg = st.config.value("config", json::object());
+    if (dest.empty() || dest[0] != '/') {
+      std::string wd = cfg.value("WorkingDir", "");
+      if (wd.empty()) wd = "/";
+      dest = (wd == "/" ? "" : wd) + "/" + (dest == "." ? "" : dest);
+      if (args.back() == "." || args.back().back() == '/') {
+        if (dest.back() != '/') dest += '/';
+      }
+    }
+    spec.dest = dest;
+
+    std::optional<ImageRecord> from_image;
+    if (from) {
+      for (size_t i = 0; i < done_.size() && !from_image; ++i)
+        if (done_[i].name == lower(*from) || std::to_string(i) == *from) {
+          if (!done_[i].image) fail("{}: stage {} has no files (FROM scratch)", where(ins), *from);
+          from_image = done_[i].image;
+        }
+      if (!from_image) {
+        try {
+          from_image = resolve_image(store_, *from);
+        } catch (const Error&) {
+          fail("{}: --from={}: no such stage or image", where(ins), *from);
+        }
+      }
+    }
+    std::optional<StepMount> src;
+    if (from_image) {
+      src.emplace(store_, *from_image, true);
+      spec.source_root = src->rootfs();
+      spec.source_is_rootfs = true;
+    }
+    std::string digest;
+    try {
+      digest = copy_digest(spec);
+    } catch (const Error& e) {
+      fail("{}: {}", where(ins), e.what());
+    }
+    std::string key = ins.text + "\n" + digest + "\n" + (from_image ? from_image->id : "");
+    cached(st, key, [&]() -> ImageRecord {
+      ImageRecord base = st.image ? *st.image : empty_base();
+      StepMount m(store_, base, false);
+      if (chown) {
+        auto u = resolve_user(m.rootfd(), *chown);
+        spec.uid = u.uid;
+        spec.gid = u.gid;
+      }
+      try {
+        copy_into(m.rootfd(), spec);
+      } catch (const Error& e) {
+        fail("{}: {}", where(ins), e.what());
+      }
+      m.unmount();
+      return commit_upper(store_, st.image ? &*st.image : nullptr, st.config, m.upper(),
+                          {ins.text, "", "", false}, {});
+    });
+  }
+
+  void workdir_step(StageState& st, const df::Instruction& ins) {
+    json section = st.config.value("config", json::object());
+    apply_instruction(section, ins, lookup(st), df_.escape);
+    std::string dir = section.value("WorkingDir", "/");
+    cached(st, "WORKDIR " + dir, [&]() -> ImageRecord {
+      json cfg = st.config;
+      cfg["config"] = section;
+      ImageRecord base = st.image ? *st.image : empty_base();
+      StepMount m(store_, base, false);
+      linux::open_in_root(m.rootfd(), dir, linux::Create::dir, 0755);
+      m.unmount();
+      bool changed = !list_dir_empty(m.upper());
+      return commit_upper(store_, st.image ? &*st.image : nullptr, cfg, changed ? m.upper() : "",
+                          {ins.text, "", "", !changed}, {});
+    });
+  }
+
+  static bool list_dir_empty(const std::string& path) {
+    auto r = ::opendir(path.c_str());
+    if (!r) return true;
+    int n = 0;
+    while (auto* e = ::readdir(r))
+      n += std::string(e->d_name) != "." && std::string(e->d_name) != "..";
+    ::closedir(r);
+    return n == 0;
+  }
+
+  void config_step(StageState& st, const df::Instruction& ins) {
+    json section = st.config.value("config", json::object());
+    try {
+      apply_instruction(section, ins, lookup(st), df_.escape);
+    } catch (const Error& e) {
+      fail("{}: {}", where(ins), e.what());
+    }
+    cached(st, ins.keyword + "\n" + section.dump(), [&]() -> ImageRecord {
+      json cfg = st.config;
+      cfg["config"] = section;
+      return commit_upper(store_, st.image ? &*st.image : nullptr, cfg, "",
+                          {ins.text, "", "", true}, {});
+    });
+  }
+
+  void step(StageState& st, const df::Instruction& ins) {
+    ++step_;
+    say(fmt::format("STEP {}/{}: {}", step_, total_, ins.text));
+    const std::string& k = ins.keyword;
+    if (k == "FROM") return from(st, ins);
+    if (k == "ARG") {
+      std::map<std::string, std::optional<std::string>> visible = st.args;
+      declare_args(ins, st.args, visible);
+      return;
+    }
+    if (k == "RUN") return run_step(st, ins);
+    if (k == "COPY" || k == "ADD") return copy_step(st, ins);
+    if (k == "WORKDIR") return workdir_step(st, ins);
+    if (k == "MAINTAINER") {
+      // Deprecated: kept as the author, as docker does.
+      st.config["author"] = ins.args;
+      return;
+    }
+    if (k == "ONBUILD") fail("{}: ONBUILD is not supported", where(ins));
+    config_step(st, ins);
+  }
+
+  Store& store_;
+  const BuildOptions& o_;
+  df::File df_;
+  IgnoreRules ignore_;
+  std::map<std::string, std::string> build_args_;
+  std::map<std::string, std::optional<std::string>> meta_args_;
+  std::vector<StageState> done_;
+  int step_ = 0, total_ = 0;
+};
+
+}  // namespace
+
+ImageRecord build_image(Store& store, const BuildOptions& opts) {
+  struct stat st {};
+  if (::stat(opts.context.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    fail("build context {}: not a directory", opts.context);
+  if (opts.network.empty()) fail("--network: none, host or a network's name");
+  Builder b(store, opts);
+  return b.run();
+}
+
+std::set<std::string> build_cache_images(Store& store) {
+  ensure_cache_table(store);
+  std::set<std::string> out;
+  auto q = store.db().prepare("SELECT image_id FROM build_cache");
+  while (q.step()) out.insert(q.text(0));
+  return out;
+}
+
+}  // namespace vessel::manager
