@@ -36,6 +36,7 @@ void add_template(CLI::App& app, Globals& g, Action& action);
 void add_volume(CLI::App& app, Globals& g, Action& action);
 void add_network(CLI::App& app, Globals& g, Action& action);
 void add_system(CLI::App& app, Globals& g, Action& action);
+void add_system_service(CLI::App* sys, Globals& g, Action& action);  // system service (API)
 
 // The flags shared by run and create, filled into `o`.
 void add_run_flags(CLI::App* cmd, manager::RunOptions& o, std::shared_ptr<struct RunFlagValues> v);
