@@ -74,6 +74,11 @@ bool passes(manager::Store& store, const ContainerRecord& c,
             const std::map<std::string, std::vector<std::string>>& filters) {
   for (const auto& [key, values] : filters) {
     if (values.empty()) continue;
+    if (key == "label") {  // every label must match; the other filters match any value
+      for (const auto& v : values)
+        if (!label_matches(c.options.value("labels", json::object()), v)) return false;
+      continue;
+    }
     bool any = false;
     for (const auto& v : values) {
       if (key == "status")

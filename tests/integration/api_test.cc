@@ -232,6 +232,70 @@ print("left", len(client.containers.list(all=True)))
   EXPECT_EQ(r.out, "exit 5\nlogs from-sdk\nstatus exited v 67108864\nrun run\nleft 0\n");
 }
 
+TEST_F(ApiTest, DockerComposeUpPsLogsExecDown) {
+  if (!have("docker-compose")) GTEST_SKIP() << "docker-compose not installed";
+  std::string proj = dir_ + "/proj";
+  mkdirs(proj);
+  write_text(proj + "/docker-compose.yml", R"YML(version: "3.7"
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "echo web-up; mkdir -p /www && echo hello-compose > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports: ["18080:80"]
+    volumes: ["webdata:/data"]
+    environment:
+      ROLE: web
+    restart: unless-stopped
+    networks: [back]
+  client:
+    image: busybox
+    command: ["sh", "-c", "echo client-$$ROLE; exec sleep 1000"]
+    environment:
+      ROLE: client
+    depends_on: [web]
+    networks: [back]
+networks:
+  back: {}
+volumes:
+  webdata: {}
+)YML");
+  auto compose = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"env",
+                                     "DOCKER_HOST=unix://" + sock_,
+                                     "DOCKER_CONFIG=" + dir_ + "/docker-config",
+                                     "docker-compose",
+                                     "--project-directory",
+                                     proj,
+                                     "-f",
+                                     proj + "/docker-compose.yml",
+                                     "-p",
+                                     "proj"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_cmd(argv, 90s);
+  };
+  auto up = compose({"up", "-d"});
+  ASSERT_TRUE(up.ok()) << up.describe() << read_text(dir_ + "/service.err");
+  auto ps = compose({"ps"});
+  EXPECT_TRUE(contains(ps.out, "proj_web_1") && contains(ps.out, "proj_client_1")) << ps.describe();
+  EXPECT_EQ(split_lines(trim(ps.out)).size(), 4u) << ps.out;  // header, rule, two containers
+  EXPECT_TRUE(contains(ps.out, "0.0.0.0:18080->80/tcp")) << ps.out;
+  EXPECT_TRUE(wait_until([&] {
+    auto l = compose({"logs", "--no-color"}).out;
+    return contains(l, "web-up") && contains(l, "client-client");
+  }));
+  auto get = compose({"exec", "-T", "client", "wget", "-qO-", "http://proj_web_1/"});
+  EXPECT_EQ(get.out, "hello-compose\n") << get.describe();
+  auto published = run_cmd({"curl", "-s", "http://127.0.0.1:18080/"});
+  EXPECT_EQ(published.out, "hello-compose\n") << published.describe();
+  EXPECT_TRUE(contains(v({"volume", "ls"}).out, "proj_webdata"));
+  EXPECT_TRUE(contains(v({"network", "ls"}).out, "proj_back"));
+  auto down = compose({"down", "-v"});
+  ASSERT_TRUE(down.ok()) << down.describe();
+  EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
+  EXPECT_FALSE(contains(v({"volume", "ls"}).out, "proj_webdata"));
+  EXPECT_FALSE(contains(v({"network", "ls"}).out, "proj_back"));
+}
+
 TEST_F(ApiTest, ClientsThatDisconnectLeaveNothingRunning) {
   if (!have("docker")) GTEST_SKIP() << "docker CLI (docker.io) not installed";
   ASSERT_TRUE(
