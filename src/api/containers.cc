@@ -3,11 +3,16 @@
 #include "manager/containers.h"
 
 #include <chrono>
+#include <sstream>
 #include <thread>
 
 #include "api/convert.h"
 #include "api/routes.h"
+#include "linux/terminal.h"
+#include "manager/attach.h"
 #include "manager/images.h"
+#include "runtime/container.h"
+#include "util/file.h"
 
 namespace vessel::api {
 
@@ -222,6 +227,55 @@ void rename(manager::Store& store, const Request& req, Conn& conn, const Params&
   conn.empty(204);
 }
 
+// The terminal size of a running container with a tty, through its monitor.
+void resize(manager::Store& store, const Request& req, Conn& conn, const Params& p) {
+  auto c = find(store, p.at("id"));
+  if (c.state != "running") throw ApiError(409, "Container " + c.id + " is not running");
+  long h = req.q_int("h", 0), w = req.q_int("w", 0);
+  if (h <= 0 || w <= 0 || h > 65535 || w > 65535) throw ApiError(400, "invalid h or w");
+  if (c.options.value("tty", false)) {
+    UniqueFd s = linux::connect_unix(manager::attach_socket_path(store, c.id));
+    manager::write_frame(s.get(), manager::Frame::resize,
+                         std::to_string(h) + " " + std::to_string(w));
+  }
+  conn.empty(200);
+}
+
+// The container's processes (host view), as docker's default `ps -ef` columns.
+void top(manager::Store& store, const Request&, Conn& conn, const Params& p) {
+  auto c = find(store, p.at("id"));
+  if (c.state != "running" && c.state != "paused")
+    throw ApiError(409, "Container " + c.id + " is not running");
+  runtime::Runtime rt(store.paths().runtime_root());
+  json procs = json::array();
+  for (pid_t pid : rt.pids(c.id)) {
+    std::string dir = "/proc/" + std::to_string(pid);
+    std::string cmdline, stat, status;
+    try {
+      cmdline = read_file(dir + "/cmdline");
+      stat = read_file(dir + "/stat");
+      status = read_file(dir + "/status");
+    } catch (const std::exception&) {
+      continue;  // gone meanwhile
+    }
+    for (auto& ch : cmdline)
+      if (ch == '\0') ch = ' ';
+    while (!cmdline.empty() && cmdline.back() == ' ') cmdline.pop_back();
+    std::string ppid = "0";
+    auto close = stat.rfind(')');
+    if (close != std::string::npos) {
+      std::istringstream rest(stat.substr(close + 2));
+      std::string state;
+      rest >> state >> ppid;
+    }
+    std::string uid = "0";
+    auto u = status.find("\nUid:");
+    if (u != std::string::npos) std::istringstream(status.substr(u + 5)) >> uid;
+    procs.push_back({uid, std::to_string(pid), ppid, cmdline});
+  }
+  conn.json(200, {{"Titles", {"UID", "PID", "PPID", "CMD"}}, {"Processes", procs}});
+}
+
 void prune(manager::Store& store, const Request&, Conn& conn, const Params&) {
   json deleted = json::array();
   for (auto c : store.containers()) {
@@ -257,6 +311,8 @@ void add_container_routes(std::vector<Route>& r) {
   r.push_back({"POST", "/containers/{id}/pause", pause});
   r.push_back({"POST", "/containers/{id}/unpause", unpause});
   r.push_back({"POST", "/containers/{id}/rename", rename});
+  r.push_back({"POST", "/containers/{id}/resize", resize});
+  r.push_back({"GET", "/containers/{id}/top", top});
   r.push_back({"DELETE", "/containers/{id}", remove});
 }
 

@@ -114,6 +114,9 @@ TEST_F(ApiTest, DockerCliRunsAContainerThroughItsLife) {
       docker({"inspect", "--format", "{{.State.Status}} {{.Name}} {{.Config.Labels.role}}", "web"});
   EXPECT_EQ(trim(st.out), "running /web test") << st.describe();
 
+  auto top = docker({"top", "web"});
+  EXPECT_TRUE(contains(top.out, "sleep 1000")) << top.describe();
+
   auto images = docker({"images", "--format", "{{.Repository}}"});
   EXPECT_TRUE(contains(images.out, "busybox")) << images.describe();
 
@@ -225,11 +228,17 @@ out = client.containers.run("busybox", ["sh", "-c", "echo $A"], environment={"A"
                             network_mode="none", remove=True)
 print("run", out.decode().strip())
 c.remove()
+s = client.containers.run("busybox", ["sleep", "1000"], detach=True, network_mode="none")
+r = s.exec_run(["sh", "-c", "echo plain; echo err >&2; exit 4"])
+print("exec", r.exit_code, r.output.decode().strip().replace("\n", ","))
+r = s.exec_run(["sh", "-c", "test -t 1 && echo tty"], tty=True)
+print("exectty", r.exit_code, r.output.decode().strip())
+s.remove(force=True)
 print("left", len(client.containers.list(all=True)))
 )PY");
   auto r = run_cmd({"python3", script, sock_}, 60s);
   ASSERT_TRUE(r.ok()) << r.describe() << read_text(dir_ + "/service.err");
-  EXPECT_EQ(r.out, "exit 5\nlogs from-sdk\nstatus exited v 67108864\nrun run\nleft 0\n");
+  EXPECT_EQ(r.out, "exit 5\nlogs from-sdk\nstatus exited v 67108864\nrun run\nexec 4 plain,err\nexectty 0 tty\nleft 0\n");
 }
 
 TEST_F(ApiTest, DockerComposeUpPsLogsExecDown) {
