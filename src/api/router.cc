@@ -68,7 +68,7 @@ const std::vector<Route>& routes() {
 
 int status_for(const std::string& m) {
   auto has = [&](const char* s) { return m.find(s) != std::string::npos; };
-  if (has("no such") || has("No such") || has("not found")) return 404;
+  if (has("no such") || has("No such") || has("not found") || has("not known")) return 404;
   if (has("in use") || has("already running") || has("already exists") || has("is running") ||
       has("is not running") || has("is paused") || has("not paused") || has("being started") ||
       has("conflict") || has("used by"))
