@@ -2,6 +2,8 @@
 // unpause, rename, prune.
 #include "manager/containers.h"
 
+#include <poll.h>
+
 #include <chrono>
 #include <sstream>
 #include <thread>
@@ -178,19 +180,51 @@ void wait(manager::Store& store, const Request& req, Conn& conn, const Params& p
   // The status line goes out at once (clients wait on it before starting the container).
   conn.begin_stream(200, "application/json");
   int code = c.exit_code;
+  // While the container runs, its monitor's stream says how it exits, even when the record
+  // goes with it (AutoRemove).
+  UniqueFd stream;
+  bool exited_seen = false;
   while (true) {
     auto now = store.container_by_id(c.id);
-    if (!now) break;
+    if (!now) {
+      code = noted_exit(c.id).value_or(code);
+      break;
+    }
     auto r = manager::refresh(store, *now);
-    code = r.exit_code;
+    if (!exited_seen) code = r.exit_code;
     bool stopped = !is_live(r.state) && !manager::monitor_alive(r) && r.state != "creating";
-    if (condition == "not-running" && stopped) break;
-    if (condition == "next-exit" && stopped && r.finished_at != finished_before) break;
+    if (condition == "not-running" && (stopped || exited_seen)) break;
+    if (condition == "next-exit" && ((stopped && r.finished_at != finished_before) || exited_seen))
+      break;
     if (conn.peer_closed()) {
       conn.keep_alive = false;
       return;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!stream && r.state == "running") {
+      try {
+        stream = linux::connect_unix(manager::attach_socket_path(store, c.id));
+      } catch (const std::exception&) {
+      }
+    }
+    if (stream) {
+      pollfd pf{stream.get(), POLLIN, 0};
+      if (::poll(&pf, 1, 50) > 0) {
+        auto f = manager::read_frame(stream.get());
+        if (!f) {
+          stream.reset();
+        } else if (f->type == manager::Frame::exited) {
+          try {
+            code = std::stoi(f->data);
+            exited_seen = true;
+            note_exit(c.id, code);
+          } catch (const std::exception&) {
+          }
+          stream.reset();
+        }
+      }
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   }
   conn.write(json{{"StatusCode", code}, {"Error", nullptr}}.dump() + "\n");
   conn.end_stream();

@@ -16,8 +16,12 @@ namespace {
 ImageRecord find(manager::Store& store, const std::string& ref) {
   auto img = store.find_image(ref);
   if (!img) {
-    // The short names of vessel's templates (busybox) name their localhost/ images.
-    img = store.find_image("localhost/" + ref);
+    // The short names of vessel's templates (busybox) name their localhost/ images, built on
+    // first use.
+    try {
+      img = manager::resolve_image(store, ref);
+    } catch (const std::exception&) {
+    }
   }
   if (!img) throw ApiError(404, "No such image: " + ref);
   return *img;

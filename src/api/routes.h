@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,10 @@ void add_object_routes(std::vector<Route>& r);  // volumes, networks
 void add_exec_routes(std::vector<Route>& r);
 // Starts a container, handing its stream to an attach that waits for the start (streams.cc).
 void start_with_attach(manager::Store& store, const std::string& id);
+// Exit codes seen on monitors' streams (attach, wait): a container removed at its exit
+// (AutoRemove) still answers its wait with its code.
+void note_exit(const std::string& id, int code);
+std::optional<int> noted_exit(const std::string& id);
 
 void handle(manager::Store& store, Request& req, Conn& conn);
 

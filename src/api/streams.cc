@@ -152,8 +152,8 @@ std::map<std::string, std::shared_ptr<PendingAttach>> g_pending;
 
 // Copies the monitor's frames to the client (and the client's bytes to the container's
 // stdin) until the container exits or either side goes.
-void relay(int stream, Conn& conn, bool tty, bool want_stdin, bool out, bool err,
-           std::string pending_input) {
+void relay(const std::string& id, int stream, Conn& conn, bool tty, bool want_stdin, bool out,
+           bool err, std::string pending_input) {
   if (want_stdin && !pending_input.empty())
     manager::write_frame(stream, Frame::stdin_data, pending_input);
   bool client_in = want_stdin;
@@ -182,7 +182,14 @@ void relay(int stream, Conn& conn, bool tty, bool want_stdin, bool out, bool err
     if (pf[0].revents & (POLLIN | POLLHUP)) {
       auto f = manager::read_frame(stream);
       if (!f) return;
-      if (f->type == Frame::exited || f->type == Frame::error) return;
+      if (f->type == Frame::exited) {
+        try {
+          note_exit(id, std::stoi(f->data));
+        } catch (const std::exception&) {
+        }
+        return;
+      }
+      if (f->type == Frame::error) return;
       int which = f->type == Frame::stdout_data ? 1 : f->type == Frame::stderr_data ? 2 : 0;
       if (which == 0 || (which == 1 && !out) || (which == 2 && !err)) continue;
       if (!conn.write_raw(tty ? f->data : mux_frame(which, f->data))) return;
@@ -217,10 +224,26 @@ void attach(manager::Store& store, const Request& req, Conn& conn, const Params&
     if (!pending->ready) return;
     stream = std::move(pending->stream);
   }
-  relay(stream.get(), conn, tty, want_stdin, out, err, req.pending_input);
+  relay(c.id, stream.get(), conn, tty, want_stdin, out, err, req.pending_input);
 }
 
+std::mutex g_exit_mu;
+std::map<std::string, int> g_exits;
+
 }  // namespace
+
+void note_exit(const std::string& id, int code) {
+  std::lock_guard lk(g_exit_mu);
+  if (g_exits.size() > 4096) g_exits.clear();
+  g_exits[id] = code;
+}
+
+std::optional<int> noted_exit(const std::string& id) {
+  std::lock_guard lk(g_exit_mu);
+  auto it = g_exits.find(id);
+  if (it == g_exits.end()) return std::nullopt;
+  return it->second;
+}
 
 void start_with_attach(manager::Store& store, const std::string& id) {
   std::shared_ptr<PendingAttach> pending;

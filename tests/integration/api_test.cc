@@ -24,7 +24,6 @@ class ApiTest : public ::testing::Test {
     root_ = dir_ + "/store";
     sock_ = dir_ + "/api.sock";
     mkdirs(dir_ + "/docker-config");
-    mounts_before_ = host_mount_count();
     service_ = spawn({VESSEL_MANAGER_BIN, "--root", root_, "system", "service", "--socket",
                       "unix://" + sock_, "--timeout", "0"},
                      {dir_ + "/service.out", dir_ + "/service.err", ""});
@@ -38,7 +37,11 @@ class ApiTest : public ::testing::Test {
     service_.kill_group(SIGTERM);
     service_.wait();
     EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
-    EXPECT_EQ(host_mount_count(), mounts_before_) << "mounts left behind";
+    // (Mounts under this test's directory: other tests may run beside this one.)
+    std::string left;
+    for (const auto& m : parse_mountinfo(read_text("/proc/self/mountinfo")))
+      if (m.mount_point.rfind(dir_ + "/", 0) == 0) left += m.mount_point + " ";
+    EXPECT_EQ(left, "") << "mounts left behind";
     if (!getenv("VESSEL_TEST_KEEP")) remove_tree(dir_);
   }
 
@@ -73,7 +76,6 @@ class ApiTest : public ::testing::Test {
   }
 
   std::string dir_, root_, sock_;
-  size_t mounts_before_ = 0;
   Child service_;
 };
 
@@ -238,7 +240,9 @@ print("left", len(client.containers.list(all=True)))
 )PY");
   auto r = run_cmd({"python3", script, sock_}, 60s);
   ASSERT_TRUE(r.ok()) << r.describe() << read_text(dir_ + "/service.err");
-  EXPECT_EQ(r.out, "exit 5\nlogs from-sdk\nstatus exited v 67108864\nrun run\nexec 4 plain,err\nexectty 0 tty\nleft 0\n");
+  EXPECT_EQ(r.out,
+            "exit 5\nlogs from-sdk\nstatus exited v 67108864\nrun run\nexec 4 plain,err\nexectty 0 "
+            "tty\nleft 0\n");
 }
 
 TEST_F(ApiTest, DockerComposeUpPsLogsExecDown) {
