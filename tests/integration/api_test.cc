@@ -259,6 +259,7 @@ services:
     environment:
       ROLE: web
     restart: unless-stopped
+    stop_grace_period: 1s
     networks: [back]
   client:
     image: busybox
@@ -266,6 +267,7 @@ services:
     environment:
       ROLE: client
     depends_on: [web]
+    stop_grace_period: 1s
     networks: [back]
 networks:
   back: {}
