@@ -39,6 +39,7 @@ void add_system(CLI::App& app, Globals& g, Action& action);
 void add_cp(CLI::App& app, Globals& g, Action& action);  // cp, export
 void add_commit(CLI::App& app, Globals& g, Action& action);  // commit, diff, history
 void add_build(CLI::App& app, Globals& g, Action& action);
+void add_system_service(CLI::App* sys, Globals& g, Action& action);  // system service (API)
 
 // The flags shared by run and create, filled into `o`.
 void add_run_flags(CLI::App* cmd, manager::RunOptions& o, std::shared_ptr<struct RunFlagValues> v);

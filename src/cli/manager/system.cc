@@ -11,6 +11,7 @@ using namespace vessel::manager;
 void add_system(CLI::App& app, Globals& g, Action& action) {
   auto* sys = app.add_subcommand("system", "store-wide commands");
   sys->require_subcommand(1);
+  add_system_service(sys, g, action);
   auto* df = sys->add_subcommand("df", "disk space used by images, containers and volumes");
   df->callback([&g, &action] {
     action = [&g]() -> int {
