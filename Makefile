@@ -8,9 +8,10 @@ DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev 
                libseccomp-dev libcap-dev libarchive-dev libsqlite3-dev libssl-dev \
                libcurl4-openssl-dev libsystemd-dev docker-registry skopeo \
                libgtest-dev ccache busybox-static iproute2 python3 \
-               containernetworking-plugins iptables curl debootstrap podman containerd
+               containernetworking-plugins iptables curl debootstrap podman containerd \
+               strace clang-14 libclang-rt-14-dev
 
-.PHONY: all build deps install test unit integration asan e2e demo clean format
+.PHONY: all build deps install test unit integration asan e2e demo clean format faults fuzz soak
 
 all: build
 
@@ -52,6 +53,25 @@ test: deps build
 	$(MAKE) asan
 	$(BUILD)/bin/vessel-integration-tests
 	VESSEL_E2E_REQUIRE=1 tests/engines/run.sh $(BUILD)/bin/vessel-runtime
+	$(MAKE) fuzz FUZZ_SECONDS=runs=20000
+
+# Fault injection (tests/faults/killpoints.py): SIGKILL of vessel-runtime at every syscall of
+# create, start, exec, delete --force and run -d, each followed by delete --force; then the
+# same sweep of runc for comparison. Fails if anything is left on the host.
+faults: build
+	tests/faults/killpoints.py --runtime $(BUILD)/bin/vessel-runtime
+	tests/faults/killpoints.py --runc
+
+# libFuzzer targets (tests/fuzz) under ASan+UBSan, FUZZ_SECONDS each (or FUZZ_SECONDS=runs=N).
+FUZZ_SECONDS ?= 60
+fuzz:
+	cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DVESSEL_FUZZ=ON -DVESSEL_SANITIZE=ON -DVESSEL_TESTS=OFF -DVESSEL_SYSTEMD=OFF >/dev/null
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzzers
+	tests/fuzz/run.sh $(BUILD)-fuzz/bin $(FUZZ_SECONDS)
+
+soak: faults
+	$(MAKE) fuzz FUZZ_SECONDS=600
 
 demo: deps install
 	./scripts/demo.sh
@@ -60,4 +80,4 @@ format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
