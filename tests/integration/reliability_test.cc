@@ -88,15 +88,15 @@ TEST_F(ReliabilityTest, SystemCheckReportsDamageAndRepairFixesIt) {
         std::string("missing-blob\t")})
     EXPECT_NE(bad.out.find(what), std::string::npos) << what << "\nin:\n" << bad.out;
   // Without --repair nothing changed.
-  EXPECT_TRUE(path_exists(blobs + "/" + orphan));
+  EXPECT_TRUE(exists(blobs + "/" + orphan));
 
   auto repair = v({"system", "check", "--repair"});
   // The image whose layer blob was corrupt cannot be repaired from here: it is reported.
   EXPECT_EQ(repair.exit_code(), 1) << repair.describe();
-  EXPECT_FALSE(path_exists(blobs + "/" + orphan));
-  EXPECT_FALSE(path_exists(blobs + "/" + biggest));
-  EXPECT_FALSE(path_exists(root_ + "/tmp/layer-0123456789abcdef"));
-  EXPECT_FALSE(path_exists(root_ + "/containers/" + std::string(64, 'e')));
+  EXPECT_FALSE(exists(blobs + "/" + orphan));
+  EXPECT_FALSE(exists(blobs + "/" + biggest));
+  EXPECT_FALSE(exists(root_ + "/tmp/layer-0123456789abcdef"));
+  EXPECT_FALSE(exists(root_ + "/containers/" + std::string(64, 'e')));
   auto after = v({"system", "check"});
   EXPECT_EQ(after.exit_code(), 1);
   auto lines = split_lines(trim(after.out));
@@ -154,7 +154,7 @@ TEST(PartialState, DeleteForceRemovesAStateDirectoryWithoutARecord) {
   for (const std::string id : {"empty", "halfwritten", "corrupt"}) {
     auto r = run_cmd({VESSEL_RUNTIME_BIN, "--root", root, "delete", "--force", id});
     EXPECT_TRUE(r.ok()) << id << ": " << r.describe();
-    EXPECT_FALSE(path_exists(root + "/" + id)) << id;
+    EXPECT_FALSE(exists(root + "/" + id)) << id;
   }
   // Without --force, what has no record does not exist.
   mkdirs(root + "/empty");
@@ -167,14 +167,13 @@ TEST(PartialState, DeleteForceRemovesAStateDirectoryWithoutARecord) {
 // The driver over a sample of kill points of each command (the full sweep: `make faults`).
 TEST(FaultInjection, KillAtSampledSyscallsLeavesNothingAfterDeleteForce) {
   if (runtime_is_runc()) GTEST_SKIP() << "the driver sweeps vessel-runtime (runc: make faults)";
-  if (!path_exists("/usr/bin/strace")) GTEST_SKIP() << "strace is not installed";
+  if (!exists("/usr/bin/strace")) GTEST_SKIP() << "strace is not installed";
   // The source tree holds the build directory (build/bin/vessel-runtime): look upwards.
   std::string script;
   for (std::string dir = VESSEL_RUNTIME_BIN;
        dir.rfind('/') != std::string::npos && script.empty();) {
     dir.resize(dir.rfind('/'));
-    if (path_exists(dir + "/tests/faults/killpoints.py"))
-      script = dir + "/tests/faults/killpoints.py";
+    if (exists(dir + "/tests/faults/killpoints.py")) script = dir + "/tests/faults/killpoints.py";
   }
   if (script.empty())
     GTEST_SKIP() << "tests/faults/killpoints.py not found above " << VESSEL_RUNTIME_BIN;
