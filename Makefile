@@ -53,7 +53,7 @@ test: deps build
 	$(MAKE) asan
 	$(BUILD)/bin/vessel-integration-tests
 	VESSEL_E2E_REQUIRE=1 tests/engines/run.sh $(BUILD)/bin/vessel-runtime
-	$(MAKE) fuzz FUZZ_SECONDS=runs=20000
+	$(MAKE) fuzz FUZZ_SECONDS=10
 
 # Fault injection (tests/faults/killpoints.py): SIGKILL of vessel-runtime at every syscall of
 # create, start, exec, delete --force and run -d, each followed by delete --force; then the
