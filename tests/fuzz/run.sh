@@ -16,6 +16,8 @@ case $budget in
   runs=*) limit="-runs=${budget#runs=}" ;;
   *) limit="-max_total_time=$budget" ;;
 esac
+# Undefined behaviour is a finding too: stop at the first report, as ASan does.
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 failed=0
 total=0
 for t in $targets; do
