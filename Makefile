@@ -10,9 +10,10 @@ DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev 
                libgtest-dev ccache busybox-static iproute2 python3 \
                containernetworking-plugins iptables curl debootstrap podman containerd \
                uidmap slirp4netns \
-               libboost-dev docker.io docker-compose python3-docker
+               libboost-dev docker.io docker-compose python3-docker \
+               strace clang-14 libclang-rt-14-dev
 
-.PHONY: all build deps install test unit integration asan e2e demo clean format
+.PHONY: all build deps install test unit integration asan e2e demo clean format faults fuzz soak
 
 all: build
 
@@ -54,6 +55,25 @@ test: deps build
 	$(MAKE) asan
 	$(BUILD)/bin/vessel-integration-tests
 	VESSEL_E2E_REQUIRE=1 tests/engines/run.sh $(BUILD)/bin/vessel-runtime
+	$(MAKE) fuzz FUZZ_SECONDS=10
+
+# Fault injection (tests/faults/killpoints.py): SIGKILL of vessel-runtime at every syscall of
+# create, start, exec, delete --force and run -d, each followed by delete --force; then the
+# same sweep of runc for comparison. Fails if anything is left on the host.
+faults: build
+	tests/faults/killpoints.py --runtime $(BUILD)/bin/vessel-runtime
+	tests/faults/killpoints.py --runc
+
+# libFuzzer targets (tests/fuzz) under ASan+UBSan, FUZZ_SECONDS each (or FUZZ_SECONDS=runs=N).
+FUZZ_SECONDS ?= 60
+fuzz:
+	cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DVESSEL_FUZZ=ON -DVESSEL_SANITIZE=ON -DVESSEL_TESTS=OFF -DVESSEL_SYSTEMD=OFF >/dev/null
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzzers
+	tests/fuzz/run.sh $(BUILD)-fuzz/bin $(FUZZ_SECONDS)
+
+soak: faults
+	$(MAKE) fuzz FUZZ_SECONDS=600
 
 demo: deps install
 	./scripts/demo.sh
@@ -62,4 +82,4 @@ format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

@@ -357,6 +357,26 @@ nlohmann::json ManagerBase::to_json() const {
   return {{"version", 1}, {"layout", layout_name(layout_)}, {"path", path_}, {"dirs", dirs}};
 }
 
+nlohmann::json ManagerBase::planned_json() const {
+  nlohmann::json j = to_json();
+  for (size_t i = 0; i < dirs_.size(); ++i) {
+    const CgroupDir& d = dirs_[i];
+    std::vector<std::string> created = d.created;
+    std::string rel = d.dir.substr(d.mount.size());
+    size_t pos = 0;
+    while (pos < rel.size()) {
+      size_t next = rel.find('/', pos + 1);
+      if (next == std::string::npos) next = rel.size();
+      std::string level = d.mount + rel.substr(0, next);
+      pos = next;
+      if (!path_exists(level) && std::find(created.begin(), created.end(), level) == created.end())
+        created.push_back(level);
+    }
+    j["dirs"][i]["created"] = created;
+  }
+  return j;
+}
+
 void dirs_from_json(const nlohmann::json& saved, Layout& layout, std::string& path,
                     std::vector<CgroupDir>& dirs) {
   try {

@@ -56,6 +56,7 @@ class ManagerBase : public Manager {
   void kill_all(int sig) override;
   void destroy() override;
   nlohmann::json to_json() const override;
+  nlohmann::json planned_json() const override;
   std::string path() const override { return path_; }
   bool frozen() const override { return is_frozen(); }
 

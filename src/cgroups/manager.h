@@ -50,6 +50,10 @@ class Manager {
   virtual void destroy() = 0;
   // What `load()` needs to find this cgroup again from another process (stored in state.json).
   virtual nlohmann::json to_json() const = 0;
+  // to_json() as it will be once create() has run, written down before it runs: every
+  // directory create() would make (those missing now) is listed as made by it, so that a
+  // process killed in the middle of create() leaves a record that destroy() can clean up.
+  virtual nlohmann::json planned_json() const { return to_json(); }
   // The path inside the hierarchy, e.g. "/vessel/abc" (used for cgroupns and reporting).
   virtual std::string path() const = 0;
   // The manager of the cgroup directories themselves: this one, or the cgroupfs manager that a

@@ -129,23 +129,44 @@ void CniRunner::check(const Attachment& a, const json& prev_result) const {
   for (const auto& p : a.conflist.at("plugins")) invoke("CHECK", a, p, prev_result);
 }
 
+namespace {
+
+// A string field of a result object; "" when the object or the field is not what CNI says (a
+// plugin's output is not trusted to be well-formed: found by fuzzing, tests/fuzz/fuzz_cni.cc).
+std::string string_field(const json& o, const char* key) {
+  if (!o.is_object()) return "";
+  auto it = o.find(key);
+  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+const json& array_field(const json& o, const char* key) {
+  static const json empty = json::array();
+  auto it = o.find(key);
+  return it != o.end() && it->is_array() ? *it : empty;
+}
+
+}  // namespace
+
 ResultAddress first_container_address(const json& result, const std::string& ifname) {
   ResultAddress out;
   if (!result.is_object()) return out;
   // Which entry of "interfaces" is the container's: the one named ifname with a sandbox.
-  int index = -1;
-  auto ifaces = result.value("interfaces", json::array());
+  int64_t index = -1;
+  const json& ifaces = array_field(result, "interfaces");
   for (size_t i = 0; i < ifaces.size(); ++i)
-    if (ifaces[i].value("name", "") == ifname && !ifaces[i].value("sandbox", "").empty()) {
-      index = static_cast<int>(i);
-      out.mac = ifaces[i].value("mac", "");
+    if (string_field(ifaces[i], "name") == ifname && !string_field(ifaces[i], "sandbox").empty()) {
+      index = static_cast<int64_t>(i);
+      out.mac = string_field(ifaces[i], "mac");
     }
-  for (const auto& ip : result.value("ips", json::array())) {
-    std::string addr = ip.value("address", "");
+  for (const auto& ip : array_field(result, "ips")) {
+    if (!ip.is_object()) continue;
+    std::string addr = string_field(ip, "address");
     if (addr.find(':') != std::string::npos) continue;  // IPv4 first
-    if (index >= 0 && ip.contains("interface") && ip["interface"] != index) continue;
+    if (index >= 0 && ip.contains("interface") &&
+        !(ip["interface"].is_number_integer() && ip["interface"].get<int64_t>() == index))
+      continue;
     out.address = addr;
-    out.gateway = ip.value("gateway", "");
+    out.gateway = string_field(ip, "gateway");
     break;
   }
   return out;

@@ -297,6 +297,9 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   rec.created = now_rfc3339();
   rec.owner = user_name();
   rec.config = spec.raw;
+  // The cgroup as it will be, recorded before any of it exists: a runtime killed from here on
+  // leaves a record from which `delete --force` finds everything it made.
+  rec.cgroup = cgroup_to_make->planned_json();
   // Declared before the guard, so it outlives the guard's clean-up.
   std::unique_ptr<cgroups::Manager> cgroup;
   CreateGuard guard(out.dir);
@@ -304,10 +307,10 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
 
   log::debug(fmt::format("create {}: state directory {}", o.id, out.dir.path()));
   cgroup = create_container_cgroup(std::move(cgroup_to_make), spec, o);
+  rec.cgroup = cgroup ? cgroup->to_json() : nlohmann::json();
+  out.dir.save(rec);
   if (cgroup) {
     guard.set_cgroup(cgroup.get());
-    rec.cgroup = cgroup->to_json();
-    out.dir.save(rec);
     log::debug(fmt::format("create {}: cgroup {} created", o.id, cgroup->path()));
     // Rootless, a device filter could not be attached (v2 needs CAP_SYS_ADMIN on the host):
     // there the device rules are what the spec asks for, without the default list.
@@ -609,6 +612,17 @@ void Runtime::destroy_locked(ContainerDir& dir, const ContainerRecord& rec) {
 void Runtime::remove(const std::string& id, bool force) {
   if (force && !store_.peek(id)) {
     validate_container_id(id);
+    // A directory without a readable state.json: a runtime killed between its mkdir and the
+    // first record (which is written before anything else exists), or in the middle of a
+    // delete. Once its lock is ours and the record is still missing, nothing else is left.
+    if (std::optional<ContainerDir> dir = store_.open_partial(id)) {
+      if (std::optional<ContainerRecord> rec = dir->try_load()) {
+        destroy_locked(*dir, *rec);
+      } else {
+        log::debug(fmt::format("delete {}: state directory without a record, removed", id));
+        dir->remove();
+      }
+    }
     return;  // runc's contract: forcing the delete of what is not there succeeds
   }
   ContainerDir dir = store_.open(id);

@@ -91,6 +91,17 @@ ContainerDir StateStore::open(const std::string& id) const {
   return ContainerDir(dir, std::move(lock));
 }
 
+std::optional<ContainerDir> StateStore::open_partial(const std::string& id) const {
+  validate_container_id(id);
+  std::string dir = root_ + "/" + id;
+  try {
+    return ContainerDir(dir, lock_dir(dir));
+  } catch (const Error& e) {
+    if (e.error_code() == ENOENT) return std::nullopt;
+    throw;
+  }
+}
+
 std::vector<std::string> StateStore::list() const {
   std::vector<std::string> ids;
   DIR* d = ::opendir(root_.c_str());
@@ -122,6 +133,14 @@ ContainerRecord ContainerDir::load() const {
     return record_from_json(nlohmann::json::parse(text));
   } catch (const nlohmann::json::exception& e) {
     fail("{}: corrupt state: {}", file("state.json"), e.what());
+  }
+}
+
+std::optional<ContainerRecord> ContainerDir::try_load() const {
+  try {
+    return load();
+  } catch (const std::exception&) {
+    return std::nullopt;
   }
 }
 

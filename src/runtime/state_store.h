@@ -44,6 +44,8 @@ class ContainerDir {
   int dir_fd() const { return lock_.get(); }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
   ContainerRecord load() const;
+  // The record, or nullopt where state.json is missing or unreadable.
+  std::optional<ContainerRecord> try_load() const;
   void save(const ContainerRecord& r) const;
   // Removes the directory; the lock is released with it.
   void remove();
@@ -62,6 +64,9 @@ class StateStore {
   ContainerDir create(const std::string& id) const;
   // Opens and locks an existing container; throws "container X does not exist".
   ContainerDir open(const std::string& id) const;
+  // Opens and locks the directory whatever it holds (a state.json or not); nullopt if there
+  // is none. For `delete --force` of what a killed runtime left.
+  std::optional<ContainerDir> open_partial(const std::string& id) const;
   std::vector<std::string> list() const;
   // Reads a record without taking the lock (state.json is replaced atomically).
   std::optional<ContainerRecord> peek(const std::string& id) const;

@@ -272,6 +272,35 @@ TEST_F(CgroupHost, PreexistingParentIsNotRemoved) {
   expect_gone(outer.to_json());
 }
 
+// The record written before create(): a process killed part-way through create() (some
+// hierarchies made, others not) leaves it, and destroy() from it removes what was made.
+TEST_F(CgroupHost, PlannedRecordCleansUpAHalfMadeCgroup) {
+  Manager& m = manage("/" + prefix_ + "/a/b");
+  json planned = m.planned_json();
+  for (const json& d : planned["dirs"]) EXPECT_EQ(d["created"].size(), 3u) << d.dump();
+  // Only the first hierarchy gets its directories, as if killed there.
+  const json& first = planned["dirs"][0];
+  for (const json& c : first["created"]) ASSERT_EQ(::mkdir(c.get<std::string>().c_str(), 0755), 0);
+  load_manager(planned)->destroy();
+  expect_gone(planned);
+  // And from a finished create() the plan is what to_json() says afterwards.
+  json before = m.planned_json();
+  m.create();
+  EXPECT_EQ(before, m.to_json());
+  m.destroy();
+  expect_gone(before);
+}
+
+TEST_F(CgroupHost, PlannedRecordLeavesPreexistingParentsAlone) {
+  Manager& outer = manage("/" + prefix_);
+  outer.create();
+  Manager& inner = manage("/" + prefix_ + "/inner");
+  json planned = inner.planned_json();
+  for (const json& d : planned["dirs"]) EXPECT_EQ(d["created"].size(), 1u) << d.dump();
+  load_manager(planned)->destroy();  // nothing made yet: nothing to remove, no error
+  for (const json& d : outer.to_json()["dirs"]) EXPECT_TRUE(path_exists(d["dir"]));
+}
+
 TEST_F(CgroupHost, ErrorsNameFieldFileAndValue) {
   Manager& m = manage("/" + prefix_);
   m.create();

@@ -67,6 +67,27 @@ TEST(CniResultTest, FirstContainerAddressIsTheSandboxInterfaces) {
   EXPECT_EQ(network::first_container_address(nlohmann::json(), "eth0").address, "");
 }
 
+// Found by fuzzing (tests/fuzz/fuzz_cni.cc): a malformed result is an empty answer, never a
+// JSON type error thrown at the caller.
+TEST(CniResultTest, MalformedResultsGiveNoAddressInsteadOfThrowing) {
+  for (const char* text :
+       {R"({"ips":[1.04444488888]})", R"({"ips":{"address":"10.0.0.1/8"}})",
+        R"({"interfaces":{"a":1},"ips":[{"address":5}]})", R"({"interfaces":[1,"x",null]})",
+        R"({"interfaces":[{"name":7,"sandbox":[]}],"ips":[{"address":"10.0.0.1/8","gateway":3}]})",
+        R"({"interfaces":[{"name":"eth0","sandbox":"/x","mac":1}],"ips":[{"interface":"0",
+            "address":"10.0.0.1/8"},{"interface":0,"address":"10.0.0.2/8"}]})"}) {
+    SCOPED_TRACE(text);
+    network::ResultAddress a;
+    EXPECT_NO_THROW(a = network::first_container_address(nlohmann::json::parse(text), "eth0"));
+  }
+  auto last = network::first_container_address(
+      nlohmann::json::parse(R"({"interfaces":[{"name":"eth0","sandbox":"/x","mac":1}],
+        "ips":[{"interface":"0","address":"10.0.0.1/8"},{"interface":0,"address":"10.0.0.2/8"}]})"),
+      "eth0");
+  EXPECT_EQ(last.address, "10.0.0.2/8");
+  EXPECT_EQ(last.mac, "");
+}
+
 TEST(CniRunnerTest, MissingPluginNamesTheDirectories) {
   network::CniRunner cni({"/nonexistent-a", "/nonexistent-b"});
   try {
