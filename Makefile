@@ -8,9 +8,10 @@ DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev 
                libseccomp-dev libcap-dev libarchive-dev libsqlite3-dev libssl-dev \
                libcurl4-openssl-dev libsystemd-dev docker-registry skopeo \
                libgtest-dev ccache busybox-static iproute2 python3 \
-               containernetworking-plugins iptables curl debootstrap podman containerd
+               containernetworking-plugins iptables curl debootstrap podman containerd \
+               libtomlplusplus-dev man-db groff-base dpkg-dev
 
-.PHONY: all build deps install test unit integration asan e2e demo clean format
+.PHONY: all build deps install test unit integration asan e2e demo clean format deb deb-test
 
 all: build
 
@@ -52,6 +53,14 @@ test: deps build
 	$(MAKE) asan
 	$(BUILD)/bin/vessel-integration-tests
 	VESSEL_E2E_REQUIRE=1 tests/engines/run.sh $(BUILD)/bin/vessel-runtime
+
+# vessel_<version>_<arch>.deb and its -dbgsym package (docs/packaging.md); deb-test installs
+# it in a fresh debootstrapped Debian 12 root, runs a container and removes it (a few minutes).
+deb: build
+	scripts/make-deb.sh $(BUILD) .
+
+deb-test: deb
+	scripts/test-deb.sh vessel_$$(sed -n 's/^project(vessel VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)_$$(dpkg --print-architecture).deb
 
 demo: deps install
 	./scripts/demo.sh

@@ -845,6 +845,16 @@ std::optional<std::string> find_credentials(const std::string& host, const std::
   return std::nullopt;
 }
 
+void check_credentials(const std::string& host, const RegistryOptions& opts) {
+  Reference ref = parse_reference(host + "/vessel-login-check");
+  Client c(ref, opts, "pull");
+  c.connect();
+  Request ping;
+  ping.url = c.url("/v2/");
+  Response r = c.call(ping);
+  if (r.status != 200) http_fail(host, r);
+}
+
 StoredImage pull_image(const Reference& ref, BlobStore& blobs, const RegistryOptions& opts) {
   const std::string display = ref.str();
   Client c(ref, opts, "pull");

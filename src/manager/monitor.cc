@@ -37,11 +37,14 @@ using nlohmann::json;
 
 namespace {
 
-constexpr uint64_t kMaxLogBytes = 10u << 20;  // rotate ctr.log to ctr.log.1 past this
+constexpr uint64_t kMaxLogBytes = 10u << 20;  // rotate ctr.log to ctr.log.1 past this (default)
 
 class LogWriter {
  public:
-  explicit LogWriter(std::string path) : path_(std::move(path)) { open(); }
+  LogWriter(std::string path, uint64_t max_bytes)
+      : path_(std::move(path)), max_bytes_(max_bytes > 0 ? max_bytes : kMaxLogBytes) {
+    open();
+  }
 
   void add(const char* stream, const char* data, size_t n) {
     std::string& pending = stream[3] == 'o' ? out_ : err_;  // "stdout" / "stderr"
@@ -75,12 +78,13 @@ class LogWriter {
     std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
     if (::write(fd_.get(), s.data(), s.size()) < 0) return;
     written_ += s.size();
-    if (written_ > kMaxLogBytes) {
+    if (written_ > max_bytes_) {
       ::rename(path_.c_str(), (path_ + ".1").c_str());
       open();
     }
   }
   std::string path_;
+  uint64_t max_bytes_;
   UniqueFd fd_;
   uint64_t written_ = 0;
   std::string out_, err_;
@@ -376,7 +380,8 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
   rec->error.clear();
   store.update_container(*rec);
 
-  LogWriter logw(dir + "/ctr.log");
+  LogWriter logw(dir + "/ctr.log",
+                 static_cast<uint64_t>(rec->options.get<RunOptions>().log_max_size));
   std::string attach_path = attach_socket_path(store, id);
   mkdir_p(store.paths().runroot + "/attach", 0700);
   UniqueFd attach_listener = listen_unix(attach_path, 8);

@@ -1,5 +1,7 @@
 #include "manager/networks.h"
 
+#include "manager/config.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -335,6 +337,7 @@ NetworkRecord default_network(Store& store) {
   if (auto n = store.network(kDefaultNetwork)) return *n;
   NetworkCreateOptions o;
   o.name = kDefaultNetwork;
+  o.subnet = config().str("network.default_subnet");  // vessel.conf; empty: the first free one
   try {
     return insert_new_network(store, o, true);
   } catch (const Error&) {
