@@ -21,6 +21,7 @@ struct RegistryOptions {
   std::string authfile;    // default: $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
                            // ~/.docker/config.json (the first that exists)
   int parallel = 3;        // layers downloaded at once
+  bool quiet = false;      // no progress on stderr
 };
 
 // One challenge of a WWW-Authenticate header: `Bearer realm="…",service="…",scope="…"`.

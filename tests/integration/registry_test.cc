@@ -473,5 +473,31 @@ TEST_F(RegistryTest, ConfigInsecureSearchAndMirrors) {
   EXPECT_TRUE(contains(images(dir_ + "/s3").dump(), "docker.io/library/mirrored:v1"));
 }
 
+// Pull progress: redrawn in place (escape sequences) on a terminal (a pty from script(1)), one
+// line per layer with its size otherwise, nothing with -q.
+TEST_F(RegistryTest, PullProgressOnATerminalLinesOtherwiseNothingWithQuiet) {
+  if (which("script").empty()) GTEST_SKIP() << "script(1) (bsdutils) is not installed";
+  put_busybox("progress/bb:v1");
+  std::string ref = host_ + "/progress/bb:v1";
+  auto plain = v(dir_ + "/p1", {"pull", "--tls-verify=false", ref});
+  ASSERT_TRUE(plain.ok()) << plain.describe();
+  EXPECT_TRUE(contains(plain.err, "Copying blob ")) << plain.err;
+  EXPECT_TRUE(contains(plain.err, " done (")) << "a line per layer with its size: " << plain.err;
+  EXPECT_FALSE(contains(plain.err, "\033[")) << "no terminal codes into a pipe";
+
+  auto quiet = v(dir_ + "/p2", {"pull", "-q", "--tls-verify=false", ref});
+  ASSERT_TRUE(quiet.ok()) << quiet.describe();
+  EXPECT_EQ(quiet.err, "");
+  EXPECT_EQ(split_lines(trim(quiet.out)).size(), 1u) << "only the image ID: " << quiet.out;
+
+  std::string cmd =
+      std::string(VESSEL_MANAGER_BIN) + " --root " + dir_ + "/p3 pull --tls-verify=false " + ref;
+  auto tty = run_cmd({"script", "-qec", cmd, "/dev/null"}, kPullTimeout);
+  ASSERT_TRUE(tty.ok()) << tty.describe();
+  EXPECT_TRUE(contains(tty.out, "\033[")) << "redrawn in place: " << tty.out;
+  EXPECT_TRUE(contains(tty.out, "Copying blob ")) << tty.out;
+  EXPECT_TRUE(contains(tty.out, " done (")) << tty.out;
+}
+
 }  // namespace
 }  // namespace itest

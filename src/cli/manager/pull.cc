@@ -16,6 +16,7 @@ namespace {
 
 struct RegistryFlags {
   bool tls_verify = true;
+  bool quiet = false;
   std::string creds, authfile;
   std::vector<std::string> args;
 };
@@ -25,6 +26,8 @@ void add_registry_flags(CLI::App* cmd, RegistryFlags& f) {
                 "require https with a verified certificate (--tls-verify=false: allow plain "
                 "http and unverified certificates)");
   cmd->add_option("--creds", f.creds, "USER:PASSWORD for the registry");
+  cmd->add_flag("-q,--quiet", f.quiet,
+                "no progress (otherwise on stderr: bars on a terminal, a line per layer if not)");
   cmd->add_option("--authfile", f.authfile,
                   "credentials file (default: $XDG_RUNTIME_DIR/containers/auth.json, then "
                   "~/.docker/config.json)");
@@ -49,6 +52,7 @@ image::RegistryOptions options(const RegistryFlags& f, const std::string& regist
     if (h == registry) o.tls_verify = false;
   o.creds = f.creds;
   o.authfile = f.authfile;
+  o.quiet = f.quiet;
   return o;
 }
 
