@@ -29,7 +29,6 @@ struct KeySpec {
   std::string (*check)(const std::string&);
 };
 
-std::string any(const std::string&) { return ""; }
 std::string absolute_path(const std::string& v) {
   return !v.empty() && v[0] == '/' ? "" : "must be an absolute path";
 }

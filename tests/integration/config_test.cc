@@ -166,7 +166,8 @@ TEST_F(ConfigTest, InfoShowsEachSettingAndItsOriginAndVersionTheCommit) {
   EXPECT_EQ(j["config_files"], json::array({conf_}));
   EXPECT_FALSE(j["host"]["kernel"].get<std::string>().empty());
   EXPECT_FALSE(j["host"]["cgroup_version"].get<std::string>().empty());
-  EXPECT_TRUE(contains(j["host"]["runtime"], "vessel-runtime version")) << j["host"];
+  EXPECT_TRUE(contains(j["host"]["runtime"].get<std::string>(), "vessel-runtime version"))
+      << j["host"].dump();
   auto text = v({"system", "info"});
   ASSERT_TRUE(text.ok()) << text.describe();
   EXPECT_TRUE(contains(text.out, "storage.driver")) << text.out;

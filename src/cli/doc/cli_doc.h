@@ -28,6 +28,10 @@ using DynamicNames = std::function<std::vector<std::string>(const std::string& k
 std::vector<std::string> complete(const CLI::App& app, const std::vector<std::string>& words,
                                   const DynamicNames& dynamic);
 
+// The arguments of a command that takes them raw (CLI11's prefix_command: run's IMAGE
+// [COMMAND...]), as its description names them after its last ": ".
+std::vector<std::string> prefix_arguments(const CLI::App& cmd);
+
 // The shell glue that asks `PROGRAM __complete WORDS...` (bash or zsh).
 std::string completion_script(const std::string& program, const std::string& shell);
 

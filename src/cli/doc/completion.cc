@@ -11,7 +11,7 @@ namespace {
 
 bool visible(const CLI::App* a) { return !a->get_group().empty(); }
 bool visible(const CLI::Option* o) { return !o->get_group().empty(); }
-bool takes_value(const CLI::Option* o) { return o->get_type_size_max() > 0; }
+bool takes_value(const CLI::Option* o) { return o->get_expected_max() > 0; }  // flags: 0
 
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
 
@@ -53,6 +53,14 @@ std::string positional_kind(const CLI::App* cmd, const CLI::Option* p) {
   return "";
 }
 
+std::string kind_of(const std::string& n) {
+  if (n == "CONTAINER") return "containers";
+  if (n == "IMAGE") return "images";
+  if (n == "NETWORK") return "networks";
+  if (n == "VOLUME") return "volumes";
+  return "";
+}
+
 std::string value_kind(const CLI::Option* o) {
   for (const auto& l : o->get_lnames())
     if (l == "network" || l == "net") return "networks";
@@ -67,6 +75,32 @@ void add_matching(std::vector<std::string>& out, const std::vector<std::string>&
 }
 
 }  // namespace
+
+std::vector<std::string> prefix_arguments(const CLI::App& cmd) {
+  std::vector<std::string> out;
+  const std::string& d = cmd.get_description();
+  auto colon = d.rfind(": ");
+  if (colon == std::string::npos) return out;
+  std::string rest = d.substr(colon + 2), word;
+  auto flush = [&] {
+    std::string w;
+    for (char c : word)
+      if (c != '[' && c != ']' && c != '.') w += c;
+    bool upper = !w.empty();
+    for (char c : w) upper = upper && ((c >= 'A' && c <= 'Z') || c == '_');
+    if (upper) out.push_back(w);
+    word.clear();
+  };
+  for (char c : rest) {
+    if (c == ' ') {
+      flush();
+    } else {
+      word += c;
+    }
+  }
+  flush();
+  return out;
+}
 
 std::vector<std::string> complete(const CLI::App& app, const std::vector<std::string>& words,
                                   const DynamicNames& dynamic) {
@@ -100,6 +134,7 @@ std::vector<std::string> complete(const CLI::App& app, const std::vector<std::st
       }
     }
     ++npos;
+    if (cmd->get_prefix_command()) after_dashes = true;  // the rest belongs to the command
   }
 
   auto names = [&](const std::string& kind) {
@@ -128,6 +163,16 @@ std::vector<std::string> complete(const CLI::App& app, const std::vector<std::st
     for (const CLI::App* s : subs) n.push_back(s->get_name());
     add_matching(out, n, current);
     return out;
+  }
+  if (cmd->get_prefix_command()) {
+    // IMAGE [COMMAND...]: the arguments a prefix command names in its description.
+    auto args = prefix_arguments(*cmd);
+    if (!args.empty()) {
+      std::string kind = kind_of(args[std::min(npos, args.size() - 1)]);
+      if (kind.empty()) return {":files"};
+      add_matching(out, names(kind), current);
+      return out;
+    }
   }
   auto positionals = cmd->get_options(
       [](const CLI::Option* o) { return o->get_positional() && !o->nonpositional(); });

@@ -38,7 +38,7 @@ std::string upper(std::string s) {
 
 bool visible(const CLI::App* a) { return !a->get_group().empty(); }
 bool visible(const CLI::Option* o) { return !o->get_group().empty(); }
-bool takes_value(const CLI::Option* o) { return o->get_type_size_max() > 0; }
+bool takes_value(const CLI::Option* o) { return o->get_expected_max() > 0; }  // flags: 0
 
 std::string page_name(const std::string& program, const std::vector<std::string>& path) {
   std::string n = program;
@@ -126,6 +126,13 @@ std::string man_page(const CLI::App& cmd, const std::string& program,
   std::string usage;
   if (!options.empty()) usage += "[\\fIOPTIONS\\fR]";
   for (const CLI::Option* p : positionals) usage += " " + roff(positional_usage(p));
+  if (positionals.empty() && cmd.get_prefix_command()) {
+    // run: IMAGE [COMMAND...], as the description says.
+    const std::string& d = cmd.get_description();
+    auto colon = d.rfind(": ");
+    if (colon != std::string::npos && !prefix_arguments(cmd).empty())
+      usage += " " + roff(d.substr(colon + 2));
+  }
   if (!subs.empty()) usage += " \\fICOMMAND\\fR";
   m += usage + "\n";
 

@@ -13,14 +13,20 @@ namespace vessel::cli {
 namespace {
 
 // The store the typed words point at (--root/--runroot before the command), or the default.
-manager::StorePaths completion_store(const std::vector<std::string>& words) {
+manager::StorePaths completion_store(const std::vector<std::string>& words, const Globals& base) {
   Globals g;
+  g.root = base.root;  // the flags' defaults, with vessel.conf applied
+  g.runroot = base.runroot;
+  // Global flags come before the command: stop at the first word that is not one.
   for (size_t i = 0; i + 1 < words.size(); ++i) {
     const std::string& w = words[i];
     if (w.empty() || w[0] != '-') break;
     for (auto [flag, target] : {std::pair{"--root", &g.root}, std::pair{"--runroot", &g.runroot}}) {
       std::string f = flag;
-      if (w == f && i + 2 < words.size()) *target = words[i + 1];
+      if (w == f && i + 2 < words.size()) {
+        *target = words[++i];
+        break;
+      }
       if (w.rfind(f + "=", 0) == 0) *target = w.substr(f.size() + 1);
     }
   }
@@ -62,7 +68,7 @@ std::vector<std::string> store_names(const manager::StorePaths& paths, const std
 
 }  // namespace
 
-void add_docs(CLI::App& app, Globals& /*g*/, Action& action) {
+void add_docs(CLI::App& app, Globals& g, Action& action) {
   auto* completion = app.add_subcommand(
       "completion",
       "print the shell completion script: bash or zsh (e.g. source <(vessel completion bash))");
@@ -80,12 +86,13 @@ void add_docs(CLI::App& app, Globals& /*g*/, Action& action) {
   auto* comp =
       app.add_subcommand("__complete", "completion candidates for the last word")->group("");
   comp->prefix_command();
+  comp->allow_extras();
   comp->set_help_flag();
-  comp->callback([&app, &action, comp] {
+  comp->callback([&app, &g, &action, comp] {
     std::vector<std::string> words = comp->remaining();
     if (!words.empty() && words[0] == "--") words.erase(words.begin());
-    action = [&app, words]() -> int {
-      auto paths = completion_store(words);
+    action = [&app, &g, words]() -> int {
+      auto paths = completion_store(words, g);
       auto out = doc::complete(app, words,
                                [&](const std::string& kind) { return store_names(paths, kind); });
       for (const auto& w : out) std::printf("%s\n", w.c_str());

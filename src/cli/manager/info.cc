@@ -148,6 +148,8 @@ void add_info_command(CLI::App* parent, Globals& g, Action& action, const std::s
 
 void apply_config(CLI::App& app, Globals& g, const std::string& config_file,
                   std::string& storage_driver) {
+  // What the build runs (man pages, the completion script) does not depend on this host's files.
+  if (app.got_subcommand("__generate-man") || app.got_subcommand("completion")) return;
   manager::Config c;
   if (!config_file.empty()) {
     if (!path_exists(config_file)) fail("--config {}: no such file", config_file);
