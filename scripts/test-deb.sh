@@ -4,7 +4,7 @@
 # `apt remove` and checks that every file the package installed is gone (the conffile stays
 # until purge). The root lives in a temp dir that is removed at the end. The container runs in
 # private mount, network and pid namespaces, so nothing touches the host's network or mounts.
-#   scripts/test-deb.sh PACKAGE.deb
+#   [BASE_ROOT=DIR] scripts/test-deb.sh PACKAGE.deb   (BASE_ROOT: a minbase root to copy instead)
 set -euo pipefail
 deb=$(realpath "$1")
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -12,10 +12,15 @@ root=$(mktemp -d /tmp/vessel-debroot.XXXXXX)
 trap 'rm -rf --one-file-system "$root"' EXIT
 step() { echo "== $*"; }
 
-step "debootstrap bookworm minbase into $root"
-debootstrap --variant=minbase bookworm "$root" "$mirror" >"$root.log" 2>&1 ||
-  { tail -20 "$root.log"; rm -f "$root.log"; exit 1; }
-rm -f "$root.log"
+if [ -n "${BASE_ROOT:-}" ]; then # a debootstrapped root made earlier, copied (not changed)
+  step "copy $BASE_ROOT to $root"
+  cp -a "$BASE_ROOT/." "$root/"
+else
+  step "debootstrap bookworm minbase into $root"
+  debootstrap --variant=minbase bookworm "$root" "$mirror" >"$root.log" 2>&1 ||
+    { tail -20 "$root.log"; rm -f "$root.log"; exit 1; }
+  rm -f "$root.log"
+fi
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 cp "$deb" "$root/tmp/"
 

@@ -994,7 +994,7 @@ std::string resolve_location(const Client& c, const std::string& loc, const std:
 }
 
 void push_blob(Client& c, const std::string& digest, const BlobStore& blobs,
-               const std::string& label) {
+               const std::string& label, const RegistryOptions& opts) {
   Request head;
   head.method = "HEAD";
   head.url = c.repo_url("/blobs/" + digest);
@@ -1032,8 +1032,9 @@ std::string push_image(const StoredImage& image, const Reference& ref, const Blo
   if (!ref.digest.empty() && ref.digest != image.manifest_digest)
     fail("cannot push to {}: the image's manifest is {}", ref.str(), image.manifest_digest);
   for (const auto& l : image.layers)
-    push_blob(c, l.digest, blobs, "Copying blob " + short_digest(l.digest));
-  push_blob(c, image.config_digest, blobs, "Copying config " + short_digest(image.config_digest));
+    push_blob(c, l.digest, blobs, "Copying blob " + short_digest(l.digest), opts);
+  push_blob(c, image.config_digest, blobs, "Copying config " + short_digest(image.config_digest),
+            opts);
 
   std::string body = blobs.read(image.manifest_digest);
   json manifest = parse_json(body, "manifest " + image.manifest_digest);

@@ -51,7 +51,17 @@ std::vector<std::string> store_names(const manager::StorePaths& paths, const std
       }
     } else if (kind == "images") {
       for (const auto& i : store.images()) {
-        for (const auto& t : i.tags) out.push_back(t);
+        for (const auto& t : i.tags) {
+          out.push_back(t);
+          // What people type: "busybox" for localhost/busybox:latest (the template).
+          for (const char* prefix : {"localhost/", "docker.io/library/"})
+            if (t.rfind(prefix, 0) == 0) {
+              std::string s = t.substr(std::string(prefix).size());
+              out.push_back(s);
+              if (s.size() > 7 && s.substr(s.size() - 7) == ":latest")
+                out.push_back(s.substr(0, s.size() - 7));
+            }
+        }
         out.push_back(i.id.substr(0, 12));
       }
     } else if (kind == "volumes") {
