@@ -41,6 +41,7 @@ step "vessel run --rm busybox true (private network namespace)"
 unshare --mount --net --pid --fork --propagation private -- sh -c '
   r=$1
   ip link set lo up
+  mount --bind "$r" "$r"   # the root a container runtime expects: a mount point
   mount -t proc proc "$r/proc" && mount --rbind /sys "$r/sys" && mount --rbind /dev "$r/dev" &&
     mount -t tmpfs tmpfs "$r/run"
   chroot "$r" vessel run --rm busybox true && echo "run: ok" &&

@@ -101,7 +101,9 @@ TEST_F(PackagingTest, ManPagesRenderAndListEveryOptionOfHelp) {
       auto man =
           run_cmd({"/bin/sh", "-c", "MANWIDTH=200 man -l '" + s.dir + "/" + f + "' 2>&1 | col -b"});
       ASSERT_TRUE(man.ok()) << man.describe();
-      EXPECT_FALSE(contains(man.out, "warning")) << f << ":\n" << man.out;
+      auto warnings = run_cmd(
+          {"/bin/sh", "-c", "MANWIDTH=200 man -l '" + s.dir + "/" + f + "' 2>&1 >/dev/null"});
+      EXPECT_EQ(warnings.out, "") << f << ": man's warnings";
       EXPECT_TRUE(contains(man.out, "NAME")) << f;
       EXPECT_TRUE(contains(man.out, "SYNOPSIS")) << f;
       auto words = help_words(help.out);

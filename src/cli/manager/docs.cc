@@ -95,12 +95,12 @@ void add_docs(CLI::App& app, Globals& g, Action& action) {
 
   auto* comp =
       app.add_subcommand("__complete", "completion candidates for the last word")->group("");
-  comp->prefix_command();
-  comp->allow_extras();
   comp->set_help_flag();
-  comp->callback([&app, &g, &action, comp] {
-    std::vector<std::string> words = comp->remaining();
-    if (!words.empty() && words[0] == "--") words.erase(words.begin());
+  // The shell passes "--" first, so that every word, flags included, lands in WORDS.
+  auto typed = std::make_shared<std::vector<std::string>>();
+  comp->add_option("WORDS", *typed);
+  comp->callback([&app, &g, &action, typed] {
+    std::vector<std::string> words = *typed;
     action = [&app, &g, words]() -> int {
       auto paths = completion_store(words, g);
       auto out = doc::complete(app, words,
