@@ -1,7 +1,5 @@
 #include "manager/networks.h"
 
-#include "manager/config.h"
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -12,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "manager/config.h"
 #include "manager/containers.h"
 #include "manager/network_state.h"
 #include "network/cni.h"
