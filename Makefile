@@ -11,9 +11,11 @@ DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev 
                containernetworking-plugins iptables curl debootstrap podman containerd \
                uidmap slirp4netns \
                libboost-dev docker.io docker-compose python3-docker \
-               strace clang-14 libclang-rt-14-dev
+               strace clang-14 libclang-rt-14-dev \
+               libtomlplusplus-dev man-db groff-base dpkg-dev
 
-.PHONY: all build deps install test unit integration asan e2e demo clean format faults fuzz soak
+.PHONY: all build deps install test unit integration asan e2e demo clean format faults fuzz soak \
+        deb deb-test
 
 all: build
 
@@ -74,6 +76,14 @@ fuzz:
 
 soak: faults
 	$(MAKE) fuzz FUZZ_SECONDS=600
+
+# vessel_<version>_<arch>.deb and its -dbgsym package (docs/packaging.md); deb-test installs
+# it in a fresh debootstrapped Debian 12 root, runs a container and removes it (a few minutes).
+deb: build
+	scripts/make-deb.sh $(BUILD) .
+
+deb-test: deb
+	scripts/test-deb.sh vessel_$$(sed -n 's/^project(vessel VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)_$$(dpkg --print-architecture).deb
 
 demo: deps install
 	./scripts/demo.sh

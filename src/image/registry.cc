@@ -532,18 +532,24 @@ std::string human(uint64_t n) {
   return u == 0 ? fmt::format("{} B", n) : fmt::format("{:.1f} {}", v, units[u]);
 }
 
-// One line per blob on stderr: redrawn in place on a terminal, printed once finished otherwise.
+// One line per blob on stderr: a bar with sizes and speed redrawn in place on a terminal, one
+// line per blob once finished otherwise (with its size), nothing when quiet.
 class Progress {
  public:
-  Progress() : tty_(::isatty(STDERR_FILENO) == 1) {}
+  explicit Progress(bool quiet) : quiet_(quiet), tty_(!quiet && ::isatty(STDERR_FILENO) == 1) {}
 
-  // Lines for every blob, printed up front on a terminal.
-  void start(std::vector<std::string> labels) {
+  // Lines for every blob (with their sizes), printed up front on a terminal.
+  void start(std::vector<std::string> labels, std::vector<uint64_t> sizes) {
     std::lock_guard lock(mu_);
     labels_ = std::move(labels);
+    sizes_ = std::move(sizes);
+    sizes_.resize(labels_.size(), 0);
     last_.assign(labels_.size(), {});
+    began_.assign(labels_.size(), {});
     if (!tty_) return;
-    for (const auto& l : labels_) std::fprintf(stderr, "%s\n", l.c_str());
+    for (size_t i = 0; i < labels_.size(); ++i)
+      std::fprintf(stderr, "%s %s\n", labels_[i].c_str(),
+                   sizes_[i] ? ("waiting (" + human(sizes_[i]) + ")").c_str() : "waiting");
     std::fflush(stderr);
   }
 
@@ -551,17 +557,32 @@ class Progress {
     if (!tty_) return;
     std::lock_guard lock(mu_);
     auto now = std::chrono::steady_clock::now();
+    if (began_[i] == std::chrono::steady_clock::time_point{}) began_[i] = now;
     if (now - last_[i] < std::chrono::milliseconds(100)) return;
     last_[i] = now;
-    draw(i, fmt::format("{} / {}", human(done), human(total)));
+    std::string bar;
+    if (total > 0) {
+      size_t full = static_cast<size_t>(30.0 * static_cast<double>(std::min(done, total)) /
+                                        static_cast<double>(total));
+      bar = "[" + std::string(full, '=') + (full < 30 ? ">" : "") +
+            std::string(full < 30 ? 29 - full : 0, ' ') + "] ";
+    }
+    double secs = std::chrono::duration<double>(now - began_[i]).count();
+    std::string speed =
+        secs > 0.2 ? " " + human(static_cast<uint64_t>(static_cast<double>(done) / secs)) + "/s"
+                   : "";
+    draw(i, bar + human(done) + (total ? " / " + human(total) : "") + speed);
   }
 
   void finish(size_t i, const std::string& status) {
+    if (quiet_) return;
     std::lock_guard lock(mu_);
+    std::string text = status;
+    if (sizes_[i] && status == "done") text += " (" + human(sizes_[i]) + ")";
     if (tty_) {
-      draw(i, status);
+      draw(i, text);
     } else {
-      std::fprintf(stderr, "%s %s\n", labels_[i].c_str(), status.c_str());
+      std::fprintf(stderr, "%s %s\n", labels_[i].c_str(), text.c_str());
       std::fflush(stderr);
     }
   }
@@ -574,13 +595,16 @@ class Progress {
     std::fflush(stderr);
   }
 
+  bool quiet_;
   bool tty_;
   std::mutex mu_;
   std::vector<std::string> labels_;
-  std::vector<std::chrono::steady_clock::time_point> last_;
+  std::vector<uint64_t> sizes_;
+  std::vector<std::chrono::steady_clock::time_point> last_, began_;
 };
 
-void note(const std::string& line) {
+void note(const RegistryOptions& opts, const std::string& line) {
+  if (opts.quiet) return;
   std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);
 }
@@ -845,6 +869,16 @@ std::optional<std::string> find_credentials(const std::string& host, const std::
   return std::nullopt;
 }
 
+void check_credentials(const std::string& host, const RegistryOptions& opts) {
+  Reference ref = parse_reference(host + "/vessel-login-check");
+  Client c(ref, opts, "pull");
+  c.connect();
+  Request ping;
+  ping.url = c.url("/v2/");
+  Response r = c.call(ping);
+  if (r.status != 200) http_fail(host, r);
+}
+
 StoredImage pull_image(const Reference& ref, BlobStore& blobs, const RegistryOptions& opts) {
   const std::string display = ref.str();
   Client c(ref, opts, "pull");
@@ -885,13 +919,17 @@ StoredImage pull_image(const Reference& ref, BlobStore& blobs, const RegistryOpt
     layers.push_back(lr);
   }
 
-  Progress progress;
+  Progress progress(opts.quiet);
   std::atomic<bool> cancel{false};
   BlobFetcher fetcher(c, blobs, progress, cancel);
   fetcher.fetch_small(config_digest);  // first: it is small and says how many layers to expect
   std::vector<std::string> labels;
-  for (const auto& l : layers) labels.push_back("Copying blob " + short_digest(l.digest));
-  progress.start(labels);
+  std::vector<uint64_t> sizes;
+  for (const auto& l : layers) {
+    labels.push_back("Copying blob " + short_digest(l.digest));
+    sizes.push_back(l.size);
+  }
+  progress.start(labels, sizes);
 
   // Layers in parallel: a few workers take the next one; the first error cancels the rest.
   std::atomic<size_t> next{0};
@@ -916,7 +954,7 @@ StoredImage pull_image(const Reference& ref, BlobStore& blobs, const RegistryOpt
   worker();
   for (auto& t : threads) t.join();
   if (first_error) std::rethrow_exception(first_error);
-  note("Copying config " + short_digest(config_digest) + " done");
+  note(opts, "Copying config " + short_digest(config_digest) + " done");
 
   json config = parse_json(blobs.read(config_digest), "config " + config_digest);
   json diff_ids = config.contains("rootfs") && config["rootfs"].is_object()
@@ -931,7 +969,7 @@ StoredImage pull_image(const Reference& ref, BlobStore& blobs, const RegistryOpt
     layers[i].size = blobs.size(layers[i].digest);
   }
 
-  note("Writing manifest to image destination");
+  note(opts, "Writing manifest to image destination");
   if (m.media_type == kDockerManifest) return store_image_with_config(config_digest, layers, blobs);
   std::string stored = blobs.put(m.body);  // an OCI manifest is kept byte for byte
   if (stored != m.digest) fail("manifest {}: stored as {}", m.digest, stored);
@@ -956,13 +994,13 @@ std::string resolve_location(const Client& c, const std::string& loc, const std:
 }
 
 void push_blob(Client& c, const std::string& digest, const BlobStore& blobs,
-               const std::string& label) {
+               const std::string& label, const RegistryOptions& opts) {
   Request head;
   head.method = "HEAD";
   head.url = c.repo_url("/blobs/" + digest);
   Response h = c.call(head);
   if (h.status == 200) {
-    note(label + " skipped: already exists");
+    note(opts, label + " skipped: already exists");
     return;
   }
   Request post;
@@ -982,7 +1020,7 @@ void push_blob(Client& c, const std::string& digest, const BlobStore& blobs,
   put.headers = {"Content-Type: application/octet-stream"};
   Response r = c.call(put);
   if (r.status != 201 && r.status != 204) http_fail("uploading " + digest, r);
-  note(label + " done");
+  note(opts, label + " done");
 }
 
 }  // namespace
@@ -994,13 +1032,14 @@ std::string push_image(const StoredImage& image, const Reference& ref, const Blo
   if (!ref.digest.empty() && ref.digest != image.manifest_digest)
     fail("cannot push to {}: the image's manifest is {}", ref.str(), image.manifest_digest);
   for (const auto& l : image.layers)
-    push_blob(c, l.digest, blobs, "Copying blob " + short_digest(l.digest));
-  push_blob(c, image.config_digest, blobs, "Copying config " + short_digest(image.config_digest));
+    push_blob(c, l.digest, blobs, "Copying blob " + short_digest(l.digest), opts);
+  push_blob(c, image.config_digest, blobs, "Copying config " + short_digest(image.config_digest),
+            opts);
 
   std::string body = blobs.read(image.manifest_digest);
   json manifest = parse_json(body, "manifest " + image.manifest_digest);
   std::string mt = manifest.value("mediaType", std::string(kOciManifest));
-  note("Writing manifest to image destination");
+  note(opts, "Writing manifest to image destination");
   Request put;
   put.method = "PUT";
   put.url = c.repo_url("/manifests/" + ref.manifest_ref());

@@ -21,6 +21,7 @@ struct RegistryOptions {
   std::string authfile;    // default: $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
                            // ~/.docker/config.json (the first that exists)
   int parallel = 3;        // layers downloaded at once
+  bool quiet = false;      // no progress on stderr
 };
 
 // One challenge of a WWW-Authenticate header: `Bearer realm="…",service="…",scope="…"`.
@@ -34,6 +35,11 @@ std::optional<AuthChallenge> parse_www_authenticate(std::string_view header);
 // "user:password" for `host` from an auth file ({"auths": {"host": {"auth": base64}}}), or
 // nullopt. `authfile` empty: the default locations.
 std::optional<std::string> find_credentials(const std::string& host, const std::string& authfile);
+
+// `vessel login`: GET /v2/ on `host` with `opts.creds` (USER:PASSWORD) answering its
+// challenge (basic, or a bearer token); throws "HOST: authentication failed: …" when the
+// registry refuses them.
+void check_credentials(const std::string& host, const RegistryOptions& opts);
 
 // Pulls `ref` into `blobs` and returns the image (always an OCI manifest, converted from a
 // docker one if need be; names empty). Progress goes to stderr. Nothing but verified blobs is

@@ -260,6 +260,11 @@ void exec_supervisor(Store& store, const ContainerRecord& rec, pid_t pid, Stdio&
     args.push_back(flag);
     args.push_back(std::to_string(fd));
   };
+  int64_t log_max = rec.options.get<RunOptions>().log_max_size;
+  if (log_max > 0) {
+    args.push_back("--log-max");
+    args.push_back(std::to_string(log_max));
+  }
   pass("--out", io.out.get());
   pass("--err", io.err.get());
   pass("--in", io.in.get());

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "manager/config.h"
 #include "manager/containers.h"
 #include "manager/network_state.h"
 #include "network/cni.h"
@@ -335,6 +336,7 @@ NetworkRecord default_network(Store& store) {
   if (auto n = store.network(kDefaultNetwork)) return *n;
   NetworkCreateOptions o;
   o.name = kDefaultNetwork;
+  o.subnet = config().str("network.default_subnet");  // vessel.conf; empty: the first free one
   try {
     return insert_new_network(store, o, true);
   } catch (const Error&) {

@@ -49,6 +49,7 @@ struct RunOptions {
   bool privileged = false;
   std::vector<std::string> security_opt;
   std::vector<std::string> ulimits;  // name=soft[:hard]
+  int64_t log_max_size = 0;          // the log is rotated past this many bytes (0: 10 MiB)
   std::string stop_signal;           // empty: the image's StopSignal, else SIGTERM
   int stop_timeout = 10;
   std::string restart = "no";  // no, on-failure, always, unless-stopped

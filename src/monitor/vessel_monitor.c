@@ -45,7 +45,8 @@ enum {
 
 #define MAX_CLIENTS 64
 #define LOG_LINE_MAX 16384             /* a longer line is written in pieces */
-#define LOG_ROTATE_BYTES (10ull << 20) /* ctr.log becomes ctr.log.1 past this */
+/* ctr.log becomes ctr.log.1 past this many bytes (--log-max; 10 MiB by default) */
+static unsigned long long g_log_max = 10ull << 20;
 #define DRAIN_MS 500                   /* output still read after the init exits */
 #define PATH_BUF 4200
 
@@ -264,7 +265,7 @@ static void log_line(int stream, const char* text, size_t n) {
   size_t len = (size_t)(o - g_line);
   if (write_all(g_log_fd, g_line, len) != 0) return;
   g_log_written += len;
-  if (g_log_written > LOG_ROTATE_BYTES) {
+  if (g_log_written > g_log_max) {
     char old[PATH_BUF];
     dir_path(old, "ctr.log.1");
     rename(g_log_path, old);
@@ -437,7 +438,8 @@ static int parse_fd(const char* s) {
 
 static void usage(void) {
   static const char msg[] =
-      "usage: vessel-monitor --dir DIR --init PID --attach FD [--out FD] [--err FD] [--in FD]\n"
+      "usage: vessel-monitor --dir DIR --init PID --attach FD [--log-max BYTES] [--out FD]\n"
+      "       [--err FD] [--in FD]"
       "       [--pty FD] [--client FD]... -- PROGRAM [ARG]...\n"
       "(run by vessel-monitor-ctl; not meant to be run by hand)\n";
   write_all(2, msg, sizeof msg - 1);
@@ -461,6 +463,12 @@ int main(int argc, char** argv) {
       g_dir = v;
     else if (strcmp(a, "--init") == 0)
       init = fd > 0 ? fd : 0;
+    else if (strcmp(a, "--log-max") == 0) {
+      char* end = NULL;
+      unsigned long long max = strtoull(v, &end, 10);
+      if (!*v || *end || max == 0) usage();
+      g_log_max = max;
+    }
     else if (fd < 0)
       usage();
     else if (strcmp(a, "--attach") == 0)

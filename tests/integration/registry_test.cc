@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -365,6 +366,137 @@ TEST_F(RegistryTest, BasicAuthWithCredsAndAuthFile) {
   auto r = v(root2, {"run", "--rm", dest, "echo", "authed"});
   EXPECT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(trim(r.out), "authed");
+}
+
+// vessel login/logout against docker-registry with htpasswd: wrong credentials are refused
+// and stored nowhere; good ones go into the auth file (0600) that pull then uses; logout
+// takes them out again.
+TEST_F(RegistryTest, LoginChecksAndStoresCredentialsLogoutRemovesThem) {
+  auto hash = run_cmd({"python3", "-c",
+                       "import crypt,warnings; "
+                       "print(crypt.crypt('s3cret', crypt.mksalt(crypt.METHOD_BLOWFISH)))"});
+  if (!hash.ok() || trim(hash.out).rfind("$2", 0) != 0)
+    GTEST_SKIP() << "no bcrypt from python3's crypt module: " << hash.describe();
+  std::string htpasswd = dir_ + "/htpasswd";
+  write_text(htpasswd, "tester:" + trim(hash.out) + "\n");
+  start_registry(htpasswd);
+  auto b = v(root_, {"template", "build", "busybox"});
+  ASSERT_TRUE(b.ok()) << b.describe();
+  std::string dest = host_ + "/login/bb:v1";
+  auto p = v(root_, {"push", "--tls-verify=false", "--creds", "tester:s3cret", "busybox", dest});
+  ASSERT_TRUE(p.ok()) << p.describe();
+
+  std::string authfile = dir_ + "/auth/config.json";
+  auto login = [&](const std::vector<std::string>& extra, const std::string& stdin_text) {
+    write_text(dir_ + "/stdin", stdin_text);
+    SpawnOptions o;
+    o.stdin_path = dir_ + "/stdin";
+    std::vector<std::string> argv = {VESSEL_MANAGER_BIN,   "--root",     root_,   "login",
+                                     "--tls-verify=false", "--authfile", authfile};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(host_);
+    return run_cmd(argv, kPullTimeout, o);
+  };
+  auto wrong = login({"-u", "tester", "--password-stdin"}, "nope\n");
+  EXPECT_EQ(wrong.exit_code(), 125) << wrong.describe();
+  EXPECT_TRUE(contains(wrong.err, "authentication failed")) << wrong.err;
+  EXPECT_FALSE(exists(authfile)) << "nothing stored for refused credentials";
+  auto nouser = login({"--password-stdin"}, "s3cret\n");
+  EXPECT_EQ(nouser.exit_code(), 125);
+  EXPECT_TRUE(contains(nouser.err, "-u")) << nouser.err;
+
+  auto ok = login({"-u", "tester", "--password-stdin"}, "s3cret\n");
+  ASSERT_TRUE(ok.ok()) << ok.describe();
+  EXPECT_TRUE(contains(ok.out, "Login Succeeded")) << ok.out;
+  struct stat st {};
+  ASSERT_EQ(stat(authfile.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  auto j = json::parse(read_text(authfile));
+  EXPECT_EQ(j["auths"][host_]["auth"], "dGVzdGVyOnMzY3JldA==");  // base64("tester:s3cret")
+
+  std::string root2 = dir_ + "/store2";
+  auto pulled = v(root2, {"pull", "--tls-verify=false", "--authfile", authfile, dest});
+  ASSERT_TRUE(pulled.ok()) << pulled.describe();
+  // The default auth file is the one pull reads first ($REGISTRY_AUTH_FILE here).
+  auto env_login =
+      run_cmd({"env", "REGISTRY_AUTH_FILE=" + dir_ + "/env-auth.json", VESSEL_MANAGER_BIN, "login",
+               "--tls-verify=false", "-u", "tester", "-p", "s3cret", host_});
+  ASSERT_TRUE(env_login.ok()) << env_login.describe();
+  auto env_pull =
+      run_cmd({"env", "REGISTRY_AUTH_FILE=" + dir_ + "/env-auth.json", VESSEL_MANAGER_BIN, "--root",
+               dir_ + "/store3", "pull", "--tls-verify=false", dest},
+              kPullTimeout);
+  EXPECT_TRUE(env_pull.ok()) << env_pull.describe();
+
+  auto out = v(root_, {"logout", "--authfile", authfile, host_});
+  ASSERT_TRUE(out.ok()) << out.describe();
+  EXPECT_FALSE(json::parse(read_text(authfile))["auths"].contains(host_));
+  auto again = v(root_, {"logout", "--authfile", authfile, host_});
+  EXPECT_EQ(again.exit_code(), 125);
+  EXPECT_TRUE(contains(again.err, "not logged in")) << again.err;
+  auto denied = v(dir_ + "/store4", {"pull", "--tls-verify=false", "--authfile", authfile, dest});
+  EXPECT_EQ(denied.exit_code(), 125) << denied.describe();
+}
+
+// vessel.conf's [registries]: insecure (plain http without --tls-verify=false), search (a
+// short name tried on each registry), mirrors (a registry's images fetched from its mirror).
+TEST_F(RegistryTest, ConfigInsecureSearchAndMirrors) {
+  put_busybox("conf/bb:v1");
+  std::string conf = dir_ + "/vessel.conf";
+  auto vc = [&](const std::string& root, const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {VESSEL_MANAGER_BIN, "--config", conf, "--root", root};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_cmd(argv, kPullTimeout);
+  };
+  write_text(conf, "");
+  auto refused = vc(dir_ + "/s1", {"pull", host_ + "/conf/bb:v1"});
+  EXPECT_EQ(refused.exit_code(), 125) << "https is required by default: " << refused.describe();
+
+  write_text(conf, "[registries]\ninsecure = [\"" + host_ + "\"]\n");
+  auto insecure = vc(dir_ + "/s1", {"pull", host_ + "/conf/bb:v1"});
+  EXPECT_TRUE(insecure.ok()) << insecure.describe();
+
+  write_text(conf, "[registries]\ninsecure = [\"" + host_ + "\"]\nsearch = [\"127.0.0.1:1\", \"" +
+                       host_ + "\"]\n");
+  auto search = vc(dir_ + "/s2", {"pull", "conf/bb:v1"});
+  ASSERT_TRUE(search.ok()) << search.describe();
+  auto imgs = images(dir_ + "/s2");
+  ASSERT_EQ(imgs.size(), 1u);
+  EXPECT_TRUE(contains(imgs.dump(), host_ + "/conf/bb:v1")) << imgs.dump();
+
+  // docker.io mirrored by the local registry: no network needed, the name stays docker.io's.
+  put_busybox("library/mirrored:v1");
+  write_text(conf, "[registries]\ninsecure = [\"" + host_ +
+                       "\"]\n[registries.mirrors]\n\"docker.io\" = [\"" + host_ + "\"]\n");
+  auto mirrored = vc(dir_ + "/s3", {"pull", "docker.io/library/mirrored:v1"});
+  ASSERT_TRUE(mirrored.ok()) << mirrored.describe();
+  EXPECT_TRUE(contains(images(dir_ + "/s3").dump(), "docker.io/library/mirrored:v1"));
+}
+
+// Pull progress: redrawn in place (escape sequences) on a terminal (a pty from script(1)), one
+// line per layer with its size otherwise, nothing with -q.
+TEST_F(RegistryTest, PullProgressOnATerminalLinesOtherwiseNothingWithQuiet) {
+  if (which("script").empty()) GTEST_SKIP() << "script(1) (bsdutils) is not installed";
+  put_busybox("progress/bb:v1");
+  std::string ref = host_ + "/progress/bb:v1";
+  auto plain = v(dir_ + "/p1", {"pull", "--tls-verify=false", ref});
+  ASSERT_TRUE(plain.ok()) << plain.describe();
+  EXPECT_TRUE(contains(plain.err, "Copying blob ")) << plain.err;
+  EXPECT_TRUE(contains(plain.err, " done (")) << "a line per layer with its size: " << plain.err;
+  EXPECT_FALSE(contains(plain.err, "\033[")) << "no terminal codes into a pipe";
+
+  auto quiet = v(dir_ + "/p2", {"pull", "-q", "--tls-verify=false", ref});
+  ASSERT_TRUE(quiet.ok()) << quiet.describe();
+  EXPECT_EQ(quiet.err, "");
+  EXPECT_EQ(split_lines(trim(quiet.out)).size(), 1u) << "only the image ID: " << quiet.out;
+
+  std::string cmd =
+      std::string(VESSEL_MANAGER_BIN) + " --root " + dir_ + "/p3 pull --tls-verify=false " + ref;
+  auto tty = run_cmd({"script", "-qec", cmd, "/dev/null"}, kPullTimeout);
+  ASSERT_TRUE(tty.ok()) << tty.describe();
+  EXPECT_TRUE(contains(tty.out, "\033[")) << "redrawn in place: " << tty.out;
+  EXPECT_TRUE(contains(tty.out, "Copying blob ")) << tty.out;
+  EXPECT_TRUE(contains(tty.out, " done (")) << tty.out;
 }
 
 }  // namespace

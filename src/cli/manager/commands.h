@@ -40,6 +40,15 @@ void add_cp(CLI::App& app, Globals& g, Action& action);  // cp, export
 void add_commit(CLI::App& app, Globals& g, Action& action);  // commit, diff, history
 void add_build(CLI::App& app, Globals& g, Action& action);
 void add_system_service(CLI::App* sys, Globals& g, Action& action);  // system service (API)
+// completion bash|zsh; hidden __complete and __generate-man (man pages at build time).
+void add_docs(CLI::App& app, Globals& g, Action& action);
+
+// Reads the settings file(s) (--config, or the default ones) into manager::config(), with the
+// global flags on top, and fills in what the flags left unset (root, runroot, storage driver).
+void add_info(CLI::App& app, Globals& g, Action& action);   // info, system info, version
+void add_login(CLI::App& app, Globals& g, Action& action);  // login, logout
+void apply_config(CLI::App& app, Globals& g, const std::string& config_file,
+                  std::string& storage_driver);
 
 // The flags shared by run and create, filled into `o`.
 void add_run_flags(CLI::App* cmd, manager::RunOptions& o, std::shared_ptr<struct RunFlagValues> v);

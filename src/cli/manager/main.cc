@@ -48,6 +48,11 @@ int main(int argc, char** argv) {
                  "default: overlay where the store's filesystem allows it, else vfs)")
       ->check(CLI::IsMember({"overlay", "vfs"}))
       ->envname("VESSEL_STORAGE_DRIVER");
+  std::string config_file;
+  app.add_option("--config", config_file,
+                 "settings file (TOML; default /etc/vessel/vessel.conf, then "
+                 "~/.config/vessel/vessel.conf)")
+      ->envname("VESSEL_CONFIG");
 
   cli::Action action;
   cli::add_run(app, g, action);
@@ -68,6 +73,9 @@ int main(int argc, char** argv) {
   cli::add_cp(app, g, action);
   cli::add_commit(app, g, action);
   cli::add_build(app, g, action);
+  cli::add_docs(app, g, action);
+  cli::add_info(app, g, action);
+  cli::add_login(app, g, action);
 
   try {
     app.parse(argc, argv);
@@ -76,6 +84,7 @@ int main(int argc, char** argv) {
   }
   log::configure("", log::Format::plain, g.debug);
   try {
+    cli::apply_config(app, g, config_file, storage_driver);
     // A user cannot mount overlayfs outside a user namespace: a copy per container.
     if (storage_driver.empty() && manager::running_rootless()) storage_driver = "vfs";
     manager::set_storage_driver(storage_driver);

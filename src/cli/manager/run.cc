@@ -12,6 +12,7 @@
 #include "cli/manager/commands.h"
 #include "linux/terminal.h"
 #include "manager/attach.h"
+#include "manager/config.h"
 #include "manager/containers.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -121,6 +122,18 @@ void finish_run_options(CLI::App* cmd, RunOptions& o, const RunFlagValues& v) {
     }
   }
   o.networks = v.networks;
+  // vessel.conf's defaults (manager/config.h): taken now, kept with the container.
+  const manager::Config& conf = manager::config();
+  if (o.networks.empty() && !conf.str("network.default_network").empty())
+    o.networks.push_back(conf.str("network.default_network"));
+  for (const auto& u : conf.list("containers.ulimits")) {
+    std::string name = u.substr(0, u.find('='));
+    bool given = false;
+    for (const auto& mine : o.ulimits) given |= mine.substr(0, mine.find('=')) == name;
+    if (!given) o.ulimits.push_back(u);
+  }
+  if (!conf.str("containers.log_max_size").empty())
+    o.log_max_size = parse_size("log_max_size", conf.str("containers.log_max_size"));
   for (const auto& p : v.publish)
     for (const auto& m : network::parse_publish(p)) o.publish.push_back(m);
   for (const auto& h : o.add_hosts) parse_add_host(h);

@@ -37,6 +37,8 @@ void add_events(CLI::App& app, Globals& g, Action& action);
 // runc's checkpoint and restore: in the help, failing with "not supported".
 void add_checkpoint(CLI::App& app, Globals& g, Action& action);
 void add_restore(CLI::App& app, Globals& g, Action& action);
+// Hidden: __generate-man DIR (the man pages, written by the build).
+void add_docs(CLI::App& app, Globals& g, Action& action);
 
 // For commands that create cgroups (create, run): with --systemd-cgroup, checks that systemd
 // can be reached, failing with one clear line before anything exists. (The driver itself is

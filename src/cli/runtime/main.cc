@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
   cli::add_events(app, g, action);
   cli::add_checkpoint(app, g, action);
   cli::add_restore(app, g, action);
+  cli::add_docs(app, g, action);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,198 @@
+// vessel info (= vessel system info): the effective settings and where each came from, and
+// facts about the host; vessel version. Also where the settings file is read (apply_config).
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "cgroups/detect.h"
+#include "cli/manager/commands.h"
+#include "manager/config.h"
+#include "manager/rootfs.h"
+#include "network/cni.h"
+#include "oci/spec.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/subprocess.h"
+
+#ifndef VESSEL_GIT_COMMIT
+#define VESSEL_GIT_COMMIT "unknown"
+#endif
+
+namespace vessel::cli {
+
+using nlohmann::json;
+
+namespace {
+
+std::string self_dir() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  std::string self(buf, static_cast<size_t>(n));
+  return self.substr(0, self.rfind('/'));
+}
+
+// The first line of `vessel-runtime --version` from next to this program, or why not.
+std::string runtime_version() {
+  std::string bin = self_dir() + "/vessel-runtime";
+  if (::access(bin.c_str(), X_OK) != 0) return "not found next to vessel (" + bin + ")";
+  std::string out;
+  try {
+    out = run_subprocess(bin, {bin, "--version"}, {}, "", 10000).out;
+  } catch (const std::exception& e) {
+    return std::string("unknown: ") + e.what();
+  }
+  std::string first = out.substr(0, out.find('\n'));
+  auto commit = out.find("commit: ");
+  if (commit != std::string::npos)
+    first += " (commit " + out.substr(commit + 8, out.find('\n', commit) - commit - 8) + ")";
+  return first;
+}
+
+std::string cgroup_version() {
+  switch (cgroups::detect_layout()) {
+    case cgroups::Layout::v1:
+      return "v1";
+    case cgroups::Layout::hybrid:
+      return "hybrid (v1 controllers, v2 mounted beside them)";
+    case cgroups::Layout::v2:
+      return "v2";
+  }
+  return "unknown";
+}
+
+json plugins_found() {
+  json out = json::object();
+  for (const std::string& dir : network::default_plugin_dirs()) {
+    std::vector<std::string> found;
+    for (const char* p : {"bridge", "host-local", "portmap", "firewall", "loopback"})
+      if (::access((dir + "/" + p).c_str(), X_OK) == 0) found.push_back(p);
+    if (!found.empty()) out[dir] = found;
+  }
+  return out;
+}
+
+json info_json(Globals& g) {
+  json settings = json::object();
+  for (const auto& [key, v] : manager::config().all())
+    settings[key] = {{"value", v.value}, {"origin", v.origin}};
+  struct utsname u {};
+  ::uname(&u);
+  json host = {
+      {"kernel", std::string(u.release)},
+      {"cgroup_version", cgroup_version()},
+      {"cgroup_driver", "cgroupfs"},
+      {"storage_driver",
+       manager::config().str("storage.driver").empty()
+           ? "automatic (overlay where the store's filesystem allows it, else vfs)"
+           : manager::config().str("storage.driver")},
+      {"runtime", runtime_version()},
+      {"cni_plugins", plugins_found()},
+  };
+  return {{"settings", settings},
+          {"config_files", manager::config().files()},
+          {"store", {{"root", g.root}, {"runroot", g.store().paths().runroot}}},
+          {"host", host}};
+}
+
+std::string show(const json& v) {
+  if (v.is_string()) return v.get<std::string>().empty() ? "(unset)" : v.get<std::string>();
+  if (v.empty()) return "(unset)";
+  return v.dump();
+}
+
+int print_info(Globals& g, const std::string& format) {
+  json j = info_json(g);
+  if (format == "json") {
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("Settings (value, then where it came from):\n");
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [key, v] : j["settings"].items())
+    rows.push_back({"  " + key, show(v["value"]), v["origin"].get<std::string>()});
+  print_table(rows);
+  std::string files;
+  for (const auto& f : j["config_files"])
+    files += (files.empty() ? "" : ", ") + f.get<std::string>();
+  std::printf("Config files: %s\n", files.empty() ? "(none)" : files.c_str());
+  std::printf("Store: %s (runtime state %s)\n", j["store"]["root"].get<std::string>().c_str(),
+              j["store"]["runroot"].get<std::string>().c_str());
+  std::printf("Host:\n");
+  const json& h = j["host"];
+  std::printf("  kernel: %s\n", h["kernel"].get<std::string>().c_str());
+  std::printf("  cgroup version: %s\n", h["cgroup_version"].get<std::string>().c_str());
+  std::printf("  cgroup driver: %s\n", h["cgroup_driver"].get<std::string>().c_str());
+  std::printf("  storage driver: %s\n", h["storage_driver"].get<std::string>().c_str());
+  std::printf("  runtime: %s\n", h["runtime"].get<std::string>().c_str());
+  if (h["cni_plugins"].empty())
+    std::printf("  CNI plugins: none found (package containernetworking-plugins)\n");
+  for (const auto& [dir, names] : h["cni_plugins"].items()) {
+    std::string n;
+    for (const auto& p : names) n += " " + p.get<std::string>();
+    std::printf("  CNI plugins in %s:%s\n", dir.c_str(), n.c_str());
+  }
+  return 0;
+}
+
+void add_info_command(CLI::App* parent, Globals& g, Action& action, const std::string& desc) {
+  auto* info = parent->add_subcommand("info", desc);
+  auto format = std::make_shared<std::string>("text");
+  info->add_option("--format", *format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  info->callback(
+      [&g, &action, format] { action = [&g, format]() -> int { return print_info(g, *format); }; });
+}
+
+}  // namespace
+
+void apply_config(CLI::App& app, Globals& g, const std::string& config_file,
+                  std::string& storage_driver) {
+  // What the build runs (man pages, the completion script) does not depend on this host's files.
+  if (app.got_subcommand("__generate-man") || app.got_subcommand("completion")) return;
+  manager::Config c;
+  if (!config_file.empty()) {
+    if (!path_exists(config_file)) fail("--config {}: no such file", config_file);
+    c.load_file(config_file);
+  } else {
+    for (const auto& f : manager::default_config_files()) c.load_file(f);
+  }
+  // Flags (and their environment variables) win over the file.
+  if (app.count("--root") > 0) {
+    c.set("storage.root", g.root, "--root");
+  } else if (!c.str("storage.root").empty()) {
+    g.root = c.str("storage.root");
+  } else {
+    c.set("storage.root", g.root, "default");
+  }
+  if (app.count("--runroot") > 0) {
+    c.set("storage.runroot", g.runroot, "--runroot");
+  } else if (!c.str("storage.runroot").empty()) {
+    g.runroot = c.str("storage.runroot");
+  }
+  if (app.count("--storage-driver") > 0) {
+    c.set("storage.driver", storage_driver, "--storage-driver or $VESSEL_STORAGE_DRIVER");
+  } else if (!c.str("storage.driver").empty()) {
+    storage_driver = c.str("storage.driver");
+  }
+  manager::set_config(std::move(c));
+}
+
+void add_info(CLI::App& app, Globals& g, Action& action) {
+  add_info_command(&app, g, action,
+                   "the effective settings (and where each came from) and host facts");
+  for (CLI::App* sys : app.get_subcommands([](CLI::App* a) { return a->get_name() == "system"; }))
+    add_info_command(sys, g, action, "the same as vessel info");
+
+  auto* version =
+      app.add_subcommand("version", "the versions of vessel and its runtime, and the commit");
+  version->callback([&action] {
+    action = []() -> int {
+      std::printf("vessel version %s\ncommit: %s\nspec: %s\nruntime: %s\n", VESSEL_VERSION,
+                  VESSEL_GIT_COMMIT, oci::kSpecVersion, runtime_version().c_str());
+      return 0;
+    };
+  });
+}
+
+}  // namespace vessel::cli
