@@ -22,6 +22,7 @@
 #include "linux/terminal.h"
 #include "manager/attach.h"
 #include "manager/containers.h"
+#include "manager/events.h"
 #include "manager/networks.h"
 #include "manager/rootfs.h"
 #include "network/netns.h"
@@ -430,6 +431,7 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
     rec->pid = pid;
     rec->started_at = now_rfc3339();
     store.update_container(*rec);
+    emit_container_event(store, *rec, "start");
     clients.broadcast(Frame::started, std::to_string(pid));
 
     // The monitor lives as long as the container: hand back what creating it took (the spec,
@@ -447,9 +449,11 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
       return 0;
     }
     rec->stop_requested = now->stop_requested;
+    rec->options = now->options;  // `vessel update` may have changed the restart policy
     rec->exit_code = exit_code;
     rec->pid = 0;
     rec->finished_at = now_rfc3339();
+    emit_container_event(store, *rec, "die", {{"exitCode", std::to_string(exit_code)}});
     if (!should_restart(*rec, exit_code)) break;
 
     // Back off 100 ms, doubling up to a minute; a run of 10 s or more resets it.
@@ -488,6 +492,7 @@ int monitor_main(Store& store, const std::string& id, int client_fd) {
   if (rec->options.value("remove", false)) {
     remove_tree(dir);
     store.remove_container(id);
+    emit_container_event(store, *rec, "destroy");
     remove_anonymous_volumes(store, rec->options);
   }
   clients.broadcast(Frame::exited, std::to_string(exit_code));

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "manager/containers.h"
+#include "manager/events.h"
 #include "manager/network_state.h"
 #include "network/cni.h"
 #include "network/isolation.h"
@@ -328,7 +329,9 @@ namespace {}  // namespace
 // ---- networks ----
 
 NetworkRecord create_network(Store& store, NetworkCreateOptions opts) {
-  return insert_new_network(store, std::move(opts), false);
+  auto n = insert_new_network(store, std::move(opts), false);
+  emit_event(store.paths().root, "network", "create", n.id, {{"name", n.name}, {"type", n.driver}});
+  return n;
 }
 
 NetworkRecord default_network(Store& store) {

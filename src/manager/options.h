@@ -64,6 +64,9 @@ struct RunOptions {
   std::vector<std::string> dns_search;   // search domains
   std::vector<std::string> dns_options;  // resolv.conf options
   std::vector<std::string> add_hosts;    // NAME:IP (IP may be host-gateway)
+  // The --health-* flags (docker's Healthcheck fields), then, once created, the effective check
+  // with the image's (manager/health.h); null: none.
+  nlohmann::json healthcheck;
 };
 
 void to_json(nlohmann::json& j, const VolumeOption& v);

@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
   cli::add_volume(app, g, action);
   cli::add_network(app, g, action);
   cli::add_system(app, g, action);
+  cli::add_events(app, g, action);
+  cli::add_healthcheck(app, g, action);
+  cli::add_update(app, g, action);
 
   try {
     app.parse(argc, argv);

@@ -5,6 +5,7 @@
 #include "cli/manager/commands.h"
 #include "image/reference.h"
 #include "image/registry.h"
+#include "manager/events.h"
 #include "manager/images.h"
 #include "util/error.h"
 
@@ -62,7 +63,11 @@ void add_pull(CLI::App& app, Globals& g, Action& action) {
       image::Reference ref = image::parse_reference(ref_text);
       auto stored = image::pull_image(ref, g.store().blobs(), options(*pf));
       auto recs = manager::register_images(g.store(), {stored}, {ref.stored_name()});
-      for (const auto& r : recs) std::printf("%s\n", r.id.c_str());
+      for (const auto& r : recs) {
+        manager::emit_event(g.store().paths().root, "image", "pull", "sha256:" + r.id,
+                            {{"name", ref.stored_name()}});
+        std::printf("%s\n", r.id.c_str());
+      }
       return 0;
     };
   });
