@@ -260,7 +260,16 @@ int health_loop(Store& store, const std::string& id) {
   if (!lock) return 0;
   retry_eintr([&] { return ::flock(lock.get(), LOCK_EX); });
   auto live = [&](std::optional<ContainerRecord>& c) {
-    c = store.container_by_id(id);
+    // A busy database is retried a while; a store that is gone ends the runner.
+    for (int attempt = 0;; ++attempt) {
+      try {
+        c = store.container_by_id(id);
+        break;
+      } catch (const std::exception&) {
+        if (attempt >= 8) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      }
+    }
     return c && (c->state == "running" || c->state == "paused" || c->state == "restarting");
   };
   std::optional<ContainerRecord> c;

@@ -71,7 +71,7 @@ TEST(GoTemplate, RangeIfElseWith) {
   EXPECT_EQ(run("{{range .Config.Env}}{{if eq . \"A=1\"}}{{continue}}{{end}}{{.}}{{end}}"), "B=2");
   // A variable declared in a block ends with it.
   EXPECT_EQ(error_of("{{if true}}{{$v := 1}}{{end}}{{$v}}"),
-            "template: line 1, column 34: undefined variable \"$v\"");
+            "template: line 1, column 32: undefined variable \"$v\"");
 }
 
 TEST(GoTemplate, Functions) {
@@ -100,7 +100,7 @@ TEST(GoTemplate, TrimMarkersAndComments) {
 
 TEST(GoTemplate, ErrorsNameTheLineAndColumn) {
   EXPECT_EQ(error_of("{{.Names}} {{.Nope}}"),
-            "template: line 1, column 12: at <.Nope>: no field \"Nope\" (the fields here: Big, "
+            "template: line 1, column 14: at <.Nope>: no field \"Nope\" (the fields here: Big, "
             "Config, ID, List, Million, Mounts, Names, Ports, Small, State)");
   EXPECT_EQ(error_of("x\n  {{.State.Pid.X}}"),
             "template: line 2, column 5: at <.State.Pid.X>: can't evaluate field X in int value");
@@ -146,13 +146,13 @@ TEST(GoTemplate, TableFormatsAsDocker) {
                            {{"ID", "defghijklmnopq"}, {"Names", "db"}, {"Label", json::object()}}});
   json headers = {{"ID", "CONTAINER ID"}, {"Names", "NAMES"}, {"Label", "LABEL"}};
   EXPECT_EQ(format_rows(parse_format("table {{.ID}}\\t{{.Names | upper}}"), rows, headers),
-            "CONTAINER ID      NAMES\n"
-            "abc               WEB\n"
-            "defghijklmnopq    DB\n");
+            "CONTAINER ID     NAMES\n"
+            "abc              WEB\n"
+            "defghijklmnopq   DB\n");
   EXPECT_EQ(format_rows(parse_format("{{.Names}}:{{.Label \"k\"}}"), rows, headers),
             "web:v\ndb:\n");
   EXPECT_EQ(tabwrite("a\tb\tc\nlonger-than-ten\tx\n"),
-            "a                  b         c\nlonger-than-ten    x\n");
+            "a                 b         c\nlonger-than-ten   x\n");
 }
 
 }  // namespace

@@ -144,7 +144,8 @@ std::string default_line(const json& e) {
   std::string line = fmt::format("{}.{:09d}Z {} {} {}", buf, ns % 1000000000LL, e.value("Type", ""),
                                  e.value("Action", ""), e["Actor"].value("ID", ""));
   std::vector<std::pair<std::string, std::string>> attrs;
-  for (const auto& [k, v] : e["Actor"].value("Attributes", json::object()).items())
+  json all = e["Actor"].value("Attributes", json::object());  // a local: items() refers to it
+  for (const auto& [k, v] : all.items())
     attrs.push_back({k, v.is_string() ? v.get<std::string>() : v.dump()});
   std::sort(attrs.begin(), attrs.end());
   std::string a;
