@@ -13,6 +13,8 @@
 
 #include "linux/path.h"
 #include "manager/attach.h"
+#include "manager/events.h"
+#include "manager/health.h"
 #include "manager/images.h"
 #include "manager/networks.h"
 #include "manager/rootfs.h"
@@ -180,6 +182,9 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
       opts.volumes.push_back(anon);
     }
 
+  opts.healthcheck = effective_healthcheck(
+      declared.is_object() ? declared.value("Healthcheck", json()) : json(), opts.healthcheck);
+
   ContainerRecord rec;
   rec.id = random_hex_id();
   rec.name = opts.name;
@@ -255,6 +260,7 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     write_file_atomic(dir + "/ctr.log", "", 0600);
     rec.state = "created";
     store.update_container(rec);
+    emit_container_event(store, rec, "create");
   } catch (...) {
     try {
       unmount_rootfs(dir);
@@ -327,6 +333,12 @@ StartResult start_container(Store& store, const std::string& ref, bool attach) {
       break;
     }
   }
+  try {
+    start_health_loop(store, c);
+  } catch (const std::exception& e) {
+    log::warn(
+        fmt::format("container {}: the healthcheck runner did not start: {}", c.name, e.what()));
+  }
   if (attach) result.stream = std::move(ours);
   return result;
 }
@@ -377,6 +389,8 @@ void kill_container(Store& store, const std::string& ref, const std::string& sig
   auto c = find_or_fail(store, ref);
   if (c.state != "running" && c.state != "paused") fail("container {} is not running", c.name);
   int sig = runtime::parse_signal(signal);
+  // Written first: the monitor's "die" follows the kill it answers.
+  emit_container_event(store, c, "kill", {{"signal", std::to_string(sig)}});
   runtime_for(store).kill(c.id, sig, false);
 }
 
@@ -393,6 +407,7 @@ void pause_container(Store& store, const std::string& ref, bool pause) {
     c.state = "running";
   }
   store.update_container(c);
+  emit_container_event(store, c, pause ? "pause" : "unpause");
 }
 
 void remove_container(Store& store, const std::string& ref, bool force, bool volumes) {
@@ -415,6 +430,7 @@ void remove_container(Store& store, const std::string& ref, bool force, bool vol
   unmount_rootfs(dir);
   remove_tree(dir);
   store.remove_container(c.id);
+  emit_container_event(store, c, "destroy");
   if (volumes) remove_anonymous_volumes(store, c.options);
 }
 
@@ -487,6 +503,7 @@ VolumeRecord create_volume(Store& store, const std::string& name, const json& la
     store.remove_volume(name);
     throw;
   }
+  emit_event(store.paths().root, "volume", "create", name, {{"driver", "local"}});
   return v;
 }
 
@@ -502,6 +519,7 @@ void remove_volume(Store& store, const std::string& name, bool force) {
   }
   remove_tree(store.paths().volume(name));
   store.remove_volume(name);
+  emit_event(store.paths().root, "volume", "destroy", name, {{"driver", "local"}});
 }
 
 }  // namespace vessel::manager

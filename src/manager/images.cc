@@ -14,6 +14,7 @@
 #include "image/digest.h"
 #include "image/layer.h"
 #include "image/platform.h"
+#include "manager/events.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/subprocess.h"
@@ -327,6 +328,7 @@ std::vector<std::string> remove_image(Store& store, const std::string& ref, bool
   });
   if (named != img->tags.end() && img->tags.size() > 1) {
     store.untag(*named);
+    emit_event(store.paths().root, "image", "untag", "sha256:" + img->id, {{"name", *named}});
     out.push_back("Untagged: " + *named);
     return out;
   }
@@ -336,6 +338,10 @@ std::vector<std::string> remove_image(Store& store, const std::string& ref, bool
            short_id(img->id), short_id(c.id), c.name);
   for (const auto& t : img->tags) out.push_back("Untagged: " + t);
   store.remove_image(img->id);
+  for (const auto& t : img->tags)
+    emit_event(store.paths().root, "image", "untag", "sha256:" + img->id, {{"name", t}});
+  emit_event(store.paths().root, "image", "delete", "sha256:" + img->id,
+             {{"name", img->tags.empty() ? "" : img->tags.front()}});
   out.push_back("Deleted: " + img->id);
   collect_garbage(store);
   return out;

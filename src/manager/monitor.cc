@@ -21,6 +21,7 @@
 #include "linux/terminal.h"
 #include "manager/attach.h"
 #include "manager/containers.h"
+#include "manager/events.h"
 #include "manager/networks.h"
 #include "manager/rootfs.h"
 #include "manager/slirp.h"
@@ -325,6 +326,7 @@ int start_and_hand_off(Store& store, ContainerRecord& rec, Clients& clients, int
   rec.pid = pid;
   rec.started_at = now_rfc3339();
   store.update_container(rec);
+  emit_container_event(store, rec, "start");
   clients.broadcast(Frame::started, std::to_string(pid));
   int64_t started = monotonic_ms();
   exec_supervisor(store, rec, pid, io, clients, attach_fd, backoff_ms);
@@ -355,6 +357,7 @@ int after_exit(Store& store, const std::string& id, Clients& clients, int attach
   rec->pid = 0;
   rec->finished_at = now_rfc3339();
   if (!error.empty()) rec->error = error;
+  emit_container_event(store, *rec, "die", {{"exitCode", std::to_string(exit_code)}});
   if (error.empty() && should_restart(*rec, exit_code)) {
     // Back off 100 ms, doubling up to a minute; a run of 10 s or more resets it.
     if (monotonic_ms() - started_ms > 10000) backoff_ms = 100;
@@ -397,6 +400,7 @@ int after_exit(Store& store, const std::string& id, Clients& clients, int attach
   if (remove) {
     remove_tree(dir);
     store.remove_container(id);
+    emit_container_event(store, *rec, "destroy");
     remove_anonymous_volumes(store, rec->options);
   }
   clients.broadcast(Frame::exited, std::to_string(exit_code));

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "manager/containers.h"
+#include "manager/events.h"
 #include "manager/network_state.h"
 #include "manager/networks.h"
 #include "network/isolation.h"
@@ -38,6 +39,8 @@ void remove_network(Store& store, const std::string& ref, bool force) {
   }
   remove_tree(ipam_dir(store) + "/" + n.name);
   store.remove_network(n.name);
+  emit_event(store.paths().root, "network", "destroy", n.id,
+             {{"name", n.name}, {"type", n.driver}});
 }
 
 void connect_network(Store& store, const std::string& container, const std::string& network) {
@@ -70,6 +73,8 @@ void connect_network(Store& store, const std::string& container, const std::stri
   json j = opts;
   store.set_container_options(c.id, j);
   if (live) refresh_hosts(store, {n.name}, c.id);
+  emit_event(store.paths().root, "network", "connect", n.id,
+             {{"name", n.name}, {"type", n.driver}, {"container", c.id}});
 }
 
 void disconnect_network(Store& store, const std::string& container, const std::string& network) {
@@ -97,6 +102,8 @@ void disconnect_network(Store& store, const std::string& container, const std::s
   json j = opts;
   store.set_container_options(c.id, j);
   refresh_hosts(store, {n.name}, c.id);
+  emit_event(store.paths().root, "network", "disconnect", n.id,
+             {{"name", n.name}, {"type", n.driver}, {"container", c.id}});
 }
 
 }  // namespace vessel::manager

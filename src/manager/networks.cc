@@ -12,6 +12,7 @@
 
 #include "manager/config.h"
 #include "manager/containers.h"
+#include "manager/events.h"
 #include "manager/network_state.h"
 #include "network/cni.h"
 #include "network/isolation.h"
@@ -329,7 +330,9 @@ namespace {}  // namespace
 // ---- networks ----
 
 NetworkRecord create_network(Store& store, NetworkCreateOptions opts) {
-  return insert_new_network(store, std::move(opts), false);
+  auto n = insert_new_network(store, std::move(opts), false);
+  emit_event(store.paths().root, "network", "create", n.id, {{"name", n.name}, {"type", n.driver}});
+  return n;
 }
 
 NetworkRecord default_network(Store& store) {

@@ -68,6 +68,7 @@ void to_json(json& j, const RunOptions& o) {
   if (o.cpu_shares) j["cpu_shares"] = *o.cpu_shares;
   if (o.pids_limit) j["pids_limit"] = *o.pids_limit;
   if (o.blkio_weight) j["blkio_weight"] = *o.blkio_weight;
+  if (!o.healthcheck.is_null()) j["healthcheck"] = o.healthcheck;
 }
 
 template <typename T>
@@ -118,6 +119,7 @@ void from_json(const json& j, RunOptions& o) {
   o.dns_options = j.value("dns_options", std::vector<std::string>{});
   o.add_hosts = j.value("add_hosts", std::vector<std::string>{});
   o.userns = j.value("userns", "host");
+  o.healthcheck = j.value("healthcheck", json());
 }
 
 int64_t parse_size(const std::string& flag, const std::string& value) {

@@ -49,12 +49,18 @@ void add_info(CLI::App& app, Globals& g, Action& action);   // info, system info
 void add_login(CLI::App& app, Globals& g, Action& action);  // login, logout
 void apply_config(CLI::App& app, Globals& g, const std::string& config_file,
                   std::string& storage_driver);
+void add_events(CLI::App& app, Globals& g, Action& action);
+void add_healthcheck(CLI::App& app, Globals& g, Action& action);  // healthcheck run, the loop
+void add_update(CLI::App& app, Globals& g, Action& action);
 
 // The flags shared by run and create, filled into `o`.
 void add_run_flags(CLI::App* cmd, manager::RunOptions& o, std::shared_ptr<struct RunFlagValues> v);
 struct RunFlagValues {
   std::vector<std::string> env, env_files, volumes, mounts, tmpfs, labels, networks, publish;
   std::string memory, memory_swap, restart, entrypoint;
+  std::string health_cmd, health_interval, health_timeout, health_start_period, health_on_failure;
+  int health_retries = 0;
+  bool no_healthcheck = false;
   double cpus = 0;
   int64_t pids_limit = 0;
   uint64_t cpu_shares = 0;
@@ -68,6 +74,16 @@ void finish_run_options(CLI::App* cmd, manager::RunOptions& o, const RunFlagValu
 void print_table(const std::vector<std::vector<std::string>>& rows);
 std::string human_size(uint64_t bytes);
 std::string human_ago(const std::string& rfc3339);
+// --format with a Go template (util/go_template.h): "TEMPLATE" prints each row through it,
+// "table TEMPLATE" adds the header row and aligns columns. False for "", "json" and a bare
+// "table": the command prints its own JSON or default table then.
+bool print_template(const std::string& format, const nlohmann::json& rows,
+                    const nlohmann::json& headers);
+// inspect --format TEMPLATE: the template on each object, one output line each; false for ""
+// and "json" (print the JSON array then).
+bool print_inspect(const std::string& format, const nlohmann::json& objects);
+// An RFC 3339 time as docker's CreatedAt prints it: "2006-01-02 15:04:05 +0000 UTC".
+std::string docker_time(const std::string& rfc3339);
 
 // Relays an attached container's stream to this terminal until it exits; the exit code.
 int attach_stream(int stream, manager::Store& store, const std::string& id, bool tty,

@@ -7,6 +7,7 @@
 #include "cli/manager/commands.h"
 #include "manager/build.h"
 #include "manager/containers.h"
+#include "manager/events.h"
 #include "util/error.h"
 
 namespace vessel::cli {
@@ -16,6 +17,25 @@ using nlohmann::json;
 
 namespace {
 
+// One row per tag, with docker's field names, for `images --format`.
+json image_rows(const std::vector<ImageRecord>& imgs) {
+  json rows = json::array();
+  for (const auto& i : imgs) {
+    auto tags = i.tags.empty() ? std::vector<std::string>{"<none>:<none>"} : i.tags;
+    for (const auto& t : tags) {
+      auto colon = t.rfind(':');
+      rows.push_back({{"ID", short_id(i.id)},
+                      {"Repository", t.substr(0, colon)},
+                      {"Tag", t.substr(colon + 1)},
+                      {"Digest", i.manifest_digest.empty() ? "<none>" : i.manifest_digest},
+                      {"CreatedSince", human_ago(i.created)},
+                      {"CreatedAt", docker_time(i.created)},
+                      {"Size", human_size(i.size)}});
+    }
+  }
+  return rows;
+}
+
 int list_images(Globals& g, bool quiet, const std::string& format, bool all = false) {
   auto imgs = g.store().images();
   // Build steps (the layer cache) without a name are shown with --all only.
@@ -23,6 +43,11 @@ int list_images(Globals& g, bool quiet, const std::string& format, bool all = fa
     auto steps = build_cache_images(g.store());
     std::erase_if(imgs, [&](const ImageRecord& i) { return i.tags.empty() && steps.count(i.id); });
   }
+  static const json headers = {
+      {"ID", "IMAGE ID"},   {"Repository", "REPOSITORY"}, {"Tag", "TAG"},
+      {"Digest", "DIGEST"}, {"CreatedSince", "CREATED"},  {"CreatedAt", "CREATED AT"},
+      {"Size", "SIZE"}};
+  if (!quiet && print_template(format, image_rows(imgs), headers)) return 0;
   if (format == "json") {
     json out = json::array();
     for (const auto& i : imgs)
@@ -62,7 +87,10 @@ void add_images(CLI::App& app, Globals& g, Action& action) {
   images->add_flag("-q,--quiet", *quiet, "print IDs only");
   images->add_flag("-a,--all", *list_all,
                    "also the unnamed images of build steps (the layer cache)");
-  images->add_option("--format", *format, "json, or a table (default)");
+  images->add_option(
+      "--format", *format,
+      "json, a Go template ('{{.Repository}}:{{.Tag}}') or 'table TEMPLATE'; fields: "
+      "ID, Repository, Tag, Digest, CreatedSince, CreatedAt, Size");
   images->callback([&g, &action, quiet, format, list_all] {
     action = [&g, quiet, format, list_all]() -> int {
       return list_images(g, *quiet, *format, *list_all);
@@ -95,7 +123,11 @@ void add_images(CLI::App& app, Globals& g, Action& action) {
     action = [&g, tag_args]() -> int {
       auto img = g.store().find_image((*tag_args)[0]);
       if (!img) fail("image not known: {}", (*tag_args)[0]);
-      for (size_t i = 1; i < tag_args->size(); ++i) g.store().tag_image(img->id, (*tag_args)[i]);
+      for (size_t i = 1; i < tag_args->size(); ++i) {
+        g.store().tag_image(img->id, (*tag_args)[i]);
+        emit_event(g.store().paths().root, "image", "tag", "sha256:" + img->id,
+                   {{"name", normalize_image_name((*tag_args)[i])}});
+      }
       return 0;
     };
   });
@@ -104,7 +136,9 @@ void add_images(CLI::App& app, Globals& g, Action& action) {
   image->require_subcommand(1);
   auto* ls = image->add_subcommand("ls", "list images");
   ls->add_flag("-q,--quiet", *quiet, "print IDs only");
-  ls->add_option("--format", *format, "json, or a table (default)");
+  ls->add_option("--format", *format,
+                 "json, a Go template ('{{.Repository}}:{{.Tag}}') or 'table TEMPLATE'; fields: "
+                 "ID, Repository, Tag, Digest, CreatedSince, CreatedAt, Size");
   ls->callback([&g, &action, quiet, format] {
     action = [&g, quiet, format]() -> int { return list_images(g, *quiet, *format); };
   });
@@ -114,9 +148,11 @@ void add_images(CLI::App& app, Globals& g, Action& action) {
   rm->callback([&action, rmi_action] { action = rmi_action; });
   auto* inspect = image->add_subcommand("inspect", "show images as JSON");
   auto inames = std::make_shared<std::vector<std::string>>();
+  auto iformat = std::make_shared<std::string>();
   inspect->add_option("IMAGE", *inames)->required();
-  inspect->callback([&g, &action, inames] {
-    action = [&g, inames]() -> int {
+  inspect->add_option("-f,--format", *iformat, "a Go template run on each image's JSON");
+  inspect->callback([&g, &action, inames, iformat] {
+    action = [&g, inames, iformat]() -> int {
       json out = json::array();
       for (const auto& n : *inames) {
         auto img = g.store().find_image(n);
@@ -132,6 +168,7 @@ void add_images(CLI::App& app, Globals& g, Action& action) {
                        {"Config", cfg.value("config", json::object())},
                        {"RootFS", cfg.value("rootfs", json::object())}});
       }
+      if (print_inspect(*iformat, out)) return 0;
       std::puts(out.dump(2).c_str());
       return 0;
     };

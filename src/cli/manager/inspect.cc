@@ -5,11 +5,13 @@
 
 #include "cli/manager/commands.h"
 #include "manager/containers.h"
+#include "manager/health.h"
 #include "manager/images.h"
 #include "manager/networks.h"
 #include "runtime/container.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/go_template.h"
 
 namespace vessel::cli {
 
@@ -50,7 +52,8 @@ json container_json(Store& store, const ContainerRecord& c) {
         {"Error", c.error},
         {"StartedAt", c.started_at},
         {"FinishedAt", c.finished_at},
-        {"MonitorPid", c.monitor_pid}}},
+        {"MonitorPid", c.monitor_pid},
+        {"Health", health_state(store, c)}}},
       {"Image", c.image_id},
       {"ImageName", c.image_name},
       {"RestartCount", c.restart_count},
@@ -74,6 +77,7 @@ json container_json(Store& store, const ContainerRecord& c) {
         {"WorkingDir", proc.value("cwd", "/")},
         {"Tty", proc.value("terminal", false)},
         {"Labels", c.options.value("labels", json::object())},
+        {"Healthcheck", c.options.value("healthcheck", json())},
         {"StopSignal", spec.value("annotations", json::object())
                            .value("org.opencontainers.image.stopSignal", "SIGTERM")}}},
   };
@@ -101,9 +105,14 @@ void add_inspect(CLI::App& app, Globals& g, Action& action) {
   auto names = std::make_shared<std::vector<std::string>>();
   auto type = std::make_shared<std::string>("all");
   inspect->add_option("NAME", *names, "container, image or volume")->required();
+  auto format = std::make_shared<std::string>();
   inspect->add_option("--type", *type, "container, image, volume or all");
-  inspect->callback([&g, &action, names, type] {
-    action = [&g, names, type]() -> int {
+  inspect->add_option("-f,--format", *format,
+                      "a Go template run on each object's JSON ('{{.State.Status}}', "
+                      "'{{json .Config}}', '{{range .Mounts}}{{.Source}} {{end}}')");
+  inspect->callback([&g, &action, names, type, format] {
+    action = [&g, names, type, format]() -> int {
+      if (!format->empty()) GoTemplate check(*format);  // a bad template fails before any output
       auto& store = g.store();
       json out = json::array();
       for (const auto& n : *names) {
@@ -126,9 +135,10 @@ void add_inspect(CLI::App& app, Globals& g, Action& action) {
                            {"Labels", v->labels}});
             continue;
           }
-        std::puts(out.dump(2).c_str());
+        if (!print_inspect(*format, out)) std::puts(out.dump(2).c_str());
         fail("no such object: {}", n);
       }
+      if (print_inspect(*format, out)) return 0;
       std::puts(out.dump(2).c_str());
       return 0;
     };

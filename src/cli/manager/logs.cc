@@ -19,8 +19,8 @@ using nlohmann::json;
 
 namespace {
 
-// --since: an RFC 3339 time, or a duration before now ("10m", "1h", "30s").
-std::string since_cutoff(const std::string& since) {
+// --since/--until: an RFC 3339 time, or a duration before now ("10m", "1h", "30s").
+std::string since_cutoff(const std::string& since, const char* flag = "--since") {
   if (since.empty()) return "";
   char unit = since.back();
   std::string num = since.substr(0, since.size() - 1);
@@ -36,12 +36,14 @@ std::string since_cutoff(const std::string& since) {
     return buf;
   }
   if (since.size() >= 19 && since[4] == '-' && since[10] == 'T') return since;
-  fail("invalid --since \"{}\": expected a time (2026-11-28T10:00:00Z) or a duration (10m)", since);
+  fail("invalid {} \"{}\": expected a time (2026-11-28T10:00:00Z) or a duration (10m)", flag,
+       since);
 }
 
 struct Printer {
   bool timestamps = false;
   std::string cutoff;
+  std::string until;  // lines from this time on are left out
   void print(const std::string& line) {
     json j;
     try {
@@ -51,6 +53,7 @@ struct Printer {
     }
     std::string time = j.value("time", "");
     if (!cutoff.empty() && time.substr(0, cutoff.size()) < cutoff) return;
+    if (!until.empty() && time.substr(0, until.size()) >= until) return;
     std::string text = j.value("log", "");
     if (timestamps) text = time + " " + text;
     int fd = j.value("stream", "stdout") == "stderr" ? 2 : 1;
@@ -67,13 +70,17 @@ void add_logs(CLI::App& app, Globals& g, Action& action) {
   auto timestamps = std::make_shared<bool>(false);
   auto tail = std::make_shared<std::string>("all");
   auto since = std::make_shared<std::string>();
+  auto until = std::make_shared<std::string>();
   cmd->add_option("CONTAINER", *name, "name or ID")->required();
   cmd->add_flag("-f,--follow", *follow, "keep printing new output until the container stops");
   cmd->add_flag("-t,--timestamps", *timestamps, "prefix each line with its time");
   cmd->add_option("--tail", *tail, "only the last N lines (default all)");
   cmd->add_option("--since", *since, "only output after this time or duration (10m)");
-  cmd->callback([&g, &action, name, follow, timestamps, tail, since] {
-    action = [&g, name, follow, timestamps, tail, since]() -> int {
+  cmd->add_option("--until", *until,
+                  "only output before this time or duration (10m: ten minutes ago); with -f, "
+                  "stop there");
+  cmd->callback([&g, &action, name, follow, timestamps, tail, since, until] {
+    action = [&g, name, follow, timestamps, tail, since, until]() -> int {
       auto& store = g.store();
       auto c = find_or_fail(store, *name);
       long tail_n = -1;
@@ -82,7 +89,7 @@ void add_logs(CLI::App& app, Globals& g, Action& action) {
           fail("invalid --tail \"{}\": expected a number or all", *tail);
         tail_n = std::stol(*tail);
       }
-      Printer p{*timestamps, since_cutoff(*since)};
+      Printer p{*timestamps, since_cutoff(*since), since_cutoff(*until, "--until")};
       std::string path = log_path(store, c.id);
       std::deque<std::string> lines;
       for (const auto& file : {path + ".1", path}) {
@@ -114,6 +121,8 @@ void add_logs(CLI::App& app, Globals& g, Action& action) {
         }
         in.clear();
         if (!got && ++idle_checks % 5 == 0) {
+          if (!p.until.empty() && since_cutoff("0s").substr(0, p.until.size()) >= p.until)
+            return 0;
           auto now = store.container_by_id(c.id);
           if (!now) return 0;
           auto r = refresh(store, *now);

@@ -76,6 +76,9 @@ int main(int argc, char** argv) {
   cli::add_docs(app, g, action);
   cli::add_info(app, g, action);
   cli::add_login(app, g, action);
+  cli::add_events(app, g, action);
+  cli::add_healthcheck(app, g, action);
+  cli::add_update(app, g, action);
 
   try {
     app.parse(argc, argv);

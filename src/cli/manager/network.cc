@@ -67,11 +67,40 @@ void add_network(CLI::App& app, Globals& g, Action& action) {
   auto quiet = std::make_shared<bool>(false);
   auto format = std::make_shared<std::string>();
   ls->add_flag("-q,--quiet", *quiet, "names only");
-  ls->add_option("--format", *format, "json, or a table (default)");
+  ls->add_option("--format", *format,
+                 "json, a Go template ('{{.Name}}') or 'table TEMPLATE'; fields: ID, Name, "
+                 "Driver, Scope, IPv6, Internal, Subnet, Gateway, Bridge, CreatedAt, Labels, "
+                 "Label \"key\"");
   ls->callback([&g, &action, quiet, format] {
     action = [&g, quiet, format]() -> int {
       default_network(g.store());
       auto nets = g.store().networks();
+      if (!*quiet) {
+        json rows = json::array();
+        for (const auto& n : nets) {
+          std::string labels;
+          for (const auto& [k, x] : n.labels.items())
+            labels += (labels.empty() ? "" : ",") + k + "=" + x.get<std::string>();
+          rows.push_back({{"ID", short_id(n.id)},
+                          {"Name", n.name},
+                          {"Driver", n.driver},
+                          {"Scope", "local"},
+                          {"IPv6", "false"},
+                          {"Internal", n.internal ? "true" : "false"},
+                          {"Subnet", n.subnet},
+                          {"Gateway", n.gateway},
+                          {"Bridge", n.bridge},
+                          {"CreatedAt", docker_time(n.created)},
+                          {"Labels", labels},
+                          {"Label", n.labels}});
+        }
+        static const json headers = {
+            {"ID", "NETWORK ID"},        {"Name", "NAME"},       {"Driver", "DRIVER"},
+            {"Scope", "SCOPE"},          {"IPv6", "IPV6"},       {"Internal", "INTERNAL"},
+            {"Subnet", "SUBNET"},        {"Gateway", "GATEWAY"}, {"Bridge", "BRIDGE"},
+            {"CreatedAt", "CREATED AT"}, {"Labels", "LABELS"},   {"Label", "LABEL"}};
+        if (print_template(*format, rows, headers)) return 0;
+      }
       if (*format == "json") {
         json out = json::array();
         for (const auto& n : nets) out.push_back(network_json(g.store(), n));
@@ -94,12 +123,15 @@ void add_network(CLI::App& app, Globals& g, Action& action) {
 
   auto* inspect = net->add_subcommand("inspect", "show networks as JSON");
   auto names = std::make_shared<std::vector<std::string>>();
+  auto iformat = std::make_shared<std::string>();
   inspect->add_option("NETWORK", *names)->required();
-  inspect->callback([&g, &action, names] {
-    action = [&g, names]() -> int {
+  inspect->add_option("-f,--format", *iformat, "a Go template run on each network's JSON");
+  inspect->callback([&g, &action, names, iformat] {
+    action = [&g, names, iformat]() -> int {
       json out = json::array();
       for (const auto& n : *names)
         out.push_back(network_json(g.store(), find_network_or_fail(g.store(), n)));
+      if (print_inspect(*iformat, out)) return 0;
       std::puts(out.dump(2).c_str());
       return 0;
     };

@@ -3,6 +3,7 @@
 
 #include "cli/manager/commands.h"
 #include "manager/containers.h"
+#include "manager/health.h"
 #include "manager/networks.h"
 
 namespace vessel::cli {
@@ -18,8 +19,8 @@ std::string duration_since(const std::string& t) {
   return pos == std::string::npos ? ago : ago.substr(0, pos);
 }
 
-std::string status_text(const ContainerRecord& c) {
-  if (c.state == "running") return "Up " + duration_since(c.started_at);
+std::string status_text(Store& store, const ContainerRecord& c) {
+  if (c.state == "running") return "Up " + duration_since(c.started_at) + health_suffix(store, c);
   if (c.state == "paused") return "Up " + duration_since(c.started_at) + " (Paused)";
   if (c.state == "restarting")
     return "Restarting (" + std::to_string(c.exit_code) + ") " + human_ago(c.finished_at);
@@ -36,6 +37,53 @@ std::string command_text(const ContainerRecord& c) {
   return s;
 }
 
+std::string joined(const json& list, const char* key = nullptr) {
+  std::string s;
+  for (const auto& x : list) {
+    std::string v = key ? x.value(key, "") : x.get<std::string>();
+    if (!v.empty()) s += (s.empty() ? "" : ",") + v;
+  }
+  return s;
+}
+
+// One row of `ps --format`: docker's field names, each a string as docker prints it, and
+// Label, a map, for {{.Label "key"}}.
+json template_row(Store& store, const ContainerRecord& c, bool no_trunc) {
+  std::string cmdline = command_text(c);
+  if (!no_trunc && cmdline.size() > 20) cmdline = cmdline.substr(0, 19) + "…";
+  json labels = c.options.value("labels", json::object());
+  std::string label_text;
+  for (const auto& [k, v] : labels.items())
+    label_text += (label_text.empty() ? "" : ",") + k + "=" + v.get<std::string>();
+  std::string networks = joined(c.options.value("networks", json::array()));
+  if (networks.empty()) networks = c.options.value("network", "");
+  return {{"ID", no_trunc ? c.id : short_id(c.id)},
+          {"Image", c.image_name},
+          {"Command", "\"" + cmdline + "\""},
+          {"CreatedAt", docker_time(c.created)},
+          {"RunningFor", human_ago(c.created)},
+          {"Ports", ports_summary(store, c)},
+          {"State", c.state},
+          {"Status", status_text(store, c)},
+          {"Names", c.name},
+          {"Labels", label_text},
+          {"Label", labels},
+          {"Mounts", joined(c.options.value("volumes", json::array()), "source")},
+          {"Networks", networks},
+          {"ExitCode", c.exit_code},
+          {"Pid", c.pid}};
+}
+
+const json& template_headers() {
+  static const json h = {
+      {"ID", "CONTAINER ID"},      {"Image", "IMAGE"},        {"Command", "COMMAND"},
+      {"CreatedAt", "CREATED AT"}, {"RunningFor", "CREATED"}, {"Ports", "PORTS"},
+      {"State", "STATE"},          {"Status", "STATUS"},      {"Names", "NAMES"},
+      {"Labels", "LABELS"},        {"Label", "LABEL"},        {"Mounts", "MOUNTS"},
+      {"Networks", "NETWORKS"},    {"ExitCode", "EXIT CODE"}, {"Pid", "PID"}};
+  return h;
+}
+
 }  // namespace
 
 void add_ps(CLI::App& app, Globals& g, Action& action) {
@@ -47,11 +95,12 @@ void add_ps(CLI::App& app, Globals& g, Action& action) {
   cmd->add_flag("-a,--all", *all, "show all containers (default: running ones)");
   cmd->add_flag("-q,--quiet", *quiet, "print IDs only");
   cmd->add_flag("--no-trunc", *no_trunc, "do not shorten IDs and commands");
-  cmd->add_option("--format", *format, "json, or a table (default)");
+  cmd->add_option("--format", *format,
+                  "json, a Go template ('{{.Names}} {{.Status}}'), or 'table TEMPLATE' with "
+                  "headers; fields: ID, Image, Command, CreatedAt, RunningFor, Ports, State, "
+                  "Status, Names, Labels, Label \"key\", Mounts, Networks, ExitCode, Pid");
   cmd->callback([&g, &action, all, quiet, no_trunc, format] {
     action = [&g, all, quiet, no_trunc, format]() -> int {
-      if (!format->empty() && *format != "json" && *format != "table")
-        throw std::runtime_error("ps --format: expected json or table");
       auto& store = g.store();
       std::vector<ContainerRecord> shown;
       for (auto c : store.containers()) {
@@ -59,6 +108,12 @@ void add_ps(CLI::App& app, Globals& g, Action& action) {
         if (!*all && c.state != "running" && c.state != "paused" && c.state != "restarting")
           continue;
         shown.push_back(c);
+      }
+      if (!*quiet) {
+        json rows = json::array();
+        if (!format->empty() && *format != "json")
+          for (const auto& c : shown) rows.push_back(template_row(store, c, *no_trunc));
+        if (print_template(*format, rows, template_headers())) return 0;
       }
       if (*format == "json") {
         json out = json::array();
@@ -70,7 +125,7 @@ void add_ps(CLI::App& app, Globals& g, Action& action) {
                          {"Command", c.options.value("command", json::array())},
                          {"Created", c.created},
                          {"State", c.state},
-                         {"Status", status_text(c)},
+                         {"Status", status_text(store, c)},
                          {"ExitCode", c.exit_code},
                          {"Pid", c.pid},
                          {"Ports", ports_summary(store, c)},
@@ -91,7 +146,8 @@ void add_ps(CLI::App& app, Globals& g, Action& action) {
         std::string cmdline = command_text(c);
         if (!*no_trunc && cmdline.size() > 20) cmdline = cmdline.substr(0, 17) + "...";
         rows.push_back({*no_trunc ? c.id : short_id(c.id), c.image_name, "\"" + cmdline + "\"",
-                        human_ago(c.created), status_text(c), ports_summary(store, c), c.name});
+                        human_ago(c.created), status_text(store, c), ports_summary(store, c),
+                        c.name});
       }
       print_table(rows);
       return 0;

@@ -7,6 +7,7 @@
 #include "image/reference.h"
 #include "image/registry.h"
 #include "manager/config.h"
+#include "manager/events.h"
 #include "manager/images.h"
 #include "util/error.h"
 
@@ -121,7 +122,11 @@ void add_pull(CLI::App& app, Globals& g, Action& action) {
       }
       if (!stored) fail("pull {}: {}", ref_text, errors);
       auto recs = manager::register_images(g.store(), {*stored}, {stored_name});
-      for (const auto& r : recs) std::printf("%s\n", r.id.c_str());
+      for (const auto& r : recs) {
+        manager::emit_event(g.store().paths().root, "image", "pull", "sha256:" + r.id,
+                            {{"name", stored_name}});
+        std::printf("%s\n", r.id.c_str());
+      }
       return 0;
     };
   });

@@ -14,6 +14,7 @@
 #include "manager/attach.h"
 #include "manager/config.h"
 #include "manager/containers.h"
+#include "manager/health.h"
 #include "util/error.h"
 #include "util/file.h"
 
@@ -64,6 +65,16 @@ void add_run_flags(CLI::App* cmd, RunOptions& o, std::shared_ptr<RunFlagValues> 
   cmd->add_flag("--init", o.init,
                 "run vessel-init as PID 1: it forwards signals and reaps zombies");
   cmd->add_option("-l,--label", v->labels, "set a label: KEY=VALUE")->allow_extra_args(false);
+  cmd->add_option("--health-cmd", v->health_cmd, "healthcheck: a shell command (exit 0: healthy)");
+  cmd->add_option("--health-interval", v->health_interval, "time between checks (default 30s)");
+  cmd->add_option("--health-timeout", v->health_timeout, "a check's time limit (default 30s)");
+  cmd->add_option("--health-retries", v->health_retries,
+                  "failures in a row that make it unhealthy (default 3)");
+  cmd->add_option("--health-start-period", v->health_start_period,
+                  "time after the start when failures do not count (default 0s)");
+  cmd->add_option("--health-on-failure", v->health_on_failure,
+                  "when it turns unhealthy: none (default), kill, restart or stop");
+  cmd->add_flag("--no-healthcheck", v->no_healthcheck, "disable the image's HEALTHCHECK");
   cmd->add_option("--entrypoint", v->entrypoint, "override the image's entrypoint");
   cmd->add_option("--network,--net", v->networks,
                   "bridge (the default network), NAME (a network from `vessel network create`), "
@@ -91,6 +102,34 @@ void add_run_flags(CLI::App* cmd, RunOptions& o, std::shared_ptr<RunFlagValues> 
 static std::string env_from_host(const std::string& key) {
   const char* v = std::getenv(key.c_str());
   return v ? key + "=" + v : "";
+}
+
+// The --health-* flags as docker's Healthcheck fields (durations in ns), over the image's.
+static void finish_health_flags(CLI::App* cmd, RunOptions& o, const RunFlagValues& v) {
+  nlohmann::json hc = nlohmann::json::object();
+  if (!v.health_cmd.empty()) hc["Test"] = {"CMD-SHELL", v.health_cmd};
+  if (!v.health_interval.empty())
+    hc["Interval"] = parse_duration_ns("--health-interval", v.health_interval);
+  if (!v.health_timeout.empty())
+    hc["Timeout"] = parse_duration_ns("--health-timeout", v.health_timeout);
+  if (!v.health_start_period.empty())
+    hc["StartPeriod"] = parse_duration_ns("--health-start-period", v.health_start_period);
+  if (cmd->count("--health-retries")) {
+    if (v.health_retries < 1)
+      fail("invalid --health-retries {}: must be 1 or more", v.health_retries);
+    hc["Retries"] = v.health_retries;
+  }
+  if (!v.health_on_failure.empty()) {
+    const auto& f = v.health_on_failure;
+    if (f != "none" && f != "kill" && f != "restart" && f != "stop")
+      fail("invalid --health-on-failure \"{}\": expected none, kill, restart or stop", f);
+    hc["OnFailure"] = f;
+  }
+  if (v.no_healthcheck) {
+    if (!hc.empty()) fail("conflicting options: --no-healthcheck and --health-*");
+    hc["Test"] = {"NONE"};
+  }
+  if (!hc.empty()) o.healthcheck = hc;
 }
 
 void finish_run_options(CLI::App* cmd, RunOptions& o, const RunFlagValues& v) {
@@ -159,6 +198,7 @@ void finish_run_options(CLI::App* cmd, RunOptions& o, const RunFlagValues& v) {
     fail("conflicting options: --rm and --restart {} (a removed container cannot restart)",
          o.restart);
   if (o.stop_timeout < 0) fail("invalid --stop-timeout {}: must be 0 or more", o.stop_timeout);
+  finish_health_flags(cmd, o, v);
 }
 
 namespace {

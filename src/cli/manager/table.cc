@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "cli/manager/commands.h"
+#include "util/go_template.h"
 
 namespace vessel::cli {
 
@@ -48,6 +49,33 @@ std::string human_ago(const std::string& t) {
   if (secs < 3600) return std::to_string(secs / 60) + " minutes ago";
   if (secs < 86400) return std::to_string(secs / 3600) + " hours ago";
   return std::to_string(secs / 86400) + " days ago";
+}
+
+bool print_template(const std::string& format, const nlohmann::json& rows,
+                    const nlohmann::json& headers) {
+  if (format.empty() || format == "json") return false;
+  auto spec = parse_format(format);
+  if (spec.table && spec.text.empty()) return false;
+  std::fputs(format_rows(spec, rows, headers).c_str(), stdout);
+  return true;
+}
+
+bool print_inspect(const std::string& format, const nlohmann::json& objects) {
+  if (format.empty() || format == "json") return false;
+  auto spec = parse_format(format);  // \t and \n as docker; "table" means nothing here
+  GoTemplate t(spec.table ? format : spec.text);
+  std::string out;
+  for (const auto& o : objects) out += t.render(o) + "\n";
+  std::fputs(out.c_str(), stdout);
+  return true;
+}
+
+std::string docker_time(const std::string& t) {
+  std::tm tm{};
+  if (t.size() < 19 || !strptime(t.substr(0, 19).c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return t;
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
+  return buf;
 }
 
 }  // namespace vessel::cli

@@ -29,10 +29,32 @@ void add_volume(CLI::App& app, Globals& g, Action& action) {
   auto quiet = std::make_shared<bool>(false);
   auto format = std::make_shared<std::string>();
   ls->add_flag("-q,--quiet", *quiet, "names only");
-  ls->add_option("--format", *format, "json, or a table (default)");
+  ls->add_option("--format", *format,
+                 "json, a Go template ('{{.Name}}') or 'table TEMPLATE'; fields: Name, "
+                 "Driver, Scope, Mountpoint, CreatedAt, Labels, Label \"key\"");
   ls->callback([&g, &action, quiet, format] {
     action = [&g, quiet, format]() -> int {
       auto vols = g.store().volumes();
+      if (!*quiet) {
+        json rows = json::array();
+        for (const auto& v : vols) {
+          std::string labels;
+          for (const auto& [k, x] : v.labels.items())
+            labels += (labels.empty() ? "" : ",") + k + "=" + x.get<std::string>();
+          rows.push_back({{"Name", v.name},
+                          {"Driver", "local"},
+                          {"Scope", "local"},
+                          {"Mountpoint", v.mountpoint},
+                          {"CreatedAt", docker_time(v.created)},
+                          {"Labels", labels},
+                          {"Label", v.labels}});
+        }
+        static const json headers = {{"Name", "VOLUME NAME"},     {"Driver", "DRIVER"},
+                                     {"Scope", "SCOPE"},          {"Mountpoint", "MOUNTPOINT"},
+                                     {"CreatedAt", "CREATED AT"}, {"Labels", "LABELS"},
+                                     {"Label", "LABEL"}};
+        if (print_template(*format, rows, headers)) return 0;
+      }
       if (*format == "json") {
         json out = json::array();
         for (const auto& v : vols)
@@ -57,9 +79,11 @@ void add_volume(CLI::App& app, Globals& g, Action& action) {
   });
   auto* inspect = vol->add_subcommand("inspect", "show volumes as JSON");
   auto names = std::make_shared<std::vector<std::string>>();
+  auto iformat = std::make_shared<std::string>();
   inspect->add_option("NAME", *names)->required();
-  inspect->callback([&g, &action, names] {
-    action = [&g, names]() -> int {
+  inspect->add_option("-f,--format", *iformat, "a Go template run on each volume's JSON");
+  inspect->callback([&g, &action, names, iformat] {
+    action = [&g, names, iformat]() -> int {
       json out = json::array();
       for (const auto& n : *names) {
         auto v = g.store().volume(n);
@@ -70,6 +94,7 @@ void add_volume(CLI::App& app, Globals& g, Action& action) {
                        {"Driver", "local"},
                        {"Labels", v->labels}});
       }
+      if (print_inspect(*iformat, out)) return 0;
       std::puts(out.dump(2).c_str());
       return 0;
     };
