@@ -95,7 +95,9 @@ TEST_F(UsernsTest, TwoContainersGetDisjointBlocksFreedOnRm) {
   EXPECT_TRUE(container_dirs().empty());
   // No block stays recorded.
   auto rows = run_cmd({"sqlite3", root_ + "/vessel.db", "SELECT COUNT(*) FROM userns_ranges"});
-  if (rows.ok()) EXPECT_EQ(trim(rows.out), "0");
+  if (rows.ok()) {
+    EXPECT_EQ(trim(rows.out), "0");
+  }
 }
 
 TEST_F(UsernsTest, HostFilesStayTheHostsThroughBindsVolumesAreIdmapped) {
