@@ -266,6 +266,7 @@ void exec_supervisor(Store& store, const ContainerRecord& rec, pid_t pid, Stdio&
     args.push_back("--log-max");
     args.push_back(std::to_string(log_max));
   }
+  pass("--hold", g_slirp_exit.get());  // slirp4netns runs as long as the container
   pass("--out", io.out.get());
   pass("--err", io.err.get());
   pass("--in", io.in.get());

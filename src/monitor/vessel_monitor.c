@@ -44,10 +44,10 @@ enum {
 };
 
 #define MAX_CLIENTS 64
-#define LOG_LINE_MAX 16384             /* a longer line is written in pieces */
+#define LOG_LINE_MAX 16384 /* a longer line is written in pieces */
 /* ctr.log becomes ctr.log.1 past this many bytes (--log-max; 10 MiB by default) */
 static unsigned long long g_log_max = 10ull << 20;
-#define DRAIN_MS 500                   /* output still read after the init exits */
+#define DRAIN_MS 500 /* output still read after the init exits */
 #define PATH_BUF 4200
 
 static const char* g_dir;
@@ -403,18 +403,23 @@ static void pump(int* fd, int stream, int frame) {
   }
 }
 
+/* --hold: an fd kept open while the container runs and closed by the exec back (a rootless
+ * container's slirp4netns stops when the write end of its --exit-fd pipe closes). */
+static int g_hold = -1;
+
 static int cmp_int(const void* a, const void* b) { return *(const int*)a - *(const int*)b; }
 
 /* Whatever else the process had open without O_CLOEXEC (a runtime's /dev/null, the caller's
  * fds) would stay open for the container's whole life: close everything not passed on. */
 static void close_strays(const struct streams* io, int attach) {
-  int keep[8 + MAX_CLIENTS];
+  int keep[9 + MAX_CLIENTS];
   int n = 0;
   int fixed[] = {0, 1, 2, io->out, io->err, io->in, io->pty, attach};
   for (int i = 0; i < 8; ++i)
     if (fixed[i] >= 0) keep[n++] = fixed[i];
   for (int i = 0; i < g_nclients; ++i) keep[n++] = g_clients[i];
   if (g_log_fd >= 0) keep[n++] = g_log_fd;
+  if (g_hold >= 0) keep[n++] = g_hold;
   qsort(keep, (size_t)n, sizeof keep[0], cmp_int);
   unsigned from = 0;
   for (int i = 0; i < n; ++i) {
@@ -438,9 +443,8 @@ static int parse_fd(const char* s) {
 
 static void usage(void) {
   static const char msg[] =
-      "usage: vessel-monitor --dir DIR --init PID --attach FD [--log-max BYTES] [--out FD]\n"
-      "       [--err FD] [--in FD]"
-      "       [--pty FD] [--client FD]... -- PROGRAM [ARG]...\n"
+      "usage: vessel-monitor --dir DIR --init PID --attach FD [--log-max BYTES] [--hold FD]\n"
+      "       [--out FD] [--err FD] [--in FD] [--pty FD] [--client FD]... -- PROGRAM [ARG]...\n"
       "(run by vessel-monitor-ctl; not meant to be run by hand)\n";
   write_all(2, msg, sizeof msg - 1);
   exit(2);
@@ -468,11 +472,12 @@ int main(int argc, char** argv) {
       unsigned long long max = strtoull(v, &end, 10);
       if (!*v || *end || max == 0) usage();
       g_log_max = max;
-    }
-    else if (fd < 0)
+    } else if (fd < 0)
       usage();
     else if (strcmp(a, "--attach") == 0)
       attach = fd;
+    else if (strcmp(a, "--hold") == 0)
+      g_hold = fd;
     else if (strcmp(a, "--out") == 0)
       io.out = fd;
     else if (strcmp(a, "--err") == 0)
@@ -494,6 +499,7 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < sizeof own / sizeof own[0]; ++i)
     if (own[i] >= 0) fcntl(own[i], F_SETFD, FD_CLOEXEC);
   for (int i = 0; i < g_nclients; ++i) fcntl(g_clients[i], F_SETFD, FD_CLOEXEC);
+  if (g_hold >= 0) fcntl(g_hold, F_SETFD, FD_CLOEXEC);
   close_strays(&io, attach);
   int* outs[] = {&io.out, &io.err, &io.pty};
   for (int i = 0; i < 3; ++i)

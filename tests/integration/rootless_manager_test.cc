@@ -48,7 +48,7 @@ class RootlessManagerTest : public ::testing::Test {
     ASSERT_EQ(::mkdir((dir_ + "/bin").c_str(), 0755), 0);
     std::string bin = std::string(VESSEL_MANAGER_BIN);
     bin = bin.substr(0, bin.rfind('/'));
-    for (const char* b : {"vessel", "vessel-monitor", "vessel-init"})
+    for (const char* b : {"vessel", "vessel-monitor-ctl", "vessel-monitor", "vessel-init"})
       ASSERT_TRUE(run_cmd({"cp", bin + "/" + b, dir_ + "/bin/"}).ok());
   }
   void TearDown() override {
