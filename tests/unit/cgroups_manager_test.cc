@@ -298,7 +298,9 @@ TEST_F(CgroupHost, PlannedRecordLeavesPreexistingParentsAlone) {
   json planned = inner.planned_json();
   for (const json& d : planned["dirs"]) EXPECT_EQ(d["created"].size(), 1u) << d.dump();
   load_manager(planned)->destroy();  // nothing made yet: nothing to remove, no error
-  for (const json& d : outer.to_json()["dirs"]) EXPECT_TRUE(path_exists(d["dir"]));
+  json outer_record =
+      outer.to_json();  // a named object: a range-for over a temporary's member dangles
+  for (const json& d : outer_record["dirs"]) EXPECT_TRUE(path_exists(d["dir"]));
 }
 
 TEST_F(CgroupHost, ErrorsNameFieldFileAndValue) {
