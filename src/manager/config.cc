@@ -60,6 +60,9 @@ std::string size(const std::string& v) {
     return "must be a size such as 10m, 512k or 1g";
   }
 }
+std::string userns_mode(const std::string& v) {
+  return v == "host" || v == "auto" ? "" : "must be host or auto";
+}
 std::string host(const std::string& v) {
   static const std::regex re(R"(^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:\d{1,5})?$)");
   return std::regex_match(v, re) ? "" : "must be a registry host[:port]";
@@ -73,6 +76,7 @@ const KeySpec kKeys[] = {
     {"network.default_subnet", Kind::string, subnet},
     {"containers.ulimits", Kind::list, ulimit},
     {"containers.log_max_size", Kind::string, size},
+    {"containers.userns", Kind::string, userns_mode},
     {"registries.search", Kind::list, host},
     {"registries.insecure", Kind::list, host},
     {"registries.mirrors", Kind::mirrors, host},

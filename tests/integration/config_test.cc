@@ -5,10 +5,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sstream>
+
 #include "harness.h"
 
 namespace itest {
 namespace {
+
+std::vector<std::string> split_ws(const std::string& s) {
+  std::istringstream in(s);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
 
 class ConfigTest : public ::testing::Test {
  protected:
@@ -113,6 +122,29 @@ TEST_F(ConfigTest, DefaultUlimitsUnlessTheFlagGivesThem) {
               "-c", "ulimit -n; ulimit -u"});
   ASSERT_TRUE(f.ok()) << f.describe();
   EXPECT_EQ(split_lines(trim(f.out)), (std::vector<std::string>{"555", "333"}));
+}
+
+TEST_F(ConfigTest, DefaultUsernsAutoUnlessTheFlagSaysHost) {
+  write_text(conf_, "[containers]\nuserns = \"auto\"\n");
+  // The container's root (a mapped id) must reach its rootfs by path: the temp dir is 0700.
+  std::string parent = root_.substr(0, root_.rfind('/'));
+  ASSERT_EQ(::chmod(parent.c_str(), 0711), 0);
+  busybox();
+  auto r = v({"run", "--rm", "--network", "none", "busybox", "cat", "/proc/self/uid_map"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  auto f = split_ws(trim(r.out));
+  ASSERT_EQ(f.size(), 3u) << r.out;
+  EXPECT_EQ(f[0], "0");
+  EXPECT_NE(f[1], "0") << "container root is not host root";
+  EXPECT_EQ(f[2], "65536");
+  auto h = v({"run", "--rm", "--network", "none", "--userns", "host", "busybox", "cat",
+              "/proc/self/uid_map"});
+  ASSERT_TRUE(h.ok()) << h.describe();
+  EXPECT_EQ(split_ws(trim(h.out)), (std::vector<std::string>{"0", "0", "4294967295"}));
+  write_text(conf_, "[containers]\nuserns = \"private\"\n");
+  auto bad = v({"run", "--rm", "--network", "none", "busybox", "true"});
+  EXPECT_EQ(bad.exit_code(), 125);
+  EXPECT_TRUE(contains(bad.err, "containers.userns: must be host or auto")) << bad.describe();
 }
 
 TEST_F(ConfigTest, LogMaxSizeRotatesTheLog) {

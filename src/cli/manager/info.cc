@@ -9,6 +9,7 @@
 #include "cli/manager/commands.h"
 #include "manager/config.h"
 #include "manager/rootfs.h"
+#include "manager/userns.h"
 #include "network/cni.h"
 #include "oci/spec.h"
 #include "util/error.h"
@@ -175,6 +176,7 @@ void apply_config(CLI::App& app, Globals& g, const std::string& config_file,
   } else if (!c.str("storage.driver").empty()) {
     storage_driver = c.str("storage.driver");
   }
+  manager::set_default_userns(c.str("containers.userns"));
   manager::set_config(std::move(c));
 }
 
