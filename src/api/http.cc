@@ -5,6 +5,8 @@
 
 #include <cerrno>
 
+#include "util/file.h"
+
 namespace vessel::api {
 
 std::string Request::header(const std::string& name) const {
@@ -74,19 +76,6 @@ const char* status_text(int status) {
     default:
       return status >= 500 ? "Internal Server Error" : "Unknown";
   }
-}
-
-static bool send_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
 }
 
 void Conn::send_head(int status, const std::string& extra_headers) {

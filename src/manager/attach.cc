@@ -5,20 +5,9 @@
 
 #include <cerrno>
 
-namespace vessel::manager {
+#include "util/file.h"
 
-static bool write_full(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
+namespace vessel::manager {
 
 static bool read_full(int fd, char* p, size_t n) {
   while (n > 0) {
@@ -41,7 +30,7 @@ bool write_frame(int fd, Frame type, const std::string& data) {
   for (int i = 0; i < 4; ++i) hdr[1 + i] = static_cast<char>((len >> (24 - 8 * i)) & 0xff);
   std::string buf(hdr, sizeof hdr);
   buf += data;
-  return write_full(fd, buf.data(), buf.size());
+  return send_all(fd, buf.data(), buf.size());
 }
 
 std::optional<FrameMsg> read_frame(int fd) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +45,17 @@ void write_all(int fd, const void* data, size_t len) {
     p += n;
     len -= static_cast<size_t>(n);
   }
+}
+
+bool send_all(int fd, const void* data, size_t len) {
+  const char* p = static_cast<const char*>(data);
+  while (len > 0) {
+    ssize_t n = retry_eintr([&] { return ::send(fd, p, len, MSG_NOSIGNAL); });
+    if (n < 0) return false;
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
 }
 
 void write_file(const std::string& path, const std::string& data, int flags) {

@@ -18,6 +18,9 @@ void write_file(const std::string& path, const std::string& data, int flags = O_
 // then renames over `path`, so readers see the old or the new content, never half.
 void write_file_atomic(const std::string& path, const std::string& data, mode_t mode = 0600);
 void write_all(int fd, const void* data, size_t len);
+// All of `len` bytes to a socket, without SIGPIPE: false when the peer went away (errno set),
+// for streams to clients that may disconnect at any time.
+bool send_all(int fd, const void* data, size_t len);
 bool path_exists(const std::string& path);
 void mkdir_p(const std::string& path, mode_t mode = 0755);
 void remove_tree(const std::string& path);
