@@ -1,5 +1,6 @@
 #include "api/convert.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "api/http.h"
@@ -240,6 +241,19 @@ RunOptions run_options_from(const json& body, const std::string& name) {
     if (!driver.empty() && driver != "json-file" && driver != "local" && driver != "k8s-file")
       throw ApiError(400, "HostConfig.LogConfig: log driver \"" + driver +
                               "\" is not supported (vessel keeps json-file logs)");
+    // NetworkingConfig.EndpointsConfig.NET.Aliases (compose gives each container its service's
+    // name): more names for the container in its peers' /etc/hosts.
+    json nc = body.value("NetworkingConfig", json::object());
+    json eps = nc.is_object() ? nc.value("EndpointsConfig", json::object()) : json::object();
+    if (eps.is_object())
+      for (auto& [net, ep] : eps.items()) {
+        if (!ep.is_object()) continue;
+        for (const auto& a : strings(ep.value("Aliases", json()),
+                                     "NetworkingConfig.EndpointsConfig." + net + ".Aliases"))
+          if (std::find(o.network_aliases.begin(), o.network_aliases.end(), a) ==
+              o.network_aliases.end())
+            o.network_aliases.push_back(a);
+      }
   } catch (const nlohmann::json::exception& e) {
     throw ApiError(400, std::string("invalid container config: ") + e.what());
   }
@@ -277,6 +291,8 @@ json network_block(manager::Store& store, const ContainerRecord& c) {
     e["NetworkID"] = nid;
     e["EndpointID"] = "";
     e["Aliases"] = json::array({c.name, manager::short_id(c.id)});
+    for (const auto& a : c.options.value("network_aliases", json::array()))
+      e["Aliases"].push_back(a);
     e["Links"] = nullptr;
     e["IPAMConfig"] = nullptr;
     e["GlobalIPv6Address"] = "";

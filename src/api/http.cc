@@ -1,10 +1,17 @@
 #include "api/http.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <thread>
 
+#include "util/fd.h"
 #include "util/file.h"
 
 namespace vessel::api {
@@ -84,6 +91,7 @@ void Conn::send_head(int status, const std::string& extra_headers) {
   head += "Api-Version: 1.41\r\nDocker-Experimental: false\r\nOstype: linux\r\n";
   head += "Server: vessel\r\n";
   head += extra_headers;
+  head += this->extra_headers;
   head += "\r\n";
   send_all(fd_, head.data(), head.size());
 }
@@ -137,6 +145,51 @@ bool Conn::peer_closed() const {
   // A unix socket whose peer closed reports POLLHUP (a half-close, shutdown(SHUT_WR), does not).
   pollfd p{fd_, 0, 0};
   return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
+}
+
+}  // namespace vessel::api
+
+namespace vessel::api {
+
+bool Conn::stream_from(int status, const std::string& content_type,
+                       const std::function<void(int fd)>& producer) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) < 0) throw std::runtime_error("pipe: " + std::string(strerror(errno)));
+  UniqueFd rd(p[0]), wr(p[1]);
+  std::string failure;
+  std::thread t([&] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    try {
+      producer(wr.get());
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    wr.reset();
+  });
+  begin_stream(status, content_type);
+  bool client_ok = true;
+  std::string buf(64 * 1024, '\0');
+  for (;;) {
+    ssize_t n = ::read(rd.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (!write(buf.substr(0, static_cast<size_t>(n)))) {
+      client_ok = false;
+      break;
+    }
+  }
+  rd.reset();  // a producer still writing gets EPIPE
+  t.join();
+  if (client_ok && failure.empty()) {
+    end_stream();
+    return true;
+  }
+  keep_alive = false;
+  chunked_ = false;
+  return false;
 }
 
 }  // namespace vessel::api

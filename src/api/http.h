@@ -3,6 +3,7 @@
 // that carry docker's status codes.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -61,11 +62,18 @@ class Conn {
   // 200 with no length; from then on the socket carries the raw stream both ways.
   void hijack(const Request& req, const std::string& content_type);
   bool write_raw(const std::string& data);
+  // A chunked response of what `producer` writes on the descriptor it is given (run in a
+  // thread of its own, with SIGPIPE blocked: a client that goes away makes its writes fail with
+  // EPIPE). False when the client went away or the producer threw; the connection is then
+  // closed without the last chunk, so that the client sees a cut stream.
+  bool stream_from(int status, const std::string& content_type,
+                   const std::function<void(int fd)>& producer);
   // Whether the client closed its side (a poll with no wait); for streams that have nothing
   // to write for a while.
   bool peer_closed() const;
   bool keep_alive = true;
-  bool head_only = false;  // a HEAD request: headers, no body
+  bool head_only = false;     // a HEAD request: headers, no body
+  std::string extra_headers;  // "Name: value\r\n" lines added to the answer's head
 
  private:
   void send_head(int status, const std::string& extra_headers);

@@ -59,6 +59,10 @@ const std::vector<Route>& routes() {
     add_stream_routes(r);
     add_image_routes(r);
     add_object_routes(r);
+    add_file_routes(r);
+    add_image_io_routes(r);
+    add_event_routes(r);
+    add_stats_routes(r);
     return r;
   }();
   return all;

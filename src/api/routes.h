@@ -29,6 +29,10 @@ void add_stream_routes(std::vector<Route>& r);     // logs, attach, exec
 void add_image_routes(std::vector<Route>& r);
 void add_object_routes(std::vector<Route>& r);  // volumes, networks
 void add_exec_routes(std::vector<Route>& r);
+void add_file_routes(std::vector<Route>& r);      // archive, export, changes, commit
+void add_image_io_routes(std::vector<Route>& r);  // push, load, get (save), build
+void add_event_routes(std::vector<Route>& r);     // events
+void add_stats_routes(std::vector<Route>& r);     // containers' stats
 // Starts a container, handing its stream to an attach that waits for the start (streams.cc).
 void start_with_attach(manager::Store& store, const std::string& id);
 // Exit codes seen on monitors' streams (attach, wait): a container removed at its exit

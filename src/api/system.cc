@@ -2,7 +2,9 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "api/routes.h"
 #include "manager/containers.h"
@@ -141,28 +143,70 @@ void info(manager::Store& store, const Request&, Conn& c, const Params&) {
        {"Warnings", json::array()}});
 }
 
+// Bytes in the regular files under `dir` (not following symlinks, staying on its filesystem);
+// -1 when it cannot be read.
+int64_t disk_usage(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return -1;
+  int64_t total = 0;
+  for (auto it =
+           fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code e2;
+    if (it->is_regular_file(e2) && !it->is_symlink(e2))
+      total += static_cast<int64_t>(it->file_size(e2));
+  }
+  return ec ? -1 : total;
+}
+
 void df(manager::Store& store, const Request&, Conn& c, const Params&) {
   int64_t layers = 0;
   json images = json::array(), containers = json::array(), volumes = json::array();
+  std::map<std::string, int> users;  // image ID -> containers
+  for (const auto& rec : store.containers()) ++users[rec.image_id];
   for (const auto& i : store.images()) {
     layers += static_cast<int64_t>(i.size);
     images.push_back({{"Id", "sha256:" + i.id},
+                      {"ParentId", ""},
                       {"RepoTags", i.tags},
+                      {"RepoDigests", json::array()},
+                      {"Created", 0},
                       {"Size", i.size},
+                      {"VirtualSize", i.size},
                       {"SharedSize", -1},
-                      {"Containers", -1}});
+                      {"Labels", json::object()},
+                      {"Containers", users[i.id]}});
   }
-  for (const auto& rec : store.containers())
+  for (const auto& rec : store.containers()) {
+    int64_t rw = disk_usage(manager::container_dir(store, rec.id) + "/upper");
     containers.push_back({{"Id", rec.id},
                           {"Names", {"/" + rec.name}},
                           {"Image", rec.image_name},
-                          {"State", rec.state}});
+                          {"ImageID", "sha256:" + rec.image_id},
+                          {"Command", ""},
+                          {"Created", 0},
+                          {"SizeRw", rw < 0 ? 0 : rw},
+                          {"SizeRootFs", (rw < 0 ? 0 : rw) +
+                                             [&] {
+                                               auto img = store.image_by_id(rec.image_id);
+                                               return img ? static_cast<int64_t>(img->size) : 0;
+                                             }()},
+                          {"Labels", json::object()},
+                          {"State", rec.state},
+                          {"Status", rec.state},
+                          {"Mounts", json::array()}});
+  }
   for (const auto& v : store.volumes())
     volumes.push_back(
         {{"Name", v.name},
          {"Driver", "local"},
          {"Mountpoint", v.mountpoint},
-         {"UsageData", {{"Size", -1}, {"RefCount", store.volume_users(v.name).size()}}}});
+         {"Labels", v.labels},
+         {"Scope", "local"},
+         {"Options", json::object()},
+         {"UsageData",
+          {{"Size", disk_usage(v.mountpoint)}, {"RefCount", store.volume_users(v.name).size()}}}});
   c.json(200, {{"LayersSize", layers},
                {"Images", images},
                {"Containers", containers},

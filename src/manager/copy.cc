@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <ctime>
 #include <thread>
 
 #include "image/layer.h"
@@ -306,13 +307,14 @@ void copy_files(Store& store, const CopyEndpoint& src, const CopyEndpoint& dest,
     image::UnpackOptions o;
     o.same_owner = opts.archive;
     o.interpret_whiteouts = false;
-    image::unpack_tar_fd(STDIN_FILENO, d.dir.get(), "stdin", o);
+    image::unpack_tar_fd(src.fd >= 0 ? src.fd : STDIN_FILENO, d.dir.get(),
+                         src.fd >= 0 ? "the tar stream" : "stdin", o);
     return;
   }
 
   Source s = resolve_source(src_side, src.path, opts.follow_link);
   if (dest.stream) {  // a tar of the source on stdout
-    image::write_tree_tar(s.fd.get(), s.name, STDOUT_FILENO);
+    image::write_tree_tar(s.fd.get(), s.name, dest.fd >= 0 ? dest.fd : STDOUT_FILENO);
     return;
   }
 
@@ -335,6 +337,35 @@ void copy_files(Store& store, const CopyEndpoint& src, const CopyEndpoint& dest,
   }
   if (name.empty() && !src_dir) fail("cp: nothing to name the copy of {}", src.path);
   transfer(s.fd.get(), name, d.dir.get(), dest_side.show(dest.path), opts.archive);
+}
+
+PathStat stat_container_path(Store& store, const std::string& ref, const std::string& path) {
+  ContainerRoot root(store, ref);
+  Side inside{root.fd(), root.name()};
+  std::string p = strip_trailing_slashes(path.empty() ? "/" : path);
+  UniqueFd fd = inside.open(p, false);
+  if (!fd && (errno == ENOENT || errno == ENOTDIR))
+    fail("no such file or directory: {}", inside.show(path));
+  if (!fd) fail_errno("{}: cannot open", inside.show(path));
+  struct stat st;
+  if (::fstat(fd.get(), &st) < 0) fail_errno("{}: stat", inside.show(path));
+  PathStat out;
+  out.name = p == "/" ? "/" : basename_of(p);
+  out.size = st.st_size;
+  out.mode = st.st_mode & 07777;
+  if (S_ISDIR(st.st_mode)) out.mode |= 1u << 31;
+  if (S_ISLNK(st.st_mode)) {
+    out.mode |= 1u << 27;
+    char target[PATH_MAX];
+    ssize_t n = ::readlinkat(fd.get(), "", target, sizeof target - 1);
+    if (n >= 0) out.link_target.assign(target, static_cast<size_t>(n));
+  }
+  char buf[64];
+  std::tm tm{};
+  ::gmtime_r(&st.st_mtim.tv_sec, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  out.mtime = buf;
+  return out;
 }
 
 void export_container(Store& store, const std::string& ref, int out_fd) {

@@ -19,6 +19,7 @@ struct CopyEndpoint {
   std::string container;  // empty: the host
   std::string path;
   bool stream = false;
+  int fd = -1;  // the tar stream's descriptor; -1: stdin as source, stdout as destination
 
   static CopyEndpoint parse(const std::string& arg);
 };
@@ -34,6 +35,17 @@ struct CopyOptions {
 // a destination ending in "/" must be a directory. Exactly one side is a container.
 void copy_files(Store& store, const CopyEndpoint& src, const CopyEndpoint& dest,
                 const CopyOptions& opts);
+
+// What docker's archive endpoints say of a path in a container (lstat: a symlink is itself).
+struct PathStat {
+  std::string name;  // the base name
+  long long size = 0;
+  unsigned mode = 0;  // Go's os.FileMode: permission bits, plus 1<<31 directory, 1<<27 symlink
+  std::string mtime;  // RFC 3339
+  std::string link_target;
+};
+// Throws "no such file or directory: NAME:PATH" when it does not exist.
+PathStat stat_container_path(Store& store, const std::string& ref, const std::string& path);
 
 // Writes the container's root filesystem (merged view, no whiteouts, nothing mounted on it)
 // as a tar to `out_fd`.
