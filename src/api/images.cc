@@ -179,11 +179,12 @@ void remove(manager::Store& store, const Request& req, Conn& conn, const Params&
     throw;
   }
   json out = json::array();
-  for (const auto& d : done) {
-    if (d.rfind("sha256:", 0) == 0 || d.size() == 64)
-      out.push_back({{"Deleted", d}});
-    else
-      out.push_back({{"Untagged", d}});
+  for (std::string d : done) {
+    // The manager's lines are "Untagged: NAME" and "Deleted: ID" (as vessel rmi prints them).
+    bool deleted = d.rfind("Deleted: ", 0) == 0 || d.rfind("sha256:", 0) == 0 || d.size() == 64;
+    for (const char* prefix : {"Untagged: ", "Deleted: "})
+      if (d.rfind(prefix, 0) == 0) d = d.substr(std::string(prefix).size());
+    out.push_back({{deleted ? "Deleted" : "Untagged", d}});
   }
   conn.json(200, out);
 }

@@ -100,7 +100,7 @@ TEST_F(ApiToolsTest, EventsStreamARunsCreateStartDieWithFiltersSinceAndUntil) {
   auto past = docker({"events", "--since", since, "--until", until, "--filter", "container=ev",
                       "--filter", "event=start", "--format", "{{.Type}} {{.Action}} {{.From}}"});
   ASSERT_TRUE(past.ok()) << past.describe();
-  EXPECT_EQ(past.out, "container start busybox\n");
+  EXPECT_EQ(past.out, "container start localhost/busybox:latest\n");
   auto bad = curl({"/events?filters=%7B%22colour%22%3A%5B%22x%22%5D%7D"});
   EXPECT_EQ(bad.err, "400") << bad.out;
 }
@@ -181,7 +181,15 @@ TEST_F(ApiToolsTest, CpDiffExportCommitSaveLoad) {
   ASSERT_TRUE(diff.ok()) << diff.describe();
   EXPECT_TRUE(contains(diff.out, "A /made\n")) << diff.out;
   EXPECT_TRUE(contains(diff.out, "A /copied\n")) << diff.out;
-  EXPECT_TRUE(contains(diff.out, "C /tmp\n")) << diff.out;
+  EXPECT_TRUE(contains(diff.out, "A /tmp/in.txt\n")) << diff.out;
+
+  // system df: the container's writable layer has a size now.
+  auto df = docker({"system", "df", "-v"});
+  ASSERT_TRUE(df.ok()) << df.describe();
+  EXPECT_TRUE(contains(df.out, "Containers space usage")) << df.out;
+  auto dfj = json::parse(curl({"/system/df"}).out);
+  ASSERT_EQ(dfj["Containers"].size(), 1u) << dfj.dump();
+  EXPECT_GT(dfj["Containers"][0].value("SizeRw", 0LL), 0) << dfj.dump();
 
   // export: the whole root filesystem as a tar.
   auto ex = docker({"export", "-o", dir_ + "/fs.tar", "fs"});
