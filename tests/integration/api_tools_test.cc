@@ -171,7 +171,8 @@ TEST_F(ApiToolsTest, CpDiffExportCommitSaveLoad) {
   EXPECT_EQ(read_text(dir_ + "/out/copied/sub/leaf"), "leaf\n");
   auto missing = docker({"cp", "fs:/no/such/file", dir_ + "/out/"});
   EXPECT_FALSE(missing.ok());
-  EXPECT_TRUE(contains(missing.err, "Could not find the file /no/such/file")) << missing.describe();
+  // (docker 20.10 prints "No such container:path: fs:/no/such/file", later ones our message.)
+  EXPECT_TRUE(contains(missing.err, "/no/such/file")) << missing.describe();
   auto head = run_cmd(
       {"curl", "-sI", "--unix-socket", sock_, "http://localhost/containers/fs/archive?path=/made"});
   EXPECT_TRUE(contains(head.out, "X-Docker-Container-Path-Stat:")) << head.out;
