@@ -61,6 +61,7 @@ void to_json(json& j, const RunOptions& o) {
            {"dns_options", o.dns_options},
            {"add_hosts", o.add_hosts},
            {"userns", o.userns}};
+  if (!o.runtime.empty()) j["runtime"] = o.runtime;
   if (o.entrypoint) j["entrypoint"] = *o.entrypoint;
   if (o.memory) j["memory"] = *o.memory;
   if (o.memory_swap) j["memory_swap"] = *o.memory_swap;
@@ -119,6 +120,7 @@ void from_json(const json& j, RunOptions& o) {
   o.dns_options = j.value("dns_options", std::vector<std::string>{});
   o.add_hosts = j.value("add_hosts", std::vector<std::string>{});
   o.userns = j.value("userns", "host");
+  o.runtime = j.value("runtime", "");
   o.healthcheck = j.value("healthcheck", json());
 }
 
