@@ -239,6 +239,7 @@ size_t read_cb(char* buf, size_t size, size_t n, void* ud) {
       t->error = "read " + t->req->body_file + ": " + std::strerror(errno);
       return CURL_READFUNC_ABORT;
     }
+    progress_bytes(static_cast<uint64_t>(r));  // a push's bar (util/progress.h)
     return static_cast<size_t>(r);
   }
   size_t left = t->req->body.size() - t->upload_pos;
@@ -914,12 +915,14 @@ std::string resolve_location(const Client& c, const std::string& loc, const std:
 
 void push_blob(Client& c, const std::string& digest, const BlobStore& blobs,
                const std::string& label, const RegistryOptions& opts) {
+  (void)opts;
+  ProgressLine line(label, blobs.size(digest));
   Request head;
   head.method = "HEAD";
   head.url = c.repo_url("/blobs/" + digest);
   Response h = c.call(head);
   if (h.status == 200) {
-    note(opts, label + " skipped: already exists");
+    line.done("skipped: already exists");
     return;
   }
   Request post;
@@ -939,7 +942,7 @@ void push_blob(Client& c, const std::string& digest, const BlobStore& blobs,
   put.headers = {"Content-Type: application/octet-stream"};
   Response r = c.call(put);
   if (r.status != 201 && r.status != 204) http_fail("uploading " + digest, r);
-  note(opts, label + " done");
+  line.done();
 }
 
 }  // namespace
@@ -948,6 +951,8 @@ std::string push_image(const StoredImage& image, const Reference& ref, const Blo
                        const RegistryOptions& opts) {
   Client c(ref, opts, "pull,push");
   c.connect();
+  Progress progress(opts.quiet);  // a bar per blob on a terminal, a line per blob if not
+  ProgressScope scope(&progress);
   if (!ref.digest.empty() && ref.digest != image.manifest_digest)
     fail("cannot push to {}: the image's manifest is {}", ref.str(), image.manifest_digest);
   for (const auto& l : image.layers)
