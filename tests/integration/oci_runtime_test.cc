@@ -124,8 +124,6 @@ class OciRuntimeTest : public ::testing::Test {
 
 TEST_F(OciRuntimeTest, RuncConfiguredRunsExecsLogsStopsAndRemoves) { lifecycle("runc"); }
 
-TEST_F(OciRuntimeTest, CrunConfiguredRunsExecsLogsStopsAndRemoves) { lifecycle("crun"); }
-
 TEST_F(OciRuntimeTest, BadRuntimeValuesNameFileLineAndKey) {
   auto check = [&](const std::string& value, const std::string& why) {
     write_text(conf_, "# runtimes\n[containers]\nruntime = \"" + value + "\"\n");
