@@ -60,12 +60,13 @@ size_t Progress::add(const std::string& label, uint64_t size) {
 }
 
 void Progress::update(size_t i, uint64_t done, uint64_t total) {
-  if (!tty_) return;
+  if (quiet_) return;
   std::lock_guard lock(mu_);
   if (i >= labels_.size()) return;
+  done_[i] = done;  // the size of an item whose size was not known up front
+  if (!tty_) return;
   auto now = std::chrono::steady_clock::now();
   if (began_[i] == std::chrono::steady_clock::time_point{}) began_[i] = now;
-  done_[i] = done;
   // The first figure at once, then at most ten redraws a second.
   if (last_[i] != std::chrono::steady_clock::time_point{} &&
       now - last_[i] < std::chrono::milliseconds(100))
