@@ -37,7 +37,7 @@ shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O "$pkg/usr/bin/vessel" "$pkg/usr/
 # rootless mappings; the busybox template is made from busybox-static, debian's by debootstrap.
 depends="$shlibs, containernetworking-plugins, iptables, uidmap"
 recommends="busybox-static"
-suggests="debootstrap, skopeo"
+suggests="debootstrap, skopeo, runc"
 
 control() { # DIR PACKAGE DEPENDS SECTION DESCRIPTION
   local dir=$1 size

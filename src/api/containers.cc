@@ -13,6 +13,7 @@
 #include "linux/terminal.h"
 #include "manager/attach.h"
 #include "manager/images.h"
+#include "manager/oci_runtime.h"
 #include "runtime/container.h"
 #include "util/file.h"
 
@@ -280,9 +281,8 @@ void top(manager::Store& store, const Request&, Conn& conn, const Params& p) {
   auto c = find(store, p.at("id"));
   if (c.state != "running" && c.state != "paused")
     throw ApiError(409, "Container " + c.id + " is not running");
-  runtime::Runtime rt(store.paths().runtime_root());
   json procs = json::array();
-  for (pid_t pid : rt.pids(c.id)) {
+  for (pid_t pid : manager::runtime_for(store, c)->pids(c.id)) {
     std::string dir = "/proc/" + std::to_string(pid);
     std::string cmdline, stat, status;
     try {

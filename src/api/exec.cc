@@ -21,6 +21,7 @@
 #include "api/streams.h"
 #include "linux/terminal.h"
 #include "manager/containers.h"
+#include "manager/oci_runtime.h"
 #include "manager/spec_builder.h"
 #include "util/error.h"
 #include "util/fd.h"
@@ -118,8 +119,12 @@ void exec_inspect(manager::Store&, const Request&, Conn& conn, const Params& p) 
 // The argv of `vessel-runtime exec` for this record.
 std::vector<std::string> exec_argv(manager::Store& store, const ExecRecord& r,
                                    const std::string& console_socket) {
-  std::vector<std::string> argv = {runtime_binary(), "--root", store.paths().runtime_root(),
-                                   "exec"};
+  // runc's exec flags, which every runtime vessel can be configured with takes.
+  auto c = store.container_by_id(r.container_id);
+  std::vector<std::string> argv =
+      c ? manager::runtime_for(store, *c)->command()
+        : std::vector<std::string>{runtime_binary(), "--root", store.paths().runtime_root()};
+  argv.push_back("exec");
   if (r.tty) argv.insert(argv.end(), {"--tty", "--console-socket", console_socket});
   for (const auto& e : r.env) argv.insert(argv.end(), {"--env", e});
   if (!r.workdir.empty()) argv.insert(argv.end(), {"--cwd", r.workdir});

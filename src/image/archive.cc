@@ -23,10 +23,21 @@
 #include "image/platform.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/progress.h"
 
 namespace vessel::image {
 
 namespace {
+
+// The 12 hex digits a progress line names a blob by: "sha256:<hex>", "blobs/sha256/<hex>",
+// "<hex>/layer.tar".
+std::string short_digest(std::string s) {
+  if (s.rfind("sha256:", 0) == 0) s = s.substr(7);
+  if (s.rfind("blobs/sha256/", 0) == 0) s = s.substr(13);
+  auto slash = s.find('/');
+  if (slash != std::string::npos) s = s.substr(0, slash);
+  return s.substr(0, 12);
+}
 
 using json = nlohmann::json;
 
@@ -199,7 +210,12 @@ StoredImage image_from_manifest(int dirfd, const json& desc, const std::string& 
     std::string lw = fmt::format("{}: layer {}", what, i);
     std::string ltype = oci_layer_type(l.value("mediaType", ""));
     if (ltype.empty()) fail("{}: unsupported media type \"{}\"", lw, l.value("mediaType", ""));
-    store_layout_blob(dirfd, l, lw, blobs);
+    {
+      ProgressLine line("Copying blob " + short_digest(l.value("digest", "")),
+                        l.value("size", uint64_t{0}));
+      store_layout_blob(dirfd, l, lw, blobs);
+      line.done();
+    }
     LayerRef ref;
     ref.digest = l["digest"];
     ref.media_type = ltype;
@@ -322,11 +338,16 @@ std::vector<StoredImage> load_docker(int dirfd, const std::string& label, BlobSt
       if (!is_valid_digest(ref.diff_id)) fail("{}: invalid diff_id in config", lw);
       std::string expected = digest_from_name(rel);
       if (expected.empty() && ref.media_type == kOciLayerTar) expected = ref.diff_id;
+      struct stat lst {};
+      ::fstat(lfd.get(), &lst);
+      ProgressLine line("Copying blob " + short_digest(expected.empty() ? ref.diff_id : expected),
+                        static_cast<uint64_t>(lst.st_size));
       try {
         ref.digest = blobs.put_file(fd_path(lfd.get()), expected);
       } catch (const Error& e) {
         fail("{}: {}", lw, e.what());
       }
+      line.done();
       if (ref.media_type == kOciLayerTar && ref.digest != ref.diff_id)
         fail("{}: content {} does not match its diff_id {}", lw, ref.digest, ref.diff_id);
       ref.size = blobs.size(ref.digest);
@@ -397,6 +418,7 @@ class TarWriter {
     struct stat st;
     if (::fstat(in.get(), &st) < 0) fail_errno("stat {}", src);
     header(name, AE_IFREG, 0644, static_cast<uint64_t>(st.st_size));
+    ProgressLine line("Writing blob " + short_digest(name), static_cast<uint64_t>(st.st_size));
     std::vector<char> buf(1 << 16);
     for (off_t left = st.st_size; left > 0;) {
       ssize_t n = retry_eintr([&] { return ::read(in.get(), buf.data(), buf.size()); });
@@ -405,7 +427,9 @@ class TarWriter {
       size_t len = std::min(static_cast<size_t>(n), static_cast<size_t>(left));
       if (archive_write_data(a_.get(), buf.data(), len) < 0) error("write " + name);
       left -= static_cast<off_t>(len);
+      progress_bytes(len);
     }
+    line.done();
   }
   void commit() {
     if (archive_write_close(a_.get()) != ARCHIVE_OK) error("close");
@@ -491,6 +515,7 @@ void save_oci_dir(const StoredImage& image, const std::vector<std::string>& name
   for (const auto& digest : image_blobs(image)) {
     std::string dest = out + "/blobs/sha256/" + digest_hex(digest);
     if (path_exists(dest) && sha256_file_digest(dest) == digest) continue;
+    ProgressLine line("Writing blob " + short_digest(digest), blobs.size(digest));
     std::string tmp = dest + ".tmp";
     ::unlink(tmp.c_str());
     if (::link(blobs.path(digest).c_str(), tmp.c_str()) < 0) {
@@ -502,9 +527,11 @@ void save_oci_dir(const StoredImage& image, const std::vector<std::string>& name
         if (n < 0) fail_errno("read {}", blobs.path(digest));
         if (n == 0) break;
         write_all(o.get(), buf.data(), static_cast<size_t>(n));
+        progress_bytes(static_cast<uint64_t>(n));
       }
     }
     if (::rename(tmp.c_str(), dest.c_str()) < 0) fail_errno("rename {} to {}", tmp, dest);
+    line.done();
   }
   json base;
   if (path_exists(out + "/index.json"))

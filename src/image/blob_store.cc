@@ -9,6 +9,7 @@
 #include "image/digest.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/progress.h"
 
 namespace vessel::image {
 
@@ -112,6 +113,7 @@ std::string BlobStore::put_file(const std::string& src, const std::string& expec
     if (n == 0) break;
     hash.update(buf.data(), static_cast<size_t>(n));
     write_all(tmp.fd(), buf.data(), static_cast<size_t>(n));
+    progress_bytes(static_cast<uint64_t>(n));
   }
   tmp.close();
   std::string digest = hash.digest();

@@ -25,6 +25,7 @@
 #include "image/digest.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/progress.h"
 
 namespace vessel::image {
 
@@ -605,6 +606,7 @@ la_ssize_t tar_sink_write(struct archive* a, void* client, const void* buf, size
     archive_set_error(a, EIO, "%s", archive_err(s->gz).c_str());
     return -1;
   }
+  progress_bytes(n);
   return static_cast<la_ssize_t>(n);
 }
 

@@ -34,6 +34,7 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/file.h"
+#include "util/progress.h"
 
 namespace vessel::image {
 
@@ -238,6 +239,7 @@ size_t read_cb(char* buf, size_t size, size_t n, void* ud) {
       t->error = "read " + t->req->body_file + ": " + std::strerror(errno);
       return CURL_READFUNC_ABORT;
     }
+    progress_bytes(static_cast<uint64_t>(r));  // a push's bar (util/progress.h)
     return static_cast<size_t>(r);
   }
   size_t left = t->req->body.size() - t->upload_pos;
@@ -520,88 +522,6 @@ class Client {
 };
 
 // ---- progress --------------------------------------------------------------------------------
-
-std::string human(uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", n) : fmt::format("{:.1f} {}", v, units[u]);
-}
-
-// One line per blob on stderr: a bar with sizes and speed redrawn in place on a terminal, one
-// line per blob once finished otherwise (with its size), nothing when quiet.
-class Progress {
- public:
-  explicit Progress(bool quiet) : quiet_(quiet), tty_(!quiet && ::isatty(STDERR_FILENO) == 1) {}
-
-  // Lines for every blob (with their sizes), printed up front on a terminal.
-  void start(std::vector<std::string> labels, std::vector<uint64_t> sizes) {
-    std::lock_guard lock(mu_);
-    labels_ = std::move(labels);
-    sizes_ = std::move(sizes);
-    sizes_.resize(labels_.size(), 0);
-    last_.assign(labels_.size(), {});
-    began_.assign(labels_.size(), {});
-    if (!tty_) return;
-    for (size_t i = 0; i < labels_.size(); ++i)
-      std::fprintf(stderr, "%s %s\n", labels_[i].c_str(),
-                   sizes_[i] ? ("waiting (" + human(sizes_[i]) + ")").c_str() : "waiting");
-    std::fflush(stderr);
-  }
-
-  void update(size_t i, uint64_t done, uint64_t total) {
-    if (!tty_) return;
-    std::lock_guard lock(mu_);
-    auto now = std::chrono::steady_clock::now();
-    if (began_[i] == std::chrono::steady_clock::time_point{}) began_[i] = now;
-    if (now - last_[i] < std::chrono::milliseconds(100)) return;
-    last_[i] = now;
-    std::string bar;
-    if (total > 0) {
-      size_t full = static_cast<size_t>(30.0 * static_cast<double>(std::min(done, total)) /
-                                        static_cast<double>(total));
-      bar = "[" + std::string(full, '=') + (full < 30 ? ">" : "") +
-            std::string(full < 30 ? 29 - full : 0, ' ') + "] ";
-    }
-    double secs = std::chrono::duration<double>(now - began_[i]).count();
-    std::string speed =
-        secs > 0.2 ? " " + human(static_cast<uint64_t>(static_cast<double>(done) / secs)) + "/s"
-                   : "";
-    draw(i, bar + human(done) + (total ? " / " + human(total) : "") + speed);
-  }
-
-  void finish(size_t i, const std::string& status) {
-    if (quiet_) return;
-    std::lock_guard lock(mu_);
-    std::string text = status;
-    if (sizes_[i] && status == "done") text += " (" + human(sizes_[i]) + ")";
-    if (tty_) {
-      draw(i, text);
-    } else {
-      std::fprintf(stderr, "%s %s\n", labels_[i].c_str(), text.c_str());
-      std::fflush(stderr);
-    }
-  }
-
- private:
-  void draw(size_t i, const std::string& status) {
-    size_t up = labels_.size() - i;
-    std::fprintf(stderr, "\033[%zuA\r\033[2K%s %s\033[%zuB\r", up, labels_[i].c_str(),
-                 status.c_str(), up);
-    std::fflush(stderr);
-  }
-
-  bool quiet_;
-  bool tty_;
-  std::mutex mu_;
-  std::vector<std::string> labels_;
-  std::vector<uint64_t> sizes_;
-  std::vector<std::chrono::steady_clock::time_point> last_, began_;
-};
 
 void note(const RegistryOptions& opts, const std::string& line) {
   if (opts.quiet) return;
@@ -995,12 +915,14 @@ std::string resolve_location(const Client& c, const std::string& loc, const std:
 
 void push_blob(Client& c, const std::string& digest, const BlobStore& blobs,
                const std::string& label, const RegistryOptions& opts) {
+  (void)opts;
+  ProgressLine line(label, blobs.size(digest));
   Request head;
   head.method = "HEAD";
   head.url = c.repo_url("/blobs/" + digest);
   Response h = c.call(head);
   if (h.status == 200) {
-    note(opts, label + " skipped: already exists");
+    line.done("skipped: already exists");
     return;
   }
   Request post;
@@ -1020,7 +942,7 @@ void push_blob(Client& c, const std::string& digest, const BlobStore& blobs,
   put.headers = {"Content-Type: application/octet-stream"};
   Response r = c.call(put);
   if (r.status != 201 && r.status != 204) http_fail("uploading " + digest, r);
-  note(opts, label + " done");
+  line.done();
 }
 
 }  // namespace
@@ -1029,6 +951,8 @@ std::string push_image(const StoredImage& image, const Reference& ref, const Blo
                        const RegistryOptions& opts) {
   Client c(ref, opts, "pull,push");
   c.connect();
+  Progress progress(opts.quiet);  // a bar per blob on a terminal, a line per blob if not
+  ProgressScope scope(&progress);
   if (!ref.digest.empty() && ref.digest != image.manifest_digest)
     fail("cannot push to {}: the image's manifest is {}", ref.str(), image.manifest_digest);
   for (const auto& l : image.layers)

@@ -19,6 +19,7 @@
 #include "manager/rootfs.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/progress.h"
 
 namespace vessel::manager {
 
@@ -199,6 +200,7 @@ ImageRecord commit_upper(Store& store, const ImageRecord* parent, json config,
     po.exclude = runtime_excludes(upper, lowers);
     std::string tmp = store.blobs().tmp_dir() + "/commit-" + random_hex_id().substr(0, 16);
     image::PackedLayer packed;
+    ProgressLine line("Writing layer", 0);  // `vessel build` shows it (util/progress.h)
     try {
       packed = image::pack_layer(upper, tmp, po);
       store.blobs().adopt_file(tmp, packed.digest);
@@ -206,6 +208,7 @@ ImageRecord commit_upper(Store& store, const ImageRecord* parent, json config,
       ::unlink(tmp.c_str());
       throw;
     }
+    line.done();
     layers.push_back({packed.digest, "application/vnd.oci.image.layer.v1.tar+gzip", packed.size,
                       packed.diff_id});
     diff_ids.push_back(packed.diff_id);

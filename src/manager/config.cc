@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <regex>
 
+#include "manager/oci_runtime.h"
 #include "manager/options.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -63,6 +64,14 @@ std::string size(const std::string& v) {
 std::string userns_mode(const std::string& v) {
   return v == "host" || v == "auto" ? "" : "must be host or auto";
 }
+std::string runtime_program(const std::string& v) {
+  try {
+    resolve_runtime(v);
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
 std::string host(const std::string& v) {
   static const std::regex re(R"(^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:\d{1,5})?$)");
   return std::regex_match(v, re) ? "" : "must be a registry host[:port]";
@@ -77,6 +86,7 @@ const KeySpec kKeys[] = {
     {"containers.ulimits", Kind::list, ulimit},
     {"containers.log_max_size", Kind::string, size},
     {"containers.userns", Kind::string, userns_mode},
+    {"containers.runtime", Kind::string, runtime_program},
     {"registries.search", Kind::list, host},
     {"registries.insecure", Kind::list, host},
     {"registries.mirrors", Kind::mirrors, host},

@@ -17,6 +17,7 @@
 #include "manager/health.h"
 #include "manager/images.h"
 #include "manager/networks.h"
+#include "manager/oci_runtime.h"
 #include "manager/rootfs.h"
 #include "manager/rootless.h"
 #include "manager/spec_builder.h"
@@ -57,20 +58,14 @@ std::string generated_name(Store& store) {
   return "vessel_" + random_hex_id().substr(0, 12);
 }
 
-runtime::Runtime runtime_for(Store& store) {
-  mkdir_p(store.paths().runtime_root(), 0700);
-  return runtime::Runtime(store.paths().runtime_root());
-}
-
 bool is_live(const std::string& state) {
   return state == "running" || state == "paused" || state == "restarting";
 }
 
 // Cleans up after a container whose monitor is gone: the runtime's record, the rootfs mount.
 void finish_without_monitor(Store& store, ContainerRecord& c, const std::string& why) {
-  auto rt = runtime_for(store);
   try {
-    rt.remove(c.id, true);
+    runtime_for(store, c)->remove(c.id, true);
   } catch (const Error&) {
   }
   teardown_container_network(store, c.id);
@@ -157,6 +152,7 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
   }
   resolve_network_options(store, opts);
   opts.userns = rootless ? "host" : resolve_userns_mode(opts.userns);
+  opts.runtime = configured_runtime();
   for (const auto& d : opts.dns) {
     unsigned char buf[16];
     if (::inet_pton(AF_INET, d.c_str(), buf) != 1 && ::inet_pton(AF_INET6, d.c_str(), buf) != 1)
@@ -356,12 +352,12 @@ bool stop_container(Store& store, const std::string& ref, std::optional<int> tim
   auto c = find_or_fail(store, ref);
   store.set_stop_requested(c.id, true);
   if (!is_live(c.state)) return false;
-  auto rt = runtime_for(store);
+  auto rt = runtime_for(store, c);
   int secs = timeout.value_or(c.options.value("stop_timeout", 10));
   if (c.state == "running" || c.state == "paused") {
     try {
-      if (c.state == "paused") rt.resume(c.id);
-      auto st = rt.state(c.id);
+      if (c.state == "paused") rt->resume(c.id);
+      auto st = rt->state(c.id);
       std::string sig = c.options.value("stop_signal", "");
       if (sig.empty()) {
         try {
@@ -373,8 +369,8 @@ bool stop_container(Store& store, const std::string& ref, std::optional<int> tim
       }
       auto start = runtime::read_proc_stat(st.pid);
       UniqueFd pidfd = start ? runtime::open_pidfd(st.pid, start->start_time) : UniqueFd();
-      if (secs > 0) rt.kill(c.id, runtime::parse_signal(sig), false);
-      if (!pidfd || !runtime::wait_pidfd(pidfd.get(), secs * 1000)) rt.kill(c.id, SIGKILL, true);
+      if (secs > 0) rt->kill(c.id, runtime::parse_signal(sig), false);
+      if (!pidfd || !runtime::wait_pidfd(pidfd.get(), secs * 1000)) rt->kill(c.id, SIGKILL, true);
     } catch (const Error& e) {
       log::debug(std::string("stop: ") + e.what());
     }
@@ -391,19 +387,19 @@ void kill_container(Store& store, const std::string& ref, const std::string& sig
   int sig = runtime::parse_signal(signal);
   // Written first: the monitor's "die" follows the kill it answers.
   emit_container_event(store, c, "kill", {{"signal", std::to_string(sig)}});
-  runtime_for(store).kill(c.id, sig, false);
+  runtime_for(store, c)->kill(c.id, sig, false);
 }
 
 void pause_container(Store& store, const std::string& ref, bool pause) {
   auto c = find_or_fail(store, ref);
-  auto rt = runtime_for(store);
+  auto rt = runtime_for(store, c);
   if (pause) {
     if (c.state != "running") fail("container {} is not running", c.name);
-    rt.pause(c.id);
+    rt->pause(c.id);
     c.state = "paused";
   } else {
     if (c.state != "paused") fail("container {} is not paused", c.name);
-    rt.resume(c.id);
+    rt->resume(c.id);
     c.state = "running";
   }
   store.update_container(c);
@@ -420,9 +416,8 @@ void remove_container(Store& store, const std::string& ref, bool force, bool vol
   wait_for_state(store, c.id, 5000);
   auto now = store.container_by_id(c.id);
   if (!now) return;
-  auto rt = runtime_for(store);
   try {
-    rt.remove(c.id, true);
+    runtime_for(store, *now)->remove(c.id, true);
   } catch (const Error&) {
   }
   teardown_container_network(store, c.id);
@@ -456,10 +451,9 @@ ContainerRecord refresh(Store& store, ContainerRecord c) {
   if (monitor_alive(c)) return c;
   if (c.state == "creating") return c;  // `vessel create` is still at work, or failed and cleans up
   // The monitor is gone. The container may still run (its init was reparented).
-  auto rt = runtime_for(store);
   std::string status;
   try {
-    status = rt.state(c.id).status;
+    status = runtime_for(store, c)->state(c.id).status;
   } catch (const Error&) {
     status = "stopped";
   }

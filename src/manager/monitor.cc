@@ -23,6 +23,7 @@
 #include "manager/containers.h"
 #include "manager/events.h"
 #include "manager/networks.h"
+#include "manager/oci_runtime.h"
 #include "manager/rootfs.h"
 #include "manager/slirp.h"
 #include "network/netns.h"
@@ -97,16 +98,11 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
   if (!rootfs_mounted(dir)) fail("the root filesystem of container {} is not mounted", c.name);
 
   join_shared_netns(store, c, dir);
-  mkdir_p(store.paths().runtime_root(), 0700);
-  runtime::Runtime rt(store.paths().runtime_root());
+  auto rt = runtime_for(store, c);  // vessel's own in this process, or a program
   try {
-    rt.remove(c.id, true);  // a previous run's record
+    rt->remove(c.id, true);  // a previous run's record
   } catch (const Error&) {
   }
-  runtime::CreateOptions co;
-  co.id = c.id;
-  co.bundle = dir;
-  co.rootless = ::geteuid() != 0;
   bool tty = c.options.value("tty", false);
   bool interactive = c.options.value("interactive", false);
 
@@ -118,7 +114,6 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
     mkdir_p(store.paths().runroot + "/console", 0700);
     console_path = store.paths().runroot + "/console/" + c.id.substr(0, 16) + ".sock";
     console_listener = listen_unix(console_path, 1);
-    co.console_socket = console_path;
   } else {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) fail_errno("pipe");
@@ -152,7 +147,7 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
   pid_t pid = 0;
   std::string error;
   try {
-    pid = rt.create(co);
+    pid = rt->create(c.id, dir, console_path, ::geteuid() != 0);
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -169,7 +164,7 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
     io.pty = linux::recv_fd(conn.get());
     ::unlink(console_path.c_str());
   }
-  rt.start(c.id);
+  rt->start(c.id);
   // After start: until its execve the container's process is not dumpable, and its
   // namespaces are out of the user's (and so slirp4netns's) reach. The network comes up a
   // moment after the program starts.
@@ -181,7 +176,7 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
                             store.paths().runroot, c.id);
     } catch (...) {
       try {
-        rt.remove(c.id, true);
+        rt->remove(c.id, true);
       } catch (const Error&) {
       }
       throw;
@@ -344,12 +339,13 @@ int start_and_hand_off(Store& store, ContainerRecord& rec, Clients& clients, int
 // record goes, then the restart policy decides between starting it again and the end.
 int after_exit(Store& store, const std::string& id, Clients& clients, int attach_fd, int exit_code,
                int64_t started_ms, int64_t backoff_ms, const std::string& error) {
+  auto rec = store.container_by_id(id);
   try {
-    runtime::Runtime(store.paths().runtime_root()).remove(id, true);
+    // A record removed under us: vessel's own runtime as before (`rm` removes the rest).
+    runtime_for(store, rec ? rec->options.value("runtime", std::string()) : "")->remove(id, true);
   } catch (const Error& e) {
     log::warn(e.what());
   }
-  auto rec = store.container_by_id(id);
   if (!rec) {  // removed under us
     teardown_container_network(store, id);
     return 0;

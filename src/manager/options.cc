@@ -62,6 +62,7 @@ void to_json(json& j, const RunOptions& o) {
            {"add_hosts", o.add_hosts},
            {"network_aliases", o.network_aliases},
            {"userns", o.userns}};
+  if (!o.runtime.empty()) j["runtime"] = o.runtime;
   if (o.entrypoint) j["entrypoint"] = *o.entrypoint;
   if (o.memory) j["memory"] = *o.memory;
   if (o.memory_swap) j["memory_swap"] = *o.memory_swap;
@@ -121,6 +122,7 @@ void from_json(const json& j, RunOptions& o) {
   o.add_hosts = j.value("add_hosts", std::vector<std::string>{});
   o.network_aliases = j.value("network_aliases", std::vector<std::string>{});
   o.userns = j.value("userns", "host");
+  o.runtime = j.value("runtime", "");
   o.healthcheck = j.value("healthcheck", json());
 }
 

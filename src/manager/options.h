@@ -71,6 +71,9 @@ struct RunOptions {
   // --userns: "host" (the host's ids) or "auto" (a block of ids of its own,
   // manager/userns.h); resolved by create_container, empty until then.
   std::string userns;
+  // The OCI runtime program (manager/oci_runtime.h): "" for vessel's own, in process; set by
+  // create_container from vessel.conf's containers.runtime.
+  std::string runtime;
   // The --health-* flags (docker's Healthcheck fields), then, once created, the effective check
   // with the image's (manager/health.h); null: none.
   nlohmann::json healthcheck;

@@ -3,6 +3,7 @@
 
 #include "manager/containers.h"
 #include "manager/events.h"
+#include "manager/oci_runtime.h"
 #include "manager/options.h"
 #include "manager/store.h"
 #include "runtime/container.h"
@@ -59,7 +60,7 @@ void update_container(Store& store, const std::string& ref, const UpdateOptions&
         "--pids-limit, --restart)");
 
   if (!res.empty() && (c.state == "running" || c.state == "paused"))
-    runtime::Runtime(store.paths().runtime_root()).update(c.id, res);
+    runtime_for(store, c)->update(c.id, res);
   // The next start reads config.json: the new limits go there too.
   if (!res.empty()) {
     std::string cfg = container_dir(store, c.id) + "/config.json";

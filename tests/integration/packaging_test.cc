@@ -180,5 +180,49 @@ TEST_F(PackagingTest, BashCompletionCompletesCommandsFlagsAndContainerNames) {
   if (!getenv("VESSEL_TEST_KEEP")) remove_tree(dir);
 }
 
+// zsh itself, interactive in a pty (zsh/zpty): `vessel completion zsh` loaded through compinit,
+// Tab after "rm webc" completes the container's name, and Enter runs the completed command
+// (which removes it: the container is gone only if the name was completed).
+TEST_F(PackagingTest, ZshCompletionCompletesAContainerNameInZsh) {
+  if (access("/usr/bin/zsh", X_OK) != 0 && access("/bin/zsh", X_OK) != 0)
+    GTEST_SKIP() << "zsh is not installed (Makefile DEB_PACKAGES)";
+  char tmpl[] = "/tmp/vessel-zsh-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl, root = dir + "/store";
+  auto v = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {VESSEL_MANAGER_BIN, "--root", root};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_cmd(argv, 60s);
+  };
+  ASSERT_TRUE(v({"template", "build", "busybox"}).ok());
+  auto c = v({"create", "--network", "none", "--name", "zshcompl", "busybox", "true"});
+  ASSERT_TRUE(c.ok()) << c.describe();
+  std::string script =
+      "zmodload zsh/zpty || exit 9\n"
+      "zpty z zsh -f -i\n"
+      "zpty -w z \"PS1='%% '; export PATH=" +
+      bin_dir() +
+      ":\\$PATH; autoload -U compinit && compinit -u -D && source <(vessel completion zsh) && "
+      "print RE''ADY\"\n"
+      "zpty -r z out '*READY*' || exit 8\n"
+      "zpty -w -n z $'vessel --root " +
+      root +
+      " rm zshc\\t'\n"
+      "zpty -r z out '*ompl*' || exit 7\n"
+      "print -r -- \"$out\"\n"
+      "zpty -w -n z $'\\r'\n"
+      "zpty -w z \"print DO''NE\"\n"
+      "zpty -r z out '*DONE*' || exit 6\n"
+      "print -r -- \"$out\"\n"
+      "zpty -d z\n";
+  write_text(dir + "/drive.zsh", script);
+  auto z = run_cmd({"zsh", "-f", dir + "/drive.zsh"}, 60s);
+  EXPECT_TRUE(z.ok()) << z.describe();
+  EXPECT_TRUE(contains(z.out, "rm zshcompl")) << "Tab completed the name: " << z.out;
+  EXPECT_EQ(trim(v({"ps", "-aq"}).out), "") << "the completed command ran: " << z.out;
+  v({"rm", "-f", "zshcompl"});
+  if (!getenv("VESSEL_TEST_KEEP")) remove_tree(dir);
+}
+
 }  // namespace
 }  // namespace itest

@@ -473,8 +473,8 @@ TEST_F(RegistryTest, ConfigInsecureSearchAndMirrors) {
   EXPECT_TRUE(contains(images(dir_ + "/s3").dump(), "docker.io/library/mirrored:v1"));
 }
 
-// Pull progress: redrawn in place (escape sequences) on a terminal (a pty from script(1)), one
-// line per layer with its size otherwise, nothing with -q.
+// Pull and push progress: redrawn in place (escape sequences) on a terminal (a pty from script(1)),
+// one line per layer with its size otherwise, nothing with -q.
 TEST_F(RegistryTest, PullProgressOnATerminalLinesOtherwiseNothingWithQuiet) {
   if (which("script").empty()) GTEST_SKIP() << "script(1) (bsdutils) is not installed";
   put_busybox("progress/bb:v1");
@@ -497,6 +497,22 @@ TEST_F(RegistryTest, PullProgressOnATerminalLinesOtherwiseNothingWithQuiet) {
   EXPECT_TRUE(contains(tty.out, "\033[")) << "redrawn in place: " << tty.out;
   EXPECT_TRUE(contains(tty.out, "Copying blob ")) << tty.out;
   EXPECT_TRUE(contains(tty.out, " done (")) << tty.out;
+
+  // push: the same, each blob with its size (and its speed on a terminal).
+  auto pushed = v(dir_ + "/p1", {"push", "--tls-verify=false", ref, host_ + "/progress/pushed:v1"});
+  ASSERT_TRUE(pushed.ok()) << pushed.describe();
+  EXPECT_TRUE(contains(pushed.err, "Copying blob ")) << pushed.err;
+  EXPECT_TRUE(contains(pushed.err, " done (")) << pushed.err;
+  EXPECT_FALSE(contains(pushed.err, "\033["));
+  auto pq = v(dir_ + "/p1", {"push", "-q", "--tls-verify=false", ref, host_ + "/progress/q:v1"});
+  ASSERT_TRUE(pq.ok()) << pq.describe();
+  EXPECT_EQ(pq.err, "");
+  std::string pcmd = std::string(VESSEL_MANAGER_BIN) + " --root " + dir_ +
+                     "/p3 push --tls-verify=false " + ref + " " + host_ + "/progress/tty:v1";
+  auto ptty = run_cmd({"script", "-qec", pcmd, "/dev/null"}, kPullTimeout);
+  ASSERT_TRUE(ptty.ok()) << ptty.describe();
+  EXPECT_TRUE(contains(ptty.out, "\033[")) << "redrawn in place: " << ptty.out;
+  EXPECT_TRUE(contains(ptty.out, "/s)")) << "the speed: " << ptty.out;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "cli/manager/commands.h"
 #include "util/error.h"
+#include "util/progress.h"
 
 namespace vessel::cli {
 
@@ -47,7 +48,10 @@ void add_build(CLI::App& app, Globals& g, Action& action) {
                     "network of RUN steps: none (default), host, or a network's name");
   build->add_option("--label", a->labels, "add a label to the image: KEY=VALUE")
       ->allow_extra_args(false);
-  build->add_flag("-q,--quiet", a->quiet, "print nothing but the image ID");
+  build->add_flag("-q,--quiet", a->quiet,
+                  "print nothing but the image ID (otherwise the steps on stdout, and a bar per "
+                  "layer written with its size and speed on stderr: a line per layer if not a "
+                  "terminal)");
   build->callback([&g, &action, a] {
     action = [&g, a]() -> int {
       BuildOptions o;
@@ -65,6 +69,9 @@ void add_build(CLI::App& app, Globals& g, Action& action) {
           std::fwrite(s.data(), 1, s.size(), stdout);
           std::fflush(stdout);
         };
+      // Each layer written: a bar with its size and speed on a terminal (stderr), a line if not.
+      Progress progress(a->quiet);
+      ProgressScope scope(&progress);
       auto img = build_image(g.store(), o);
       std::printf("%s\n", img.id.c_str());
       return 0;

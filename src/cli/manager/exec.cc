@@ -4,6 +4,7 @@
 
 #include "cli/manager/commands.h"
 #include "manager/containers.h"
+#include "manager/oci_runtime.h"
 #include "manager/spec_builder.h"
 #include "runtime/container.h"
 #include "util/error.h"
@@ -52,8 +53,7 @@ void add_exec(CLI::App& app, Globals& g, Action& action) {
           ::close(null);
         }
       }
-      runtime::Runtime rt(store.paths().runtime_root());
-      return rt.exec(*o);
+      return runtime_for(store, c)->exec(*o, container_dir(store, c.id));
     };
   });
 }

@@ -8,13 +8,13 @@
 #include "cgroups/detect.h"
 #include "cli/manager/commands.h"
 #include "manager/config.h"
+#include "manager/oci_runtime.h"
 #include "manager/rootfs.h"
 #include "manager/userns.h"
 #include "network/cni.h"
 #include "oci/spec.h"
 #include "util/error.h"
 #include "util/file.h"
-#include "util/subprocess.h"
 
 #ifndef VESSEL_GIT_COMMIT
 #define VESSEL_GIT_COMMIT "unknown"
@@ -26,29 +26,14 @@ using nlohmann::json;
 
 namespace {
 
-std::string self_dir() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "";
-  std::string self(buf, static_cast<size_t>(n));
-  return self.substr(0, self.rfind('/'));
-}
+// The runtime new containers get, and its version (`PROGRAM --version`, first line + commit).
+std::string runtime_version() { return manager::runtime_version_of(manager::configured_runtime()); }
 
-// The first line of `vessel-runtime --version` from next to this program, or why not.
-std::string runtime_version() {
-  std::string bin = self_dir() + "/vessel-runtime";
-  if (::access(bin.c_str(), X_OK) != 0) return "not found next to vessel (" + bin + ")";
-  std::string out;
-  try {
-    out = run_subprocess(bin, {bin, "--version"}, {}, "", 10000).out;
-  } catch (const std::exception& e) {
-    return std::string("unknown: ") + e.what();
-  }
-  std::string first = out.substr(0, out.find('\n'));
-  auto commit = out.find("commit: ");
-  if (commit != std::string::npos)
-    first += " (commit " + out.substr(commit + 8, out.find('\n', commit) - commit - 8) + ")";
-  return first;
+std::string runtime_program(Globals& g) {
+  std::string bin = manager::configured_runtime();
+  if (bin.empty()) return "vessel-runtime (built in: the runtime library in vessel's own process)";
+  return bin + " (OCI runtime program; its state in " +
+         manager::external_runtime_root(g.store(), bin) + ")";
 }
 
 std::string cgroup_version() {
@@ -89,6 +74,7 @@ json info_json(Globals& g) {
            ? "automatic (overlay where the store's filesystem allows it, else vfs)"
            : manager::config().str("storage.driver")},
       {"runtime", runtime_version()},
+      {"runtime_program", runtime_program(g)},
       {"cni_plugins", plugins_found()},
   };
   return {{"settings", settings},
@@ -127,6 +113,7 @@ int print_info(Globals& g, const std::string& format) {
   std::printf("  cgroup driver: %s\n", h["cgroup_driver"].get<std::string>().c_str());
   std::printf("  storage driver: %s\n", h["storage_driver"].get<std::string>().c_str());
   std::printf("  runtime: %s\n", h["runtime"].get<std::string>().c_str());
+  std::printf("  runtime program: %s\n", h["runtime_program"].get<std::string>().c_str());
   if (h["cni_plugins"].empty())
     std::printf("  CNI plugins: none found (package containernetworking-plugins)\n");
   for (const auto& [dir, names] : h["cni_plugins"].items()) {

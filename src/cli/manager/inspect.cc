@@ -8,6 +8,7 @@
 #include "manager/health.h"
 #include "manager/images.h"
 #include "manager/networks.h"
+#include "manager/oci_runtime.h"
 #include "runtime/container.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -175,9 +176,8 @@ void add_inspect(CLI::App& app, Globals& g, Action& action) {
     action = [&g, tname]() -> int {
       auto c = find_or_fail(g.store(), *tname);
       if (c.state != "running" && c.state != "paused") fail("container {} is not running", c.name);
-      runtime::Runtime rt(g.store().paths().runtime_root());
       std::vector<std::vector<std::string>> rows = {{"PID", "STATE", "COMMAND"}};
-      for (pid_t pid : rt.pids(c.id)) {
+      for (pid_t pid : runtime_for(g.store(), c)->pids(c.id)) {
         std::string cmdline, stat;
         try {
           cmdline = read_file("/proc/" + std::to_string(pid) + "/cmdline");
@@ -207,7 +207,6 @@ void add_inspect(CLI::App& app, Globals& g, Action& action) {
   stats->callback([&g, &action, snames, no_stream, sformat] {
     action = [&g, snames, no_stream, sformat]() -> int {
       auto& store = g.store();
-      runtime::Runtime rt(store.paths().runtime_root());
       while (true) {
         std::vector<ContainerRecord> cs;
         if (snames->empty()) {
@@ -222,7 +221,7 @@ void add_inspect(CLI::App& app, Globals& g, Action& action) {
         for (const auto& c : cs) {
           json s;
           try {
-            s = rt.stats(c.id);
+            s = runtime_for(store, c)->stats(c.id);
           } catch (const Error&) {
             continue;
           }

@@ -5,6 +5,7 @@
 #include "image/archive.h"
 #include "manager/images.h"
 #include "util/error.h"
+#include "util/progress.h"
 
 namespace vessel::cli {
 
@@ -14,9 +15,15 @@ void add_load(CLI::App& app, Globals& g, Action& action) {
   auto* load =
       app.add_subcommand("load", "load images from an OCI layout, oci-archive or docker-archive");
   auto input = std::make_shared<std::string>();
+  auto lquiet = std::make_shared<bool>(false);
   load->add_option("-i,--input", *input, "file or directory")->required();
-  load->callback([&g, &action, input] {
-    action = [&g, input]() -> int {
+  load->add_flag("-q,--quiet", *lquiet,
+                 "no progress (otherwise on stderr: a bar per layer with its size and speed on "
+                 "a terminal, a line per layer if not)");
+  load->callback([&g, &action, input, lquiet] {
+    action = [&g, input, lquiet]() -> int {
+      Progress progress(*lquiet);
+      ProgressScope scope(&progress);
       auto loaded = image::load_images(*input, g.store().blobs());
       for (const auto& img : register_images(g.store(), loaded)) {
         if (img.tags.empty()) std::printf("Loaded image: %s\n", img.id.c_str());
@@ -49,8 +56,14 @@ save->add_option("-o,--output", *out, "file to write")->required();
 save->add_option("--format", *format, "oci-archive (default), docker-archive or oci-dir")
     ->check(CLI::IsMember({"oci-archive", "docker-archive", "oci-dir"}));
 save->add_option("IMAGE", *ref, "name or ID")->required();
-save->callback([&g, &action, out, format, ref] {
-  action = [&g, out, format, ref]() -> int {
+auto squiet = std::make_shared<bool>(false);
+save->add_flag("-q,--quiet", *squiet,
+               "no progress (otherwise on stderr: a bar per blob with its size and speed on a "
+               "terminal, a line per blob if not)");
+save->callback([&g, &action, out, format, ref, squiet] {
+  action = [&g, out, format, ref, squiet]() -> int {
+    Progress progress(*squiet);
+    ProgressScope scope(&progress);
     auto img = g.store().find_image(*ref);
     if (!img) fail("image not known: {}", *ref);
     auto stored = stored_image(g.store(), *img);
