@@ -58,7 +58,7 @@ class FullDisk(ManagerSweep):
             d = os.path.join(self.root, sub)
             return sorted(os.listdir(d)) if os.path.isdir(d) else []
         return {"blobs": ls("blobs/sha256"), "layers": ls("layers"), "tmp": ls("tmp"),
-                "images": self.v("images", "-q", "--no-trunc").stdout.split()}
+                "images": self.v("images", "-q").stdout.split()}
 
     def case(self, what, argv, leave, prepare=None, cleanup=None):
         if prepare:
@@ -110,7 +110,7 @@ class FullDisk(ManagerSweep):
 
     def drop_busybox(self):
         """No image at all: the command must write every blob."""
-        for image in self.v("images", "-q", "--no-trunc").stdout.split():
+        for image in self.v("images", "-q").stdout.split():
             self.must("rmi", "-f", image)
         self.must("system", "check", "--repair")
 
