@@ -228,9 +228,9 @@ TEST(FaultInjection, ManagerKilledAtSampledSyscallsLeavesNothing) {
   std::string commands = exists("/usr/bin/docker-registry") && exists("/usr/bin/skopeo")
                              ? "run,rm,pull,load,build"
                              : "run,rm,load,build";
-  auto r = run_cmd({"python3", script, "--vessel", VESSEL_MANAGER_BIN, "--sample", "3",
-                    "--commands", commands},
-                   std::chrono::minutes(5));
+  auto r = run_cmd(
+      {"python3", script, "--vessel", VESSEL_MANAGER_BIN, "--sample", "3", "--commands", commands},
+      std::chrono::minutes(5));
   EXPECT_TRUE(r.ok()) << r.describe();
   EXPECT_NE(r.out.find(", 0 left something behind"), std::string::npos) << r.out;
 }
