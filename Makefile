@@ -61,10 +61,15 @@ test: deps build
 
 # Fault injection (tests/faults/killpoints.py): SIGKILL of vessel-runtime at every syscall of
 # create, start, exec, delete --force and run -d, each followed by delete --force; then the
-# same sweep of runc for comparison. Fails if anything is left on the host.
+# same sweep of runc for comparison; then `vessel` killed at every FAULTS_EVERY-th syscall of
+# run, rm, pull, load and build (manager_kills.py) and a full store (full_disk.py). Fails if
+# anything is left on the host.
+FAULTS_EVERY ?= 25
 faults: build
 	tests/faults/killpoints.py --runtime $(BUILD)/bin/vessel-runtime
 	tests/faults/killpoints.py --runc
+	tests/faults/manager_kills.py --vessel $(BUILD)/bin/vessel --every $(FAULTS_EVERY)
+	tests/faults/full_disk.py --vessel $(BUILD)/bin/vessel
 
 # libFuzzer targets (tests/fuzz) under ASan+UBSan, FUZZ_SECONDS each (or FUZZ_SECONDS=runs=N).
 FUZZ_SECONDS ?= 60
@@ -74,7 +79,15 @@ fuzz:
 	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzzers
 	tests/fuzz/run.sh $(BUILD)-fuzz/bin $(FUZZ_SECONDS)
 
-soak: faults
+# 1000 lifecycles of vessel-runtime and 1000 `vessel run --rm --network none`, 50 at once,
+# with long-lived containers' monitors sampled (tests/faults/soak.py); then the fault sweeps
+# and 10 minutes of each fuzz target.
+SOAK_N ?= 1000
+SOAK_P ?= 50
+soak: build
+	tests/faults/soak.py --vessel $(BUILD)/bin/vessel --runtime $(BUILD)/bin/vessel-runtime \
+	  -n $(SOAK_N) -p $(SOAK_P)
+	$(MAKE) faults
 	$(MAKE) fuzz FUZZ_SECONDS=600
 
 # vessel_<version>_<arch>.deb and its -dbgsym package (docs/packaging.md); deb-test installs

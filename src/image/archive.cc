@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <memory>
 
@@ -24,6 +26,7 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/progress.h"
+#include "util/scratch.h"
 
 namespace vessel::image {
 
@@ -365,7 +368,8 @@ std::vector<StoredImage> load_docker(int dirfd, const std::string& label, BlobSt
 // A scratch directory under the store's tmp, removed with everything in it.
 class TempDir {
  public:
-  explicit TempDir(const std::string& parent) : path_(parent + "/load-XXXXXX") {
+  explicit TempDir(const std::string& parent)
+      : path_(parent + "/" + scratch_prefix("load") + "XXXXXX") {
     if (!::mkdtemp(path_.data())) fail_errno("create temporary directory in {}", parent);
   }
   ~TempDir() {
@@ -645,7 +649,13 @@ std::vector<StoredImage> load_images(const std::string& path, BlobStore& blobs) 
   try {
     unpack_layer(path, tmp.path(), opts);
   } catch (const Error& e) {
-    fail("load {}: not a readable image archive: {}", path, e.what());
+    // A full disk (the scratch copy is in the store) is not the archive's fault.
+    std::string what = e.what();
+    if (e.error_code() == ENOSPC || e.error_code() == EDQUOT ||
+        what.find(std::strerror(ENOSPC)) != std::string::npos ||
+        what.find(std::strerror(EDQUOT)) != std::string::npos)
+      fail("load {}: {}", path, what);
+    fail("load {}: not a readable image archive: {}", path, what);
   }
   UniqueFd dir = open_or_throw(tmp.path(), O_RDONLY | O_DIRECTORY);
   if (exists_in(dir.get(), "oci-layout") && exists_in(dir.get(), "index.json"))

@@ -10,6 +10,7 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/progress.h"
+#include "util/scratch.h"
 
 namespace vessel::image {
 
@@ -18,7 +19,7 @@ namespace {
 // A temporary file in `dir`, removed on destruction unless released.
 class TempFile {
  public:
-  explicit TempFile(const std::string& dir) : path_(dir + "/.tmp-XXXXXX") {
+  explicit TempFile(const std::string& dir) : path_(dir + "/" + scratch_prefix(".tmp") + "XXXXXX") {
     int fd = ::mkostemp(path_.data(), O_CLOEXEC);
     if (fd < 0) fail_errno("create temporary file in {}", dir);
     fd_.reset(fd);
@@ -48,6 +49,8 @@ void check_expected(const std::string& expected, const std::string& actual) {
 BlobStore::BlobStore(std::string root) : root_(std::move(root)) {
   while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
   mkdir_p(root_ + "/blobs/sha256");
+  // Half-written blobs of a command killed with SIGKILL (never renamed to their digest).
+  remove_stale_scratch(root_ + "/blobs/sha256", ".tmp-p");
 }
 
 std::string BlobStore::path(const std::string& digest) const {

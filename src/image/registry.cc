@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -593,6 +594,12 @@ std::string pick_manifest(const json& index, const std::string& display) {
   fail("{}: no image for linux/{} in the index", display, host_arch());
 }
 
+// A write that failed for lack of space (the store's filesystem is full, or a quota).
+bool no_space(const std::string& what) {
+  return what.find(std::strerror(ENOSPC)) != std::string::npos ||
+         what.find(std::strerror(EDQUOT)) != std::string::npos;
+}
+
 class BlobFetcher {
  public:
   BlobFetcher(Client& c, BlobStore& blobs, Progress& progress, std::atomic<bool>& cancel)
@@ -645,6 +652,11 @@ class BlobFetcher {
         r = c_.call(req);
       } catch (const Error& e) {
         if (cancel_.load()) throw;
+        // Out of space: a partial download could not be finished anyway; give the space back.
+        if (no_space(e.what())) {
+          ::unlink(partial.c_str());
+          fail("blob {}: {}", short_digest(digest), e.what());
+        }
         fail("blob {}: {} (run the pull again to resume)", short_digest(digest), e.what());
       }
       if (r.status == 416 && have > 0) {  // the range is wrong after all: start over
@@ -842,6 +854,11 @@ StoredImage pull_image(const Reference& ref, BlobStore& blobs, const RegistryOpt
   Progress progress(opts.quiet);
   std::atomic<bool> cancel{false};
   BlobFetcher fetcher(c, blobs, progress, cancel);
+  // The blobs this pull adds: on a full disk they go again (the image cannot be recorded).
+  std::vector<std::string> added;
+  if (!blobs.has(config_digest)) added.push_back(config_digest);
+  for (const auto& l : layers)
+    if (!blobs.has(l.digest)) added.push_back(l.digest);
   fetcher.fetch_small(config_digest);  // first: it is small and says how many layers to expect
   std::vector<std::string> labels;
   std::vector<uint64_t> sizes;
@@ -873,7 +890,20 @@ StoredImage pull_image(const Reference& ref, BlobStore& blobs, const RegistryOpt
   for (size_t i = 1; i < nthreads; ++i) threads.emplace_back(worker);
   worker();
   for (auto& t : threads) t.join();
-  if (first_error) std::rethrow_exception(first_error);
+  if (first_error) {
+    try {
+      std::rethrow_exception(first_error);
+    } catch (const Error& e) {
+      if (!no_space(e.what())) throw;
+      for (const auto& d : added) {
+        try {
+          if (blobs.has(d)) blobs.remove(d);
+        } catch (const Error&) {
+        }
+      }
+      fail("{}: {}", display, e.what());
+    }
+  }
   note(opts, "Copying config " + short_digest(config_digest) + " done");
 
   json config = parse_json(blobs.read(config_digest), "config " + config_digest);

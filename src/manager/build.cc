@@ -23,6 +23,8 @@
 #include "manager/spec_builder.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/log.h"
+#include "util/scratch.h"
 
 namespace vessel::manager {
 
@@ -47,7 +49,7 @@ std::string lower(std::string s) {
 class StepMount {
  public:
   StepMount(Store& store, const ImageRecord& img, bool read_only)
-      : dir_(store.paths().tmp() + "/build-" + random_hex_id().substr(0, 16)) {
+      : dir_(store.paths().tmp() + "/" + scratch_prefix("build") + random_hex_id().substr(0, 16)) {
     mkdir_p(dir_, 0700);
     try {
       mount_rootfs(store, img, dir_, read_only);
@@ -249,7 +251,8 @@ class Builder {
     h.update(parent + "\n" + key_text);
     std::string key = h.digest();
     if (!o_.no_cache) {
-      auto q = store_.db().prepare("SELECT image_id FROM build_cache WHERE key=? ORDER BY created DESC LIMIT 1");
+      auto q = store_.db().prepare(
+          "SELECT image_id FROM build_cache WHERE key=? ORDER BY created DESC LIMIT 1");
       q.bind(key);
       if (q.step())
         if (auto img = store_.image_by_id(q.text(0))) {
@@ -300,7 +303,9 @@ class Builder {
         st.image = commit_upper(store_, nullptr, st.config, "", {"FROM scratch", "", "", true}, {});
       RunOptions ro;
       ro.image = st.image->id;
-      ro.name = "vessel-build-" + random_hex_id().substr(0, 12);
+      // The builder's PID in the name: a build killed with SIGKILL leaves the container, and
+      // the next build removes it (remove_stale_build_containers).
+      ro.name = scratch_prefix("vessel-build") + random_hex_id().substr(0, 12);
       ro.entrypoint = std::vector<std::string>{};
       ro.command = cmd;
       ro.env = env;
@@ -496,6 +501,18 @@ class Builder {
   int step_ = 0, total_ = 0;
 };
 
+// The RUN containers of builds whose process is gone (killed with SIGKILL).
+void remove_stale_build_containers(Store& store) {
+  for (const auto& c : store.containers()) {
+    if (c.name.rfind("vessel-build-p", 0) != 0 || !scratch_is_stale(c.name)) continue;
+    try {
+      remove_container(store, c.id, true, true);
+    } catch (const Error& e) {
+      log::warn(fmt::format("removing the stale build container {}: {}", c.name, e.what()));
+    }
+  }
+}
+
 }  // namespace
 
 ImageRecord build_image(Store& store, const BuildOptions& opts) {
@@ -503,6 +520,7 @@ ImageRecord build_image(Store& store, const BuildOptions& opts) {
   if (::stat(opts.context.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     fail("build context {}: not a directory", opts.context);
   if (opts.network.empty()) fail("--network: none, host or a network's name");
+  remove_stale_build_containers(store);
   Builder b(store, opts);
   return b.run();
 }

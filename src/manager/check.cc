@@ -10,6 +10,7 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/scratch.h"
 
 namespace vessel::manager {
 namespace {
@@ -106,6 +107,7 @@ class Checker {
     for (const auto& d : store_.referenced_blobs()) referenced.insert(d);
     std::set<std::string> good;
     for (const std::string& name : entries(dir)) {
+      if (scratch_owner(name) && !scratch_is_stale(name)) continue;  // a command at work
       ++report_.blobs;
       std::string path = dir + "/" + name;
       std::string digest = "sha256:" + name;
@@ -215,6 +217,7 @@ class Checker {
       std::string path = paths.tmp() + "/" + name;
       // The template lock files are shared and long-lived; a scratch file is not.
       if (name.size() > 5 && name.compare(name.size() - 5, 5, ".lock") == 0) continue;
+      if (scratch_owner(name) && !scratch_is_stale(name)) continue;  // a command at work
       if (has_mounts_below(path)) continue;
       found("orphan-tmp", path, "a scratch file left by an interrupted command", [&] {
         remove_tree(path);

@@ -20,6 +20,7 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/progress.h"
+#include "util/scratch.h"
 
 namespace vessel::manager {
 
@@ -198,7 +199,8 @@ ImageRecord commit_upper(Store& store, const ImageRecord* parent, json config,
     image::PackOptions po;
     po.overlay_upper = true;
     po.exclude = runtime_excludes(upper, lowers);
-    std::string tmp = store.blobs().tmp_dir() + "/commit-" + random_hex_id().substr(0, 16);
+    std::string tmp =
+        store.blobs().tmp_dir() + "/" + scratch_prefix("commit") + random_hex_id().substr(0, 16);
     image::PackedLayer packed;
     ProgressLine line("Writing layer", 0);  // `vessel build` shows it (util/progress.h)
     try {

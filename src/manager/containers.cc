@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -450,7 +451,17 @@ ContainerRecord refresh(Store& store, ContainerRecord c) {
   }
   if (monitor_alive(c)) return c;
   if (c.state == "creating") return c;  // `vessel create` is still at work, or failed and cleans up
-  // The monitor is gone. The container may still run (its init was reparented).
+  // The monitor is gone. One command repairs the record at a time (two `ps` at once must not
+  // both restart it): the lock, then the record again.
+  std::string dir = container_dir(store, c.id);
+  UniqueFd lock(::open((dir + "/repair.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (lock && ::flock(lock.get(), LOCK_EX) == 0) {
+    auto now = store.container_by_id(c.id);
+    if (!now) return c;
+    if (!is_live(now->state) || monitor_alive(*now)) return *now;
+    c = *now;
+  }
+  // The container may still run (its init was reparented).
   std::string status;
   try {
     status = runtime_for(store, c)->state(c.id).status;
@@ -477,8 +488,21 @@ ContainerRecord refresh(Store& store, ContainerRecord c) {
   ::unlink(exit_file.c_str());
   finish_without_monitor(store, c, why);
   if (c.options.value("remove", false)) {
+    lock.reset();
     remove_tree(container_dir(store, c.id));
     store.remove_container(c.id);
+    return c;
+  }
+  if (should_restart(c, c.exit_code)) {
+    // What the dead monitor would have done: start it again (a new monitor).
+    c.restart_count++;
+    store.update_container(c);
+    try {
+      start_container(store, c.id, false);
+    } catch (const Error& e) {
+      log::warn(fmt::format("restarting {} after its monitor died: {}", c.name, e.what()));
+    }
+    if (auto now = store.container_by_id(c.id)) return *now;
   }
   return c;
 }

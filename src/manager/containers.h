@@ -39,7 +39,11 @@ int wait_container(Store& store, const std::string& ref);
 
 // A record as it is now: a container whose monitor died is repaired (its state follows
 // the container process; an exited one is cleaned up).
+// When the monitor died with its container, the restart policy applies as the monitor would
+// have applied it (the exit code is then unknown: 255, a failure).
 ContainerRecord refresh(Store& store, ContainerRecord c);
+// The restart policy (--restart) for a container that exited with `exit_code`.
+bool should_restart(const ContainerRecord& c, int exit_code);
 ContainerRecord find_or_fail(Store& store, const std::string& ref);
 
 // How vessel-monitor-ctl was called: by start_container (first), or by vessel-monitor once the

@@ -17,6 +17,7 @@
 #include "manager/events.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/scratch.h"
 #include "util/subprocess.h"
 
 namespace vessel::manager {
@@ -230,8 +231,8 @@ std::vector<ImageRecord> register_images(Store& store,
 
 static ImageRecord image_from_dir(Store& store, const std::string& dir, json config_section,
                                   const std::string& tag, const std::string& comment) {
-  std::string tmp_blob =
-      store.paths().tmp() + "/layer-" + random_hex_id().substr(0, 16) + ".tar.gz";
+  std::string tmp_blob = store.paths().tmp() + "/" + scratch_prefix("layer") +
+                         random_hex_id().substr(0, 16) + ".tar.gz";
   image::PackedLayer packed;
   try {
     packed = image::pack_layer(dir, tmp_blob);
@@ -257,7 +258,8 @@ static ImageRecord image_from_dir(Store& store, const std::string& dir, json con
 ImageRecord build_template(Store& store, const std::string& name, const std::string& tag) {
   if (name != "busybox" && name != "debian")
     fail("unknown template \"{}\" (vessel template ls lists them)", name);
-  std::string dir = store.paths().tmp() + "/template-" + random_hex_id().substr(0, 16);
+  std::string dir =
+      store.paths().tmp() + "/" + scratch_prefix("template") + random_hex_id().substr(0, 16);
   mkdir_p(dir, 0755);
   try {
     if (name == "busybox")
@@ -301,7 +303,8 @@ ImageRecord resolve_image(Store& store, const std::string& ref) {
 ImageRecord import_rootfs(Store& store, const std::string& tarball, const std::string& name) {
   if (!path_exists(tarball)) fail("import: {}: no such file", tarball);
   // Unpack safely first (this also validates the archive), then pack what we got.
-  std::string dir = store.paths().tmp() + "/import-" + random_hex_id().substr(0, 16);
+  std::string dir =
+      store.paths().tmp() + "/" + scratch_prefix("import") + random_hex_id().substr(0, 16);
   mkdir_p(dir, 0755);
   try {
     image::UnpackOptions uo;

@@ -207,6 +207,8 @@ struct Clients {
   }
 };
 
+}  // namespace
+
 bool should_restart(const ContainerRecord& c, int exit_code) {
   if (c.stop_requested) return false;
   std::string policy = c.options.value("restart", "no");
@@ -217,6 +219,8 @@ bool should_restart(const ContainerRecord& c, int exit_code) {
   }
   return false;
 }
+
+namespace {
 
 int64_t monotonic_ms() {
   timespec ts{};

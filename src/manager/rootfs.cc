@@ -13,6 +13,7 @@
 #include "manager/rootfs_idmap.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/scratch.h"
 
 namespace vessel::manager {
 
@@ -79,7 +80,8 @@ void record_auto(const Store& store, const char* driver) {
 
 // Mounts a throwaway overlay under the store's tmp directory: 0 if it works, else the errno.
 int probe_overlay(const Store& store) {
-  std::string base = store.paths().tmp() + "/overlay-probe-" + random_hex_id().substr(0, 16);
+  std::string base =
+      store.paths().tmp() + "/" + scratch_prefix("overlay-probe") + random_hex_id().substr(0, 16);
   TreeGuard cleanup(base);
   for (const char* sub : {"/lower", "/upper", "/work", "/merged"}) mkdir_p(base + sub, 0700);
   std::string opts =
@@ -119,7 +121,7 @@ void unpack_missing_layers(Store& store, const ImageRecord& img) {
   for (const auto& layer : img.layers) {
     std::string dest = paths.layer(layer.diff_id);
     if (store.layer_unpacked(layer.diff_id) && path_exists(dest)) continue;
-    std::string tmp = paths.tmp() + "/layer-" + random_hex_id().substr(0, 16);
+    std::string tmp = paths.tmp() + "/" + scratch_prefix("layer") + random_hex_id().substr(0, 16);
     mkdir_p(tmp, 0755);
     try {
       auto stats = image::unpack_layer(store.blobs().path(layer.blob_digest), tmp);

@@ -7,6 +7,7 @@
 
 #include "util/error.h"
 #include "util/file.h"
+#include "util/scratch.h"
 
 namespace vessel::manager {
 
@@ -67,6 +68,7 @@ Store::Store(StorePaths paths)
   mkdir_p(paths_.containers(), 0700);
   mkdir_p(paths_.volumes(), 0700);
   mkdir_p(paths_.tmp(), 0700);
+  remove_stale_scratch(paths_.tmp());  // what a command killed with SIGKILL left
   migrate();
 }
 

@@ -346,6 +346,15 @@ class Exec {
     return v.get<int64_t>();
   }
 
+  // A padding or width: 0 to kMaxWidth (a template cannot ask for gigabytes of spaces).
+  static constexpr int64_t kMaxWidth = 4096;
+  static size_t count(const Arg& f, const json& v) {
+    int64_t k = integer(f, v, "count");
+    if (k < 0 || k > kMaxWidth)
+      exec_error(f.pos, f.name, fmt::format("count {} out of range (0 to {})", k, kMaxWidth));
+    return static_cast<size_t>(k);
+  }
+
   json call(const Arg& f, const std::vector<json>& a, Pos) {
     const std::string& n = f.name;
     if (header_ && a.size() >= 1 && n != "and" && n != "or" && n != "not" && n != "eq" &&
@@ -448,8 +457,7 @@ class Exec {
     }
     if (n == "pad") {
       want(f, a, 3, 3);
-      return std::string(integer(f, a[1], "count"), ' ') + text_of(a[0]) +
-             std::string(integer(f, a[2], "count"), ' ');
+      return std::string(count(f, a[1]), ' ') + text_of(a[0]) + std::string(count(f, a[2]), ' ');
     }
     if (n == "truncate") {
       want(f, a, 2, 2);
@@ -525,9 +533,20 @@ class Exec {
       size_t j = i + 1;
       while (j < fmtstr.size() && std::string("-+ 0#").find(fmtstr[j]) != std::string::npos)
         spec += fmtstr[j++];
-      while (j < fmtstr.size() &&
-             (std::isdigit(static_cast<unsigned char>(fmtstr[j])) || fmtstr[j] == '.'))
-        spec += fmtstr[j++];
+      // [width][.precision], each at most kMaxWidth.
+      for (int part = 0; part < 2; ++part) {
+        if (part == 1) {
+          if (j >= fmtstr.size() || fmtstr[j] != '.') break;
+          spec += fmtstr[j++];
+        }
+        size_t from = j;
+        while (j < fmtstr.size() && std::isdigit(static_cast<unsigned char>(fmtstr[j]))) ++j;
+        if (j - from > 4 || (j > from && std::stoll(fmtstr.substr(from, j - from)) > kMaxWidth))
+          exec_error(f.pos, "printf",
+                     fmt::format("width or precision {} out of range (0 to {})",
+                                 fmtstr.substr(from, j - from), kMaxWidth));
+        spec += fmtstr.substr(from, j - from);
+      }
       if (j >= fmtstr.size()) exec_error(f.pos, "printf", "format ends inside a verb");
       char verb = fmtstr[j];
       i = j;
@@ -538,12 +557,25 @@ class Exec {
       if (argi >= a.size())
         exec_error(f.pos, "printf", fmt::format("missing argument for %{}", verb));
       const json& v = a[argi++];
-      char buf[512];
+      // Width and precision at most kMaxWidth: twice that holds any number (a double's 309
+      // integer digits included).
+      char buf[2 * kMaxWidth];
       auto pad_text = [&](const std::string& s) {
+        // width and precision apply to text through %s; the text itself may be any length
+        // (and hold NULs), so only the padding goes through snprintf.
         std::string sp = spec;
-        // width and precision apply to text through %s
-        std::snprintf(buf, sizeof buf, (sp + "s").c_str(), s.c_str());
-        return std::string(buf);
+        std::string text = s;
+        if (size_t dot = sp.find('.'); dot != std::string::npos) {
+          size_t prec = dot + 1 < sp.size() ? std::stoul(sp.substr(dot + 1)) : 0;
+          if (prec < text.size()) text.resize(prec);
+          sp.resize(dot);
+        }
+        size_t width = 0;
+        size_t digits = sp.find_first_of("0123456789");
+        if (digits != std::string::npos) width = std::stoul(sp.substr(digits));
+        if (text.size() >= width) return text;
+        std::string fill(width - text.size(), ' ');
+        return sp.find('-') != std::string::npos ? text + fill : fill + text;
       };
       switch (verb) {
         case 'v':
@@ -558,10 +590,33 @@ class Exec {
           if (!v.is_boolean()) goto bad;
           out += pad_text(text_of(v));
           break;
+        case 'c': {
+          if (!v.is_number_integer() && !v.is_number_unsigned()) goto bad;
+          int64_t cp = v.get<int64_t>();
+          if (cp < 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
+          std::string u;  // UTF-8, as Go's %c
+          auto c = static_cast<uint32_t>(cp);
+          if (c < 0x80) {
+            u += static_cast<char>(c);
+          } else if (c < 0x800) {
+            u += static_cast<char>(0xC0 | (c >> 6));
+            u += static_cast<char>(0x80 | (c & 0x3F));
+          } else if (c < 0x10000) {
+            u += static_cast<char>(0xE0 | (c >> 12));
+            u += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+            u += static_cast<char>(0x80 | (c & 0x3F));
+          } else {
+            u += static_cast<char>(0xF0 | (c >> 18));
+            u += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+            u += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+            u += static_cast<char>(0x80 | (c & 0x3F));
+          }
+          out += pad_text(u);
+          break;
+        }
         case 'd':
         case 'x':
         case 'X':
-        case 'c':
         case 'o':
           if (verb == 'x' && v.is_string()) {
             std::string h;

@@ -9,7 +9,7 @@ bin=$1
 budget=$2
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
-targets=${*:-spec reference cni layer image}
+targets=${*:-spec reference cni layer image template}
 artifacts=$(cd "$bin/.." && pwd)/fuzz-artifacts
 mkdir -p "$artifacts"
 case $budget in

@@ -138,6 +138,37 @@ TEST_F(ReliabilityTest, KilledMonitorIsRepairedByTheNextCommand) {
   EXPECT_EQ(ls(root_ + "/containers").size(), 0u);
 }
 
+// A monitor killed with SIGKILL, then its container: the next command finishes the record and
+// applies the restart policy the monitor would have applied (a new monitor, a new process).
+TEST_F(ReliabilityTest, KilledMonitorStillRestartsAContainerWithARestartPolicy) {
+  auto run = v({"run", "-d", "--name", "always", "--network", "none", "--restart", "always",
+                "busybox", "sleep", "1000"});
+  ASSERT_TRUE(run.ok()) << run.describe();
+  json j = inspect("always");
+  pid_t monitor = j["State"]["MonitorPid"].get<pid_t>();
+  pid_t init = j["State"]["Pid"].get<pid_t>();
+  ASSERT_GT(monitor, 0);
+  ASSERT_GT(init, 0);
+  ASSERT_EQ(::kill(monitor, SIGKILL), 0);
+  ASSERT_EQ(::kill(init, SIGKILL), 0);
+  ASSERT_TRUE(wait_until([&] { return ::kill(init, 0) != 0; }));
+  auto ps = v({"ps"});  // the next command
+  ASSERT_TRUE(ps.ok()) << ps.describe();
+  json after = inspect("always");
+  EXPECT_EQ(after["State"]["Status"], "running") << after.dump();
+  EXPECT_EQ(after["RestartCount"], 1) << after.dump();
+  pid_t monitor2 = after["State"]["MonitorPid"].get<pid_t>();
+  pid_t init2 = after["State"]["Pid"].get<pid_t>();
+  EXPECT_NE(monitor2, monitor);
+  EXPECT_NE(init2, init);
+  EXPECT_EQ(::kill(monitor2, 0), 0) << "the new monitor runs";
+  EXPECT_EQ(::kill(init2, 0), 0) << "the new container process runs";
+  // Without a policy (or after `stop`) the record is only finished: see the test above.
+  auto rm = v({"rm", "-f", "always"});
+  EXPECT_TRUE(rm.ok()) << rm.describe();
+  EXPECT_EQ(ls(root_ + "/containers").size(), 0u);
+}
+
 // What a runtime killed between the state directory's mkdir and its first record leaves (an
 // empty directory, or one with a half-written temporary file): delete --force removes it, and
 // the ID can be used again.
@@ -164,23 +195,60 @@ TEST(PartialState, DeleteForceRemovesAStateDirectoryWithoutARecord) {
   remove_tree(root);
 }
 
+// tests/faults/NAME, found above the build directory (build/bin/vessel-runtime), or "".
+std::string fault_script(const std::string& name) {
+  for (std::string dir = VESSEL_RUNTIME_BIN; dir.rfind('/') != std::string::npos;) {
+    dir.resize(dir.rfind('/'));
+    if (exists(dir + "/tests/faults/" + name)) return dir + "/tests/faults/" + name;
+  }
+  return "";
+}
+
 // The driver over a sample of kill points of each command (the full sweep: `make faults`).
 TEST(FaultInjection, KillAtSampledSyscallsLeavesNothingAfterDeleteForce) {
   if (runtime_is_runc()) GTEST_SKIP() << "the driver sweeps vessel-runtime (runc: make faults)";
   if (!exists("/usr/bin/strace")) GTEST_SKIP() << "strace is not installed";
-  // The source tree holds the build directory (build/bin/vessel-runtime): look upwards.
-  std::string script;
-  for (std::string dir = VESSEL_RUNTIME_BIN;
-       dir.rfind('/') != std::string::npos && script.empty();) {
-    dir.resize(dir.rfind('/'));
-    if (exists(dir + "/tests/faults/killpoints.py")) script = dir + "/tests/faults/killpoints.py";
-  }
+  std::string script = fault_script("killpoints.py");
   if (script.empty())
     GTEST_SKIP() << "tests/faults/killpoints.py not found above " << VESSEL_RUNTIME_BIN;
   auto r = run_cmd({"python3", script, "--runtime", VESSEL_RUNTIME_BIN, "--sample", "6"},
                    std::chrono::minutes(5));
   EXPECT_TRUE(r.ok()) << r.describe();
   EXPECT_NE(r.out.find(", 0 left something behind"), std::string::npos) << r.out;
+}
+
+// `vessel` itself killed at sampled syscalls of run -d, rm -f, pull, load and build, then what
+// a user does next (rm -f, or the same command again): no mount, cgroup, process, row, scratch
+// file or half-written blob is left (tests/faults/manager_kills.py; the sweep: `make faults`).
+TEST(FaultInjection, ManagerKilledAtSampledSyscallsLeavesNothing) {
+  if (runtime_is_runc()) GTEST_SKIP() << "manager tests run once, with vessel's own runtime";
+  if (!exists("/usr/bin/strace")) GTEST_SKIP() << "strace is not installed";
+  std::string script = fault_script("manager_kills.py");
+  if (script.empty()) GTEST_SKIP() << "tests/faults/manager_kills.py not found";
+  std::string commands = exists("/usr/bin/docker-registry") && exists("/usr/bin/skopeo")
+                             ? "run,rm,pull,load,build"
+                             : "run,rm,load,build";
+  auto r = run_cmd(
+      {"python3", script, "--vessel", VESSEL_MANAGER_BIN, "--sample", "3", "--commands", commands},
+      std::chrono::minutes(5));
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_NE(r.out.find(", 0 left something behind"), std::string::npos) << r.out;
+}
+
+// A store on a 48 MiB tmpfs filled so that pull, load, commit and build run out of space:
+// one line naming the lack of space, no half-written blob, layer, scratch file or row, the
+// space given back, and the same command succeeds once there is room (full_disk.py).
+TEST(FullDisk, PullLoadCommitAndBuildFailCleanlyOnAFullStore) {
+  if (runtime_is_runc()) GTEST_SKIP() << "manager tests run once, with vessel's own runtime";
+  std::string script = fault_script("full_disk.py");
+  if (script.empty()) GTEST_SKIP() << "tests/faults/full_disk.py not found";
+  std::string commands = exists("/usr/bin/docker-registry") && exists("/usr/bin/skopeo")
+                             ? "pull,load,commit,build"
+                             : "load,commit,build";
+  auto r = run_cmd({"python3", script, "--vessel", VESSEL_MANAGER_BIN, "--commands", commands},
+                   std::chrono::minutes(4));
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_NE(r.out.find(" 0 failed"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -93,6 +93,21 @@ TEST(GoTemplate, Functions) {
   EXPECT_EQ(run("{{.Config.Labels | len | printf \"%03d\"}}"), "002");
 }
 
+// Found by fuzz-template (tests/fuzz): a negative pad count threw std::length_error (not an
+// Error), a huge one or a huge printf width asked for gigabytes; %s cut text at 511 bytes; %c
+// went through an invalid C format (%llc).
+TEST(GoTemplate, PaddingAndWidthsAreBoundedAndTextIsNotCut) {
+  EXPECT_NE(error_of("{{pad .Names -1 0}}").find("count -1 out of range"), std::string::npos);
+  EXPECT_NE(error_of("{{pad .Names 0 99999999999}}").find("out of range"), std::string::npos);
+  EXPECT_NE(error_of("{{printf \"%999999999s\" .Names}}").find("out of range"), std::string::npos);
+  EXPECT_NE(error_of("{{printf \"%.99999f\" 1.5}}").find("out of range"), std::string::npos);
+  std::string long_text(2000, 'x');
+  EXPECT_EQ(run("{{printf \"%s|\" .T}}", json{{"T", long_text}}), long_text + "|");
+  EXPECT_EQ(run("{{printf \"%6.2s|%-4s|\" \"abc\" \"d\"}}"), "    ab|d   |");
+  EXPECT_EQ(run("{{printf \"%c%c%3c\" 65 233 66}}"), "A\xc3\xa9  B");
+  EXPECT_EQ(run("{{printf \"%.2f\" 1e308}}").size(), 312u);
+}
+
 TEST(GoTemplate, TrimMarkersAndComments) {
   EXPECT_EQ(run("a  {{- .Names -}}  \n b{{/* note */}}c"), "awebbc");
   EXPECT_EQ(run("{{range .Config.Env -}}\n  {{.}}\n{{- end}}"), "A=1B=2");
