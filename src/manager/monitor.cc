@@ -151,8 +151,10 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
   ::sigprocmask(SIG_SETMASK, &none, &old);
   pid_t pid = 0;
   std::string error;
+  std::optional<runtime::HeldContainer> held;
   try {
-    pid = rt.create(co);
+    held.emplace(rt.create_held(co));
+    pid = held->pid();
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -169,7 +171,7 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
     io.pty = linux::recv_fd(conn.get());
     ::unlink(console_path.c_str());
   }
-  rt.start(c.id);
+  rt.start_held(*held);
   // After start: until its execve the container's process is not dumpable, and its
   // namespaces are out of the user's (and so slirp4netns's) reach. The network comes up a
   // moment after the program starts.
