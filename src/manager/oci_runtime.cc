@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include "manager/config.h"
 #include "util/error.h"
@@ -43,9 +44,20 @@ class BuiltinRuntime final : public OciRuntime {
     co.bundle = bundle;
     co.console_socket = console;
     co.rootless = rootless;
-    return rt_.create(co);
+    // Held: the start below releases the process over a socket pair, not a start socket.
+    held_.emplace(rt_.create_held(co));
+    held_id_ = id;
+    return held_->pid();
   }
-  void start(const std::string& id) override { rt_.start(id); }
+  void start(const std::string& id) override {
+    if (held_ && held_id_ == id) {
+      runtime::HeldContainer h = std::move(*held_);
+      held_.reset();
+      rt_.start_held(h);
+      return;
+    }
+    rt_.start(id);
+  }
   oci::State state(const std::string& id) override { return rt_.state(id); }
   void kill(const std::string& id, int signal, bool all) override { rt_.kill(id, signal, all); }
   void remove(const std::string& id, bool force) override { rt_.remove(id, force); }
@@ -62,6 +74,8 @@ class BuiltinRuntime final : public OciRuntime {
  private:
   std::string root_;
   runtime::Runtime rt_;
+  std::optional<runtime::HeldContainer> held_;  // created here, not yet started
+  std::string held_id_;
 };
 
 // "VAR=..." replaces VAR in env, or is appended.

@@ -84,6 +84,15 @@ std::string state_json(const ContainerRecord& rec, const std::string& status) {
   return oci::state_to_json(make_state(rec, status)).dump();
 }
 
+// Whether the recorded config.json has hooks of this kind: most have none, and the record's
+// config need not be parsed again (and validated) to learn that.
+bool has_hooks(const nlohmann::json& config, const char* kind) {
+  auto hooks = config.find("hooks");
+  if (hooks == config.end() || !hooks->is_object()) return false;
+  auto list = hooks->find(kind);
+  return list != hooks->end() && !list->empty();
+}
+
 // The working directory of the runtime's hooks: the bundle while it exists (a poststop hook
 // still runs, in the caller's directory, when the bundle has been removed first).
 std::string hook_dir(const ContainerRecord& rec) {
@@ -195,11 +204,20 @@ pid_t clone_child(unsigned long flags, cgroups::Placement* placement) {
 
 }  // namespace
 
-struct Runtime::Created {
+struct CreatedContainer {
   ContainerDir dir;
   ContainerRecord rec;
   UniqueFd pty_master;
+  UniqueFd start_conn;  // held: this process's end of the release channel
+  bool record_saved = true;
+  std::vector<oci::Hook> poststart;
 };
+
+HeldContainer::HeldContainer(std::unique_ptr<CreatedContainer> c) : c_(std::move(c)) {}
+HeldContainer::HeldContainer(HeldContainer&&) noexcept = default;
+HeldContainer& HeldContainer::operator=(HeldContainer&&) noexcept = default;
+HeldContainer::~HeldContainer() = default;
+pid_t HeldContainer::pid() const { return c_->rec.pid; }
 
 namespace {
 
@@ -256,7 +274,8 @@ class CreateGuard {
 
 }  // namespace
 
-Runtime::Created Runtime::create_container(const CreateOptions& o, bool foreground_terminal) {
+CreatedContainer Runtime::create_container(const CreateOptions& o, bool foreground_terminal,
+                                           bool held, bool record_later) {
   std::string bundle = absolute(o.bundle);
   log::debug(fmt::format("create {}: loading {}/config.json", o.id, bundle));
   oci::Spec spec = oci::load_spec(bundle);
@@ -289,7 +308,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   if (!path_exists(store_.root() + "/" + o.id)) check_existing_cgroup(*cgroup_to_make);
 
   log::debug(fmt::format("create {}: config valid, rootfs {}", o.id, rootfs));
-  Created out{store_.create(o.id), {}, {}};
+  CreatedContainer out{store_.create(o.id), {}, {}, {}, true, spec.hooks.poststart};
   ContainerRecord& rec = out.rec;
   rec.id = o.id;
   rec.bundle = bundle;
@@ -307,8 +326,11 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
 
   log::debug(fmt::format("create {}: state directory {}", o.id, out.dir.path()));
   cgroup = create_container_cgroup(std::move(cgroup_to_make), spec, o);
-  rec.cgroup = cgroup ? cgroup->to_json() : nlohmann::json();
-  out.dir.save(rec);
+  nlohmann::json made = cgroup ? cgroup->to_json() : nlohmann::json();
+  if (made != rec.cgroup) {
+    rec.cgroup = std::move(made);
+    out.dir.save(rec);
+  }
   if (cgroup) {
     guard.set_cgroup(cgroup.get());
     log::debug(fmt::format("create {}: cgroup {} created", o.id, cgroup->path()));
@@ -322,7 +344,16 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
       cgroup->apply(spec.linux.resources);
     log::debug(fmt::format("create {}: linux.resources applied", o.id));
   }
-  UniqueFd listener = make_start_listener(out.dir);
+  UniqueFd listener, start_conn_child;
+  if (held) {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+      fail_errno("socketpair for the start handshake");
+    out.start_conn.reset(pair[0]);
+    start_conn_child.reset(pair[1]);
+  } else {
+    listener = make_start_listener(out.dir);
+  }
 
   unsigned long flags = 0;
   for (const auto& ns : spec.linux.namespaces)
@@ -373,6 +404,8 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   args.console_socket = console.get();
   args.pty_to_parent = foreground_terminal && spec.process->terminal && !console;
   args.start_listener = listener.get();
+  args.start_conn = start_conn_child.get();
+  if (out.start_conn) args.close_in_child.push_back(out.start_conn.get());
   args.runtime_hooks = !spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty();
   args.state_json = state_json(rec, "creating");
   args.sync = &child_sync;
@@ -413,6 +446,7 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
   guard.set_pid(pid);
   child_sync.close();
   listener.reset();
+  start_conn_child.reset();
   console.reset();
   rec.pid = pid;
 
@@ -472,7 +506,10 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
     uint64_t bind = linux::mount_id_of(rootfs);
     if (bind != rootfs_mount_before) rec.host_rootfs_mount_id = bind;
   }
-  out.dir.save(rec);
+  if (record_later)
+    out.record_saved = false;
+  else
+    out.dir.save(rec);
   write_pid_file(o.pid_file, pid);
   guard.dismiss();
   log::debug(fmt::format("create {}: created, init pid {}", o.id, pid));
@@ -480,8 +517,52 @@ Runtime::Created Runtime::create_container(const CreateOptions& o, bool foregrou
 }
 
 pid_t Runtime::create(const CreateOptions& opts) {
-  Created c = create_container(opts, false);
+  CreatedContainer c = create_container(opts, false);
   return c.rec.pid;
+}
+
+HeldContainer Runtime::create_held(const CreateOptions& opts) {
+  auto c = std::make_unique<CreatedContainer>(create_container(opts, false, true));
+  { ContainerDir unlock = std::move(c->dir); }  // other commands may act on it meanwhile
+  return HeldContainer(std::move(c));
+}
+
+void Runtime::start_held(HeldContainer& held) {
+  CreatedContainer& c = *held.c_;
+  c.dir = store_.open(c.rec.id);  // locked again for the start, as `start` would
+  c.rec = c.dir.load();
+  std::string status = container_status(c.rec);
+  if (status != "created")
+    fail("cannot start container \"{}\": it is {}, not created", c.rec.id, status);
+  start_created(c);
+  { ContainerDir unlock = std::move(c.dir); }
+}
+
+// The start of a container created by this process: released over the socket pair, with the
+// record (and, when create left it out, the PID with it) saved first, so that from the moment
+// the program may run the state says so; if this process dies before the release, the
+// container's process sees EOF and ends.
+void Runtime::start_created(CreatedContainer& c) {
+  if (!c.start_conn) {
+    start_locked(c.dir, c.rec);
+    return;
+  }
+  log::debug(fmt::format("start {}: releasing init {} to run its program", c.rec.id, c.rec.pid));
+  c.rec.started = true;
+  c.dir.save(c.rec);
+  c.record_saved = true;
+  char go = 'S';
+  if (::send(c.start_conn.get(), &go, 1, MSG_NOSIGNAL) != 1)
+    fail_errno("start {}: release the container's process {}", c.rec.id, c.rec.pid);
+  std::string reply = read_fd(c.start_conn.get());
+  c.start_conn.reset();
+  if (!reply.empty()) fail("start: {}", reply);
+  log::debug(fmt::format("start {}: the program runs", c.rec.id));
+  if (!c.poststart.empty())
+    log::debug(fmt::format("start {}: running {} poststart hooks", c.rec.id, c.poststart.size()));
+  for (const auto& w : run_hooks_collecting(c.poststart, "poststart", state_json(c.rec, "running"),
+                                            hook_dir(c.rec)))
+    log::warn(w);
 }
 
 std::string container_status(const ContainerRecord& rec) {
@@ -507,6 +588,7 @@ void Runtime::start_locked(ContainerDir& dir, ContainerRecord& rec) {
   rec.started = true;
   dir.save(rec);
   ::unlink(dir.file("start.sock").c_str());
+  if (!has_hooks(rec.config, "poststart")) return;
   oci::Spec spec = oci::parse_spec(rec.config.dump());
   if (!spec.hooks.poststart.empty())
     log::debug(
@@ -594,16 +676,17 @@ void Runtime::destroy_locked(ContainerDir& dir, const ContainerRecord& rec) {
       log::warn(std::string("detach the container's rootfs mounts: ") + e.what());
     }
   }
-  try {
-    oci::Spec spec = oci::parse_spec(rec.config.dump());
-    if (!spec.hooks.poststop.empty())
+  if (has_hooks(rec.config, "poststop")) {
+    try {
+      oci::Spec spec = oci::parse_spec(rec.config.dump());
       log::debug(
           fmt::format("delete {}: running {} poststop hooks", rec.id, spec.hooks.poststop.size()));
-    for (const auto& w : run_hooks_collecting(spec.hooks.poststop, "poststop",
-                                              state_json(rec, "stopped"), hook_dir(rec)))
-      log::warn(w);
-  } catch (const std::exception& e) {
-    log::warn(std::string("poststop hooks: ") + e.what());
+      for (const auto& w : run_hooks_collecting(spec.hooks.poststop, "poststop",
+                                                state_json(rec, "stopped"), hook_dir(rec)))
+        log::warn(w);
+    } catch (const std::exception& e) {
+      log::warn(std::string("poststop hooks: ") + e.what());
+    }
   }
   dir.remove();
   log::debug(fmt::format("delete {}: state directory removed", rec.id));
@@ -657,8 +740,8 @@ int exit_code_of(int status) {
 
 int Runtime::run(const RunOptions& o) {
   if (o.detach) {
-    Created c = create_container(o.create, false);
-    start_locked(c.dir, c.rec);
+    CreatedContainer c = create_container(o.create, false, true, true);
+    start_created(c);
     return 0;
   }
   // Signals are taken through a signalfd from before the container exists, so none is lost;
@@ -674,10 +757,10 @@ int Runtime::run(const RunOptions& o) {
 
   std::string id = o.create.id;
   log::debug(fmt::format("run {}: create, then start in the foreground", id));
-  Created c = create_container(o.create, true);
+  CreatedContainer c = create_container(o.create, true, true, true);
   pid_t init_pid = c.rec.pid;
   try {
-    start_locked(c.dir, c.rec);
+    start_created(c);
   } catch (...) {
     destroy_locked(c.dir, c.rec);
     throw;

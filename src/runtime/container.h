@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -66,6 +67,25 @@ struct ListEntry {
   std::string rootfs;
 };
 
+struct CreatedContainer;  // container.cc
+
+// A created container whose process waits to be released by the process that created it
+// (Runtime::create_held), not by a `start` on a socket: no socket file, no second reading of
+// the state, and the container's process ends by itself if its creator dies before
+// Runtime::start_held.
+class HeldContainer {
+ public:
+  HeldContainer(HeldContainer&&) noexcept;
+  HeldContainer& operator=(HeldContainer&&) noexcept;
+  ~HeldContainer();
+  pid_t pid() const;
+
+ private:
+  friend class Runtime;
+  explicit HeldContainer(std::unique_ptr<CreatedContainer> c);
+  std::unique_ptr<CreatedContainer> c_;
+};
+
 class Runtime {
  public:
   explicit Runtime(std::string root) : store_(std::move(root)) {}
@@ -74,6 +94,10 @@ class Runtime {
   // its host PID. The calling process keeps nothing running.
   pid_t create(const CreateOptions& opts);
   void start(const std::string& id);
+  // create + start with the release kept in this process (see HeldContainer); for a caller
+  // that does more between the two (the monitor takes the console first).
+  HeldContainer create_held(const CreateOptions& opts);
+  void start_held(HeldContainer& held);
   // create + start; in the foreground it forwards signals, waits, deletes the container and
   // returns the exit code (128+N for a signal). Detached, it returns 0 once started.
   int run(const RunOptions& opts);
@@ -96,9 +120,13 @@ class Runtime {
   nlohmann::json stats(const std::string& id) const;
 
  private:
-  struct Created;
-  Created create_container(const CreateOptions& opts, bool foreground_terminal);
+  // held: release through a socket pair (start_held) instead of a start socket. record_later:
+  // leave out the last state save, which start_held makes with the start (run: nothing runs
+  // in between, and the process ends by itself if this one dies before that save).
+  CreatedContainer create_container(const CreateOptions& opts, bool foreground_terminal,
+                                    bool held = false, bool record_later = false);
   void start_locked(ContainerDir& dir, ContainerRecord& rec);
+  void start_created(CreatedContainer& c);
   void destroy_locked(ContainerDir& dir, const ContainerRecord& rec);
   StateStore store_;
 };

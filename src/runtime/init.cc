@@ -285,8 +285,16 @@ void init_steps(InitArgs& a) {
   a.sync->send(linux::SyncMsg::ready);
   a.sync->close();
 
-  UniqueFd conn = wait_for_start(a.start_listener);
-  ::close(a.start_listener);
+  UniqueFd conn;
+  if (a.start_conn >= 0) {
+    conn.reset(a.start_conn);
+    char byte = 0;
+    ssize_t n = retry_eintr([&] { return ::read(conn.get(), &byte, 1); });
+    if (n != 1 || byte != 'S') _exit(1);
+  } else {
+    conn = wait_for_start(a.start_listener);
+    ::close(a.start_listener);
+  }
   try {
     if (!spec.hooks.start_container.empty()) {
       nlohmann::json st = nlohmann::json::parse(a.state_json);

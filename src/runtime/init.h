@@ -20,6 +20,10 @@ struct InitArgs {
   int console_socket = -1;     // --console-socket connection, or -1
   bool pty_to_parent = false;  // foreground `run` with a terminal: master goes to the parent
   int start_listener = -1;     // `start` connects here to release the process
+  // Or, when the runtime that created the process also starts it (run, the monitor): the
+  // process's end of a socket pair on which that runtime releases it. EOF (the runtime died
+  // first) ends the process.
+  int start_conn = -1;
   bool runtime_hooks = false;  // parent runs prestart/createRuntime hooks mid-way
   std::vector<std::pair<oci::NamespaceType, int>> join;  // namespaces to setns() into, user first
   // The slow path, when a user namespace meets namespaces joined by path: the child joins

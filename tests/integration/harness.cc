@@ -589,6 +589,13 @@ bool has_option(const std::string& comma_list, const std::string& opt) {
 
 size_t host_mount_count() { return split_lines(read_text("/proc/self/mountinfo")).size(); }
 
+size_t mount_count_under(const std::string& dir) {
+  size_t n = 0;
+  for (const auto& m : parse_mountinfo(read_text("/proc/self/mountinfo")))
+    if (m.mount_point == dir || m.mount_point.rfind(dir + "/", 0) == 0) ++n;
+  return n;
+}
+
 std::vector<std::string> cgroup_mount_points() {
   std::vector<std::string> out;
   for (const auto& m : parse_mountinfo(read_text("/proc/self/mountinfo")))

@@ -144,6 +144,9 @@ std::optional<MountInfo> find_mount(const std::vector<MountInfo>& mounts,
                                     const std::string& mount_point);
 bool has_option(const std::string& comma_list, const std::string& opt);
 size_t host_mount_count();
+// Mounts at or under `dir` only: a test's own leaks, unaffected by whatever else mounts on the
+// host meanwhile (other suites, other tests running in parallel).
+size_t mount_count_under(const std::string& dir);
 std::vector<std::string> cgroup_mount_points();  // every cgroup/cgroup2 mount of the host
 // The hierarchies in which the cgroup `cgroups_path` exists (empty = it exists nowhere).
 std::vector<std::string> cgroup_dirs(const std::string& cgroups_path);

@@ -33,7 +33,7 @@ class ManagerTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     root_ = dir_ + "/store";
-    mounts_before_ = host_mount_count();
+    mounts_before_ = mount_count_under(dir_);
   }
   void TearDown() override {
     if (root_.empty()) return;
@@ -41,7 +41,7 @@ class ManagerTest : public ::testing::Test {
     for (const auto& id : ids)
       if (!trim(id).empty()) v({"rm", "-f", trim(id)});
     EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
-    EXPECT_EQ(host_mount_count(), mounts_before_) << "mounts left behind";
+    EXPECT_EQ(mount_count_under(dir_), mounts_before_) << "mounts left behind";
     if (!getenv("VESSEL_TEST_KEEP")) remove_tree(dir_);
   }
 

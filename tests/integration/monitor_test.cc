@@ -30,7 +30,7 @@ class MonitorTest : public ::testing::Test {
       if (!exists(src + "/" + name)) continue;
       std::filesystem::copy_file(src + "/" + name, bin_ + "/" + name);
     }
-    mounts_before_ = host_mount_count();
+    mounts_before_ = mount_count_under(dir_);
   }
   void TearDown() override {
     if (root_.empty()) return;
@@ -38,7 +38,7 @@ class MonitorTest : public ::testing::Test {
     for (const auto& id : ids)
       if (!trim(id).empty()) v({"rm", "-f", trim(id)});
     EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
-    EXPECT_EQ(host_mount_count(), mounts_before_) << "mounts left behind";
+    EXPECT_EQ(mount_count_under(dir_), mounts_before_) << "mounts left behind";
     if (!getenv("VESSEL_TEST_KEEP")) remove_tree(dir_);
   }
   Result v(const std::vector<std::string>& args, Millis timeout = kTimeout) {

@@ -20,14 +20,14 @@ class ReliabilityTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     root_ = dir_ + "/store";
-    mounts_before_ = host_mount_count();
+    mounts_before_ = mount_count_under(dir_);
   }
   void TearDown() override {
     if (root_.empty()) return;
     for (const auto& id : split_lines(v({"ps", "-aq", "--no-trunc"}).out))
       if (!trim(id).empty()) v({"rm", "-f", trim(id)});
     EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
-    EXPECT_EQ(host_mount_count(), mounts_before_) << "mounts left behind";
+    EXPECT_EQ(mount_count_under(dir_), mounts_before_) << "mounts left behind";
     if (!getenv("VESSEL_TEST_KEEP")) remove_tree(dir_);
   }
   Result v(const std::vector<std::string>& args, Millis timeout = kTimeout) {
