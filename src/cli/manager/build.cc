@@ -13,7 +13,7 @@ using namespace vessel::manager;
 namespace {
 
 struct BuildArgs {
-  std::string context, file, target, network = "none";
+  std::string context, file, target, network = "none", format = "oci";
   std::vector<std::string> tags, build_args, labels;
   bool no_cache = false, quiet = false;
 };
@@ -47,6 +47,11 @@ void add_build(CLI::App& app, Globals& g, Action& action) {
                     "network of RUN steps: none (default), host, or a network's name");
   build->add_option("--label", a->labels, "add a label to the image: KEY=VALUE")
       ->allow_extra_args(false);
+  build
+      ->add_option("--format", a->format,
+                   "the image's media types: oci (default) or docker (Docker schema 2; keeps "
+                   "HEALTHCHECK and SHELL, which OCI images cannot hold)")
+      ->check(CLI::IsMember({"oci", "docker"}));
   build->add_flag("-q,--quiet", a->quiet, "print nothing but the image ID");
   build->callback([&g, &action, a] {
     action = [&g, a]() -> int {
@@ -58,6 +63,7 @@ void add_build(CLI::App& app, Globals& g, Action& action) {
       o.no_cache = a->no_cache;
       o.network = a->network;
       o.quiet = a->quiet;
+      o.format = a->format;
       for (const auto& kv : a->build_args) o.build_args.push_back(key_value("--build-arg", kv));
       for (const auto& kv : a->labels) o.labels.push_back(key_value("--label", kv));
       if (!a->quiet)
