@@ -14,6 +14,7 @@
 #include "image/digest.h"
 #include "image/dockerfile.h"
 #include "image/http_download.h"
+#include "image/media_types.h"
 #include "image/platform.h"
 #include "linux/path.h"
 #include "manager/attach.h"
@@ -208,16 +209,14 @@ class Builder {
           changed = true;
         }
     }
-    if (!docker && !changed) return;
-    if (docker && image::manifest_media_type(final.image->manifest_digest, store_.blobs()) ==
-                      image::kDockerManifest)
-      return;
-    if (docker && final.image->id == base_id_) {
+    const bool is_docker = image::manifest_media_type(final.image->manifest_digest,
+                                                      store_.blobs()) == image::kDockerManifest;
+    if (!changed && is_docker == docker) return;
+    if (!changed && final.image->id == base_id_) {
       // Nothing was made (FROM only): the base image keeps its own manifest, the build gets
       // an image of its own.
       final.image = commit_upper(store_, &*final.image, cfg, "",
-                                 {"vessel build --format docker", "", "", true}, {});
-      cfg = image_config(store_, *final.image);
+                                 {"vessel build --format " + o_.format, "", "", true}, {});
     }
     std::vector<image::LayerRef> layers;
     for (const auto& l : final.image->layers)

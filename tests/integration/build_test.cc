@@ -24,6 +24,10 @@ class BuildTest : public ::testing::Test {
     ASSERT_TRUE(v({"template", "build", "busybox"}).ok());
   }
   void TearDown() override {
+    if (server_.pid() > 0) {
+      server_.kill_group(SIGTERM);
+      server_.wait(10s);
+    }
     if (root_.empty()) return;
     for (const auto& id : split_lines(v({"ps", "-aq", "--no-trunc"}).out))
       if (!trim(id).empty()) v({"rm", "-f", trim(id)});
@@ -70,7 +74,30 @@ class BuildTest : public ::testing::Test {
     return n;
   }
 
+  // Serves `dir` over HTTP on 127.0.0.1 (python3's http.server, stopped in TearDown); its URL.
+  std::string serve(const std::string& dir) {
+    write_text(
+        dir_ + "/serve.py",
+        "import functools, http.server, os, sys\n"
+        "h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n"
+        "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), h)\n"
+        "open(sys.argv[2] + '.tmp', 'w').write(str(s.server_address[1]))\n"
+        "os.rename(sys.argv[2] + '.tmp', sys.argv[2])\n"
+        "s.serve_forever()\n");
+    SpawnOptions so;
+    so.stdout_path = dir_ + "/serve.out";
+    so.stderr_path = dir_ + "/serve.err";
+    ::unlink((dir_ + "/port").c_str());
+    server_ = spawn({"python3", dir_ + "/serve.py", dir, dir_ + "/port"}, so);
+    if (!wait_until([&] { return exists(dir_ + "/port"); }, 20s)) {
+      ADD_FAILURE() << "http.server did not start: " << read_text(dir_ + "/serve.err");
+      return "";
+    }
+    return "http://127.0.0.1:" + trim(read_text(dir_ + "/port"));
+  }
+
   std::string dir_, root_;
+  Child server_;
 };
 
 TEST_F(BuildTest, CommitKeepsAddedChangedAndDeletedFiles) {
@@ -280,20 +307,8 @@ TEST_F(BuildTest, AddOfAUrlDownloadsWithDockersRules) {
   write_text(srv + "/tree/x", "X\n");
   ASSERT_TRUE(run_cmd({"tar", "-C", srv, "-czf", srv + "/arch.tgz", "tree"}).ok());
   ASSERT_TRUE(run_cmd({"touch", "-d", "@981173045", srv + "/hello.txt"}).ok());
-  write_text(dir_ + "/serve.py",
-             "import functools, http.server, os, sys\n"
-             "h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n"
-             "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), h)\n"
-             "open(sys.argv[2] + '.tmp', 'w').write(str(s.server_address[1]))\n"
-             "os.rename(sys.argv[2] + '.tmp', sys.argv[2])\n"
-             "s.serve_forever()\n");
-  SpawnOptions so;
-  so.stdout_path = dir_ + "/serve.out";
-  so.stderr_path = dir_ + "/serve.err";
-  Child server = spawn({"python3", dir_ + "/serve.py", srv, dir_ + "/port"}, so);
-  ASSERT_TRUE(wait_until([&] { return exists(dir_ + "/port"); }, 20s))
-      << read_text(dir_ + "/serve.err");
-  std::string url = "http://127.0.0.1:" + trim(read_text(dir_ + "/port"));
+  std::string url = serve(srv);
+  ASSERT_FALSE(url.empty());
 
   std::string ctx = context("url", {{"Containerfile",
                                      "FROM localhost/busybox:latest\n"
@@ -350,8 +365,6 @@ TEST_F(BuildTest, AddOfAUrlDownloadsWithDockersRules) {
   EXPECT_EQ(split_lines(trim(r.err)).size(), 1u) << r.describe();
   EXPECT_FALSE(v({"image", "inspect", "bad:1"}).ok());
   EXPECT_EQ(entries(root_ + "/tmp"), 0u) << run_cmd({"ls", "-la", root_ + "/tmp"}).out;
-  server.kill_group(SIGTERM);
-  server.wait(10s);
 }
 
 // The file tree of a root filesystem: one line per path with its type, mode, owner, and for
@@ -369,8 +382,8 @@ std::string tree_of(const std::string& root) {
 // Missing, null, empty: the same.
 json normalized(const json& cfg) {
   json out = json::object();
-  for (const char* k :
-       {"Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "Labels"}) {
+  for (const char* k : {"Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes",
+                        "Labels", "StopSignal", "Healthcheck", "Shell"}) {
     json v = cfg.contains(k) ? cfg[k] : json();
     if (v.is_object() || v.is_array() || v.is_string())
       if (v.empty()) v = json();
@@ -388,27 +401,55 @@ json normalized(const json& cfg) {
 // files and the same config.
 TEST_F(BuildTest, SameTreeAndConfigAsPodmanBuild) {
   if (!run_cmd({"sh", "-c", "command -v podman"}).ok()) GTEST_SKIP() << "podman is not installed";
-  std::string ctx = context("cmp", {{"a.txt", "A\n"}, {"dir/b.txt", "B\n"}, {"tree/x/y", "Y\n"}});
+  std::string ctx = context("cmp", {{"a.txt", "A\n"},
+                                    {"dir/b.txt", "B\n"},
+                                    {"tree/x/y", "Y\n"},
+                                    {"one.conf", "1\n"},
+                                    {"ignored.conf", "no\n"},
+                                    {".dockerignore", "ignored.conf\n"}});
   ASSERT_EQ(::chmod((ctx + "/dir/b.txt").c_str(), 0751), 0);
   ASSERT_TRUE(
       run_cmd({"tar", "-C", ctx + "/tree", "--owner=0", "--group=0", "-czf", ctx + "/t.tgz", "x"})
           .ok());
+  std::string srv = dir_ + "/srv";
+  mkdirs(srv);
+  write_text(srv + "/dl.txt", "downloaded\n");
+  std::string url = serve(srv);
+  ASSERT_FALSE(url.empty());
+  // Every instruction vessel builds (ONBUILD aside, refused), two stages, meta ARG,
+  // .dockerignore, a glob, ADD of a URL.
   write_text(ctx + "/Containerfile",
-             "FROM localhost/busybox:latest\n"
+             "ARG BASE=localhost/busybox:latest\n"
+             "FROM $BASE AS builder\n"
+             "ARG MSG=hi\n"
+             "RUN mkdir /out && echo \"$MSG\" > /out/art && chmod 0604 /out/art\n"
+             "FROM $BASE\n"
              "ARG V=1\n"
              "ENV A=1 B=\"two words\"\n"
              "WORKDIR /app\n"
              "COPY a.txt dir/ ./\n"
+             "COPY *.conf /etc/conf.d/\n"
              "COPY --chown=65534:65534 --chmod=0640 a.txt /owned.txt\n"
+             "COPY --from=builder /out/art /from-builder/\n"
              "ADD t.tgz /opt/\n"
-             "RUN mkdir -p /srv/data && echo \"$V\" > /srv/data/v && chmod 0700 /srv/data && "
-             "rm /etc/os-release && rm -r /home && ln -s /srv/data /link\n"
-             "USER nobody\n"
-             "EXPOSE 80 53/udp\n"
-             "VOLUME [\"/vol\"]\n"
-             "LABEL a=b c=\"d e\"\n"
-             "ENTRYPOINT [\"/bin/sh\", \"-c\"]\n"
-             "CMD [\"echo hi\"]\n");
+             "ADD " +
+                 url +
+                 "/dl.txt /dl/\n"
+                 "ADD " +
+                 url +
+                 "/dl.txt /dl/named\n"
+                 "RUN mkdir -p /srv/data && echo \"$V\" > /srv/data/v && chmod 0700 /srv/data && "
+                 "rm /etc/os-release && rm -r /home && ln -s /srv/data /link\n"
+                 "SHELL [\"/bin/sh\", \"-e\", \"-c\"]\n"
+                 "RUN echo shell > /shell.txt\n"
+                 "USER nobody\n"
+                 "EXPOSE 80 53/udp\n"
+                 "VOLUME [\"/vol\"]\n"
+                 "LABEL a=b c=\"d e\"\n"
+                 "STOPSIGNAL SIGINT\n"
+                 "HEALTHCHECK --interval=5s CMD true\n"
+                 "ENTRYPOINT [\"/bin/sh\", \"-c\"]\n"
+                 "CMD [\"echo hi\"]\n");
   auto b = v({"build", "-q", "-t", "cmp:1", "--build-arg", "V=7", ctx}, 120s);
   ASSERT_TRUE(b.ok()) << b.describe();
 
@@ -459,6 +500,8 @@ TEST_F(BuildTest, SameTreeAndConfigAsPodmanBuild) {
   auto pcfg = normalized(json::parse(pi.out).at(0)["Config"]);
   auto vcfg = normalized(image_config("cmp:1")["Config"]);
   EXPECT_EQ(vcfg.dump(2), pcfg.dump(2));
+  EXPECT_EQ(vcfg["StopSignal"], "SIGINT");
+  EXPECT_TRUE(vcfg["Healthcheck"].is_null()) << "OCI images have no HEALTHCHECK, as podman's";
 
   // Trees: podman's image mounted, vessel's through a created (not started) container.
   auto pm = podman({"image", "mount", "localhost/cmp:1"});
@@ -471,6 +514,10 @@ TEST_F(BuildTest, SameTreeAndConfigAsPodmanBuild) {
   std::string vtree = tree_of(root_ + "/containers/" + cid + "/rootfs");
   EXPECT_GT(split_lines(vtree).size(), 250u) << vtree;
   EXPECT_TRUE(contains(vtree, "owned.txt f 640 65534:65534 2 ")) << vtree;
+  EXPECT_TRUE(contains(vtree, "dl/dl.txt f 600 0:0 11 ")) << vtree;
+  EXPECT_TRUE(contains(vtree, "etc/conf.d/one.conf f ")) << vtree;
+  EXPECT_FALSE(contains(vtree, "ignored.conf")) << vtree;
+  EXPECT_TRUE(contains(vtree, "from-builder/art f 604 0:0 3 ")) << vtree;
   EXPECT_EQ(vtree, ptree);
 }
 
