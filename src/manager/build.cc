@@ -230,7 +230,15 @@ class Builder {
     } catch (const Error& e) {
       fail("--format {}: {}", o_.format, e.what());
     }
+    std::string from = final.image->id;
     final.image = register_images(store_, {stored}).at(0);
+    // Recorded with the build's steps: an untagged earlier one is cache, not a dangling image.
+    image::Sha256 h;
+    h.update(from + "\n--format " + o_.format);
+    store_.db()
+        .prepare("INSERT OR REPLACE INTO build_cache (key, image_id, created) VALUES (?,?,?)")
+        .bind(h.digest(), final.image->id, now_rfc3339())
+        .run();
   }
 
   std::string where(const df::Instruction& ins) const {

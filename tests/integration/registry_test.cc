@@ -402,11 +402,12 @@ TEST_F(RegistryTest, BuildFormatDockerPushesAndSavesSchema2) {
   for (const auto& l : om["layers"])
     EXPECT_EQ(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip") << om;
   // The docker image's config keeps HEALTHCHECK; the OCI one has none.
-  auto dc =
-      skopeo({"inspect", "--tls-verify=false", "--config", "docker://" + host_ + "/fmt:docker"});
+  auto dc = skopeo(
+      {"inspect", "--tls-verify=false", "--config", "--raw", "docker://" + host_ + "/fmt:docker"});
   ASSERT_TRUE(dc.ok()) << dc.describe();
   EXPECT_TRUE(json::parse(dc.out)["config"].contains("Healthcheck")) << dc.out;
-  auto oc = skopeo({"inspect", "--tls-verify=false", "--config", "docker://" + host_ + "/fmt:oci"});
+  auto oc = skopeo(
+      {"inspect", "--tls-verify=false", "--config", "--raw", "docker://" + host_ + "/fmt:oci"});
   ASSERT_TRUE(oc.ok()) << oc.describe();
   EXPECT_FALSE(json::parse(oc.out)["config"].contains("Healthcheck")) << oc.out;
 
