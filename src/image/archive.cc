@@ -469,7 +469,9 @@ json descriptor(const std::string& media_type, const std::string& digest, uint64
 }
 
 json manifest_descriptor(const StoredImage& image, const BlobStore& blobs) {
-  json d = descriptor(kOciManifest, image.manifest_digest, blobs.size(image.manifest_digest));
+  // A Docker schema 2 manifest (build --format docker) is written as it is stored.
+  json d = descriptor(manifest_media_type(image.manifest_digest, blobs), image.manifest_digest,
+                      blobs.size(image.manifest_digest));
   if (image.config.is_object() && image.config.contains("architecture")) {
     d["platform"] = {{"architecture", image.config.value("architecture", "")},
                      {"os", image.config.value("os", "linux")}};
@@ -677,8 +679,26 @@ void save_image(const StoredImage& image, const std::vector<std::string>& names,
   fail("save {}: unknown format \"{}\" (oci-archive, oci-dir, docker-archive)", out, format);
 }
 
+namespace {
+
+// A layer's media type in a Docker schema 2 manifest.
+std::string docker_layer_type(const std::string& oci_type, const std::string& digest) {
+  if (oci_type == kOciLayerGzip) return kDockerLayerGzip;
+  if (oci_type == kOciLayerTar) return kDockerLayerTar;
+  fail("layer {} ({}): the docker image format has no media type for it (use --format oci)",
+       digest, oci_type);
+}
+
+}  // namespace
+
+std::string manifest_media_type(const std::string& manifest_digest, const BlobStore& blobs) {
+  json m = parse_json(blobs.read(manifest_digest), "manifest " + manifest_digest);
+  return m.value("mediaType", std::string(kOciManifest));
+}
+
 StoredImage store_image_with_config(const std::string& config_digest, std::vector<LayerRef> layers,
-                                    BlobStore& blobs) {
+                                    BlobStore& blobs, ManifestFormat format) {
+  const bool docker = format == ManifestFormat::docker;
   json config = parse_json(blobs.read(config_digest), "config " + config_digest);
   json diff_ids = config.contains("rootfs") && config["rootfs"].is_object()
                       ? config["rootfs"].value("diff_ids", json::array())
@@ -691,12 +711,14 @@ StoredImage store_image_with_config(const std::string& config_digest, std::vecto
     if (l.media_type.empty()) l.media_type = kOciLayerGzip;
     if (l.diff_id.empty() && i < diff_ids.size() && diff_ids[i].is_string())
       l.diff_id = diff_ids[i];
-    layer_descs.push_back(descriptor(l.media_type, l.digest, l.size));
+    layer_descs.push_back(descriptor(
+        docker ? docker_layer_type(l.media_type, l.digest) : l.media_type, l.digest, l.size));
   }
   json manifest = {
       {"schemaVersion", 2},
-      {"mediaType", kOciManifest},
-      {"config", descriptor(kOciConfig, config_digest, blobs.size(config_digest))},
+      {"mediaType", docker ? kDockerManifest : kOciManifest},
+      {"config",
+       descriptor(docker ? kDockerConfig : kOciConfig, config_digest, blobs.size(config_digest))},
       {"layers", layer_descs},
   };
   StoredImage img;
@@ -707,10 +729,11 @@ StoredImage store_image_with_config(const std::string& config_digest, std::vecto
   return img;
 }
 
-StoredImage store_image(json config, std::vector<LayerRef> layers, BlobStore& blobs) {
+StoredImage store_image(json config, std::vector<LayerRef> layers, BlobStore& blobs,
+                        ManifestFormat format) {
   if (!config.is_object()) fail("store image: the config is not a JSON object");
   std::string config_digest = blobs.put(config.dump());
-  return store_image_with_config(config_digest, std::move(layers), blobs);
+  return store_image_with_config(config_digest, std::move(layers), blobs, format);
 }
 
 }  // namespace vessel::image

@@ -39,14 +39,23 @@ std::vector<StoredImage> load_images(const std::string& path, BlobStore& blobs);
 void save_image(const StoredImage& image, const std::vector<std::string>& names,
                 const std::string& format, const std::string& out, const BlobStore& blobs);
 
-// Builds and stores an OCI manifest for `config` and `layers` (all blobs already stored);
-// returns the StoredImage with the new manifest and config digests.
-StoredImage store_image(nlohmann::json config, std::vector<LayerRef> layers, BlobStore& blobs);
+// The media types a manifest made here is written with: OCI, or Docker's schema 2 (manifest,
+// config and layers: what `build --format docker` makes, as podman and docker do).
+enum class ManifestFormat { oci, docker };
+
+// Builds and stores a manifest for `config` and `layers` (all blobs already stored); returns
+// the StoredImage with the new manifest and config digests. The layers keep their OCI media
+// types in the StoredImage (that is how the store unpacks them) whatever the manifest says.
+StoredImage store_image(nlohmann::json config, std::vector<LayerRef> layers, BlobStore& blobs,
+                        ManifestFormat format = ManifestFormat::oci);
 
 // The same for a config blob that is already stored (its bytes, and so its digest, kept as
 // they are). Layer sizes are taken from the store; empty diff_ids from the config's
 // rootfs.diff_ids; an empty media type means tar+gzip.
 StoredImage store_image_with_config(const std::string& config_digest, std::vector<LayerRef> layers,
-                                    BlobStore& blobs);
+                                    BlobStore& blobs, ManifestFormat format = ManifestFormat::oci);
+
+// The media type of a stored manifest blob (OCI's when it names none).
+std::string manifest_media_type(const std::string& manifest_digest, const BlobStore& blobs);
 
 }  // namespace vessel::image

@@ -13,5 +13,7 @@ inline constexpr char kOciLayerZstd[] = "application/vnd.oci.image.layer.v1.tar+
 inline constexpr char kDockerManifest[] = "application/vnd.docker.distribution.manifest.v2+json";
 inline constexpr char kDockerList[] = "application/vnd.docker.distribution.manifest.list.v2+json";
 inline constexpr char kDockerConfig[] = "application/vnd.docker.container.image.v1+json";
+inline constexpr char kDockerLayerGzip[] = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+inline constexpr char kDockerLayerTar[] = "application/vnd.docker.image.rootfs.diff.tar";
 
 }  // namespace vessel::image

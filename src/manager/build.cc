@@ -10,8 +10,11 @@
 #include <functional>
 #include <optional>
 
+#include "image/archive.h"
 #include "image/digest.h"
 #include "image/dockerfile.h"
+#include "image/http_download.h"
+#include "image/media_types.h"
 #include "image/platform.h"
 #include "linux/path.h"
 #include "manager/attach.h"
@@ -87,6 +90,20 @@ class StepMount {
   UniqueFd rootfd_;
 };
 
+// A directory under the store's tmp, removed with what it holds.
+struct TempDir {
+  explicit TempDir(std::string p) : path(std::move(p)) { mkdir_p(path, 0700); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    try {
+      remove_tree(path);
+    } catch (const Error&) {
+    }
+  }
+  std::string path;
+};
+
 struct StageState {
   std::string name;                  // AS name (lower case), or ""
   std::optional<ImageRecord> image;  // nullopt: FROM scratch with nothing made yet
@@ -154,6 +171,7 @@ class Builder {
     if (!final.image)
       final.image =
           commit_upper(store_, nullptr, final.config, "", {"FROM scratch", "", "", true}, {});
+    in_format(final);
     for (const auto& t : o_.tags) {
       store_.tag_image(final.image->id, local_image_name(t));
       say("COMMIT " + local_image_name(t));
@@ -164,6 +182,64 @@ class Builder {
  private:
   void say(const std::string& line) {
     if (o_.out) o_.out(line + "\n");
+  }
+
+  // What the OCI image format cannot hold, by config key: the instruction that sets it.
+  static constexpr std::pair<const char*, const char*> kNotInOci[] = {
+      {"Healthcheck", "HEALTHCHECK"}, {"Shell", "SHELL"}, {"OnBuild", "ONBUILD"}};
+
+  void warn_not_in_oci(const std::string& instruction) {
+    if (o_.format != "oci" || !warned_.insert(instruction).second) return;
+    log::warn(
+        fmt::format("{}: the OCI image format has no place for it: the image is made without it "
+                    "(--format docker keeps it)",
+                    instruction));
+  }
+
+  // The final image with the media types asked for: an OCI image loses what OCI configs
+  // cannot hold; a docker one gets a Docker schema 2 manifest (the same config and layers).
+  void in_format(StageState& final) {
+    const bool docker = o_.format == "docker";
+    json cfg = image_config(store_, *final.image);
+    bool changed = false;
+    if (!docker && cfg.contains("config") && cfg["config"].is_object()) {
+      for (const auto& [key, instruction] : kNotInOci)
+        if (cfg["config"].contains(key)) {
+          warn_not_in_oci(instruction);
+          cfg["config"].erase(key);
+          changed = true;
+        }
+    }
+    const bool is_docker = image::manifest_media_type(final.image->manifest_digest,
+                                                      store_.blobs()) == image::kDockerManifest;
+    if (!changed && is_docker == docker) return;
+    if (!changed && final.image->id == base_id_) {
+      // Nothing was made (FROM only): the base image keeps its own manifest, the build gets
+      // an image of its own.
+      final.image = commit_upper(store_, &*final.image, cfg, "",
+                                 {"vessel build --format " + o_.format, "", "", true}, {});
+    }
+    std::vector<image::LayerRef> layers;
+    for (const auto& l : final.image->layers)
+      layers.push_back({l.blob_digest, l.media_type, l.size, l.diff_id});
+    auto format = docker ? image::ManifestFormat::docker : image::ManifestFormat::oci;
+    image::StoredImage stored;
+    try {
+      stored = changed ? image::store_image(cfg, layers, store_.blobs(), format)
+                       : image::store_image_with_config(final.image->config_digest, layers,
+                                                        store_.blobs(), format);
+    } catch (const Error& e) {
+      fail("--format {}: {}", o_.format, e.what());
+    }
+    std::string from = final.image->id;
+    final.image = register_images(store_, {stored}).at(0);
+    // Recorded with the build's steps: an untagged earlier one is cache, not a dangling image.
+    image::Sha256 h;
+    h.update(from + "\n--format " + o_.format);
+    store_.db()
+        .prepare("INSERT OR REPLACE INTO build_cache (key, image_id, created) VALUES (?,?,?)")
+        .bind(h.digest(), final.image->id, now_rfc3339())
+        .run();
   }
 
   std::string where(const df::Instruction& ins) const {
@@ -209,6 +285,7 @@ class Builder {
   }
 
   void from(StageState& st, const df::Instruction& ins) {
+    base_id_.clear();
     if (ins.flag("platform"))
       fail("{}: --platform is not supported (builds are for this host)", where(ins));
     for (const auto& [k, v] : ins.flags)
@@ -241,6 +318,7 @@ class Builder {
       fail("{}: {}", where(ins), e.what());
     }
     st.config = image_config(store_, *st.image);
+    base_id_ = st.image->id;
   }
 
   // Looks the step up in the cache, or runs `make` and records what it made.
@@ -363,11 +441,18 @@ class Builder {
     }
     auto args = ins.json ? *ins.json : df::words(ins.args, lookup(st), df_.escape);
     if (args.size() < 2) fail("{}: {} needs a source and a destination", where(ins), ins.keyword);
-    spec.sources.assign(args.begin(), args.end() - 1);
-    for (const auto& s : spec.sources)
-      if (s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0 || s.rfind("git@", 0) == 0)
-        fail("{}: {} of a URL is not supported: download it in a RUN step", where(ins),
-             ins.keyword);
+    std::vector<std::string> urls;
+    for (auto it = args.begin(); it != args.end() - 1; ++it) {
+      const std::string& s = *it;
+      bool http = s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0;
+      if (http && spec.add)
+        urls.push_back(s);
+      else if (http || s.rfind("git@", 0) == 0 || s.rfind("git://", 0) == 0)
+        fail("{}: {} of {} is not supported{}", where(ins), ins.keyword, s,
+             http ? " (ADD downloads a URL)" : ": clone it in a RUN step");
+      else
+        spec.sources.push_back(s);
+    }
     std::string dest = args.back();
     const json& cfg = st.config.value("config", json::object());
     if (dest.empty() || dest[0] != '/') {
@@ -401,11 +486,45 @@ class Builder {
       spec.source_root = src->rootfs();
       spec.source_is_rootfs = true;
     }
+    if (!urls.empty() && args.size() > 2 && spec.dest.back() != '/')
+      fail("{}: with more than one source the destination must be a directory ending in \"/\"",
+           where(ins));
     std::string digest;
     try {
-      digest = copy_digest(spec);
+      if (!spec.sources.empty()) digest = copy_digest(spec);
     } catch (const Error& e) {
       fail("{}: {}", where(ins), e.what());
+    }
+    // ADD of a URL: downloaded on every build (its content is part of the cache key).
+    std::optional<TempDir> downloads;
+    std::vector<CopySpec> url_specs;
+    for (size_t i = 0; i < urls.size(); ++i) {
+      if (!downloads)
+        downloads.emplace(store_.paths().tmp() + "/add-" + random_hex_id().substr(0, 16));
+      std::string name = image::url_file_name(urls[i]);
+      if (name.empty() && spec.dest.back() == '/')
+        fail("{}: {} names no file: give the destination a file name", where(ins), urls[i]);
+      if (name.empty()) name = "download";
+      std::string dir = downloads->path + "/" + std::to_string(i);
+      mkdir_p(dir, 0700);
+      image::Download d;
+      try {
+        d = image::http_download(urls[i], dir + "/" + name);
+      } catch (const Error& e) {
+        fail("{}: {}", where(ins), e.what());
+      }
+      if (d.mtime >= 0) {
+        struct timespec times[2] = {{d.mtime, 0}, {d.mtime, 0}};
+        ::utimensat(AT_FDCWD, (dir + "/" + name).c_str(), times, AT_SYMLINK_NOFOLLOW);
+      }
+      digest += "\n" + urls[i] + " " + d.digest + " " + std::to_string(d.mtime);
+      CopySpec u = spec;
+      u.add = false;  // a downloaded archive is not unpacked
+      u.source_root = dir;
+      u.source_is_rootfs = false;
+      u.ignore = nullptr;
+      u.sources = {name};
+      url_specs.push_back(std::move(u));
     }
     std::string key = ins.text + "\n" + digest + "\n" + (from_image ? from_image->id : "");
     cached(st, key, [&]() -> ImageRecord {
@@ -417,7 +536,12 @@ class Builder {
         spec.gid = u.gid;
       }
       try {
-        copy_into(m.rootfd(), spec);
+        if (!spec.sources.empty()) copy_into(m.rootfd(), spec);
+        for (auto& u : url_specs) {
+          u.uid = spec.uid;
+          u.gid = spec.gid;
+          copy_into(m.rootfd(), u);
+        }
       } catch (const Error& e) {
         fail("{}: {}", where(ins), e.what());
       }
@@ -455,6 +579,7 @@ class Builder {
   }
 
   void config_step(StageState& st, const df::Instruction& ins) {
+    if (ins.keyword == "HEALTHCHECK" || ins.keyword == "SHELL") warn_not_in_oci(ins.keyword);
     json section = st.config.value("config", json::object());
     try {
       apply_instruction(section, ins, lookup(st), df_.escape);
@@ -499,6 +624,8 @@ class Builder {
   std::map<std::string, std::optional<std::string>> meta_args_;
   std::vector<StageState> done_;
   int step_ = 0, total_ = 0;
+  std::string base_id_;           // the last FROM's image (none for scratch)
+  std::set<std::string> warned_;  // instructions warned about (--format oci)
 };
 
 // The RUN containers of builds whose process is gone (killed with SIGKILL).
@@ -520,6 +647,8 @@ ImageRecord build_image(Store& store, const BuildOptions& opts) {
   if (::stat(opts.context.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     fail("build context {}: not a directory", opts.context);
   if (opts.network.empty()) fail("--network: none, host or a network's name");
+  if (opts.format != "oci" && opts.format != "docker")
+    fail("--format {}: oci or docker", opts.format);
   remove_stale_build_containers(store);
   Builder b(store, opts);
   return b.run();

@@ -24,6 +24,10 @@ struct BuildOptions {
   std::string network = "none";  // for RUN: none or host
   std::vector<std::pair<std::string, std::string>> labels;
   bool quiet = false;
+  // The image's media types: "oci" (the default, as podman's) or "docker" (Docker schema 2).
+  // OCI configs cannot hold HEALTHCHECK and SHELL: with "oci" the image is made without them
+  // (a warning says so; SHELL still applies to the build's own RUN steps), as podman does.
+  std::string format = "oci";
   // Where step headers and RUN output go (stdout unless quiet).
   std::function<void(const std::string&)> out;
 };

@@ -1,18 +1,18 @@
 #include "manager/copy.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <ctime>
+#include <memory>
 #include <thread>
 
 #include "image/layer.h"
 #include "image/tree_tar.h"
-#include "linux/path.h"
+#include "manager/container_tree.h"
 #include "manager/containers.h"
 #include "manager/rootfs.h"
 #include "util/error.h"
@@ -54,6 +54,13 @@ class ContainerRoot {
       release();
       throw_errno("opening the root filesystem of container " + c.name, err);
     }
+    try {
+      tree_ =
+          std::make_unique<ContainerTree>(fd_.get(), container_bind_mounts(dir_ + "/config.json"));
+    } catch (...) {
+      release();
+      throw;
+    }
   }
   ContainerRoot(const ContainerRoot&) = delete;
   ContainerRoot& operator=(const ContainerRoot&) = delete;
@@ -61,6 +68,8 @@ class ContainerRoot {
 
   int fd() const { return fd_.get(); }
   const std::string& name() const { return name_; }
+  // The root filesystem with the container's volumes and bind mounts over it.
+  const ContainerTree& tree() const { return *tree_; }
 
  private:
   void release() {
@@ -82,42 +91,36 @@ class ContainerRoot {
   Store& store_;
   std::string id_, name_, dir_;
   UniqueFd fd_;
+  std::unique_ptr<ContainerTree> tree_;
   bool mounted_here_ = false;
 };
 
 // ---- resolution ----------------------------------------------------------------------------
 
-// One side's namespace of paths: the host (root < 0, relative paths from the working
-// directory), or a container's root (every path inside it, ".." and absolute symlinks stopped
-// at its "/").
+// One side's namespace of paths: the host (no tree: relative paths from the working
+// directory), or a container's tree (every path inside it, ".." and absolute symlinks stopped
+// at its "/", volumes and bind mounts where the container has them).
 struct Side {
-  int root = -1;
+  const ContainerTree* tree = nullptr;
   std::string container;  // for messages
 
-  std::string show(const std::string& path) const {
-    return root < 0 ? path : container + ":" + path;
-  }
+  std::string show(const std::string& path) const { return tree ? container + ":" + path : path; }
 
-  // An O_PATH fd of `path`; errno and an invalid fd when it cannot be opened.
-  UniqueFd open(const std::string& path, bool follow) const {
-    if (root < 0) {
+  // An O_PATH fd of `path`; errno and an invalid fd when it cannot be opened. `readonly`
+  // (when given) says whether it lies in a read-only mount of the container.
+  UniqueFd open(const std::string& path, bool follow, bool* readonly = nullptr,
+                const ContainerTree::Mount** mount = nullptr) const {
+    if (readonly) *readonly = false;
+    if (mount) *mount = nullptr;
+    if (!tree) {
       return UniqueFd(::openat(AT_FDCWD, path.empty() ? "." : path.c_str(),
                                O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)));
     }
-    struct open_how how {};
-    how.flags = O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    std::string p = path.empty() ? "/" : path;
-    long fd = ::syscall(SYS_openat2, root, p.c_str(), &how, sizeof how);
-    if (fd >= 0 || errno != ENOSYS) return UniqueFd(static_cast<int>(fd));
-    // Before Linux 5.6: the same walk by hand, one O_NOFOLLOW component at a time (a final
-    // symlink is always followed there, and ".." above the root is an error).
-    try {
-      return linux::open_in_root(root, p, linux::Create::none);
-    } catch (const Error& e) {
-      errno = e.error_code() ? e.error_code() : ENOENT;
-      return UniqueFd();
-    }
+    auto r = tree->resolve(path, follow);
+    if (!r.fd) errno = r.error;
+    if (readonly) *readonly = r.readonly;
+    if (mount) *mount = r.mount;
+    return std::move(r.fd);
   }
 };
 
@@ -170,6 +173,7 @@ struct Dest {
   std::string name;  // the name to create there ("" = the directory itself exists)
   bool exists = false;
   bool is_dir = false;
+  bool readonly = false;  // in a read-only volume or bind mount of the container
 };
 
 // Follows symlinks in the destination as the copy would (inside the side's root), and stops
@@ -180,7 +184,7 @@ Dest resolve_dest(const Side& side, const std::string& path) {
     std::string base = basename_of(p);
     if (p == "/" || base.empty() || base == "." || base == "..") {
       Dest d;
-      d.dir = side.open(p, true);
+      d.dir = side.open(p, true, &d.readonly);
       if (!d.dir) fail_errno("{}: cannot open the destination", side.show(path));
       struct stat st;
       if (::fstat(d.dir.get(), &st) < 0 || !S_ISDIR(st.st_mode))
@@ -189,20 +193,26 @@ Dest resolve_dest(const Side& side, const std::string& path) {
       return d;
     }
     std::string parent = dirname_of(p);
-    UniqueFd dir = side.open(parent, true);
+    bool parent_ro = false;
+    UniqueFd dir = side.open(parent, true, &parent_ro);
     if (!dir)
       fail_errno("{}: the destination's directory {} cannot be opened", side.show(path),
                  parent.empty() ? "." : parent);
     struct stat st;
     if (::fstat(dir.get(), &st) < 0 || !S_ISDIR(st.st_mode))
       fail("{}: {} is not a directory", side.show(path), parent);
-    if (::fstatat(dir.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    // The last component through the side too: it may be a volume's or a bind's destination.
+    bool ro = false;
+    const ContainerTree::Mount* mount = nullptr;
+    UniqueFd last = side.open(p, false, &ro, &mount);
+    if (!last) {
       if (errno != ENOENT) fail_errno("{}: stat", side.show(path));
-      return Dest{std::move(dir), base, false, false};
+      return Dest{std::move(dir), base, false, false, parent_ro};
     }
+    if (::fstat(last.get(), &st) < 0) fail_errno("{}: stat", side.show(path));
     if (S_ISLNK(st.st_mode)) {
       char target[PATH_MAX];
-      ssize_t n = ::readlinkat(dir.get(), base.c_str(), target, sizeof target - 1);
+      ssize_t n = ::readlinkat(last.get(), "", target, sizeof target - 1);
       if (n < 0) fail_errno("{}: readlink", side.show(path));
       target[n] = '\0';
       std::string t = strip_trailing_slashes(target);
@@ -212,12 +222,22 @@ Dest resolve_dest(const Side& side, const std::string& path) {
     }
     if (S_ISDIR(st.st_mode)) {
       Dest d;
-      d.dir.reset(::openat(dir.get(), base.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      d.dir.reset(::openat(last.get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
       if (!d.dir) fail_errno("{}: open", side.show(path));
       d.exists = d.is_dir = true;
+      d.readonly = ro;
       return d;
     }
-    return Dest{std::move(dir), base, true, false};
+    if (mount) {
+      // A file bound in from the host: it is replaced where it lives, in the source's
+      // directory (an administrator's path, trusted as the mount itself is).
+      UniqueFd src_dir(
+          ::open(dirname_of(mount->source).empty() ? "." : dirname_of(mount->source).c_str(),
+                 O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!src_dir) fail_errno("{}: open the directory of {}", side.show(path), mount->source);
+      return Dest{std::move(src_dir), basename_of(mount->source), true, false, ro};
+    }
+    return Dest{std::move(dir), base, true, false, parent_ro};
   }
   fail("{}: too many levels of symbolic links", side.show(path));
 }
@@ -294,8 +314,8 @@ void copy_files(Store& store, const CopyEndpoint& src, const CopyEndpoint& dest,
 
   const bool from_container = !src.container.empty();
   ContainerRoot root(store, from_container ? src.container : dest.container);
-  Side inside{root.fd(), root.name()};
-  Side host{-1, ""};
+  Side inside{&root.tree(), root.name()};
+  Side host{nullptr, ""};
   const Side& src_side = from_container ? inside : host;
   const Side& dest_side = from_container ? host : inside;
 
@@ -304,6 +324,7 @@ void copy_files(Store& store, const CopyEndpoint& src, const CopyEndpoint& dest,
     if (!d.exists || !d.is_dir)
       fail("{}: the destination must be an existing directory when the source is \"-\"",
            dest_side.show(dest.path));
+    if (d.readonly) fail("{}: a read-only mount of the container", dest_side.show(dest.path));
     image::UnpackOptions o;
     o.same_owner = opts.archive;
     o.interpret_whiteouts = false;
@@ -321,6 +342,7 @@ void copy_files(Store& store, const CopyEndpoint& src, const CopyEndpoint& dest,
   const bool src_dir = S_ISDIR(s.st.st_mode);
   const bool dest_trailing = dest.path.size() > 1 && dest.path.back() == '/';
   Dest d = resolve_dest(dest_side, dest.path);
+  if (d.readonly) fail("{}: a read-only mount of the container", dest_side.show(dest.path));
   std::string name;
   if (d.exists && d.is_dir) {
     name = s.name;  // into the directory, under the source's own name ("" = its contents)

@@ -1,10 +1,12 @@
-// `vessel cp` and `vessel export`: files in and out of a container's root filesystem (the
-// overlay's merged view, or the vfs copy — never the mounts on top of it: proc, volumes).
+// `vessel cp` and `vessel export`: files in and out of a container. cp sees the root filesystem
+// (the overlay's merged view, or the vfs copy) with the container's volumes and bind mounts
+// over it (manager/container_tree.h), never tmpfs, proc or sys; export writes the root
+// filesystem alone.
 //
-// The container's tree is untrusted. Every path in it is resolved by the kernel inside its
-// root (openat2 RESOLVE_IN_ROOT: absolute symlinks and ".." stop at the container's "/"), every
-// read and write goes through fds opened from there without following symlinks again, and
-// nothing from the container is ever executed (CVE-2018-15664, CVE-2019-14271).
+// The container's tree is untrusted. Every path in it is walked inside the container's root
+// (absolute symlinks and ".." stop at its "/", in a volume too), every read and write goes
+// through fds opened from there without following symlinks again, and nothing from the
+// container is ever executed (CVE-2018-15664, CVE-2019-14271).
 #pragma once
 
 #include <string>

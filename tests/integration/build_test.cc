@@ -1,6 +1,7 @@
 // vessel commit, diff, history and build end to end: real containers from the busybox
 // template, each test with its own store (--root) under a temp dir; images made here are run
 // and looked at from inside, and nothing is left behind (containers, mounts).
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +24,10 @@ class BuildTest : public ::testing::Test {
     ASSERT_TRUE(v({"template", "build", "busybox"}).ok());
   }
   void TearDown() override {
+    if (server_.pid() > 0) {
+      server_.kill_group(SIGTERM);
+      server_.wait(10s);
+    }
     if (root_.empty()) return;
     for (const auto& id : split_lines(v({"ps", "-aq", "--no-trunc"}).out))
       if (!trim(id).empty()) v({"rm", "-f", trim(id)});
@@ -69,7 +74,30 @@ class BuildTest : public ::testing::Test {
     return n;
   }
 
+  // Serves `dir` over HTTP on 127.0.0.1 (python3's http.server, stopped in TearDown); its URL.
+  std::string serve(const std::string& dir) {
+    write_text(
+        dir_ + "/serve.py",
+        "import functools, http.server, os, sys\n"
+        "h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n"
+        "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), h)\n"
+        "open(sys.argv[2] + '.tmp', 'w').write(str(s.server_address[1]))\n"
+        "os.rename(sys.argv[2] + '.tmp', sys.argv[2])\n"
+        "s.serve_forever()\n");
+    SpawnOptions so;
+    so.stdout_path = dir_ + "/serve.out";
+    so.stderr_path = dir_ + "/serve.err";
+    ::unlink((dir_ + "/port").c_str());
+    server_ = spawn({"python3", dir_ + "/serve.py", dir, dir_ + "/port"}, so);
+    if (!wait_until([&] { return exists(dir_ + "/port"); }, 20s)) {
+      ADD_FAILURE() << "http.server did not start: " << read_text(dir_ + "/serve.err");
+      return "";
+    }
+    return "http://127.0.0.1:" + trim(read_text(dir_ + "/port"));
+  }
+
   std::string dir_, root_;
+  Child server_;
 };
 
 TEST_F(BuildTest, CommitKeepsAddedChangedAndDeletedFiles) {
@@ -179,9 +207,11 @@ TEST_F(BuildTest, BuildsEveryInstructionAndCachesSteps) {
              "HEALTHCHECK --interval=5s CMD true\n"
              "SHELL [\"/bin/sh\", \"-c\"]\n"
              "CMD [\"sh\", \"-c\", \"cat /app/a.txt\"]\n");
-  auto b =
-      v({"build", "-t", "app:1", "--build-arg", "VERSION=2.0", "--label", "extra=1", ctx}, 120s);
+  auto b = v({"build", "--format", "docker", "-t", "app:1", "--build-arg", "VERSION=2.0", "--label",
+              "extra=1", ctx},
+             120s);
   ASSERT_TRUE(b.ok()) << b.describe();
+  EXPECT_FALSE(contains(b.err, "OCI image format")) << b.err;
   EXPECT_TRUE(contains(b.out, "STEP 1/22: FROM ${BASE} AS builder")) << b.out;
   EXPECT_TRUE(contains(b.out, "STEP 14/22: RUN echo visible-output")) << b.out;
   EXPECT_TRUE(contains(b.out, "visible-output\n")) << b.out;
@@ -219,6 +249,21 @@ TEST_F(BuildTest, BuildsEveryInstructionAndCachesSteps) {
   auto h = v({"history", "--no-trunc", "app:1"});
   EXPECT_TRUE(contains(h.out, "COPY --from=builder /out/artifact /built.txt /from-builder/"))
       << h.out;
+  EXPECT_EQ(cfg["Shell"], json({"/bin/sh", "-c"}));
+
+  // The default format, OCI, as podman's: HEALTHCHECK and SHELL have no place in an OCI
+  // config; the build says so, once each, and makes the image without them (all from the cache).
+  b = v({"build", "-t", "app:oci", "--build-arg", "VERSION=2.0", "--label", "extra=1", ctx}, 120s);
+  ASSERT_TRUE(b.ok()) << b.describe();
+  EXPECT_FALSE(contains(b.out, "visible-output\n")) << b.out;
+  EXPECT_EQ(split_lines(trim(b.err)).size(), 2u) << b.err;
+  EXPECT_TRUE(contains(b.err, "HEALTHCHECK: the OCI image format has no place for it")) << b.err;
+  EXPECT_TRUE(contains(b.err, "SHELL: the OCI image format has no place for it")) << b.err;
+  auto ocfg = image_config("app:oci")["Config"];
+  EXPECT_FALSE(ocfg.contains("Healthcheck")) << ocfg.dump();
+  EXPECT_FALSE(ocfg.contains("Shell")) << ocfg.dump();
+  EXPECT_EQ(ocfg["StopSignal"], "SIGINT");
+  EXPECT_EQ(v({"run", "--rm", "app:oci"}).out, "A\n");
 
   // The same again: everything from the cache, no RUN, the same image.
   b = v({"build", "-t", "app:1", "--build-arg", "VERSION=2.0", "--label", "extra=1", ctx}, 120s);
@@ -250,6 +295,78 @@ TEST_F(BuildTest, BuildsEveryInstructionAndCachesSteps) {
   EXPECT_TRUE(contains(v({"images", "-a"}).out, "<none>"));
 }
 
+// ADD of a URL, from a python3 http.server on 127.0.0.1: docker's rules (the file name from
+// the URL unless the destination names one, mode 0600, Last-Modified as mtime, archives not
+// unpacked, --chown and --chmod applied), a cache keyed by the content, and a failed download
+// that names the URL and the HTTP status.
+TEST_F(BuildTest, AddOfAUrlDownloadsWithDockersRules) {
+  if (!run_cmd({"sh", "-c", "command -v python3"}).ok()) GTEST_SKIP() << "no python3";
+  std::string srv = dir_ + "/srv";
+  mkdirs(srv + "/tree");
+  write_text(srv + "/hello.txt", "HELLO\n");
+  write_text(srv + "/tree/x", "X\n");
+  ASSERT_TRUE(run_cmd({"tar", "-C", srv, "-czf", srv + "/arch.tgz", "tree"}).ok());
+  ASSERT_TRUE(run_cmd({"touch", "-d", "@981173045", srv + "/hello.txt"}).ok());
+  std::string url = serve(srv);
+  ASSERT_FALSE(url.empty());
+
+  std::string ctx = context("url", {{"Containerfile",
+                                     "FROM localhost/busybox:latest\n"
+                                     "ADD " +
+                                         url +
+                                         "/hello.txt /dl/\n"
+                                         "ADD " +
+                                         url +
+                                         "/hello.txt /dl/renamed.txt\n"
+                                         "ADD --chown=65534:65534 " +
+                                         url +
+                                         "/arch.tgz /dl/\n"
+                                         "ADD --chmod=0644 " +
+                                         url + "/hello.txt?q=1 /dl/q/\n"}});
+  auto b = v({"build", "-t", "url:1", ctx}, 120s);
+  ASSERT_TRUE(b.ok()) << b.describe();
+  std::string check =
+      "stat -c '%n %a %u:%g %Y' /dl/hello.txt /dl/renamed.txt /dl/arch.tgz /dl/q/hello.txt; "
+      "cat /dl/hello.txt; test -e /dl/tree || echo not-unpacked";
+  auto ran = v({"run", "--rm", "--network", "none", "url:1", "sh", "-c", check});
+  EXPECT_EQ(ran.out,
+            "/dl/hello.txt 600 0:0 981173045\n/dl/renamed.txt 600 0:0 981173045\n"
+            "/dl/arch.tgz 600 65534:65534 " +
+                trim(run_cmd({"stat", "-c", "%Y", srv + "/arch.tgz"}).out) +
+                "\n/dl/q/hello.txt 644 0:0 981173045\nHELLO\nnot-unpacked\n")
+      << ran.describe();
+
+  // Unchanged content: every step from the cache. Changed content: downloaded anew.
+  auto cache_hits = [](const std::string& out) {
+    size_t n = 0;
+    for (const auto& l : split_lines(out)) n += contains(l, "--> Using cache");
+    return n;
+  };
+  b = v({"build", "-t", "url:1", ctx}, 120s);
+  ASSERT_TRUE(b.ok()) << b.describe();
+  EXPECT_EQ(cache_hits(b.out), 4u) << b.out;
+  write_text(srv + "/hello.txt", "CHANGED\n");
+  b = v({"build", "-t", "url:1", ctx}, 120s);
+  ASSERT_TRUE(b.ok()) << b.describe();
+  EXPECT_EQ(cache_hits(b.out), 0u) << b.out;
+  EXPECT_EQ(v({"run", "--rm", "--network", "none", "url:1", "cat", "/dl/hello.txt"}).out,
+            "CHANGED\n");
+
+  // A download that fails: the URL and the status, one line, nothing left.
+  std::string bad = context("bad", {{"Containerfile",
+                                     "FROM localhost/busybox:latest\n"
+                                     "ADD " +
+                                         url + "/missing /m\n"}});
+  auto r = v({"build", "-t", "bad:1", bad}, 60s);
+  EXPECT_EQ(r.exit_code(), 125) << r.describe();
+  EXPECT_TRUE(contains(r.err, "Containerfile:2: STEP 2/2: ADD " + url + "/missing /m: " + url +
+                                  "/missing: HTTP status 404"))
+      << r.describe();
+  EXPECT_EQ(split_lines(trim(r.err)).size(), 1u) << r.describe();
+  EXPECT_FALSE(v({"image", "inspect", "bad:1"}).ok());
+  EXPECT_EQ(entries(root_ + "/tmp"), 0u) << run_cmd({"ls", "-la", root_ + "/tmp"}).out;
+}
+
 // The file tree of a root filesystem: one line per path with its type, mode, owner, and for
 // files the size and SHA-256, for links the target (no times).
 std::string tree_of(const std::string& root) {
@@ -265,8 +382,8 @@ std::string tree_of(const std::string& root) {
 // Missing, null, empty: the same.
 json normalized(const json& cfg) {
   json out = json::object();
-  for (const char* k :
-       {"Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "Labels"}) {
+  for (const char* k : {"Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes",
+                        "Labels", "StopSignal", "Healthcheck", "Shell"}) {
     json v = cfg.contains(k) ? cfg[k] : json();
     if (v.is_object() || v.is_array() || v.is_string())
       if (v.empty()) v = json();
@@ -284,27 +401,55 @@ json normalized(const json& cfg) {
 // files and the same config.
 TEST_F(BuildTest, SameTreeAndConfigAsPodmanBuild) {
   if (!run_cmd({"sh", "-c", "command -v podman"}).ok()) GTEST_SKIP() << "podman is not installed";
-  std::string ctx = context("cmp", {{"a.txt", "A\n"}, {"dir/b.txt", "B\n"}, {"tree/x/y", "Y\n"}});
+  std::string ctx = context("cmp", {{"a.txt", "A\n"},
+                                    {"dir/b.txt", "B\n"},
+                                    {"tree/x/y", "Y\n"},
+                                    {"one.conf", "1\n"},
+                                    {"ignored.conf", "no\n"},
+                                    {".dockerignore", "ignored.conf\n"}});
   ASSERT_EQ(::chmod((ctx + "/dir/b.txt").c_str(), 0751), 0);
   ASSERT_TRUE(
       run_cmd({"tar", "-C", ctx + "/tree", "--owner=0", "--group=0", "-czf", ctx + "/t.tgz", "x"})
           .ok());
+  std::string srv = dir_ + "/srv";
+  mkdirs(srv);
+  write_text(srv + "/dl.txt", "downloaded\n");
+  std::string url = serve(srv);
+  ASSERT_FALSE(url.empty());
+  // Every instruction vessel builds (ONBUILD aside, refused), two stages, meta ARG,
+  // .dockerignore, a glob, ADD of a URL.
   write_text(ctx + "/Containerfile",
-             "FROM localhost/busybox:latest\n"
+             "ARG BASE=localhost/busybox:latest\n"
+             "FROM $BASE AS builder\n"
+             "ARG MSG=hi\n"
+             "RUN mkdir /out && echo \"$MSG\" > /out/art && chmod 0604 /out/art\n"
+             "FROM $BASE\n"
              "ARG V=1\n"
              "ENV A=1 B=\"two words\"\n"
              "WORKDIR /app\n"
              "COPY a.txt dir/ ./\n"
+             "COPY *.conf /etc/conf.d/\n"
              "COPY --chown=65534:65534 --chmod=0640 a.txt /owned.txt\n"
+             "COPY --from=builder /out/art /from-builder/\n"
              "ADD t.tgz /opt/\n"
-             "RUN mkdir -p /srv/data && echo \"$V\" > /srv/data/v && chmod 0700 /srv/data && "
-             "rm /etc/os-release && rm -r /home && ln -s /srv/data /link\n"
-             "USER nobody\n"
-             "EXPOSE 80 53/udp\n"
-             "VOLUME [\"/vol\"]\n"
-             "LABEL a=b c=\"d e\"\n"
-             "ENTRYPOINT [\"/bin/sh\", \"-c\"]\n"
-             "CMD [\"echo hi\"]\n");
+             "ADD " +
+                 url +
+                 "/dl.txt /dl/\n"
+                 "ADD " +
+                 url +
+                 "/dl.txt /dl/named\n"
+                 "RUN mkdir -p /srv/data && echo \"$V\" > /srv/data/v && chmod 0700 /srv/data && "
+                 "rm /etc/os-release && rm -r /home && ln -s /srv/data /link\n"
+                 "SHELL [\"/bin/sh\", \"-e\", \"-c\"]\n"
+                 "RUN echo shell > /shell.txt\n"
+                 "USER nobody\n"
+                 "EXPOSE 80 53/udp\n"
+                 "VOLUME [\"/vol\"]\n"
+                 "LABEL a=b c=\"d e\"\n"
+                 "STOPSIGNAL SIGINT\n"
+                 "HEALTHCHECK --interval=5s CMD true\n"
+                 "ENTRYPOINT [\"/bin/sh\", \"-c\"]\n"
+                 "CMD [\"echo hi\"]\n");
   auto b = v({"build", "-q", "-t", "cmp:1", "--build-arg", "V=7", ctx}, 120s);
   ASSERT_TRUE(b.ok()) << b.describe();
 
@@ -344,9 +489,9 @@ TEST_F(BuildTest, SameTreeAndConfigAsPodmanBuild) {
   ASSERT_TRUE(v({"save", "--format", "docker-archive", "-o", archive, "busybox"}).ok());
   auto loaded = podman({"load", "-i", archive});
   ASSERT_TRUE(loaded.ok()) << loaded.describe();
-  auto pb = podman({"build", "--isolation", "chroot", "-q", "-t",
-                    "localhost/cmp:1", "--build-arg", "V=7", ctx},
-                   240s);
+  auto pb = podman(
+      {"build", "--isolation", "chroot", "-q", "-t", "localhost/cmp:1", "--build-arg", "V=7", ctx},
+      240s);
   ASSERT_TRUE(pb.ok()) << pb.describe();
 
   // Configs.
@@ -355,6 +500,8 @@ TEST_F(BuildTest, SameTreeAndConfigAsPodmanBuild) {
   auto pcfg = normalized(json::parse(pi.out).at(0)["Config"]);
   auto vcfg = normalized(image_config("cmp:1")["Config"]);
   EXPECT_EQ(vcfg.dump(2), pcfg.dump(2));
+  EXPECT_EQ(vcfg["StopSignal"], "SIGINT");
+  EXPECT_TRUE(vcfg["Healthcheck"].is_null()) << "OCI images have no HEALTHCHECK, as podman's";
 
   // Trees: podman's image mounted, vessel's through a created (not started) container.
   auto pm = podman({"image", "mount", "localhost/cmp:1"});
@@ -367,6 +514,10 @@ TEST_F(BuildTest, SameTreeAndConfigAsPodmanBuild) {
   std::string vtree = tree_of(root_ + "/containers/" + cid + "/rootfs");
   EXPECT_GT(split_lines(vtree).size(), 250u) << vtree;
   EXPECT_TRUE(contains(vtree, "owned.txt f 640 65534:65534 2 ")) << vtree;
+  EXPECT_TRUE(contains(vtree, "dl/dl.txt f 600 0:0 11 ")) << vtree;
+  EXPECT_TRUE(contains(vtree, "etc/conf.d/one.conf f ")) << vtree;
+  EXPECT_FALSE(contains(vtree, "ignored.conf")) << vtree;
+  EXPECT_TRUE(contains(vtree, "from-builder/art f 604 0:0 3 ")) << vtree;
   EXPECT_EQ(vtree, ptree);
 }
 
@@ -393,7 +544,11 @@ TEST_F(BuildTest, BadContainerfilesFailWithFileAndLineAndLeaveNothing) {
       {"FROM busybox\nCOPY --from=nostage /a /b\n", "--from=nostage: no such stage or image"},
       {"FROM busybox\nRUN echo partial > /f; exit 3\n",
        "vessel: Containerfile:2: STEP 2/2: RUN echo partial > /f; exit 3: exited with code 3\n"},
-      {"FROM busybox\nADD http://example.com/x /x\n", "of a URL is not supported"},
+      {"FROM busybox\nCOPY http://example.com/x /x\n",
+       "COPY of http://example.com/x is not supported (ADD downloads a URL)"},
+      {"FROM busybox\nADD http://127.0.0.1:1/x /x\n",
+       "STEP 2/2: ADD http://127.0.0.1:1/x /x: "
+       "http://127.0.0.1:1/x: "},
   };
   for (const auto& c : cases) {
     auto r = build(c.file);

@@ -317,6 +317,110 @@ TEST_F(CpTest, SymlinksInTheContainerNeverReachTheHost) {
   EXPECT_FALSE(on_host) << "cp wrote into the host's /etc";
 }
 
+// A named volume and bind mounts, as the container sees them: cp goes into the volume's and
+// the bind's directories on the host, running or stopped, and a read-only mount is refused.
+TEST_F(CpTest, VolumesAndBindMountsRunningAndStopped) {
+  std::string bind = dir_ + "/bind", robind = dir_ + "/robind";
+  mkdirs(bind);
+  mkdirs(robind);
+  write_text(bind + "/inbind", "BIND\n");
+  write_text(dir_ + "/payload", "PAYLOAD\n");
+  auto r = v({"run", "-d", "--network", "none", "--name", "c", "-v", "vol1:/data", "-v",
+              bind + ":/mnt/b", "-v", robind + ":/ro:ro", "busybox", "sleep", "600"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  auto vi = v({"volume", "inspect", "vol1"});
+  ASSERT_TRUE(vi.ok()) << vi.describe();
+  std::string vol = json::parse(vi.out).at(0)["Mountpoint"];
+  ASSERT_FALSE(vol.empty());
+  sh("c", "echo VOL > /data/invol && ln -s /data /linkdata && mkdir /data/sub");
+  std::string out = dir_ + "/out";
+  mkdirs(out);
+
+  // Running: into and out of the volume and the bind, by their paths and through a symlink.
+  ASSERT_TRUE(v({"cp", dir_ + "/payload", "c:/data/p1"}).ok());
+  EXPECT_EQ(read_text(vol + "/p1"), "PAYLOAD\n");
+  EXPECT_EQ(sh("c", "cat /data/p1"), "PAYLOAD\n");
+  ASSERT_TRUE(v({"cp", dir_ + "/payload", "c:/linkdata/sub/"}).ok());
+  EXPECT_EQ(read_text(vol + "/sub/payload"), "PAYLOAD\n");
+  ASSERT_TRUE(v({"cp", dir_ + "/payload", "c:/mnt/b/p2"}).ok());
+  EXPECT_EQ(read_text(bind + "/p2"), "PAYLOAD\n");
+  EXPECT_EQ(sh("c", "cat /mnt/b/p2"), "PAYLOAD\n");
+  ASSERT_TRUE(v({"cp", "c:/data/invol", out + "/invol"}).ok());
+  EXPECT_EQ(read_text(out + "/invol"), "VOL\n");
+  ASSERT_TRUE(v({"cp", "c:/mnt/b/inbind", out + "/inbind"}).ok());
+  EXPECT_EQ(read_text(out + "/inbind"), "BIND\n");
+  // The mount point itself is the volume's root: a directory copy holds the volume's files.
+  ASSERT_TRUE(v({"cp", "c:/data", out + "/data"}).ok());
+  EXPECT_EQ(read_text(out + "/data/invol"), "VOL\n");
+  EXPECT_EQ(read_text(out + "/data/sub/payload"), "PAYLOAD\n");
+  // A read-only bind: refused with one line, nothing written.
+  r = v({"cp", dir_ + "/payload", "c:/ro/x"});
+  EXPECT_EQ(r.exit_code(), 125) << r.describe();
+  EXPECT_TRUE(contains(r.err, "read-only")) << r.describe();
+  EXPECT_EQ(split_lines(trim(r.err)).size(), 1u) << r.describe();
+  EXPECT_FALSE(exists(robind + "/x"));
+
+  // Stopped: the same paths reach the same directories.
+  ASSERT_TRUE(v({"kill", "c"}).ok());
+  ASSERT_TRUE(settled("c"));
+  write_text(dir_ + "/payload2", "STOPPED\n");
+  ASSERT_TRUE(v({"cp", dir_ + "/payload2", "c:/data/p3"}).ok());
+  EXPECT_EQ(read_text(vol + "/p3"), "STOPPED\n");
+  ASSERT_TRUE(v({"cp", dir_ + "/payload2", "c:/mnt/b/"}).ok());
+  EXPECT_EQ(read_text(bind + "/payload2"), "STOPPED\n");
+  ASSERT_TRUE(v({"cp", "c:/linkdata/p1", out + "/p1"}).ok());
+  EXPECT_EQ(read_text(out + "/p1"), "PAYLOAD\n");
+  ASSERT_TRUE(v({"cp", "c:/mnt/b/p2", out + "/p2"}).ok());
+  EXPECT_EQ(read_text(out + "/p2"), "PAYLOAD\n");
+  EXPECT_FALSE(v({"cp", dir_ + "/payload2", "c:/ro/"}).ok());
+  EXPECT_FALSE(exists(robind + "/payload2"));
+  EXPECT_EQ(mounts_here(), 0u) << "the copy left a mount behind";
+  // Started again, the container sees what was copied while it was stopped.
+  ASSERT_TRUE(v({"start", "c"}).ok());
+  EXPECT_EQ(sh("c", "cat /data/p3 /mnt/b/payload2"), "STOPPED\nSTOPPED\n");
+}
+
+// A symlink inside a volume (where the container, and whoever else uses the volume, can write)
+// that points at a host path is resolved in the container like any other.
+TEST_F(CpTest, SymlinksInAVolumeNeverReachTheHost) {
+  make_host_canary();
+  write_text(dir_ + "/payload", "PAYLOAD\n");
+  auto r = v({"run", "-d", "--network", "none", "--name", "c", "-v", "vol2:/data", "busybox",
+              "sleep", "600"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  // The host's directory's path exists in the container too, with a decoy: a copy that
+  // resolves in the container lands there or reads it.
+  sh("c", "mkdir -p " + host_dir() + " && echo DECOY > " + host_dir() + "/secret && ln -s " +
+              host_dir() + " /data/abs && ln -s " + relative_to_host() +
+              " /data/rel && ln -s ../../../../../../../.. /data/up");
+  std::string out = dir_ + "/out";
+  mkdirs(out);
+  auto attack = [&](const std::string& state) {
+    for (std::string l :
+         std::vector<std::string>{"/data/abs", "/data/rel", "/data/up" + host_dir()}) {
+      std::string got = out + "/" + state + std::to_string(l.size());
+      r = v({"cp", "c:" + l + "/secret", got});
+      ASSERT_TRUE(r.ok()) << r.describe();
+      // The container's decoy (or what an earlier round copied over it), never the host's.
+      std::string read = read_text(got);
+      EXPECT_TRUE(read == "DECOY\n" || read == "PAYLOAD\n") << l << ": " << read;
+      v({"cp", dir_ + "/payload", "c:" + l + "/payload"});
+      v({"cp", dir_ + "/payload", "c:" + l + "/secret"});
+      v({"cp", "-L", "c:" + l, got + "-dir"});
+      EXPECT_NE(read_text(got + "-dir/secret"), "HOSTSECRET\n");
+      expect_host_canary_untouched();
+    }
+  };
+  attack("running");
+  // The writes went to the container's directory of that name.
+  EXPECT_EQ(sh("c", "cat " + host_dir() + "/payload " + host_dir() + "/secret"),
+            "PAYLOAD\nPAYLOAD\n");
+  ASSERT_TRUE(v({"kill", "c"}).ok());
+  ASSERT_TRUE(settled("c"));
+  attack("stopped");
+  EXPECT_EQ(mounts_here(), 0u);
+}
+
 TEST_F(CpTest, SymlinkSwappedDuringCopiesNeverEscapes) {
   make_host_canary();
   // The container swaps /tmp/swap between its own directory and links to the host's.

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 
 #include "harness.h"
 
@@ -366,6 +367,113 @@ TEST_F(RegistryTest, BasicAuthWithCredsAndAuthFile) {
   auto r = v(root2, {"run", "--rm", dest, "echo", "authed"});
   EXPECT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(trim(r.out), "authed");
+}
+
+// build --format docker makes a Docker schema 2 image (manifest, config and layer media types),
+// the default an OCI one; push and save carry them as they are, as podman's do: the manifest
+// podman build --format docker (Debian's, offline) pushes has the same media types.
+TEST_F(RegistryTest, BuildFormatDockerPushesAndSavesSchema2) {
+  ASSERT_TRUE(v(root_, {"template", "build", "busybox"}).ok());
+  std::string ctx = dir_ + "/ctx";
+  mkdirs(ctx);
+  write_text(ctx + "/f", "F\n");
+  write_text(ctx + "/Containerfile",
+             "FROM localhost/busybox:latest\nCOPY f /f\nHEALTHCHECK CMD true\nCMD [\"sh\"]\n");
+  auto b = v(root_, {"build", "-q", "--format", "docker", "-t", "fmt:docker", ctx});
+  ASSERT_TRUE(b.ok()) << b.describe();
+  b = v(root_, {"build", "-q", "-t", "fmt:oci", ctx});
+  ASSERT_TRUE(b.ok()) << b.describe();
+  EXPECT_TRUE(contains(b.err, "HEALTHCHECK")) << b.describe();
+  EXPECT_FALSE(v(root_, {"build", "--format", "v2s1", "-t", "fmt:x", ctx}).ok());
+
+  for (std::string tag : {"docker", "oci"}) {
+    auto p = v(root_, {"push", "--tls-verify=false", "fmt:" + tag, host_ + "/fmt:" + tag});
+    ASSERT_TRUE(p.ok()) << p.describe();
+  }
+  json dm = raw_manifest("fmt:docker");
+  EXPECT_EQ(dm["mediaType"], "application/vnd.docker.distribution.manifest.v2+json") << dm;
+  EXPECT_EQ(dm["config"]["mediaType"], "application/vnd.docker.container.image.v1+json") << dm;
+  ASSERT_EQ(dm["layers"].size(), 2u) << dm;
+  for (const auto& l : dm["layers"])
+    EXPECT_EQ(l["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip") << dm;
+  json om = raw_manifest("fmt:oci");
+  EXPECT_EQ(om["mediaType"], "application/vnd.oci.image.manifest.v1+json") << om;
+  EXPECT_EQ(om["config"]["mediaType"], "application/vnd.oci.image.config.v1+json") << om;
+  for (const auto& l : om["layers"])
+    EXPECT_EQ(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip") << om;
+  // The docker image's config keeps HEALTHCHECK; the OCI one has none.
+  auto dc = skopeo(
+      {"inspect", "--tls-verify=false", "--config", "--raw", "docker://" + host_ + "/fmt:docker"});
+  ASSERT_TRUE(dc.ok()) << dc.describe();
+  EXPECT_TRUE(json::parse(dc.out)["config"].contains("Healthcheck")) << dc.out;
+  auto oc = skopeo(
+      {"inspect", "--tls-verify=false", "--config", "--raw", "docker://" + host_ + "/fmt:oci"});
+  ASSERT_TRUE(oc.ok()) << oc.describe();
+  EXPECT_FALSE(json::parse(oc.out)["config"].contains("Healthcheck")) << oc.out;
+
+  // save: an oci-archive holds the docker manifest as it is.
+  std::string tar = dir_ + "/fmt.tar";
+  ASSERT_TRUE(v(root_, {"save", "--format", "oci-archive", "-o", tar, "fmt:docker"}).ok());
+  auto sr = skopeo({"inspect", "--raw", "oci-archive:" + tar});
+  ASSERT_TRUE(sr.ok()) << sr.describe();
+  EXPECT_EQ(json::parse(sr.out)["mediaType"], dm["mediaType"]) << sr.out;
+  EXPECT_EQ(json::parse(sr.out)["config"]["mediaType"], dm["config"]["mediaType"]) << sr.out;
+  // pulled back (converted to OCI in the store as every docker image is), it runs.
+  std::string other = dir_ + "/other";
+  auto pl = v(other, {"pull", "--tls-verify=false", host_ + "/fmt:docker"});
+  ASSERT_TRUE(pl.ok()) << pl.describe();
+  auto ran = v(other, {"run", "--rm", "--network", "none", host_ + "/fmt:docker", "cat", "/f"});
+  EXPECT_EQ(ran.out, "F\n") << ran.describe();
+
+  // podman build --format docker of the same Containerfile, pushed: the same media types.
+  if (which("podman").empty()) GTEST_SKIP() << "podman is not installed";
+  std::string p = dir_ + "/podman";
+  for (const char* d : {"/root", "/runroot", "/tmp"}) mkdirs(p + d);
+  write_text(p + "/containers.conf",
+             "[containers]\nnetns = \"none\"\n[engine]\ncgroup_manager = \"cgroupfs\"\n"
+             "events_logger = \"file\"\nevents_logfile_path = \"" +
+                 p + "/events.log\"\n");
+  write_text(p + "/storage.conf", "[storage]\ndriver = \"vfs\"\ngraphroot = \"" + p +
+                                      "/root\"\nrunroot = \"" + p + "/runroot\"\n");
+  auto podman = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"env",
+                                     "CONTAINERS_CONF=" + p + "/containers.conf",
+                                     "CONTAINERS_STORAGE_CONF=" + p + "/storage.conf",
+                                     "TMPDIR=" + p + "/tmp",
+                                     "podman",
+                                     "--root",
+                                     p + "/root",
+                                     "--runroot",
+                                     p + "/runroot",
+                                     "--storage-driver",
+                                     "vfs",
+                                     "--cgroup-manager",
+                                     "cgroupfs",
+                                     "--events-backend",
+                                     "file"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_cmd(argv, 240s);
+  };
+  struct Reset {
+    std::function<void()> f;
+    ~Reset() { f(); }
+  } reset{[&] { podman({"system", "reset", "-f"}); }};
+  std::string base = dir_ + "/busybox.tar";
+  ASSERT_TRUE(v(root_, {"save", "--format", "docker-archive", "-o", base, "busybox"}).ok());
+  auto loaded = podman({"load", "-i", base});
+  ASSERT_TRUE(loaded.ok()) << loaded.describe();
+  auto pb = podman({"build", "--isolation", "chroot", "-q", "--format", "docker", "-t",
+                    "localhost/fmt:podman", ctx});
+  ASSERT_TRUE(pb.ok()) << pb.describe();
+  auto pp = podman(
+      {"push", "--tls-verify=false", "localhost/fmt:podman", "docker://" + host_ + "/fmt:podman"});
+  ASSERT_TRUE(pp.ok()) << pp.describe();
+  json pm = raw_manifest("fmt:podman");
+  EXPECT_EQ(pm["mediaType"], dm["mediaType"]) << pm;
+  EXPECT_EQ(pm["config"]["mediaType"], dm["config"]["mediaType"]) << pm;
+  ASSERT_EQ(pm["layers"].size(), dm["layers"].size()) << pm;
+  for (size_t i = 0; i < pm["layers"].size(); ++i)
+    EXPECT_EQ(pm["layers"][i]["mediaType"], dm["layers"][i]["mediaType"]) << pm;
 }
 
 // vessel login/logout against docker-registry with htpasswd: wrong credentials are refused

@@ -14,7 +14,7 @@ using namespace vessel::manager;
 namespace {
 
 struct BuildArgs {
-  std::string context, file, target, network = "none";
+  std::string context, file, target, network = "none", format = "oci";
   std::vector<std::string> tags, build_args, labels;
   bool no_cache = false, quiet = false;
 };
@@ -48,6 +48,11 @@ void add_build(CLI::App& app, Globals& g, Action& action) {
                     "network of RUN steps: none (default), host, or a network's name");
   build->add_option("--label", a->labels, "add a label to the image: KEY=VALUE")
       ->allow_extra_args(false);
+  build
+      ->add_option("--format", a->format,
+                   "the image's media types: oci (default) or docker (Docker schema 2; keeps "
+                   "HEALTHCHECK and SHELL, which OCI images cannot hold)")
+      ->check(CLI::IsMember({"oci", "docker"}));
   build->add_flag("-q,--quiet", a->quiet,
                   "print nothing but the image ID (otherwise the steps on stdout, and a bar per "
                   "layer written with its size and speed on stderr: a line per layer if not a "
@@ -62,6 +67,7 @@ void add_build(CLI::App& app, Globals& g, Action& action) {
       o.no_cache = a->no_cache;
       o.network = a->network;
       o.quiet = a->quiet;
+      o.format = a->format;
       for (const auto& kv : a->build_args) o.build_args.push_back(key_value("--build-arg", kv));
       for (const auto& kv : a->labels) o.labels.push_back(key_value("--label", kv));
       if (!a->quiet)

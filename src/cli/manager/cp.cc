@@ -20,8 +20,9 @@ void add_cp(CLI::App& app, Globals& g, Action& action) {
       "own name, a missing DEST is created; a file overwrites a file, a directory never does;\n"
       "a DEST ending in / must be a directory. \"-\" as SRC: a tar on stdin unpacked into the\n"
       "DEST directory; as DEST: a tar of SRC on stdout. Container paths are resolved inside\n"
-      "its root filesystem (symlinks and \"..\" never leave it; relative ones start at /);\n"
-      "what is mounted in the container (volumes, /proc) is not seen. Stopped containers too.");
+      "the container (symlinks and \"..\" never leave it, in volumes too; relative ones start\n"
+      "at /). Volumes and bind mounts are seen where the container has them (read-only ones\n"
+      "are not written); tmpfs, /proc and /sys are not. Stopped containers too.");
   auto src = std::make_shared<std::string>();
   auto dest = std::make_shared<std::string>();
   auto opts = std::make_shared<manager::CopyOptions>();
