@@ -28,8 +28,15 @@ std::string rootless_runroot();
 struct RootlessMappings {
   std::vector<oci::IdMapping> uids, gids;
 };
+// `keep_id` (--userns=keep-id): the user's uid and gid map to the same ids inside, container
+// ids below and above them come from the subordinate range (which must hold more than the
+// user's id).
 RootlessMappings rootless_mappings(const std::string& subuid_file = "/etc/subuid",
-                                   const std::string& subgid_file = "/etc/subgid");
+                                   const std::string& subgid_file = "/etc/subgid",
+                                   bool keep_id = false);
+// The mapping for keep-id from the user's `own` id and subordinate {start, count}: empty when
+// the range is too small to cover the ids below `own`.
+std::vector<oci::IdMapping> keep_id_mapping(uint32_t own, uint32_t start, uint32_t count);
 
 // The first range of `user` (name) or `uid` in a subuid/subgid file: {start, count}, or
 // {0, 0} when there is none.
@@ -40,5 +47,10 @@ std::pair<uint32_t, uint32_t> subordinate_range(const std::string& file_text,
 // where no sysfs can be mounted (host network), cgroup limits dropped with a one-line warning
 // on stderr when the user has no cgroup of their own to put them in.
 void apply_rootless_to_spec(nlohmann::json& spec, const RootlessMappings& m);
+
+// Removes a directory tree of a user's container: as root does for root; as an ordinary user,
+// what the container's other ids (subordinate ids on the host) left there is removed from a
+// user namespace with the user's mapping (newuidmap/newgidmap), as `podman unshare rm` would.
+void remove_container_tree(const std::string& path);
 
 }  // namespace vessel::manager
