@@ -14,7 +14,7 @@ DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev 
                strace clang-14 libclang-rt-14-dev \
                libtomlplusplus-dev man-db groff-base dpkg-dev
 
-.PHONY: all build deps install test unit integration asan e2e demo clean format faults fuzz soak \
+.PHONY: all build deps install test unit integration asan e2e demo clean format faults fuzz soak rootless-cgroups-v2 \
         deb deb-test
 
 all: build
@@ -73,6 +73,10 @@ fuzz:
 	  -DVESSEL_FUZZ=ON -DVESSEL_SANITIZE=ON -DVESSEL_TESTS=OFF -DVESSEL_SYSTEMD=OFF >/dev/null
 	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzzers
 	tests/fuzz/run.sh $(BUILD)-fuzz/bin $(FUZZ_SECONDS)
+
+# Rootless vessel with a delegated cgroup v2 subtree, in a pure-v2 VM (docs/userns.md).
+rootless-cgroups-v2: build
+	scripts/rootless-cgroups-v2.sh $(BUILD)
 
 soak: faults
 	$(MAKE) fuzz FUZZ_SECONDS=600

@@ -1,9 +1,11 @@
 #include "manager/rootless.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <pwd.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,6 +53,36 @@ bool in_path(const std::string& program) {
 }
 
 }  // namespace
+
+std::string delegated_cgroup(const std::string& cgroup_root, const std::string& proc_cgroup) {
+  struct statfs fs {};
+  if (::statfs(cgroup_root.c_str(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC) return "";
+  std::string own;
+  try {
+    std::stringstream ss(read_file(proc_cgroup));
+    std::string line;
+    while (std::getline(ss, line))
+      if (line.rfind("0::", 0) == 0) own = line.substr(3);
+  } catch (const Error&) {
+    return "";
+  }
+  if (own.empty() || own[0] != '/') return "";
+  // The topmost ancestor of our own cgroup that is the user's, with cgroup.procs and
+  // cgroup.subtree_control writable: the user may create cgroups there and move processes
+  // between them (both ends below it).
+  std::string best;
+  for (std::string p = own; p.size() > 1; p = p.substr(0, p.rfind('/'))) {
+    std::string dir = cgroup_root + p;
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || st.st_uid != ::geteuid() ||
+        ::access((dir + "/cgroup.procs").c_str(), W_OK) != 0 ||
+        ::access((dir + "/cgroup.subtree_control").c_str(), W_OK) != 0)
+      break;
+    best = p;
+    if (p.rfind('/') == 0) break;
+  }
+  return best;
+}
 
 bool running_rootless() { return ::geteuid() != 0; }
 
@@ -169,12 +201,17 @@ void apply_rootless_to_spec(json& spec, const RootlessMappings& m) {
       m["source"] = "/sys";
       m["options"] = json::array({"rbind", "nosuid", "noexec", "nodev", "ro"});
     }
-  // Limits need a cgroup the user may write: without a delegated one, the runtime skips the
-  // cgroup; say so once instead of pretending.
+  // Limits need a cgroup the user may write: with a delegated cgroup v2 subtree the
+  // container's cgroup goes there; without one, the runtime skips the cgroup: say so once
+  // instead of pretending.
   json& res = lin["resources"];
   bool limits = false;
   for (const char* k : {"memory", "cpu", "pids", "blockIO"}) limits |= res.contains(k);
-  if (limits) {
+  std::string delegated = delegated_cgroup();
+  if (!delegated.empty()) {
+    std::string leaf = lin.value("cgroupsPath", "/vessel");
+    lin["cgroupsPath"] = delegated + leaf.substr(leaf.rfind('/'));
+  } else if (limits) {
     std::fprintf(stderr,
                  "vessel: warning: rootless without a delegated cgroup v2 subtree: --memory, "
                  "--cpus, --pids-limit and other limits are ignored\n");

@@ -43,9 +43,17 @@ std::vector<oci::IdMapping> keep_id_mapping(uint32_t own, uint32_t start, uint32
 std::pair<uint32_t, uint32_t> subordinate_range(const std::string& file_text,
                                                 const std::string& user, uid_t uid);
 
+// The user's delegated cgroup v2 subtree ("/user.slice/.../user@1000.service", a path below
+// `cgroup_root`): the topmost ancestor of this process's cgroup that the user owns with
+// cgroup.procs and cgroup.subtree_control writable (systemd's Delegate=yes, or a directory
+// chowned to the user); "" on cgroup v1/hybrid or without one.
+std::string delegated_cgroup(const std::string& cgroup_root = "/sys/fs/cgroup",
+                             const std::string& proc_cgroup = "/proc/self/cgroup");
+
 // A built spec made runnable by this user: a user namespace with `m`, the host's /sys bound
 // where no sysfs can be mounted (host network), cgroup limits dropped with a one-line warning
-// on stderr when the user has no cgroup of their own to put them in.
+// on stderr when the user has no delegated cgroup (delegated_cgroup) to put them in; with one,
+// the container's cgroup is made below it and the limits apply.
 void apply_rootless_to_spec(nlohmann::json& spec, const RootlessMappings& m);
 
 // Removes a directory tree of a user's container: as root does for root; as an ordinary user,
