@@ -67,16 +67,14 @@ std::string delegated_cgroup(const std::string& cgroup_root, const std::string& 
     return "";
   }
   if (own.empty() || own[0] != '/') return "";
-  // The topmost ancestor of our own cgroup that is the user's, with cgroup.procs and
-  // cgroup.subtree_control writable: the user may create cgroups there and move processes
-  // between them (both ends below it).
+  // The topmost ancestor of our own cgroup that is the user's, with cgroup.procs writable:
+  // the user may create cgroups there and move processes between them (both ends below it).
   std::string best;
   for (std::string p = own; p.size() > 1; p = p.substr(0, p.rfind('/'))) {
     std::string dir = cgroup_root + p;
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0 || st.st_uid != ::geteuid() ||
-        ::access((dir + "/cgroup.procs").c_str(), W_OK) != 0 ||
-        ::access((dir + "/cgroup.subtree_control").c_str(), W_OK) != 0)
+        ::access((dir + "/cgroup.procs").c_str(), W_OK) != 0)
       break;
     best = p;
     if (p.rfind('/') == 0) break;

@@ -45,8 +45,9 @@ std::pair<uint32_t, uint32_t> subordinate_range(const std::string& file_text,
 
 // The user's delegated cgroup v2 subtree ("/user.slice/.../user@1000.service", a path below
 // `cgroup_root`): the topmost ancestor of this process's cgroup that the user owns with
-// cgroup.procs and cgroup.subtree_control writable (systemd's Delegate=yes, or a directory
-// chowned to the user); "" on cgroup v1/hybrid or without one.
+// cgroup.procs writable (systemd's Delegate=yes, or a directory chowned to the user); "" on
+// cgroup v1/hybrid or without one. The container's cgroup is made directly below it, so this
+// process must not live in it directly (v2's no-internal-processes rule): a leaf below.
 std::string delegated_cgroup(const std::string& cgroup_root = "/sys/fs/cgroup",
                              const std::string& proc_cgroup = "/proc/self/cgroup");
 

@@ -386,6 +386,35 @@ TEST_F(RootlessManagerTest, KeepIdMapsTheUsersOwnIdsAndHostIsTheDefault) {
   ASSERT_TRUE(u({"volume", "rm", "kv"}).ok());
 }
 
+// Without a delegated cgroup v2 subtree (this host: hybrid v1), limits are dropped with one
+// warning line and the container runs.
+TEST_F(RootlessManagerTest, LimitsWithoutADelegatedCgroupAreOneWarningLine) {
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  auto r = u({"run", "--rm", "-m", "64m", "--pids-limit", "50", "busybox", "echo", "ran"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.out, "ran\n");
+  auto lines = split_lines(trim(r.err));
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  EXPECT_TRUE(contains(lines[0], "without a delegated cgroup v2 subtree")) << r.err;
+  EXPECT_TRUE(contains(lines[0], "are ignored")) << r.err;
+}
+
+// With a delegated subtree the limits apply: pure cgroup v2 only, shown in a v2 VM by
+// scripts/rootless-cgroups-v2.sh (make rootless-cgroups-v2).
+TEST_F(RootlessManagerTest, DelegatedCgroupV2SubtreeAppliesLimits) {
+  auto fs = run_cmd({"stat", "-fc", "%T", "/sys/fs/cgroup"});
+  if (trim(fs.out) != "cgroup2fs")
+    GTEST_SKIP() << "hybrid cgroups here (/sys/fs/cgroup is " << trim(fs.out)
+                 << "): the delegated case runs in a pure-v2 VM, make rootless-cgroups-v2";
+  std::string script = VESSEL_MANAGER_BIN;
+  script = script.substr(0, script.rfind("/bin/"));
+  auto r = run_cmd(
+      {"sh", "-c", "cd " + script + "/.. && scripts/rootless-cgroups-v2.sh --guest " + script},
+      300s);
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_TRUE(contains(r.out, "memory.max=33554432 cpu.max=50000 100000 pids.max=20")) << r.out;
+}
+
 TEST_F(RootlessManagerTest, MissingSubuidsOrNewuidmapIsOneClearLine) {
   auto nohelper = u({"run", "--rm", "busybox", "true"}, "/nonexistent");
   EXPECT_NE(nohelper.exit_code(), 0);
