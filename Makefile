@@ -9,12 +9,12 @@ DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev 
                libcurl4-openssl-dev libsystemd-dev docker-registry skopeo \
                libgtest-dev ccache busybox-static iproute2 python3 \
                containernetworking-plugins iptables curl debootstrap podman containerd \
-               uidmap slirp4netns \
+               uidmap slirp4netns fuse-overlayfs fuse3 \
                libboost-dev docker.io docker-compose python3-docker \
                strace clang-14 libclang-rt-14-dev \
                libtomlplusplus-dev man-db groff-base dpkg-dev runc zsh
 
-.PHONY: all build deps install test unit integration asan e2e demo clean format faults fuzz soak \
+.PHONY: all build deps install test unit integration asan e2e demo clean format faults fuzz soak rootless-cgroups-v2 \
         deb deb-test
 
 all: build
@@ -88,6 +88,10 @@ soak: build
 	tests/faults/soak.py --vessel $(BUILD)/bin/vessel --runtime $(BUILD)/bin/vessel-runtime \
 	  -n $(SOAK_N) -p $(SOAK_P)
 	$(MAKE) faults
+
+# Rootless vessel with a delegated cgroup v2 subtree, in a pure-v2 VM (docs/userns.md).
+rootless-cgroups-v2: build
+	scripts/rootless-cgroups-v2.sh $(BUILD)
 	$(MAKE) fuzz FUZZ_SECONDS=600
 
 # vessel_<version>_<arch>.deb and its -dbgsym package (docs/packaging.md); deb-test installs

@@ -36,7 +36,7 @@ shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O "$pkg/usr/bin/vessel" "$pkg/usr/
 # What vessel runs: CNI plugins for networks, iptables for NAT and isolation, newuidmap for
 # rootless mappings; the busybox template is made from busybox-static, debian's by debootstrap.
 depends="$shlibs, containernetworking-plugins, iptables, uidmap"
-recommends="busybox-static"
+recommends="busybox-static, slirp4netns, fuse-overlayfs"
 suggests="debootstrap, skopeo, runc"
 
 control() { # DIR PACKAGE DEPENDS SECTION DESCRIPTION

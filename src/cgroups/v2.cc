@@ -1,6 +1,7 @@
 #include "cgroups/v2.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -122,7 +123,10 @@ void CgroupV2Manager::before_child(CgroupDir& d, const std::string& parent) {
     std::string value = "+" + c;
     int err = write_value(file, value);
     if (err == 0) continue;
-    if (err == ENOENT || err == EINVAL || err == EOPNOTSUPP || err == EBUSY) {
+    // A user in a delegated subtree may be refused controllers not delegated to them (such
+    // as cpuset): the ones the container's resources need are reported when applied.
+    bool refused_to_user = ::geteuid() != 0 && (err == EPERM || err == EACCES);
+    if (err == ENOENT || err == EINVAL || err == EOPNOTSUPP || err == EBUSY || refused_to_user) {
       std::string why = fmt::format("write {} to {}: {}", value, file, std::strerror(err));
       // EBUSY, or EOPNOTSUPP once a threaded controller made it a thread root.
       if ((err == EBUSY || err == EOPNOTSUPP) &&

@@ -289,8 +289,11 @@ void Unpacker::whiteout(const std::vector<std::string>& comps, const std::string
   if (!parent) return;  // Apply mode: nothing below to hide
   if (base == kOpaqueMarker) {
     if (overlay) {
-      if (::fsetxattr(parent.get(), "trusted.overlay.opaque", "y", 1, 0) < 0)
-        fail_errno("set trusted.overlay.opaque on \"{}\"", dir.empty() ? "/" : dir);
+      // An ordinary user's layers are stacked by an overlay mounted in a user namespace
+      // (option userxattr), which reads the user.overlay.* names instead.
+      const char* opaque = ::geteuid() == 0 ? "trusted.overlay.opaque" : "user.overlay.opaque";
+      if (::fsetxattr(parent.get(), opaque, "y", 1, 0) < 0)
+        fail_errno("set {} on \"{}\"", opaque, dir.empty() ? "/" : dir);
       return;
     }
     for (const auto& child : list_dir(parent.get())) {
@@ -673,6 +676,9 @@ void write_marker_entry(struct archive* tar, const std::string& path, const std:
 bool overlay_opaque(int fd) {
   char v[4] = {0};
   ssize_t n = ::fgetxattr(fd, "trusted.overlay.opaque", v, sizeof v);
+  if (n == 1 && v[0] == 'y') return true;
+  // An upper layer of an overlay mounted in a user namespace (rootless: userxattr).
+  n = ::fgetxattr(fd, "user.overlay.opaque", v, sizeof v);
   return n == 1 && v[0] == 'y';
 }
 

@@ -18,8 +18,12 @@
 
 namespace vessel::linux {
 
+bool is_root_overlay(const oci::Mount& m) {
+  return m.type == "overlay" && (m.destination == "/" || m.destination.empty());
+}
+
 UniqueFd prepare_root(const std::string& rootfs, const std::string& propagation,
-                      bool own_mount_namespace) {
+                      bool own_mount_namespace, const oci::Mount* root_overlay) {
   if (own_mount_namespace) {
     unsigned long prop = MS_SLAVE | MS_REC;
     if (!propagation.empty()) {
@@ -30,6 +34,15 @@ UniqueFd prepare_root(const std::string& rootfs, const std::string& propagation,
       fail_errno("linux.rootfsPropagation: set propagation of / to {}",
                  propagation.empty() ? "rslave" : propagation);
     make_rootfs_parent_private(rootfs);
+  }
+  if (root_overlay) {
+    if (!own_mount_namespace)
+      fail("mounts: an overlay on \"/\" needs a mount namespace of the container's own");
+    MountFlags mf = parse_mount_options(root_overlay->options);
+    std::string source = root_overlay->source.empty() ? "overlay" : root_overlay->source;
+    if (::mount(source.c_str(), rootfs.c_str(), "overlay", mf.flags, mf.data.c_str()) < 0)
+      fail_errno("mounts: overlay on \"/\" ({}) at {}", mf.data, rootfs);
+    return open_or_throw(rootfs, O_PATH | O_DIRECTORY);
   }
   // Without a mount namespace of its own this is the host's mount table: nothing but the bind
   // is changed there, and the bind (which delete detaches) is private, so the container's
@@ -98,10 +111,8 @@ void create_devices(int rootfd, const std::vector<oci::Device>& devices, bool de
       }
       UniqueFd dev = open_in_root(rootfd, "/dev", Create::dir);
       const std::pair<const char*, const char*> links[] = {
-          {"fd", "/proc/self/fd"},
-          {"stdin", "/proc/self/fd/0"},
-          {"stdout", "/proc/self/fd/1"},
-          {"stderr", "/proc/self/fd/2"},
+          {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"},
+          {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
           {"ptmx", "pts/ptmx"},
       };
       for (const auto& [name, target] : links) {

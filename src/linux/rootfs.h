@@ -16,8 +16,15 @@ namespace vessel::linux {
 // mount point pivot_root accepts. Returns an O_PATH fd of the rootfs mount.
 // Without a mount namespace of its own (the runtime's is shared) only the bind is made, and
 // made private; no propagation of the host's mounts is changed.
+// `root_overlay` (a mounts entry of type overlay whose destination is "/", in a container with
+// a mount namespace of its own): the overlay is mounted on the rootfs instead of the bind, in
+// the container's namespaces, so that a user namespace may mount it (Linux >= 5.11, option
+// userxattr); rootless vessel stacks its unshifted image layers this way.
 UniqueFd prepare_root(const std::string& rootfs, const std::string& propagation,
-                      bool own_mount_namespace);
+                      bool own_mount_namespace, const oci::Mount* root_overlay = nullptr);
+
+// Whether a mounts entry is the root overlay prepare_root mounts (type overlay on "/").
+bool is_root_overlay(const oci::Mount& m);
 
 // Creates the spec's default devices (null, zero, full, random, urandom, tty), the /dev
 // symlinks (fd, stdin, stdout, stderr, ptmx) and linux.devices. mknod where allowed; in a user

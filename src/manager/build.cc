@@ -55,8 +55,11 @@ class StepMount {
       : dir_(store.paths().tmp() + "/" + scratch_prefix("build") + random_hex_id().substr(0, 16)) {
     mkdir_p(dir_, 0700);
     try {
+      // An ordinary user's overlay is mounted only inside containers: COPY and --from need
+      // the image on the host, through fuse-overlayfs.
+      if (::geteuid() != 0) write_file_atomic(dir_ + "/storage-driver", "fuse-overlayfs\n", 0644);
       mount_rootfs(store, img, dir_, read_only);
-      if (container_storage_driver(dir_) != "overlay")
+      if (container_storage_driver(dir_) == "vfs")
         fail("vessel build needs the overlay storage driver (this store uses vfs)");
       rootfd_.reset(::open((dir_ + "/rootfs").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!rootfd_) fail_errno("opening {}/rootfs", dir_);

@@ -204,6 +204,9 @@ struct Copier {
   std::pair<uid_t, gid_t> owner(const struct stat& st) const {
     uid_t u = spec.source_is_rootfs ? st.st_uid : 0;
     gid_t g = spec.source_is_rootfs ? st.st_gid : 0;
+    // An ordinary user's build: container root is the user, and other ids (subordinate ids
+    // on the host) cannot be given outside the user namespace; what COPY makes is root's.
+    if (::geteuid() != 0) return {::geteuid(), ::getegid()};
     return {spec.uid.value_or(u), spec.gid.value_or(g)};
   }
   mode_t mode(const struct stat& st) const { return spec.chmod.value_or(st.st_mode & 07777); }

@@ -34,7 +34,9 @@ std::string absolute_path(const std::string& v) {
   return !v.empty() && v[0] == '/' ? "" : "must be an absolute path";
 }
 std::string driver(const std::string& v) {
-  return v == "overlay" || v == "vfs" ? "" : "must be overlay or vfs";
+  return v == "overlay" || v == "vfs" || v == "fuse-overlayfs"
+             ? ""
+             : "must be overlay, fuse-overlayfs or vfs";
 }
 std::string subnet(const std::string& v) {
   static const std::regex re(R"(^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$)");

@@ -128,7 +128,16 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
   }
   std::optional<RootlessMappings> rootless;
   if (running_rootless()) {
-    rootless = rootless_mappings();  // first: a missing piece is the first thing to say
+    if (!opts.userns.empty() && opts.userns != "host" && opts.userns != "keep-id")
+      fail(
+          "rootless vessel: --userns={} is for root (a user's containers have a user "
+          "namespace anyway; host or keep-id)",
+          opts.userns);
+    // first: a missing piece is the first thing to say
+    rootless = rootless_mappings("/etc/subuid", "/etc/subgid", opts.userns == "keep-id");
+    // keep-id: the process runs as the user's own ids unless -u says otherwise.
+    if (opts.userns == "keep-id" && opts.user.empty())
+      opts.user = std::to_string(::getuid()) + ":" + std::to_string(::getgid());
     // A user's default: no network, or slirp4netns when ports are published.
     if (opts.networks.empty() && opts.network.empty())
       opts.networks.push_back(opts.publish.empty() ? "none" : "slirp4netns");
@@ -145,14 +154,14 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     }
     if (!opts.publish.empty() && opts.network != "slirp4netns")
       fail("rootless vessel: --publish needs --network slirp4netns");
-    if (!opts.userns.empty() && opts.userns != "host")
-      fail(
-          "rootless vessel: --userns={} is for root (a user's containers have a user "
-          "namespace anyway)",
-          opts.userns);
+  } else if (opts.userns == "keep-id") {
+    fail("--userns=keep-id is for an ordinary user's containers (root: host or auto)");
   }
   resolve_network_options(store, opts);
-  opts.userns = rootless ? "host" : resolve_userns_mode(opts.userns);
+  if (rootless)
+    opts.userns = opts.userns == "keep-id" ? "keep-id" : "host";
+  else
+    opts.userns = resolve_userns_mode(opts.userns);
   opts.runtime = configured_runtime();
   for (const auto& d : opts.dns) {
     unsigned char buf[16];
@@ -233,8 +242,9 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     // Read-only containers get an upper layer too: the runtime creates mount points in it, and
     // root.readonly keeps the container from writing anything else.
     mount_rootfs(store, img, dir, false, ids, opts.remove);
-    UniqueFd rootfd(::open((dir + "/rootfs").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!rootfd) fail_errno("opening {}/rootfs", dir);
+    std::string lookup = user_lookup_root(store, img, dir);
+    UniqueFd rootfd(::open(lookup.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!rootfd) fail_errno("opening {}", lookup);
     SpecInputs in;
     in.id = rec.id;
     in.image_config = &image_cfg;
@@ -253,6 +263,8 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     json spec = build_spec(in);
     if (ids) apply_userns_to_spec(spec, *ids, store.paths().volumes());
     if (rootless) apply_rootless_to_spec(spec, *rootless);
+    if (auto root = runtime_root_mount(store, img, dir))
+      spec["mounts"].insert(spec["mounts"].begin(), *root);
     write_file_atomic(dir + "/config.json", spec.dump(2), 0600);
     write_file_atomic(dir + "/ctr.log", "", 0600);
     rec.state = "created";
@@ -263,7 +275,7 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
       unmount_rootfs(dir);
     } catch (const Error&) {
     }
-    remove_tree(dir);
+    remove_container_tree(dir);
     store.remove_container(rec.id);
     remove_anonymous_volumes(store, rec.options);
     throw;
@@ -424,7 +436,7 @@ void remove_container(Store& store, const std::string& ref, bool force, bool vol
   teardown_container_network(store, c.id);
   std::string dir = container_dir(store, c.id);
   unmount_rootfs(dir);
-  remove_tree(dir);
+  remove_container_tree(dir);
   store.remove_container(c.id);
   emit_container_event(store, c, "destroy");
   if (volumes) remove_anonymous_volumes(store, c.options);
@@ -489,7 +501,7 @@ ContainerRecord refresh(Store& store, ContainerRecord c) {
   finish_without_monitor(store, c, why);
   if (c.options.value("remove", false)) {
     lock.reset();
-    remove_tree(container_dir(store, c.id));
+    remove_container_tree(container_dir(store, c.id));
     store.remove_container(c.id);
     return c;
   }

@@ -39,6 +39,21 @@ class ContainerRoot {
     id_ = c.id;
     name_ = c.name;
     dir_ = container_dir(store, c.id);
+    // An ordinary user's overlay is mounted in the container's own mount namespace only: a
+    // running container's root is reached through its init; a stopped one has none.
+    if (::geteuid() != 0 && container_storage_driver(dir_) == "overlay") {
+      if (c.pid <= 0 || (c.state != "running" && c.state != "paused"))
+        fail(
+            "container {} is not running: a user's overlay root filesystem is mounted only "
+            "while its container runs",
+            c.name);
+      std::string root = "/proc/" + std::to_string(c.pid) + "/root";
+      fd_.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!fd_)
+        throw_errno("opening the root filesystem of container " + c.name + " (" + root + ")",
+                    errno);
+      return;
+    }
     if (!rootfs_mounted(dir_)) {
       auto img = store.image_by_id(c.image_id);
       if (!img) fail("the image of container {} is gone", c.name);

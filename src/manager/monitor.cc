@@ -25,6 +25,7 @@
 #include "manager/networks.h"
 #include "manager/oci_runtime.h"
 #include "manager/rootfs.h"
+#include "manager/rootless.h"
 #include "manager/slirp.h"
 #include "network/netns.h"
 #include "runtime/container.h"
@@ -399,7 +400,7 @@ int after_exit(Store& store, const std::string& id, Clients& clients, int attach
     log::warn(e.what());
   }
   if (remove) {
-    remove_tree(dir);
+    remove_container_tree(dir);
     store.remove_container(id);
     emit_container_event(store, *rec, "destroy");
     remove_anonymous_volumes(store, rec->options);

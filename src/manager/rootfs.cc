@@ -11,6 +11,7 @@
 #include "image/digest.h"
 #include "image/layer.h"
 #include "manager/rootfs_idmap.h"
+#include "manager/rootfs_rootless.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/scratch.h"
@@ -19,12 +20,17 @@ namespace vessel::manager {
 
 namespace {
 
-enum class Driver { Auto, Overlay, Vfs };
+enum class Driver { Auto, Overlay, Fuse, Vfs };
 
 Driver g_driver = Driver::Auto;  // what new containers get (set_storage_driver)
 
 constexpr const char* kOverlay = "overlay";
 constexpr const char* kVfs = "vfs";
+constexpr const char* kFuse = "fuse-overlayfs";
+
+const char* driver_name(Driver d) {
+  return d == Driver::Vfs ? kVfs : d == Driver::Fuse ? kFuse : kOverlay;
+}
 
 // Removes a directory tree when it goes out of scope, unless released.
 class TreeGuard {
@@ -92,14 +98,48 @@ int probe_overlay(const Store& store) {
   return 0;
 }
 
+// An ordinary user's automatic choice: overlayfs in the container's user namespace, else
+// fuse-overlayfs, else vfs (with a warning naming why each failed).
+Driver auto_driver_rootless(const Store& store) {
+  std::string base = store.paths().tmp() + "/overlay-probe-" + random_hex_id().substr(0, 16);
+  std::string why;
+  {
+    TreeGuard cleanup(base);
+    int err = probe_userns_overlay(base);
+    if (err == 0) {
+      record_auto(store, kOverlay);
+      return Driver::Overlay;
+    }
+    why = std::string("overlayfs in a user namespace: ") + std::strerror(err);
+  }
+  {
+    TreeGuard cleanup(base);
+    std::string fuse = probe_fuse_overlayfs(base);
+    if (fuse.empty()) {
+      std::fprintf(stderr,
+                   "vessel: warning: %s; using the fuse-overlayfs storage driver for the store "
+                   "%s\n",
+                   why.c_str(), store.paths().root.c_str());
+      record_auto(store, kFuse);
+      return Driver::Fuse;
+    }
+    why += "; " + fuse;
+  }
+  warn_fallback(store, why);
+  record_auto(store, kVfs);
+  return Driver::Vfs;
+}
+
 // The driver the automatic choice gives a new container in this store.
 Driver auto_driver(const Store& store) {
   std::string record = auto_record_path(store);
   if (path_exists(record)) {
     std::string name = read_file(record);
     if (name.rfind(kVfs, 0) == 0) return Driver::Vfs;
+    if (name.rfind(kFuse, 0) == 0) return Driver::Fuse;
     if (name.rfind(kOverlay, 0) == 0) return Driver::Overlay;
   }
+  if (::geteuid() != 0) return auto_driver_rootless(store);
   int err = probe_overlay(store);
   if (err == 0) {
     record_auto(store, kOverlay);
@@ -181,6 +221,50 @@ void write_marker(const std::string& dir, const char* driver) {
   write_file_atomic(marker_path(dir), std::string(driver) + "\n", 0644);
 }
 
+// The image's unpacked layers, top first as overlayfs wants them (an empty directory for an
+// image without layers).
+std::vector<std::string> layer_dirs(Store& store, const ImageRecord& img, const std::string& dir) {
+  std::vector<std::string> lowers;
+  for (auto it = img.layers.rbegin(); it != img.layers.rend(); ++it)
+    lowers.push_back(store.paths().layer(it->diff_id));
+  if (lowers.empty()) {
+    std::string empty = dir + "/empty";
+    mkdir_p(empty, 0755);
+    lowers.push_back(empty);
+  }
+  return lowers;
+}
+
+std::string join_lowers(const std::vector<std::string>& lowers) {
+  std::string out;
+  for (const auto& l : lowers) out += (out.empty() ? "" : ":") + l;
+  return out;
+}
+
+// An ordinary user's overlay container: the layers and an upper layer made ready for the
+// runtime, which mounts them in the container's user namespace (nothing on the host).
+void prepare_userns_overlay(Store& store, const ImageRecord& img, const std::string& dir) {
+  mkdir_p(dir + "/rootfs", 0755);
+  unpack_missing_layers(store, img);
+  layer_dirs(store, img, dir);
+  mkdir_p(dir + "/upper", 0755);
+  mkdir_p(dir + "/work", 0700);
+}
+
+// fuse-overlayfs on <dir>/rootfs (an ordinary user's fallback); read-only: no upper layer.
+void mount_fuse(Store& store, const ImageRecord& img, const std::string& dir, bool read_only) {
+  std::string rootfs = dir + "/rootfs";
+  mkdir_p(rootfs, 0755);
+  if (rootfs_mounted(dir)) return;
+  unpack_missing_layers(store, img);
+  auto lowers = layer_dirs(store, img, dir);
+  mkdir_p(dir + "/upper", 0755);
+  mkdir_p(dir + "/work", 0700);
+  mount_fuse_overlayfs(join_lowers(lowers), dir + "/upper", dir + "/work", rootfs);
+  if (read_only && ::geteuid() == 0)
+    ::mount(nullptr, rootfs.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr);
+}
+
 // Mounts the overlay; returns 0, or the errno of a mount that overlayfs refused as
 // unavailable when `may_fall_back` (other failures throw).
 int mount_overlay(Store& store, const ImageRecord& img, const std::string& dir, bool read_only,
@@ -189,15 +273,7 @@ int mount_overlay(Store& store, const ImageRecord& img, const std::string& dir, 
   mkdir_p(rootfs, 0755);
   if (rootfs_mounted(dir)) return 0;
   unpack_missing_layers(store, img);
-  const auto& paths = store.paths();
-  std::vector<std::string> lowers;  // top layer first, as overlayfs wants them
-  for (auto it = img.layers.rbegin(); it != img.layers.rend(); ++it)
-    lowers.push_back(paths.layer(it->diff_id));
-  if (lowers.empty()) {
-    std::string empty = dir + "/empty";
-    mkdir_p(empty, 0755);
-    lowers.push_back(empty);
-  }
+  std::vector<std::string> lowers = layer_dirs(store, img, dir);
   // --userns=auto: the layers through idmapped mounts, detached again once overlayfs holds
   // its own copies (it needs two lower layers when there is no upper one).
   std::optional<IdmappedLayers> shifted;
@@ -210,8 +286,7 @@ int mount_overlay(Store& store, const ImageRecord& img, const std::string& dir, 
     shifted.emplace(lowers, dir, *ids);
     lowers = shifted->paths();
   }
-  std::string lowerdir;
-  for (const auto& l : lowers) lowerdir += (lowerdir.empty() ? "" : ":") + l;
+  std::string lowerdir = join_lowers(lowers);
   if (read_only && lowers.size() == 1) {
     if (::mount(lowers[0].c_str(), rootfs.c_str(), nullptr, MS_BIND, nullptr) != 0)
       fail_errno("bind-mounting layer {} on {}", lowers[0], rootfs);
@@ -258,8 +333,10 @@ void set_storage_driver(const std::string& name) {
     g_driver = Driver::Overlay;
   else if (name == kVfs)
     g_driver = Driver::Vfs;
+  else if (name == kFuse)
+    g_driver = Driver::Fuse;
   else
-    fail("unknown storage driver \"{}\": overlay or vfs", name);
+    fail("unknown storage driver \"{}\": overlay, fuse-overlayfs or vfs", name);
 }
 
 void ensure_layers(Store& store, const ImageRecord& img) {
@@ -275,12 +352,21 @@ void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, 
   bool legacy = !recorded && (path_exists(dir + "/config.json") || path_exists(dir + "/upper"));
   std::string driver = recorded ? container_storage_driver(dir) : legacy ? kOverlay : "";
   if (driver.empty()) {  // a new container
-    driver = new_container_driver(store) == Driver::Vfs ? kVfs : kOverlay;
+    driver = driver_name(new_container_driver(store));
     write_marker(dir, driver.c_str());
   }
   if (driver == kVfs) {
     if (ids) fail("--userns=auto needs the overlay storage driver (this container uses vfs)");
     if (!rootfs_mounted(dir)) copy_rootfs(store, img, dir);
+    return;
+  }
+  if (driver == kFuse) {
+    if (ids) fail("--userns=auto needs the overlay storage driver (this container uses {})", kFuse);
+    mount_fuse(store, img, dir, read_only);
+    return;
+  }
+  if (::geteuid() != 0) {
+    prepare_userns_overlay(store, img, dir);
     return;
   }
   bool may_fall_back = !recorded && !legacy && g_driver == Driver::Auto && !ids;
@@ -295,6 +381,28 @@ void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, 
   remove_tree(dir + "/empty");
   write_marker(dir, kVfs);
   copy_rootfs(store, img, dir);
+}
+
+std::optional<nlohmann::json> runtime_root_mount(Store& store, const ImageRecord& img,
+                                                 const std::string& dir) {
+  if (::geteuid() == 0 || container_storage_driver(dir) != kOverlay) return std::nullopt;
+  return userns_overlay_mount(join_lowers(layer_dirs(store, img, dir)), dir + "/upper",
+                              dir + "/work");
+}
+
+std::string user_lookup_root(Store& store, const ImageRecord& img, const std::string& dir) {
+  if (!runtime_root_mount(store, img, dir)) return dir + "/rootfs";
+  for (const auto& l : layer_dirs(store, img, dir))
+    if (path_exists(l + "/etc/passwd")) return l;
+  return layer_dirs(store, img, dir).front();
+}
+
+std::string describe_storage_driver(const Store& store) {
+  Driver d = new_container_driver(store);
+  if (d == Driver::Overlay && ::geteuid() != 0)
+    return "overlay (mounted by the runtime in each container's user namespace, userxattr)";
+  if (d == Driver::Fuse) return "fuse-overlayfs (mounted on the host as the user)";
+  return driver_name(d);
 }
 
 }  // namespace vessel::manager

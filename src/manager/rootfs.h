@@ -2,12 +2,15 @@
 //  - overlay: the image's layers, each unpacked once under <root>/layers, stacked read-only
 //    with overlayfs under a per-container writable upper layer that is deleted with the
 //    container;
+//  - fuse-overlayfs (an ordinary user's fallback, manager/rootfs_rootless.h): the same layers
+//    through fuse-overlayfs on <dir>/rootfs;
 //  - vfs: where overlayfs is unavailable (or chosen), <dir>/rootfs is a private full copy of
 //    the image (its layers applied in order), deleted with the container.
 // Each container records its driver in <dir>/storage-driver when it is created, so that it
 // is started and removed the same way whatever the driver new containers get later.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,8 +41,19 @@ void ensure_layers(Store& store, const ImageRecord& img);
 void mount_rootfs(Store& store, const ImageRecord& img, const std::string& dir, bool read_only,
                   const std::optional<IdRange>& ids = std::nullopt, bool throwaway = false);
 
-// "overlay" or "vfs": the driver the container in `dir` was created with (containers from
-// before drivers were recorded are overlay).
+// An ordinary user's overlay container (manager/rootfs_rootless.h): the spec's mounts entry
+// (type overlay on "/") with which the runtime mounts the root filesystem in the container's
+// user namespace; nullopt for every other container (its rootfs is mounted on the host).
+std::optional<nlohmann::json> runtime_root_mount(Store& store, const ImageRecord& img,
+                                                 const std::string& dir);
+// The directory in which to look up the image's /etc/passwd and /etc/group for the container
+// in `dir`: its mounted rootfs, or (runtime_root_mount) the top layer that has /etc/passwd.
+std::string user_lookup_root(Store& store, const ImageRecord& img, const std::string& dir);
+// The driver new containers of this store get, in words (vessel info); may probe once.
+std::string describe_storage_driver(const Store& store);
+
+// "overlay", "fuse-overlayfs" or "vfs": the driver the container in `dir` was created with
+// (containers from before drivers were recorded are overlay).
 std::string container_storage_driver(const std::string& dir);
 // overlay: <dir>/rootfs is mounted; vfs: the copy is complete.
 bool rootfs_mounted(const std::string& dir);

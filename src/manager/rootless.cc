@@ -1,7 +1,12 @@
 #include "manager/rootless.h"
 
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <pwd.h>
+#include <sched.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,6 +15,7 @@
 
 #include "util/error.h"
 #include "util/file.h"
+#include "util/subprocess.h"
 
 namespace vessel::manager {
 
@@ -47,6 +53,34 @@ bool in_path(const std::string& program) {
 }
 
 }  // namespace
+
+std::string delegated_cgroup(const std::string& cgroup_root, const std::string& proc_cgroup) {
+  struct statfs fs {};
+  if (::statfs(cgroup_root.c_str(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC) return "";
+  std::string own;
+  try {
+    std::stringstream ss(read_file(proc_cgroup));
+    std::string line;
+    while (std::getline(ss, line))
+      if (line.rfind("0::", 0) == 0) own = line.substr(3);
+  } catch (const Error&) {
+    return "";
+  }
+  if (own.empty() || own[0] != '/') return "";
+  // The topmost ancestor of our own cgroup that is the user's, with cgroup.procs writable:
+  // the user may create cgroups there and move processes between them (both ends below it).
+  std::string best;
+  for (std::string p = own; p.size() > 1; p = p.substr(0, p.rfind('/'))) {
+    std::string dir = cgroup_root + p;
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || st.st_uid != ::geteuid() ||
+        ::access((dir + "/cgroup.procs").c_str(), W_OK) != 0)
+      break;
+    best = p;
+    if (p.rfind('/') == 0) break;
+  }
+  return best;
+}
 
 bool running_rootless() { return ::geteuid() != 0; }
 
@@ -91,7 +125,18 @@ std::pair<uint32_t, uint32_t> subordinate_range(const std::string& text, const s
   return {0, 0};
 }
 
-RootlessMappings rootless_mappings(const std::string& subuid_file, const std::string& subgid_file) {
+std::vector<oci::IdMapping> keep_id_mapping(uint32_t own, uint32_t start, uint32_t count) {
+  count = std::min<uint32_t>(count, 65536);
+  if (count < own) return {};
+  std::vector<oci::IdMapping> out;
+  if (own > 0) out.push_back({0, start, own});
+  out.push_back({own, own, 1});
+  if (count > own) out.push_back({own + 1, start + own, count - own});
+  return out;
+}
+
+RootlessMappings rootless_mappings(const std::string& subuid_file, const std::string& subgid_file,
+                                   bool keep_id) {
   uid_t uid = ::getuid();
   gid_t gid = ::getgid();
   std::string name = user_name(uid);
@@ -115,6 +160,15 @@ RootlessMappings rootless_mappings(const std::string& subuid_file, const std::st
     if (!in_path(helper))
       fail("rootless vessel needs {} to map the ids of {}: install Debian's uidmap package", helper,
            file);
+    if (keep_id) {
+      *out = keep_id_mapping(own, start, count);
+      if (out->empty())
+        fail(
+            "--userns=keep-id: the subordinate range of {} in {} has {} ids, fewer than the {} "
+            "needed below id {}",
+            who, file, count, own, own);
+      continue;
+    }
     out->push_back({0, own, 1});
     out->push_back({1, start, std::min<uint32_t>(count, 65536)});
   }
@@ -145,12 +199,17 @@ void apply_rootless_to_spec(json& spec, const RootlessMappings& m) {
       m["source"] = "/sys";
       m["options"] = json::array({"rbind", "nosuid", "noexec", "nodev", "ro"});
     }
-  // Limits need a cgroup the user may write: without a delegated one, the runtime skips the
-  // cgroup; say so once instead of pretending.
+  // Limits need a cgroup the user may write: with a delegated cgroup v2 subtree the
+  // container's cgroup goes there; without one, the runtime skips the cgroup: say so once
+  // instead of pretending.
   json& res = lin["resources"];
   bool limits = false;
   for (const char* k : {"memory", "cpu", "pids", "blockIO"}) limits |= res.contains(k);
-  if (limits) {
+  std::string delegated = delegated_cgroup();
+  if (!delegated.empty()) {
+    std::string leaf = lin.value("cgroupsPath", "/vessel");
+    lin["cgroupsPath"] = delegated + leaf.substr(leaf.rfind('/'));
+  } else if (limits) {
     std::fprintf(stderr,
                  "vessel: warning: rootless without a delegated cgroup v2 subtree: --memory, "
                  "--cpus, --pids-limit and other limits are ignored\n");
@@ -158,6 +217,59 @@ void apply_rootless_to_spec(json& spec, const RootlessMappings& m) {
   }
   // Device rules and nodes are root's business: a user gets the runtime's defaults.
   res.erase("devices");
+}
+
+void remove_container_tree(const std::string& path) {
+  try {
+    remove_tree(path);
+    return;
+  } catch (const Error&) {
+    if (!running_rootless() || !path_exists(path)) throw;
+  }
+  RootlessMappings m = rootless_mappings();
+  int up[2], down[2];
+  if (::pipe2(up, O_CLOEXEC) != 0 || ::pipe2(down, O_CLOEXEC) != 0) fail_errno("pipe");
+  UniqueFd up_r(up[0]), up_w(up[1]), down_r(down[0]), down_w(down[1]);
+  pid_t pid = ::fork();
+  if (pid < 0) fail_errno("fork to remove {}", path);
+  if (pid == 0) {
+    char c = 0;
+    if (::unshare(CLONE_NEWUSER) != 0) ::_exit(2);
+    if (::write(up_w.get(), "u", 1) != 1 || ::read(down_r.get(), &c, 1) != 1 || c != 'm')
+      ::_exit(3);
+    try {
+      remove_tree(path);
+    } catch (...) {
+      ::_exit(1);
+    }
+    ::_exit(0);
+  }
+  up_w.reset();
+  down_r.reset();
+  char c = 0;
+  bool mapped = ::read(up_r.get(), &c, 1) == 1;
+  for (auto [helper, maps] : {std::pair{"newuidmap", &m.uids}, std::pair{"newgidmap", &m.gids}}) {
+    if (!mapped) break;
+    std::vector<std::string> argv = {helper, std::to_string(pid)};
+    for (const auto& x : *maps)
+      for (uint32_t v : {x.container_id, x.host_id, x.size}) argv.push_back(std::to_string(v));
+    std::string prog = std::string("/usr/bin/") + helper;
+    try {
+      mapped = run_subprocess(prog, argv, {}, "", 10000).status == 0;
+    } catch (const Error&) {
+      mapped = false;
+    }
+  }
+  if (mapped) mapped = ::write(down_w.get(), "m", 1) == 1;
+  down_w.reset();
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!mapped || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fail(
+        "removing {}: files of the container's other ids could not be removed from a user "
+        "namespace with {}'s subordinate ids",
+        path, user_name(::getuid()));
 }
 
 }  // namespace vessel::manager

@@ -28,17 +28,38 @@ std::string rootless_runroot();
 struct RootlessMappings {
   std::vector<oci::IdMapping> uids, gids;
 };
+// `keep_id` (--userns=keep-id): the user's uid and gid map to the same ids inside, container
+// ids below and above them come from the subordinate range (which must hold more than the
+// user's id).
 RootlessMappings rootless_mappings(const std::string& subuid_file = "/etc/subuid",
-                                   const std::string& subgid_file = "/etc/subgid");
+                                   const std::string& subgid_file = "/etc/subgid",
+                                   bool keep_id = false);
+// The mapping for keep-id from the user's `own` id and subordinate {start, count}: empty when
+// the range is too small to cover the ids below `own`.
+std::vector<oci::IdMapping> keep_id_mapping(uint32_t own, uint32_t start, uint32_t count);
 
 // The first range of `user` (name) or `uid` in a subuid/subgid file: {start, count}, or
 // {0, 0} when there is none.
 std::pair<uint32_t, uint32_t> subordinate_range(const std::string& file_text,
                                                 const std::string& user, uid_t uid);
 
+// The user's delegated cgroup v2 subtree ("/user.slice/.../user@1000.service", a path below
+// `cgroup_root`): the topmost ancestor of this process's cgroup that the user owns with
+// cgroup.procs writable (systemd's Delegate=yes, or a directory chowned to the user); "" on
+// cgroup v1/hybrid or without one. The container's cgroup is made directly below it, so this
+// process must not live in it directly (v2's no-internal-processes rule): a leaf below.
+std::string delegated_cgroup(const std::string& cgroup_root = "/sys/fs/cgroup",
+                             const std::string& proc_cgroup = "/proc/self/cgroup");
+
 // A built spec made runnable by this user: a user namespace with `m`, the host's /sys bound
 // where no sysfs can be mounted (host network), cgroup limits dropped with a one-line warning
-// on stderr when the user has no cgroup of their own to put them in.
+// on stderr when the user has no delegated cgroup (delegated_cgroup) to put them in; with one,
+// the container's cgroup is made below it and the limits apply.
 void apply_rootless_to_spec(nlohmann::json& spec, const RootlessMappings& m);
+
+// Removes a directory tree of a user's container: as root does for root; as an ordinary user,
+// what the container's other ids (subordinate ids on the host) left there is removed from a
+// user namespace with the user's mapping (newuidmap/newgidmap), as `podman unshare rm` would.
+void remove_container_tree(const std::string& path);
 
 }  // namespace vessel::manager

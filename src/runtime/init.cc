@@ -204,13 +204,17 @@ void init_steps(InitArgs& a) {
   // Without a mount namespace of its own the container shares the runtime's (the spec's
   // "inherited"): its root is still set up, on a bind of the rootfs that delete detaches.
   const bool own_mount_ns = spec.has_namespace(NamespaceType::mount);
-  UniqueFd rootfd = linux::prepare_root(a.rootfs, spec.linux.rootfs_propagation, own_mount_ns);
+  const oci::Mount* root_overlay =
+      !spec.mounts.empty() && linux::is_root_overlay(spec.mounts[0]) ? &spec.mounts[0] : nullptr;
+  UniqueFd rootfd =
+      linux::prepare_root(a.rootfs, spec.linux.rootfs_propagation, own_mount_ns, root_overlay);
   linux::MountContext ctx{a.bundle, user_ns, spec.has_namespace(NamespaceType::cgroup),
                           spec.linux.mount_label, spec.linux.rootfs_propagation};
   bool dev_bound = false;
   std::vector<linux::ReadonlyLater> readonly_later;
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     const oci::Mount& m = spec.mounts[i];
+    if (i == 0 && root_overlay) continue;
     int tree = i < a.mount_trees.size() ? a.mount_trees[i] : -1;
     if (auto ro =
             linux::mount_entry(rootfd.get(), m, ctx, "mounts[" + std::to_string(i) + "]", tree))

@@ -170,7 +170,7 @@ TEST_F(ConfigTest, UnknownKeysAndBadValuesNameFileLineAndKey) {
   };
   check("[storage]\ndriver = \"vfs\"\nbogus = 1\n", "3: unknown key \"storage.bogus\"");
   check("\n[storage]\ndriver = \"zfs\"\n",
-        "3: storage.driver: must be overlay or vfs (value \"zfs\")");
+        "3: storage.driver: must be overlay, fuse-overlayfs or vfs (value \"zfs\")");
   check("[network]\ndefault_subnet = \"10.1.2.3\"\n",
         "2: network.default_subnet: must be an IPv4 subnet such as 10.90.0.0/16 (value "
         "\"10.1.2.3\")");

@@ -86,14 +86,29 @@ TEST_F(PackagingTest, ManPagesRenderAndListEveryOptionOfHelp) {
       std::string name = f.substr(0, f.size() - s.suffix.size());
       if (s.program == "vessel" && name.rfind("vessel-runtime", 0) == 0) continue;
       if (name.rfind(s.program, 0) != 0) continue;
-      // vessel-network-create -> vessel network create --help
-      std::vector<std::string> argv = {bin_dir() + "/" + s.program};
+      // vessel-network-create -> vessel network create --help; a command whose name has a
+      // dash (vessel-system-restart-all) is one word where the parent's --help lists it so.
+      std::vector<std::string> parts;
       std::string rest = name.substr(s.program.size());
       while (!rest.empty()) {
         rest = rest.substr(1);
         auto dash = rest.find('-');
-        argv.push_back(rest.substr(0, dash));
+        parts.push_back(rest.substr(0, dash));
         rest = dash == std::string::npos ? "" : rest.substr(dash);
+      }
+      std::vector<std::string> argv = {bin_dir() + "/" + s.program};
+      for (size_t i = 0; i < parts.size(); ++i) {
+        if (i + 1 < parts.size()) {
+          std::vector<std::string> parent = argv;
+          parent.push_back("--help");
+          std::string joined = parts[i] + "-" + parts[i + 1];
+          if (contains(run_cmd(parent).out, " " + joined + " ")) {
+            argv.push_back(joined);
+            ++i;
+            continue;
+          }
+        }
+        argv.push_back(parts[i]);
       }
       argv.push_back("--help");
       auto help = run_cmd(argv);

@@ -10,10 +10,42 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sstream>
+
 #include "harness.h"
 
 namespace itest {
 namespace {
+
+// Opens a device node to everyone (Debian's usual 0666) while alive; the old mode comes back.
+struct OpenDevice {
+  std::string path;
+  mode_t mode = 0;
+  explicit OpenDevice(std::string p) : path(std::move(p)) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+      mode = st.st_mode & 07777;
+      ::chmod(path.c_str(), 0666);
+    }
+  }
+  ~OpenDevice() {
+    if (mode) ::chmod(path.c_str(), mode);
+  }
+};
+
+int free_loopback_port() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = -1;
+  if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  ::close(s);
+  return port;
+}
 
 class RootlessManagerTest : public ::testing::Test {
  protected:
@@ -93,6 +125,13 @@ class RootlessManagerTest : public ::testing::Test {
     return false;
   }
   std::string store() { return dir_ + "/home/.local/share/vessel"; }
+  // Mounts under the test's directory in the host's mount table (none should be left).
+  std::vector<std::string> our_mounts() {
+    std::vector<std::string> out;
+    for (const auto& l : split_lines(read_text("/proc/self/mountinfo")))
+      if (contains(l, " " + dir_ + "/")) out.push_back(l);
+    return out;
+  }
   size_t entries(const std::string& path) {
     size_t n = 0;
     for (const auto& l : split_lines(run_cmd({"ls", "-A", path}).out)) n += !trim(l).empty();
@@ -112,6 +151,14 @@ TEST_F(RootlessManagerTest, RunExecVolumeAndCleanupAsAnOrdinaryUser) {
   struct stat st {};
   ASSERT_EQ(::stat((store() + "/vessel.db").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, uid_);
+
+  // The user's store stacks the shared layers with overlayfs inside each container's user
+  // namespace (Linux >= 5.11): vessel info says so.
+  auto info = u({"info"});
+  EXPECT_TRUE(contains(info.out,
+                       "storage driver: automatic: overlay (mounted by the runtime in "
+                       "each container's user namespace"))
+      << info.describe();
 
   auto r = u({"run", "--rm", "busybox", "sh", "-c", "id -u; cat /proc/self/uid_map"});
   ASSERT_TRUE(r.ok()) << r.describe();
@@ -133,6 +180,19 @@ TEST_F(RootlessManagerTest, RunExecVolumeAndCleanupAsAnOrdinaryUser) {
   ASSERT_EQ(::stat(("/proc/" + pid).c_str(), &st), 0) << pid;
   EXPECT_EQ(st.st_uid, uid_);
   EXPECT_TRUE(contains(u({"logs", "web"}).out, "started"));
+  // The root is an overlay mounted in the container's namespaces over the unshifted layers
+  // (shared, the user's on disk); nothing of it is mounted on the host, and what the
+  // container writes goes to its upper layer.
+  auto mi = u({"exec", "web", "sh", "-c", "grep ' / / ' /proc/self/mountinfo; echo x > /new"});
+  EXPECT_TRUE(contains(mi.out, " overlay overlay ")) << mi.describe();
+  EXPECT_TRUE(contains(mi.out, "userxattr")) << mi.describe();
+  EXPECT_TRUE(our_mounts().empty()) << our_mounts().front();
+  std::string cid = trim(u({"inspect", "-f", "{{.Id}}", "web"}).out);
+  EXPECT_EQ(read_text(store() + "/containers/" + cid + "/upper/new"), "x\n");
+  EXPECT_EQ(entries(store() + "/containers/" + cid + "/rootfs"), 0u);
+  // cp reaches the running container's root through its init.
+  auto cp = u({"cp", "web:/new", "-"});
+  EXPECT_TRUE(cp.ok() && contains(cp.out, "new")) << cp.describe();
   ASSERT_TRUE(u({"stop", "-t", "1", "web"}).ok());
   ASSERT_TRUE(u({"rm", "web"}).ok());
   // The volume's files keep the user's ownership on the host.
@@ -146,8 +206,102 @@ TEST_F(RootlessManagerTest, RunExecVolumeAndCleanupAsAnOrdinaryUser) {
   EXPECT_EQ(trim(u({"ps", "-aq"}).out), "");
   EXPECT_EQ(entries(store() + "/containers"), 0u);
   EXPECT_EQ(entries(dir_ + "/run/vessel/runtime"), 0u);
-  for (const auto& l : split_lines(read_text("/proc/self/mountinfo")))
-    EXPECT_FALSE(contains(l, " " + dir_ + "/")) << "left mounted: " << l;
+  for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
+  EXPECT_TRUE(user_processes_gone());
+}
+
+// Where overlayfs cannot be used, fuse-overlayfs (Debian's) stacks the same layers on the
+// host as the user, and goes away with the container; --storage-driver vfs still copies.
+TEST_F(RootlessManagerTest, FuseOverlayfsAndVfsDriversAsAnOrdinaryUser) {
+  if (::access("/usr/bin/fuse-overlayfs", X_OK) != 0) GTEST_SKIP() << "no fuse-overlayfs";
+  OpenDevice fuse("/dev/fuse");  // 0600 on these machines
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  auto d = u({"--storage-driver", "fuse-overlayfs", "run", "-d", "--name", "f", "busybox", "sh",
+              "-c", "echo hi > /hello; sleep 60"});
+  ASSERT_TRUE(d.ok()) << d.describe();
+  std::string cid = trim(u({"inspect", "-f", "{{.Id}}", "f"}).out);
+  std::string cdir = store() + "/containers/" + cid;
+  EXPECT_EQ(read_text(cdir + "/storage-driver"), "fuse-overlayfs\n");
+  bool fuse_mounted = false;
+  for (const auto& l : our_mounts()) fuse_mounted |= contains(l, "fuse");
+  EXPECT_TRUE(fuse_mounted) << "no fuse-overlayfs mount on " << cdir << "/rootfs";
+  auto e = u({"exec", "f", "sh", "-c", "sleep 0.3; cat /hello; id -u"});
+  EXPECT_EQ(e.out, "hi\n0\n") << e.describe();
+  ASSERT_TRUE(u({"rm", "-f", "f"}).ok());
+  auto v = u({"--storage-driver", "vfs", "run", "--rm", "busybox", "cat", "/etc/passwd"});
+  EXPECT_TRUE(v.ok() && contains(v.out, "root:")) << v.describe();
+  for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
+  EXPECT_EQ(entries(store() + "/containers"), 0u);
+  EXPECT_TRUE(user_processes_gone()) << "fuse-overlayfs left running";
+}
+
+// pull from a local registry (docker-registry on the loopback), push, load and build, all as
+// the user, into the user's store.
+TEST_F(RootlessManagerTest, PushPullLoadAndBuildAsAnOrdinaryUser) {
+  if (::access("/usr/bin/docker-registry", X_OK) != 0) GTEST_SKIP() << "no docker-registry";
+  if (::access("/usr/bin/fuse-overlayfs", X_OK) != 0) GTEST_SKIP() << "no fuse-overlayfs";
+  OpenDevice fuse("/dev/fuse");  // build's COPY sees the image through fuse-overlayfs
+  int port = free_loopback_port();
+  ASSERT_GT(port, 0);
+  std::string host = "127.0.0.1:" + std::to_string(port);
+  mkdirs(dir_ + "/registry");
+  write_text(dir_ + "/registry.yml", "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: " +
+                                         dir_ + "/registry\nhttp:\n  addr: " + host + "\n");
+  SpawnOptions so;
+  so.stdout_path = dir_ + "/registry.log";
+  so.stderr_path = dir_ + "/registry.err";
+  Child registry = spawn({"/usr/bin/docker-registry", "serve", dir_ + "/registry.yml"}, so);
+  struct StopRegistry {
+    Child& c;
+    ~StopRegistry() {
+      if (c.pid() > 0) {
+        ::kill(c.pid(), SIGTERM);
+        c.wait(10s);
+      }
+    }
+  } stop{registry};
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return run_cmd({"curl", "-s", "http://" + host + "/v2/"}).ok();
+      },
+      20s))
+      << read_text(dir_ + "/registry.err");
+
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  auto push = u({"push", "--tls-verify=false", "busybox", host + "/rl/busybox:1"});
+  ASSERT_TRUE(push.ok()) << push.describe();
+  auto save = u({"save", "-o", dir_ + "/home/bb.tar", "busybox"});
+  ASSERT_TRUE(save.ok()) << save.describe();
+  ASSERT_TRUE(u({"rmi", "busybox"}).ok());
+
+  auto pull = u({"pull", "--tls-verify=false", host + "/rl/busybox:1"});
+  ASSERT_TRUE(pull.ok()) << pull.describe();
+  auto r = u({"run", "--rm", host + "/rl/busybox:1", "sh", "-c", "echo pulled; id -u"});
+  EXPECT_EQ(r.out, "pulled\n0\n") << r.describe();
+
+  auto load = u({"load", "-i", dir_ + "/home/bb.tar"});
+  ASSERT_TRUE(load.ok()) << load.describe();
+  EXPECT_TRUE(contains(u({"images"}).out, "busybox")) << u({"images"}).out;
+
+  std::string ctx = dir_ + "/home/ctx";
+  ASSERT_TRUE(run_cmd({"setpriv", "--reuid", std::to_string(uid_), "--regid", std::to_string(gid_),
+                       "--clear-groups", "mkdir", ctx})
+                  .ok());
+  write_text(ctx + "/Containerfile",
+             "FROM busybox\nRUN mkdir -p /app && echo built > /app/run.txt && rm -rf /home\n"
+             "COPY msg.txt /app/\nCMD [\"cat\", \"/app/run.txt\", \"/app/msg.txt\"]\n");
+  write_text(ctx + "/msg.txt", "copied\n");
+  ::chown((ctx + "/Containerfile").c_str(), uid_, gid_);
+  ::chown((ctx + "/msg.txt").c_str(), uid_, gid_);
+  auto b = u({"build", "-t", "app:1", ctx});
+  ASSERT_TRUE(b.ok()) << b.describe();
+  auto a = u({"run", "--rm", "app:1"});
+  EXPECT_EQ(a.out, "built\ncopied\n") << a.describe();
+  // RUN's rm left a whiteout that hides /home in the built image.
+  auto h = u({"run", "--rm", "app:1", "sh", "-c", "test -e /home && echo there || echo gone"});
+  EXPECT_EQ(h.out, "gone\n") << h.describe();
+  for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
+  EXPECT_EQ(entries(store() + "/containers"), 0u);
   EXPECT_TRUE(user_processes_gone());
 }
 
@@ -190,6 +344,75 @@ TEST_F(RootlessManagerTest, PublishedPortIsReachedFromTheHostThroughSlirp4netns)
   EXPECT_TRUE(user_processes_gone()) << "slirp4netns or the container left running";
   EXPECT_NE(
       run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"}).exit_code(), 0);
+}
+
+// --userns=keep-id (as podman): the user's uid and gid are the same inside, the process runs
+// as them, and what it writes in a named volume is the user's on the host; ids below and
+// above come from the subordinate range. --userns=host is the default mapping.
+TEST_F(RootlessManagerTest, KeepIdMapsTheUsersOwnIdsAndHostIsTheDefault) {
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  std::string uid = std::to_string(uid_), gid = std::to_string(gid_);
+  auto r = u({"run", "--rm", "--userns=keep-id", "-v", "kv:/data", "busybox", "sh", "-c",
+              "id -u; id -g; cat /proc/self/uid_map; touch /data/mine"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  auto lines = split_lines(r.out);
+  ASSERT_GE(lines.size(), 4u) << r.out;
+  EXPECT_EQ(trim(lines[0]), uid);
+  EXPECT_EQ(trim(lines[1]), gid);
+  // uid_map lines: "inside host count"; the user's uid maps to itself.
+  bool own = false, below = false;
+  std::string sub_start = sub_.substr(0, sub_.find('-'));
+  for (size_t i = 2; i < lines.size(); ++i) {
+    std::istringstream ss(lines[i]);
+    std::string in, host, n;
+    ss >> in >> host >> n;
+    own |= in == uid && host == uid && n == "1";
+    below |= in == "0" && host == sub_start && n == uid;
+  }
+  EXPECT_TRUE(own && below) << r.out;
+  struct stat st {};
+  ASSERT_EQ(::stat((store() + "/volumes/kv/_data/mine").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, uid_);
+  EXPECT_EQ(st.st_gid, gid_);
+  // -u still chooses the process's user.
+  auto root = u({"run", "--rm", "--userns=keep-id", "-u", "0", "busybox", "id", "-u"});
+  EXPECT_EQ(root.out, "0\n") << root.describe();
+  auto host = u({"run", "--rm", "--userns=host", "busybox", "id", "-u"});
+  EXPECT_EQ(host.out, "0\n") << host.describe();
+  auto bad = u({"run", "--rm", "--userns=auto", "busybox", "true"});
+  EXPECT_NE(bad.exit_code(), 0);
+  EXPECT_TRUE(contains(bad.err, "--userns=auto is for root")) << bad.describe();
+  EXPECT_EQ(trim(u({"ps", "-aq"}).out), "");
+  ASSERT_TRUE(u({"volume", "rm", "kv"}).ok());
+}
+
+// Without a delegated cgroup v2 subtree (this host: hybrid v1), limits are dropped with one
+// warning line and the container runs.
+TEST_F(RootlessManagerTest, LimitsWithoutADelegatedCgroupAreOneWarningLine) {
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  auto r = u({"run", "--rm", "-m", "64m", "--pids-limit", "50", "busybox", "echo", "ran"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.out, "ran\n");
+  auto lines = split_lines(trim(r.err));
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  EXPECT_TRUE(contains(lines[0], "without a delegated cgroup v2 subtree")) << r.err;
+  EXPECT_TRUE(contains(lines[0], "are ignored")) << r.err;
+}
+
+// With a delegated subtree the limits apply: pure cgroup v2 only, shown in a v2 VM by
+// scripts/rootless-cgroups-v2.sh (make rootless-cgroups-v2).
+TEST_F(RootlessManagerTest, DelegatedCgroupV2SubtreeAppliesLimits) {
+  auto fs = run_cmd({"stat", "-fc", "%T", "/sys/fs/cgroup"});
+  if (trim(fs.out) != "cgroup2fs")
+    GTEST_SKIP() << "hybrid cgroups here (/sys/fs/cgroup is " << trim(fs.out)
+                 << "): the delegated case runs in a pure-v2 VM, make rootless-cgroups-v2";
+  std::string script = VESSEL_MANAGER_BIN;
+  script = script.substr(0, script.rfind("/bin/"));
+  auto r = run_cmd(
+      {"sh", "-c", "cd " + script + "/.. && scripts/rootless-cgroups-v2.sh --guest " + script},
+      300s);
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_TRUE(contains(r.out, "memory.max=33554432 cpu.max=50000 100000 pids.max=20")) << r.out;
 }
 
 TEST_F(RootlessManagerTest, MissingSubuidsOrNewuidmapIsOneClearLine) {

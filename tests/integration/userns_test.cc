@@ -137,6 +137,11 @@ TEST_F(UsernsTest, BadValueIsOneLineAndLeavesNothing) {
   EXPECT_TRUE(contains(r.err, "invalid --userns \"keep\"")) << r.describe();
   EXPECT_EQ(split_lines(trim(r.err)).size(), 1u) << r.err;
   EXPECT_TRUE(container_dirs().empty());
+  // keep-id is an ordinary user's (as podman's).
+  auto keep = v({"run", "--rm", "--userns=keep-id", "busybox", "true"});
+  EXPECT_NE(keep.exit_code(), 0);
+  EXPECT_TRUE(contains(keep.err, "--userns=keep-id is for an ordinary user")) << keep.describe();
+  EXPECT_TRUE(container_dirs().empty());
   auto host = v({"run", "--rm", "--userns=host", "busybox", "cat", "/proc/self/uid_map"});
   ASSERT_TRUE(host.ok()) << host.describe();
   EXPECT_EQ(map_of(host.out), (std::vector<uint64_t>{0, 0, 4294967295u}));

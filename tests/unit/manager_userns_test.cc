@@ -23,6 +23,24 @@ TEST(SubordinateRange, BrokenLinesAreSkipped) {
   EXPECT_EQ(subordinate_range(text, "alice", 1000), (std::pair<uint32_t, uint32_t>{7, 9}));
 }
 
+TEST(KeepIdMapping, OwnIdInPlaceTheRestFromTheSubordinateRange) {
+  auto m = keep_id_mapping(1001, 100000, 65536);
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[0].container_id, 0u);
+  EXPECT_EQ(m[0].host_id, 100000u);
+  EXPECT_EQ(m[0].size, 1001u);
+  EXPECT_EQ(m[1].container_id, 1001u);
+  EXPECT_EQ(m[1].host_id, 1001u);
+  EXPECT_EQ(m[1].size, 1u);
+  EXPECT_EQ(m[2].container_id, 1002u);
+  EXPECT_EQ(m[2].host_id, 101001u);
+  EXPECT_EQ(m[2].size, 64535u);
+  // A range smaller than the ids below the user's cannot cover them.
+  EXPECT_TRUE(keep_id_mapping(70000, 100000, 65536).empty());
+  // The user's own id 0 (not rootless in practice) needs no range below.
+  EXPECT_EQ(keep_id_mapping(0, 100000, 10).front().container_id, 0u);
+}
+
 TEST(UsernsMode, HostAutoOrAClearError) {
   EXPECT_EQ(resolve_userns_mode("auto"), "auto");
   EXPECT_EQ(resolve_userns_mode("host"), "host");

@@ -69,10 +69,9 @@ json info_json(Globals& g) {
       {"kernel", std::string(u.release)},
       {"cgroup_version", cgroup_version()},
       {"cgroup_driver", "cgroupfs"},
-      {"storage_driver",
-       manager::config().str("storage.driver").empty()
-           ? "automatic (overlay where the store's filesystem allows it, else vfs)"
-           : manager::config().str("storage.driver")},
+      {"storage_driver", manager::config().str("storage.driver").empty()
+                             ? "automatic: " + manager::describe_storage_driver(g.store())
+                             : manager::config().str("storage.driver")},
       {"runtime", runtime_version()},
       {"runtime_program", runtime_program(g)},
       {"cni_plugins", plugins_found()},

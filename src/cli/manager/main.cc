@@ -44,9 +44,10 @@ int main(int argc, char** argv) {
   app.add_flag("--debug", g.debug, "log debug messages");
   std::string storage_driver;
   app.add_option("--storage-driver", storage_driver,
-                 "storage driver for new containers: overlay or vfs (a full copy of the image; "
-                 "default: overlay where the store's filesystem allows it, else vfs)")
-      ->check(CLI::IsMember({"overlay", "vfs"}))
+                 "storage driver for new containers: overlay, fuse-overlayfs (users) or vfs (a "
+                 "full copy of the image; default: overlay where it can be mounted (for a user: "
+                 "in the container's user namespace), else fuse-overlayfs for a user, else vfs)")
+      ->check(CLI::IsMember({"overlay", "fuse-overlayfs", "vfs"}))
       ->envname("VESSEL_STORAGE_DRIVER");
   std::string config_file;
   app.add_option("--config", config_file,
@@ -88,8 +89,6 @@ int main(int argc, char** argv) {
   log::configure("", log::Format::plain, g.debug);
   try {
     cli::apply_config(app, g, config_file, storage_driver);
-    // A user cannot mount overlayfs outside a user namespace: a copy per container.
-    if (storage_driver.empty() && manager::running_rootless()) storage_driver = "vfs";
     manager::set_storage_driver(storage_driver);
     return action ? action() : 0;
   } catch (const std::exception& e) {

@@ -93,7 +93,9 @@ void add_run_flags(CLI::App* cmd, RunOptions& o, std::shared_ptr<RunFlagValues> 
                   "add NAME:IP to /etc/hosts (IP host-gateway: the network's gateway)")
       ->allow_extra_args(false);
   cmd->add_option("--userns", o.userns,
-                  "user namespace: host (the host's ids) or auto (65536 ids of its own)")
+                  "user namespace: host (root: the host's ids; a user: the user as root and "
+                  "their subordinate ids), auto (root: 65536 ids of its own) or keep-id (a "
+                  "user: their uid and gid the same inside, and the process runs as them)")
       ->allow_extra_args(false);
   // IMAGE [COMMAND...]: everything after the image belongs to the command.
   cmd->prefix_command();

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "cli/manager/commands.h"
+#include "manager/boot.h"
 #include "manager/check.h"
 #include "manager/containers.h"
 #include "manager/images.h"
@@ -37,6 +38,19 @@ void add_system(CLI::App& app, Globals& g, Action& action) {
       rows.push_back({"Local Volumes", std::to_string(store.volumes().size()), "", ""});
       print_table(rows);
       return 0;
+    };
+  });
+
+  auto* restart_all = sys->add_subcommand(
+      "restart-all",
+      "start the containers whose restart policy is always, or unless-stopped when they were "
+      "not stopped by hand (at boot: vessel-restart.service)");
+  restart_all->callback([&g, &action] {
+    action = [&g]() -> int {
+      auto r = manager::restart_all(g.store());
+      for (const auto& n : r.started) std::printf("%s\n", n.c_str());
+      for (const auto& f : r.failed) std::fprintf(stderr, "vessel: restart-all: %s\n", f.c_str());
+      return r.failed.empty() ? 0 : 1;
     };
   });
 

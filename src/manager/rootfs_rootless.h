@@ -1,0 +1,33 @@
+// The root filesystem of an ordinary user's container (manager/rootfs.h's drivers as a user):
+//  - "overlay": the user cannot mount overlayfs on the host, but can inside a user namespace
+//    of their own (Linux >= 5.11, option userxattr): the layers stay shared and unshifted in
+//    the store, and the runtime mounts the overlay on the container's root.path inside the
+//    container's user and mount namespaces (a mounts entry of type overlay on "/",
+//    linux/rootfs.h). Nothing of it is mounted on the host.
+//  - "fuse-overlayfs": Debian's fuse-overlayfs mounts the same layers on <dir>/rootfs on the
+//    host (it needs /dev/fuse usable by the user), unmounted with fusermount3.
+//  - "vfs": a copy per container.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace vessel::manager {
+
+// Mounts a throwaway overlay inside a new user and mount namespace (as the runtime will) under
+// `base` (created, left for the caller to remove): 0 when it works, else the errno.
+int probe_userns_overlay(const std::string& base);
+// Mounts and unmounts a throwaway fuse-overlayfs under `base`: "" when it works, else why not.
+std::string probe_fuse_overlayfs(const std::string& base);
+
+// The mounts entry that has the runtime stack `lowerdir` (top first, ':'-separated) under
+// `upper` with `work` on the container's root, in its user namespace.
+nlohmann::json userns_overlay_mount(const std::string& lowerdir, const std::string& upper,
+                                    const std::string& work);
+
+// fuse-overlayfs on `target` (throws with its message), and its unmount (lazy).
+void mount_fuse_overlayfs(const std::string& lowerdir, const std::string& upper,
+                          const std::string& work, const std::string& target);
+void unmount_fuse(const std::string& target);
+
+}  // namespace vessel::manager
