@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "oci/state.h"
+#include "runtime/checkpoint.h"
 #include "runtime/state_store.h"
 
 namespace vessel::runtime {
@@ -94,6 +95,10 @@ class Runtime {
   void update(const std::string& id, const nlohmann::json& resources);
   // runc's `events --stats` "data" object (cpu, memory, pids, blkio, hugetlb...).
   nlohmann::json stats(const std::string& id) const;
+
+  // runtime/checkpoint.cc and runtime/restore.cc: CRIU. restore returns as run does.
+  void checkpoint(const CheckpointOptions& opts);
+  int restore(const RestoreOptions& opts);
 
  private:
   struct Created;
