@@ -27,7 +27,8 @@ std::string trim(std::string s) {
   return s.substr(i);
 }
 
-// The last line that starts with "Error" in CRIU's output, without its source location.
+// The first "Error" line in CRIU's output (the cause; later ones say what failed because of it,
+// down to "Dumping FAILED."), without its source location.
 std::string last_error_line(const std::string& text) {
   std::istringstream in(text);
   std::string line, found;
@@ -38,6 +39,7 @@ std::string last_error_line(const std::string& text) {
     if (e == std::string::npos) continue;
     size_t close = t.find("): ", e);
     found = close == std::string::npos ? t.substr(e) : t.substr(close + 3);
+    break;
   }
   return found;
 }

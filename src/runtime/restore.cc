@@ -172,7 +172,12 @@ int Runtime::restore(const RestoreOptions& o) {
   if (cgroup) {
     guard.set_cgroup(cgroup.get());
     cgroup->apply(with_default_device_rules(spec.linux.resources, spec));
-    opts.cg_root.emplace_back("", cgroup->path());
+    // By default CRIU leaves cgroups alone: the restored tasks are forked by CRIU, which runs
+    // in the container's cgroup. An explicit mode maps the dumped cgroups under this one.
+    if (o.common.manage_cgroups_mode.empty())
+      opts.manage_cgroups_mode = linux::criu::CgroupMode::ignore;
+    else
+      opts.cg_root.emplace_back("", cgroup->path());
   }
 
   opts.images_dir_fd = image_fd.get();
