@@ -23,7 +23,7 @@ if [ "${V2VM:-}" != 1 ]; then
   libs=$build/v2vm-criu-libs
   rm -rf "$libs" && mkdir -p "$libs"
   for bin in $bins; do
-    [ -x "$build/bin/$bin" ] && ldd "$build/bin/$bin" | awk '$3 ~ /^\// {print $3}'
+    if [ -x "$build/bin/$bin" ]; then ldd "$build/bin/$bin" | awk '$3 ~ /^\// {print $3}'; fi
   done | sort -u | while read -r lib; do
     case $(basename "$lib") in
       libc.so*|libm.so*|ld-linux*|libpthread.so*|libdl.so*|librt.so*) ;;  # the guest's glibc
