@@ -203,11 +203,14 @@ TEST_F(CheckpointTest, TcpConnectionSurvivesWithTcpEstablished) {
     return cfg;
   };
   std::string server = new_id("srv");
-  ASSERT_TRUE(rt({"run", "-d", "--bundle",
-                  write_bundle(in_ns(config(
-                      {"sh", "-c", "exec </dev/null 2>/dev/null; nc -l -p 5000 > /shared/tcp"}))),
-                  server})
-                  .ok());
+  ASSERT_TRUE(
+      rt({"run", "-d", "--bundle",
+          write_bundle(in_ns(config(
+              {"sh", "-c",
+               // nc ends the connection at EOF on its stdin: give it one that stays open.
+               "exec </dev/null 2>/dev/null; sleep 1000000 | nc -l -p 5000 > /shared/tcp"}))),
+          server})
+          .ok());
   std::string client = new_id("cli");
   std::string cbundle = write_bundle(in_ns(config(
       {"sh", "-c",
