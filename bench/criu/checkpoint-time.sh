@@ -2,7 +2,7 @@
 # How long `vessel-runtime checkpoint` and `restore` take for a container holding N MiB of
 # memory (a shell variable of N MiB), in the pure cgroup v2 VM where CRIU works (TCG: an
 # emulator, so absolute times are far above a real machine's; the growth with N is the point).
-#   bench/criu/checkpoint-time.sh [N ...]        # default: 16 64 128
+#   bench/criu/checkpoint-time.sh [N ...]        # default: 8 32 64
 # Uses an existing build (BUILD=build); prints one line per size: N, checkpoint ms, restore
 # ms, image size.
 set -euo pipefail
@@ -26,18 +26,19 @@ R="$BUILD/bin/vessel-runtime --root /run/vr"
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 b=/var/tmp/bench; mkdir -p $b/rootfs/bin $b/rootfs/tmp
 cp "$(command -v busybox)" $b/rootfs/bin/
-for x in sh head tr sleep; do ln -sf busybox $b/rootfs/bin/$x; done
+for x in sh dd tr sleep; do ln -sf busybox $b/rootfs/bin/$x; done
 cd $b && $R spec && mv config.json base.json
 echo "kernel $(uname -r), $(criu --version | head -1)"
 printf '%8s %14s %12s %10s\n' MiB checkpoint_ms restore_ms image_MiB
-sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(16 64 128)
+sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(8 32 64)
 for size in "${sizes[@]}"; do
   rm -f rootfs/tmp/ready
-  jq --arg s "$size" '.process.terminal=false | .process.args=["sh","-c",
-    ("exec </dev/null >/dev/null 2>&1; x=$(head -c " + $s + "m /dev/zero | tr \"\\\\0\" a); echo ready > /tmp/ready; sleep 100000")]' \
+  jq --arg s "$size" '.process.terminal=false | .root.readonly=false | .process.args=["sh","-c",
+    ("exec </dev/null >/dev/null 2>&1; x=$(dd if=/dev/zero bs=1048576 count=" + $s + " 2>/dev/null | tr \"\\\\0\" a); echo ready > /tmp/ready; sleep 100000")]' \
     base.json > config.json
   $R run -d bench
-  until [ -e rootfs/tmp/ready ]; do sleep 0.5; done
+  for _ in $(seq 1 600); do [ -e rootfs/tmp/ready ] && break; sleep 0.5; done
+  [ -e rootfs/tmp/ready ] || { echo "container with $size MiB never got ready" >&2; $R list; exit 1; }
   rm -rf /var/tmp/img
   t0=$(ms); $R checkpoint --image-path /var/tmp/img bench; t1=$(ms)
   $R restore -d --image-path /var/tmp/img bench; t2=$(ms)
