@@ -29,20 +29,22 @@ cp "$(command -v busybox)" $b/rootfs/bin/
 for x in sh dd tr sleep; do ln -sf busybox $b/rootfs/bin/$x; done
 cd $b && $R spec && mv config.json base.json
 echo "kernel $(uname -r), $(criu --version | head -1)"
-printf '%8s %14s %12s %10s\n' MiB checkpoint_ms restore_ms image_MiB
+printf '%8s %8s %14s %12s %10s\n' MiB rss_MiB checkpoint_ms restore_ms image_MiB
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(8 32 64)
 for size in "${sizes[@]}"; do
   rm -f rootfs/tmp/ready
   jq --arg s "$size" '.process.terminal=false | .root.readonly=false | .process.args=["sh","-c",
-    ("exec </dev/null >/dev/null 2>&1; x=$(dd if=/dev/zero bs=1048576 count=" + $s + " 2>/dev/null | tr \"\\\\0\" a); echo ready > /tmp/ready; sleep 100000")]' \
+    ("exec </dev/null >/dev/null 2>&1; x=$(dd if=/dev/zero bs=1048576 count=" + $s + " 2>/dev/null | tr -c a a); echo ready > /tmp/ready; while true; do sleep 100000; done")]' \
     base.json > config.json
   $R run -d bench
   for _ in $(seq 1 600); do [ -e rootfs/tmp/ready ] && break; sleep 0.5; done
   [ -e rootfs/tmp/ready ] || { echo "container with $size MiB never got ready" >&2; $R list; exit 1; }
   rm -rf /var/tmp/img
+  pid=$($R state bench | jq .pid)
+  rss=$(( $(awk '/VmRSS/ {print $2}' /proc/$pid/status) / 1024 ))
   t0=$(ms); $R checkpoint --image-path /var/tmp/img bench; t1=$(ms)
   $R restore -d --image-path /var/tmp/img bench; t2=$(ms)
   img=$(du -sm /var/tmp/img | cut -f1)
-  printf '%8s %14s %12s %10s\n' "$size" $((t1 - t0)) $((t2 - t1)) "$img"
+  printf '%8s %8s %14s %12s %10s\n' "$size" "$rss" $((t1 - t0)) $((t2 - t1)) "$img"
   $R delete -f bench
 done
