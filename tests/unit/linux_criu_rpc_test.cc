@@ -74,7 +74,10 @@ TEST(CriuRpcTest, DecodesFailureWithErrnoAndMessage) {
 }
 
 TEST(CriuRpcTest, TruncatedInputThrows) {
-  EXPECT_THROW(decode_response(std::string("\x0a\x05ab", 4)), std::exception);
+  EXPECT_THROW(decode_response(std::string("\x0a\x05"
+                                           "ab",
+                                           4)),
+               std::exception);
   EXPECT_THROW(decode_response(std::string("\x08\xff", 2)), std::exception);
 }
 
