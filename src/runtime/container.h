@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "oci/state.h"
+#include "runtime/checkpoint.h"
 #include "runtime/state_store.h"
 
 namespace vessel::runtime {
@@ -118,6 +119,10 @@ class Runtime {
   void update(const std::string& id, const nlohmann::json& resources);
   // runc's `events --stats` "data" object (cpu, memory, pids, blkio, hugetlb...).
   nlohmann::json stats(const std::string& id) const;
+
+  // runtime/checkpoint.cc and runtime/restore.cc: CRIU. restore returns as run does.
+  void checkpoint(const CheckpointOptions& opts);
+  int restore(const RestoreOptions& opts);
 
  private:
   // held: release through a socket pair (start_held) instead of a start socket. record_later:

@@ -238,7 +238,13 @@ void init_steps(InitArgs& a) {
   linux::enter_root(a.rootfs, a.no_pivot, own_mount_ns);
   rootfd.reset();
   linux::apply_sysctls(spec.linux.sysctl);
-  if (proc.terminal) setup_console(a, proc);
+  if (proc.terminal) {
+    setup_console(a, proc);
+  } else {
+    // As runc's init: a session of its own, terminal or not (CRIU refuses to dump a tree
+    // whose session leader is outside the container's pid namespace). Already a leader: fine.
+    (void)::setsid();
+  }
   // Read-only tmpfs mounts and /dev, now that their contents (the console too) exist.
   linux::make_readonly_now(readonly_later);
   readonly_later.clear();

@@ -79,18 +79,27 @@ TEST_F(ParityCliHelpTest, UnknownCommandIsAnError) {
   }
 }
 
-// checkpoint and restore exist as commands, and fail with a clear error.
+// checkpoint of a container that is not running, and restore under a taken ID, fail with a
+// clear error and leave the container alone (checkpoint_test.cc has the rest).
 TEST_F(ParityCliHelpTest, CheckpointAndRestoreFailClearly) {
   json cfg = config({"sleep", "1000"});
   std::string id = new_id("ckpt");
-  Result c = create(id, write_bundle(cfg));
+  std::string bundle = write_bundle(cfg);
+  Result c = create(id, bundle);
   ASSERT_TRUE(c.ok()) << c.describe();
+  mkdirs(dir() + "/ckpt-image");
+  write_text(dir() + "/ckpt-image/inventory.img", "");
   for (const char* cmd : {"checkpoint", "restore"}) {
     SCOPED_TRACE(cmd);
-    Result r = rt({cmd, "--image-path", dir() + "/ckpt-image", id});
+    std::vector<std::string> argv = {cmd, "--image-path", dir() + "/ckpt-image"};
+    if (std::string(cmd) == "restore") argv.insert(argv.end(), {"--bundle", bundle});
+    argv.push_back(id);
+    Result r = rt(argv);
     EXPECT_TRUE(r.exited() && r.exit_code() != 0) << r.describe();
     if (!runtime_is_runc()) {
-      EXPECT_TRUE(contains(r.err, std::string(cmd) + " is not supported")) << r.describe();
+      EXPECT_TRUE(
+          contains(r.err, std::string(cmd) == "checkpoint" ? "not running" : "already exists"))
+          << r.describe();
     }
   }
   EXPECT_EQ(status(id), "created") << "a failed checkpoint must leave the container alone";

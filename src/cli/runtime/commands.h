@@ -14,6 +14,7 @@ struct Globals {
   bool debug = false;
   bool systemd_cgroup = false;
   std::string rootless = "auto";
+  std::string criu;  // --criu: the criu program (default: criu in PATH)
 };
 
 // The command's body, run after parsing; returns the process exit code.
@@ -34,7 +35,7 @@ void add_resume(CLI::App& app, Globals& g, Action& action);
 void add_ps(CLI::App& app, Globals& g, Action& action);
 void add_update(CLI::App& app, Globals& g, Action& action);
 void add_events(CLI::App& app, Globals& g, Action& action);
-// runc's checkpoint and restore: in the help, failing with "not supported".
+// runc's checkpoint and restore through CRIU (cli/runtime/checkpoint.cc).
 void add_checkpoint(CLI::App& app, Globals& g, Action& action);
 void add_restore(CLI::App& app, Globals& g, Action& action);
 // Hidden: __generate-man DIR (the man pages, written by the build).

@@ -78,8 +78,7 @@ int main(int argc, char** argv) {
                  "auto|true|false: a rootless container skips a cgroup it may not create, with a "
                  "warning (auto: when not run as root)")
       ->check(CLI::IsMember({"auto", "true", "false"}));
-  std::string criu;
-  app.add_option("--criu", criu, "accepted for runc compatibility; checkpointing is unsupported")
+  app.add_option("--criu", g.criu, "path to the criu binary for checkpoint and restore")
       ->group("");
 
   cli::Action action;

@@ -1,0 +1,245 @@
+// checkpoint and restore through CRIU. Where `criu check` fails (this host's 6.18 kernel: the
+// vDSO), the tests that need CRIU skip with its reason; `make test-criu-vm` runs them in the
+// pure cgroup v2 VM (Debian's 6.1 kernel). The bad-input tests need no working CRIU.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "harness.h"
+
+namespace itest {
+namespace {
+
+// "" when CRIU works here, else why not (the last Error line of `criu check`).
+const std::string& criu_unusable() {
+  static const std::string why = [] {
+    Result which = run_cmd({"/bin/sh", "-c", "command -v criu || ls /usr/sbin/criu"});
+    if (!which.ok()) return std::string("criu is not installed");
+    Result r = run_cmd({"/bin/sh", "-c", "criu check 2>&1"}, 60s);
+    if (r.ok()) return std::string();
+    std::string last;
+    for (const auto& line : split_lines(r.out))
+      if (contains(line, "Error")) last = line;
+    return "criu check fails here: " + (last.empty() ? trim(r.out) : last);
+  }();
+  return why;
+}
+
+#define SKIP_WITHOUT_CRIU()                                        \
+  do {                                                             \
+    if (!criu_unusable().empty()) GTEST_SKIP() << criu_unusable(); \
+  } while (0)
+
+// Lines 1, 2, 3... with no gap or restart: what a counter that kept its memory wrote.
+::testing::AssertionResult consecutive_from_one(const std::string& text) {
+  int want = 1;
+  for (const auto& line : split_lines(text)) {
+    if (trim(line).empty()) continue;
+    if (trim(line) != std::to_string(want))
+      return ::testing::AssertionFailure() << "line " << want << " is \"" << line << "\" in:\n"
+                                           << text;
+    ++want;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+int line_count(const std::string& text) {
+  int n = 0;
+  for (const auto& line : split_lines(text))
+    if (!trim(line).empty()) ++n;
+  return n;
+}
+
+class CheckpointTest : public ContainerTest {
+ protected:
+  // A counter in a shell variable (memory), appended to /shared/<file> (an external bind
+  // mount) every 0.1 s; stdio are the container's own /dev/null.
+  json counter(const std::string& file) {
+    return config({"sh", "-c",
+                   "exec </dev/null >/dev/null 2>&1; i=0; while true; do i=$((i+1)); echo $i >> "
+                   "/shared/" +
+                       file + "; sleep 0.1; done"});
+  }
+  std::string log_of(const std::string& file) { return read_text(shared_dir() + "/" + file); }
+  bool grows_past(const std::string& file, int n) {
+    return wait_until([&] { return line_count(log_of(file)) > n; }, 60s);
+  }
+};
+
+TEST_F(CheckpointTest, CounterContinuesAfterRestore) {
+  SKIP_WITHOUT_CRIU();
+  std::string id = new_id("ckpt");
+  std::string bundle = write_bundle(counter("count"));
+  ASSERT_TRUE(rt({"run", "-d", "--bundle", bundle, id}).ok());
+  ASSERT_TRUE(grows_past("count", 3));
+  std::string image = dir() + "/image";
+  Result c = rt({"checkpoint", "--image-path", image, id}, {60s});
+  ASSERT_TRUE(c.ok()) << c.describe();
+  EXPECT_EQ(status(id), "") << "a checkpoint without --leave-running removes the container";
+  EXPECT_TRUE(exists(image + "/inventory.img"));
+  int at_dump = line_count(log_of("count"));
+
+  Result r = rt({"restore", "-d", "--image-path", image, "--bundle", bundle, id}, {60s});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(status(id), "running");
+  ASSERT_TRUE(grows_past("count", at_dump + 3));
+  EXPECT_TRUE(consecutive_from_one(log_of("count")));
+  // A normal container again: exec, kill, delete.
+  Result e = rt({"exec", id, "cat", "/proc/1/cmdline"});
+  EXPECT_TRUE(e.ok() && contains(e.out, "while true")) << e.describe();
+  EXPECT_TRUE(rt({"kill", id, "KILL"}).ok());
+  EXPECT_TRUE(wait_status(id, "stopped"));
+  EXPECT_TRUE(rt({"delete", id}).ok());
+  EXPECT_EQ(status(id), "");
+}
+
+TEST_F(CheckpointTest, LeaveRunningThenRestoreUnderNewId) {
+  SKIP_WITHOUT_CRIU();
+  std::string id = new_id("ckpt");
+  std::string bundle = write_bundle(counter("count"));
+  ASSERT_TRUE(rt({"run", "-d", "--bundle", bundle, id}).ok());
+  ASSERT_TRUE(grows_past("count", 2));
+  std::string image = dir() + "/image";
+  Result c = rt({"checkpoint", "--leave-running", "--image-path", image, id}, {60s});
+  ASSERT_TRUE(c.ok()) << c.describe();
+  EXPECT_EQ(status(id), "running");
+  int at_dump = line_count(log_of("count"));
+  EXPECT_TRUE(grows_past("count", at_dump + 2)) << "the original keeps counting";
+  ASSERT_TRUE(rt({"delete", "--force", id}).ok());
+
+  // The copy counts on in a file of its own from the dumped value: its memory came back.
+  std::string id2 = new_id("copy");
+  Result r = rt({"restore", "-d", "--image-path", image, "--bundle", bundle, id2}, {60s});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(status(id2), "running");
+  auto st = state(id2);
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ((*st)["id"], id2);
+  Result e = rt({"exec", id2, "sh", "-c", "echo $$"});
+  EXPECT_TRUE(e.ok()) << e.describe();
+  ASSERT_TRUE(rt({"delete", "--force", id2}).ok());
+  EXPECT_EQ(status(id2), "");
+}
+
+TEST_F(CheckpointTest, PreDumpThenFinalDump) {
+  SKIP_WITHOUT_CRIU();
+  std::string id = new_id("ckpt");
+  std::string bundle = write_bundle(counter("count"));
+  ASSERT_TRUE(rt({"run", "-d", "--bundle", bundle, id}).ok());
+  ASSERT_TRUE(grows_past("count", 2));
+  std::string base = dir() + "/images";
+  Result p = rt({"checkpoint", "--pre-dump", "--image-path", base + "/pre", id}, {60s});
+  ASSERT_TRUE(p.ok()) << p.describe();
+  EXPECT_EQ(status(id), "running") << "a pre-dump leaves the container running";
+  int at_pre = line_count(log_of("count"));
+  ASSERT_TRUE(grows_past("count", at_pre + 2));
+  Result f =
+      rt({"checkpoint", "--image-path", base + "/final", "--parent-path", "../pre", id}, {60s});
+  ASSERT_TRUE(f.ok()) << f.describe();
+  EXPECT_EQ(status(id), "");
+  int at_dump = line_count(log_of("count"));
+  Result r = rt({"restore", "-d", "--image-path", base + "/final", "--bundle", bundle, id}, {60s});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  ASSERT_TRUE(grows_past("count", at_dump + 2));
+  EXPECT_TRUE(consecutive_from_one(log_of("count")));
+}
+
+// Bad input: one line, non-zero, nothing changed or left behind. No working CRIU needed.
+TEST_F(CheckpointTest, BadFlagsFailCleanly) {
+  std::string id = new_id("ckpt");
+  json cfg = config({"sleep", "1000"});
+  std::string bundle = write_bundle(cfg);
+  ASSERT_TRUE(rt({"run", "-d", "--bundle", bundle, id}).ok());
+  std::string image = dir() + "/image";
+  Result a = rt({"checkpoint", "--image-path", image, "--parent-path", "/abs/pre", id});
+  EXPECT_NE(a.exit_code(), 0);
+  EXPECT_TRUE(contains(a.err, "--parent-path")) << a.describe();
+  Result m = rt({"checkpoint", "--image-path", image, "--manage-cgroups-mode", "bogus", id});
+  EXPECT_NE(m.exit_code(), 0);
+  EXPECT_TRUE(contains(m.err, "--manage-cgroups-mode")) << m.describe();
+  Result n = rt({"checkpoint", "--image-path", image, "--empty-ns", "pid", id});
+  EXPECT_NE(n.exit_code(), 0);
+  EXPECT_TRUE(contains(n.err, "--empty-ns")) << n.describe();
+  EXPECT_FALSE(exists(image)) << "no image directory for a refused checkpoint";
+  EXPECT_EQ(status(id), "running");
+  ASSERT_TRUE(rt({"delete", "--force", id}).ok());
+
+  // A restore from a path without a checkpoint leaves no container, cgroup or mount.
+  HostSnapshot before = snapshot();
+  std::string id2 = new_id("rst");
+  Result r =
+      rt({"restore", "-d", "--image-path", dir() + "/no-such-image", "--bundle", bundle, id2});
+  EXPECT_NE(r.exit_code(), 0);
+  EXPECT_TRUE(contains(r.err, "no-such-image")) << r.describe();
+  EXPECT_EQ(split_lines(trim(log_messages(r.err))).size(), 1u) << r.describe();
+  expect_nothing_left(before, id2, cfg["linux"]["cgroupsPath"]);
+}
+
+// Without a working CRIU: the reason in one line, and the container left alone.
+TEST_F(CheckpointTest, UnusableCriuSaysWhyAndChangesNothing) {
+  if (criu_unusable().empty()) GTEST_SKIP() << "CRIU works here";
+  std::string id = new_id("ckpt");
+  std::string bundle = write_bundle(config({"sleep", "1000"}));
+  ASSERT_TRUE(rt({"run", "-d", "--bundle", bundle, id}).ok());
+  std::string image = dir() + "/image";
+  Result c = rt({"checkpoint", "--image-path", image, id}, {60s});
+  EXPECT_NE(c.exit_code(), 0);
+  EXPECT_TRUE(contains(c.err, "CRIU cannot work here")) << c.describe();
+  EXPECT_FALSE(exists(image));
+  EXPECT_EQ(status(id), "running");
+}
+
+// A TCP connection between two containers in a network namespace the test creates survives
+// the client's checkpoint and restore with --tcp-established.
+TEST_F(CheckpointTest, TcpConnectionSurvivesWithTcpEstablished) {
+  SKIP_WITHOUT_CRIU();
+  std::string ns = "criu16-" + std::to_string(::getpid());
+  ASSERT_TRUE(run_cmd({"ip", "netns", "add", ns}).ok());
+  defer([ns] { run_cmd({"ip", "netns", "del", ns}); });
+  ASSERT_TRUE(run_cmd({"ip", "-n", ns, "link", "set", "lo", "up"}).ok());
+  auto in_ns = [&](json cfg) {
+    for (auto& n : cfg["linux"]["namespaces"])
+      if (n["type"] == "network") n["path"] = "/run/netns/" + ns;
+    return cfg;
+  };
+  std::string server = new_id("srv");
+  ASSERT_TRUE(
+      rt({"run", "-d", "--bundle",
+          write_bundle(in_ns(config(
+              {"sh", "-c",
+               // nc ends the connection at EOF on its stdin: give it one that stays open.
+               "exec </dev/null 2>/dev/null; sleep 1000000 | nc -l -p 5000 > /shared/tcp"}))),
+          server})
+          .ok());
+  std::string client = new_id("cli");
+  std::string cbundle = write_bundle(in_ns(config(
+      {"sh", "-c",
+       "exec </dev/null >/dev/null 2>&1; i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; "
+       "done | nc 127.0.0.1 5000"})));
+  // The server may not listen yet: retry the client until lines arrive.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        if (line_count(log_of("tcp")) > 0) return true;
+        if (status(client) != "running") {
+          rt({"delete", "--force", client});
+          rt({"run", "-d", "--bundle", cbundle, client});
+        }
+        return false;
+      },
+      60s, 300ms));
+  ASSERT_TRUE(grows_past("tcp", 3));
+  std::string image = dir() + "/image";
+  Result c = rt({"checkpoint", "--tcp-established", "--image-path", image, client}, {60s});
+  ASSERT_TRUE(c.ok()) << c.describe();
+  int at_dump = line_count(log_of("tcp"));
+  Result r =
+      rt({"restore", "-d", "--tcp-established", "--image-path", image, "--bundle", cbundle, client},
+         {60s});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  ASSERT_TRUE(grows_past("tcp", at_dump + 3)) << "the connection carries data after restore";
+  EXPECT_TRUE(consecutive_from_one(log_of("tcp")));
+  EXPECT_EQ(status(server), "running") << "the server never saw the connection end";
+}
+
+}  // namespace
+}  // namespace itest
