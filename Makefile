@@ -12,7 +12,7 @@ DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev 
                uidmap slirp4netns \
                libboost-dev docker.io docker-compose python3-docker \
                strace clang-14 libclang-rt-14-dev \
-               libtomlplusplus-dev man-db groff-base dpkg-dev
+               libtomlplusplus-dev man-db groff-base dpkg-dev libyaml-cpp-dev
 
 .PHONY: all build deps install test unit integration asan e2e demo clean format faults fuzz soak \
         deb deb-test

@@ -7,7 +7,9 @@
 //                default_subnet (the subnet of the default network "vessel" when it is made)
 //   [containers] ulimits (["nofile=1024:2048", …]: for names --ulimit does not give),
 //                log_max_size ("10m": a container log is rotated past it),
-//                userns ("host" | "auto": what a container of root gets without --userns)
+//                userns ("host" | "auto": what a container of root gets without --userns),
+//                detach_keys ("ctrl-p,ctrl-q": the keys that leave an attached terminal),
+//                cdi_spec_dirs (["/etc/cdi", "/var/run/cdi"]: where CDI device specs are)
 //   [registries] search (registries tried in order for a short name such as "busybox"),
 //                insecure (hosts reached over plain http or unverified TLS),
 //                mirrors ({"docker.io" = ["mirror.example:5000"]}: tried first for pulls)

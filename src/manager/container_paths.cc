@@ -1,4 +1,6 @@
 // Where a container's files are; shared by the CLI and the monitor.
+#include <unistd.h>
+
 #include "manager/containers.h"
 #include "runtime/process.h"
 #include "util/file.h"
@@ -10,6 +12,30 @@ std::string container_dir(Store& store, const std::string& id) {
 }
 std::string log_path(Store& store, const std::string& id) {
   return container_dir(store, id) + "/ctr.log";
+}
+
+std::vector<std::string> log_files(Store& store, const std::string& id) {
+  std::string path = log_path(store, id);
+  std::vector<std::string> files;
+  for (int k = 1; k <= 100 && ::access((path + "." + std::to_string(k)).c_str(), F_OK) == 0; ++k)
+    files.insert(files.begin(), path + "." + std::to_string(k));
+  files.push_back(path);
+  return files;
+}
+
+bool oom_killed(Store& store, const std::string& id) {
+  return ::access((container_dir(store, id) + "/oom-killed").c_str(), F_OK) == 0;
+}
+void set_oom_killed(Store& store, const std::string& id, bool killed) {
+  std::string path = container_dir(store, id) + "/oom-killed";
+  if (!killed) {
+    ::unlink(path.c_str());
+    return;
+  }
+  try {
+    write_file_atomic(path, "", 0600);
+  } catch (const std::exception&) {
+  }
 }
 
 std::string attach_socket_path(Store& store, const std::string& id) {
