@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <map>
 
 #include "harness.h"
 
@@ -45,8 +46,9 @@ class DevicesLogsTest : public ::testing::Test {
   // Nothing of a failed run stays: no container, no container directory.
   void expect_nothing_left() {
     EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
-    if (exists(root_ + "/containers"))
+    if (exists(root_ + "/containers")) {
       EXPECT_EQ(run_cmd({"ls", "-A", root_ + "/containers"}).out, "");
+    }
   }
 
   std::string dir_, root_;
@@ -196,6 +198,28 @@ TEST_F(DevicesLogsTest, OomKillIsAnEventBeforeDieAndStateOomKilled) {
                            "container=calm", "--format", "{{.Action}}"})
                             .out,
                         "oom"));
+}
+
+TEST_F(DevicesLogsTest, PsSizeShowsWhatAContainerWrote) {
+  ASSERT_TRUE(v({"run", "--network", "none", "--name", "big", "busybox", "sh", "-c",
+                 "head -c 300000 /dev/zero > /big"})
+                  .ok());
+  ASSERT_TRUE(v({"run", "--network", "none", "--name", "small", "busybox", "true"}).ok());
+  auto ps = v({"ps", "-a", "--size", "--format", "json"});
+  ASSERT_TRUE(ps.ok()) << ps.describe();
+  json rows = json::parse(ps.out);
+  std::map<std::string, uint64_t> rw, total;
+  for (const auto& r : rows) {
+    rw[r["Names"][0]] = r["SizeRw"];
+    total[r["Names"][0]] = r["SizeRootFs"];
+  }
+  EXPECT_GE(rw["big"], 300000u);
+  EXPECT_LT(rw["big"], 400000u);
+  EXPECT_LT(rw["small"], 10000u);
+  EXPECT_GT(total["small"], rw["small"]);  // the image counts in the virtual size
+  auto table = v({"ps", "-a", "-s"});
+  EXPECT_TRUE(contains(split_lines(table.out)[0], "SIZE")) << table.out;
+  EXPECT_TRUE(contains(table.out, "(virtual ")) << table.out;
 }
 
 }  // namespace
