@@ -44,7 +44,11 @@ class AttachTest : public ::testing::Test {
   }
   static std::string quoted(const std::vector<std::string>& argv) {
     std::string s;
-    for (const auto& a : argv) s += (s.empty() ? "'" : " '") + a + "'";
+    for (const auto& a : argv) {
+      std::string q;
+      for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      s += (s.empty() ? "'" : " '") + q + "'";
+    }
     return s;
   }
   // `vessel ARGS` on a terminal of its own; type() feeds it, screen() is what it printed.
