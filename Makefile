@@ -12,7 +12,7 @@ DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev 
                uidmap slirp4netns fuse-overlayfs fuse3 \
                libboost-dev docker.io docker-compose python3-docker \
                strace clang-14 libclang-rt-14-dev \
-               libtomlplusplus-dev man-db groff-base dpkg-dev runc zsh criu
+               libtomlplusplus-dev man-db groff-base dpkg-dev runc zsh criu libyaml-cpp-dev
 
 .PHONY: all build deps install test unit integration asan e2e demo clean format faults fuzz soak rootless-cgroups-v2 \
         deb deb-test test-criu-vm

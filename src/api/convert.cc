@@ -383,7 +383,7 @@ json container_inspect(manager::Store& store, const ContainerRecord& c) {
         {"Running", running},
         {"Paused", c.state == "paused"},
         {"Restarting", c.state == "restarting"},
-        {"OOMKilled", false},
+        {"OOMKilled", manager::oom_killed(store, c.id)},
         {"Dead", false},
         {"Pid", running ? c.pid : 0},
         {"ExitCode", c.exit_code},

@@ -91,7 +91,7 @@ void logs(manager::Store& store, const Request& req, Conn& conn, const Params& p
 
   std::string path = manager::log_path(store, c.id);
   std::deque<std::string> lines;
-  for (const auto& file : {path + ".1", path}) {
+  for (const auto& file : manager::log_files(store, c.id)) {
     std::ifstream in(file);
     std::string line;
     while (std::getline(in, line)) {

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "util/detach_keys.h"
 #include "util/error.h"
 #include "util/file.h"
 
@@ -267,7 +268,7 @@ UniqueFd recv_fd(int sock, std::string* name) {
   return out;
 }
 
-void proxy_terminal(int master, int stop_fd) {
+bool proxy_terminal(int master, int stop_fd, const std::string& detach_keys) {
   const bool tty = ::isatty(STDIN_FILENO) == 1;
   std::optional<RawMode> raw;
   std::optional<WinchFd> winch;
@@ -281,6 +282,7 @@ void proxy_terminal(int master, int stop_fd) {
   char buf[16384];
   std::string pending;  // read from stdin, not yet accepted by the master
   bool stdin_open = true;
+  DetachScanner detach(detach_keys);
 
   auto to_stdout = [&](size_t len) { write_all(STDOUT_FILENO, buf, len); };
   // Returns false once the master is gone.
@@ -318,7 +320,7 @@ void proxy_terminal(int master, int stop_fd) {
         if (read_master(master, buf, sizeof buf, &got) != Read::data) break;
         to_stdout(got);
       }
-      return;
+      return false;
     }
 
     if (fds[3].revents & POLLIN) {
@@ -329,17 +331,19 @@ void proxy_terminal(int master, int stop_fd) {
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       size_t got = 0;
       Read r = read_master(master, buf, sizeof buf, &got);
-      if (r == Read::end) return;
+      if (r == Read::end) return false;
       if (r == Read::data) to_stdout(got);
     }
-    if ((fds[1].revents & POLLOUT) && !flush_pending()) return;
+    if ((fds[1].revents & POLLOUT) && !flush_pending()) return false;
 
     if (fds[0].revents & POLLNVAL) stdin_open = false;  // no stdin at all
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
       if (n > 0) {
-        pending.assign(buf, static_cast<size_t>(n));
-        if (!flush_pending()) return;
+        pending.clear();
+        bool leave = detach.feed(buf, static_cast<size_t>(n), pending);
+        if (!flush_pending()) return false;
+        if (leave) return true;
       } else if (n == 0 || errno == EIO) {
         // The container keeps running and its output is still shown; it just gets no more
         // input (EIO: the user's terminal hung up).

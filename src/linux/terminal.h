@@ -40,7 +40,8 @@ UniqueFd recv_fd(int sock, std::string* name);
 // Copies between the caller's stdin/stdout and `master` until the container side closes,
 // puts the caller's terminal (if stdin is a tty) in raw mode for the duration and restores it,
 // and forwards window-size changes. Returns when the master reaches EOF/EIO or `stop_fd`
-// becomes readable.
-void proxy_terminal(int master, int stop_fd);
+// becomes readable (false), or when the input brought `detach_keys` (util/detach_keys.h; "":
+// never), which are not sent on (true: the caller leaves the process running).
+bool proxy_terminal(int master, int stop_fd, const std::string& detach_keys = "");
 
 }  // namespace vessel::linux

@@ -12,6 +12,7 @@
 
 #include "manager/oci_runtime.h"
 #include "manager/options.h"
+#include "util/detach_keys.h"
 #include "util/error.h"
 #include "util/file.h"
 
@@ -74,6 +75,16 @@ std::string runtime_program(const std::string& v) {
     return e.what();
   }
 }
+
+std::string detach_keys(const std::string& v) {
+  try {
+    parse_detach_keys(v);
+    return "";
+  } catch (const std::exception&) {
+    return "must be keys such as ctrl-p,ctrl-q (a character, or ctrl-X)";
+  }
+}
+
 std::string host(const std::string& v) {
   static const std::regex re(R"(^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:\d{1,5})?$)");
   return std::regex_match(v, re) ? "" : "must be a registry host[:port]";
@@ -89,6 +100,8 @@ const KeySpec kKeys[] = {
     {"containers.log_max_size", Kind::string, size},
     {"containers.userns", Kind::string, userns_mode},
     {"containers.runtime", Kind::string, runtime_program},
+    {"containers.detach_keys", Kind::string, detach_keys},
+    {"containers.cdi_spec_dirs", Kind::list, absolute_path},
     {"registries.search", Kind::list, host},
     {"registries.insecure", Kind::list, host},
     {"registries.mirrors", Kind::mirrors, host},

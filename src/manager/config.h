@@ -9,7 +9,9 @@
 //                log_max_size ("10m": a container log is rotated past it),
 //                userns ("host" | "auto": what a container of root gets without --userns),
 //                runtime ("vessel-runtime": vessel's own, in process; or an OCI runtime program
-//                such as "runc", "crun" or an absolute path, run with --root under the run dir)
+//                such as "runc", "crun" or an absolute path, run with --root under the run dir),
+//                detach_keys ("ctrl-p,ctrl-q": the keys that leave an attached terminal),
+//                cdi_spec_dirs (["/etc/cdi", "/var/run/cdi"]: where CDI device specs are)
 //   [registries] search (registries tried in order for a short name such as "busybox"),
 //                insecure (hosts reached over plain http or unverified TLS),
 //                mirrors ({"docker.io" = ["mirror.example:5000"]}: tried first for pulls)

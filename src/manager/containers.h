@@ -74,6 +74,15 @@ void remove_volume(Store& store, const std::string& name, bool force);
 
 std::string container_dir(Store& store, const std::string& id);
 std::string log_path(Store& store, const std::string& id);
+// State.OOMKilled: the OOM killer ended a process of the container's last run (DIR/oom-killed,
+// written by the monitor when the container exits).
+bool oom_killed(Store& store, const std::string& id);
+void set_oom_killed(Store& store, const std::string& id, bool killed);
+// Bytes the container wrote to its root filesystem: its overlay upper layer, or its whole vfs copy
+// (ps --size). Files only, no directory entries; 0 where there is none.
+uint64_t container_rw_size(Store& store, const std::string& id);
+// The log's files, oldest first: the rotated ctr.log.N … ctr.log.1 that exist, then ctr.log.
+std::vector<std::string> log_files(Store& store, const std::string& id);
 // Where a running container's monitor accepts `vessel attach` clients.
 std::string attach_socket_path(Store& store, const std::string& id);
 bool monitor_alive(const ContainerRecord& c);

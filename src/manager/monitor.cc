@@ -261,10 +261,14 @@ void exec_supervisor(Store& store, const ContainerRecord& rec, pid_t pid, Stdio&
     args.push_back(flag);
     args.push_back(std::to_string(fd));
   };
-  int64_t log_max = rec.options.get<RunOptions>().log_max_size;
-  if (log_max > 0) {
+  auto ro = rec.options.get<RunOptions>();
+  if (ro.log_max_size > 0) {
     args.push_back("--log-max");
-    args.push_back(std::to_string(log_max));
+    args.push_back(std::to_string(ro.log_max_size));
+  }
+  if (ro.log_max_files > 0) {
+    args.push_back("--log-files");
+    args.push_back(std::to_string(ro.log_max_files));
   }
   pass("--hold", g_slirp_exit.get());  // slirp4netns runs as long as the container
   pass("--out", io.out.get());
@@ -327,6 +331,7 @@ int start_and_hand_off(Store& store, ContainerRecord& rec, Clients& clients, int
   rec.pid = pid;
   rec.started_at = now_rfc3339();
   store.update_container(rec);
+  set_oom_killed(store, rec.id, false);
   emit_container_event(store, rec, "start");
   clients.broadcast(Frame::started, std::to_string(pid));
   int64_t started = monotonic_ms();
@@ -345,6 +350,16 @@ int start_and_hand_off(Store& store, ContainerRecord& rec, Clients& clients, int
 int after_exit(Store& store, const std::string& id, Clients& clients, int attach_fd, int exit_code,
                int64_t started_ms, int64_t backoff_ms, const std::string& error) {
   auto rec = store.container_by_id(id);
+  // The cgroup goes with the runtime's record: first its count of OOM kills (State.OOMKilled),
+  // from vessel's own runtime (an external one keeps its record elsewhere).
+  bool oom = false;
+  if (rec && rec->options.value("runtime", std::string()).empty()) {
+    try {
+      oom = runtime::Runtime(store.paths().runtime_root()).oom_kills(id) > 0;
+    } catch (const std::exception& e) {
+      log::warn(e.what());
+    }
+  }
   try {
     // A record removed under us: vessel's own runtime as before (`rm` removes the rest).
     runtime_for(store, rec ? rec->options.value("runtime", std::string()) : "")->remove(id, true);
@@ -359,6 +374,8 @@ int after_exit(Store& store, const std::string& id, Clients& clients, int attach
   rec->pid = 0;
   rec->finished_at = now_rfc3339();
   if (!error.empty()) rec->error = error;
+  set_oom_killed(store, id, oom);
+  if (oom) emit_container_event(store, *rec, "oom");
   emit_container_event(store, *rec, "die", {{"exitCode", std::to_string(exit_code)}});
   if (error.empty() && should_restart(*rec, exit_code)) {
     // Back off 100 ms, doubling up to a minute; a run of 10 s or more resets it.

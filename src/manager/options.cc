@@ -47,6 +47,7 @@ void to_json(json& j, const RunOptions& o) {
            {"security_opt", o.security_opt},
            {"ulimits", o.ulimits},
            {"log_max_size", o.log_max_size},
+           {"log_max_files", o.log_max_files},
            {"stop_signal", o.stop_signal},
            {"stop_timeout", o.stop_timeout},
            {"restart", o.restart},
@@ -107,6 +108,7 @@ void from_json(const json& j, RunOptions& o) {
   o.security_opt = j.value("security_opt", std::vector<std::string>{});
   o.ulimits = j.value("ulimits", std::vector<std::string>{});
   o.log_max_size = j.value("log_max_size", int64_t{0});
+  o.log_max_files = j.value("log_max_files", 0);
   o.stop_signal = j.value("stop_signal", "");
   o.stop_timeout = j.value("stop_timeout", 10);
   o.restart = j.value("restart", "no");

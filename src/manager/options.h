@@ -50,6 +50,7 @@ struct RunOptions {
   std::vector<std::string> security_opt;
   std::vector<std::string> ulimits;  // name=soft[:hard]
   int64_t log_max_size = 0;          // the log is rotated past this many bytes (0: 10 MiB)
+  int log_max_files = 0;             // files kept, ctr.log included (0: 2; 1: start over)
   std::string stop_signal;           // empty: the image's StopSignal, else SIGTERM
   int stop_timeout = 10;
   std::string restart = "no";  // no, on-failure, always, unless-stopped

@@ -1,5 +1,7 @@
 #include "manager/spec_builder.h"
 
+#include "manager/cdi.h"
+
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -400,7 +402,14 @@ json build_spec(const SpecInputs& in) {
     res["blockIO"]["weight"] = *o.blkio_weight;
   }
   if (!lin.contains("devices")) lin["devices"] = json::array();
-  for (const auto& d : o.devices) add_device(spec, d);
+  std::vector<std::string> cdi;
+  for (const auto& d : o.devices) {
+    if (is_cdi_device_name(d))
+      cdi.push_back(d);
+    else
+      add_device(spec, d);
+  }
+  apply_cdi_devices(spec, cdi, cdi_spec_dirs());
 
   // /etc/hosts, /etc/hostname and /etc/resolv.conf of the container, kept in its directory.
   for (std::string f : {"hosts", "hostname", "resolv.conf"}) {

@@ -10,8 +10,9 @@
  * client appended. vessel-monitor-ctl then records the exit and applies the restart policy.
  * The PID, the child-subreaper flag and the blocked signals carry over each exec.
  *
- *   vessel-monitor --dir DIR --init PID --attach FD [--out FD] [--err FD] [--in FD]
- *                  [--pty FD] [--client FD]... -- NEXT-PROGRAM [ARG]...
+ *   vessel-monitor --dir DIR --init PID --attach FD [--log-max BYTES] [--log-files N]
+ *                  [--hold FD] [--out FD] [--err FD] [--in FD] [--pty FD] [--client FD]...
+ *                  -- NEXT-PROGRAM [ARG]...
  *
  * If the exec back fails, the exit code goes to DIR/exit, where the manager finds it. */
 #define _GNU_SOURCE
@@ -47,6 +48,10 @@ enum {
 #define LOG_LINE_MAX 16384 /* a longer line is written in pieces */
 /* ctr.log becomes ctr.log.1 past this many bytes (--log-max; 10 MiB by default) */
 static unsigned long long g_log_max = 10ull << 20;
+/* How many files the log keeps, ctr.log included (--log-files; 2 by default: ctr.log.1 too);
+ * 1 starts ctr.log over. */
+static unsigned g_log_files = 2;
+#define LOG_FILES_MAX 100
 #define DRAIN_MS 500 /* output still read after the init exits */
 #define PATH_BUF 4200
 
@@ -254,6 +259,30 @@ static char* json_escape(char* o, const char* text, size_t n) {
   return o;
 }
 
+/* ctr.log.N-1 goes, each ctr.log.K becomes ctr.log.K+1, ctr.log becomes ctr.log.1. */
+static void log_rotate(void) {
+  close(g_log_fd);
+  g_log_fd = -1;
+  if (g_log_files <= 1) {
+    g_log_fd = open(g_log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    g_log_written = 0;
+    return;
+  }
+  char from[PATH_BUF], to[PATH_BUF], name[32];
+  for (unsigned k = g_log_files - 1; k >= 1; --k) {
+    *put_uint(put_str(name, "ctr.log."), k, 0) = 0;
+    dir_path(to, name);
+    if (k == 1) {
+      rename(g_log_path, to);
+      break;
+    }
+    *put_uint(put_str(name, "ctr.log."), k - 1, 0) = 0;
+    dir_path(from, name);
+    rename(from, to); /* over the oldest: it goes */
+  }
+  log_open();
+}
+
 static void log_line(int stream, const char* text, size_t n) {
   if (g_log_fd < 0) return;
   char* o = put_str(g_line, "{\"log\":\"");
@@ -265,13 +294,7 @@ static void log_line(int stream, const char* text, size_t n) {
   size_t len = (size_t)(o - g_line);
   if (write_all(g_log_fd, g_line, len) != 0) return;
   g_log_written += len;
-  if (g_log_written > g_log_max) {
-    char old[PATH_BUF];
-    dir_path(old, "ctr.log.1");
-    rename(g_log_path, old);
-    close(g_log_fd);
-    log_open();
-  }
+  if (g_log_written > g_log_max) log_rotate();
 }
 
 /* stream 0 = stdout, 1 = stderr: whole lines go out as they complete. */
@@ -443,8 +466,8 @@ static int parse_fd(const char* s) {
 
 static void usage(void) {
   static const char msg[] =
-      "usage: vessel-monitor --dir DIR --init PID --attach FD [--log-max BYTES] [--hold FD]\n"
-      "       [--out FD] [--err FD] [--in FD] [--pty FD] [--client FD]... -- PROGRAM [ARG]...\n"
+      "usage: vessel-monitor --dir DIR --init PID --attach FD [--log-max BYTES] [--log-files N]\n"
+      "       [--hold FD] [--out FD] [--err FD] [--in FD] [--pty FD] [--client FD]... -- PROGRAM [ARG]...\n"
       "(run by vessel-monitor-ctl; not meant to be run by hand)\n";
   write_all(2, msg, sizeof msg - 1);
   exit(2);
@@ -472,6 +495,9 @@ int main(int argc, char** argv) {
       unsigned long long max = strtoull(v, &end, 10);
       if (!*v || *end || max == 0) usage();
       g_log_max = max;
+    } else if (strcmp(a, "--log-files") == 0) {
+      if (fd < 1 || fd > LOG_FILES_MAX) usage();
+      g_log_files = (unsigned)fd;
     } else if (fd < 0)
       usage();
     else if (strcmp(a, "--attach") == 0)

@@ -59,6 +59,9 @@ struct ExecOptions {
   bool ignore_paused = false;
   // --cgroup, repeatable: [controller[,controller]:]path, a sub-cgroup of the container's.
   std::vector<std::string> sub_cgroups;
+  // With a terminal in the foreground: the bytes that detach (util/detach_keys.h); the process
+  // then runs on with its terminal held by a small process of its own. "": none (runc's way).
+  std::string detach_keys;
 };
 
 struct ListEntry {
@@ -119,6 +122,9 @@ class Runtime {
   void update(const std::string& id, const nlohmann::json& resources);
   // runc's `events --stats` "data" object (cpu, memory, pids, blkio, hugetlb...).
   nlohmann::json stats(const std::string& id) const;
+  // How many processes the kernel's OOM killer ended in the container's cgroup (running or
+  // stopped, while the cgroup is there); 0 where it cannot tell.
+  uint64_t oom_kills(const std::string& id) const;
 
   // runtime/checkpoint.cc and runtime/restore.cc: CRIU. restore returns as run does.
   void checkpoint(const CheckpointOptions& opts);

@@ -7,6 +7,7 @@
 // close-on-exec: EOF on it tells the runtime the program is running.
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -51,6 +52,33 @@ namespace vessel::runtime {
 namespace {
 
 using oci::NamespaceType;
+
+// After the detach keys: a process of its own keeps the pty master open (and reads what the
+// process writes, so that it never blocks) until the process's side closes, so the detached
+// process neither gets SIGHUP nor stalls.
+void hold_terminal(int master) {
+  pid_t holder = ::fork();
+  if (holder != 0) return;  // the caller goes on (a failed fork: the process gets SIGHUP)
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::setsid();
+  if (master != 3) {
+    ::dup2(master, 3);
+    master = 3;
+  }
+  int null = ::open("/dev/null", O_RDWR);
+  for (int fd : {0, 1, 2}) ::dup2(null, fd);
+  ::close_range(4, ~0U, 0);
+  ::fcntl(master, F_SETFL, ::fcntl(master, F_GETFL) & ~O_NONBLOCK);
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(master, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+  }
+  ::_exit(0);
+}
 
 // Adds NAME=VALUE, replacing an earlier NAME (runc: the last setting wins).
 void set_env(std::vector<std::string>& env, const std::string& kv) {
@@ -569,13 +597,19 @@ int Runtime::exec(const ExecOptions& o) {
   if (sfd < 0) fail_errno("signalfd");
   UniqueFd sigfd(sfd);
   UniqueFd stop(::eventfd(0, EFD_CLOEXEC));
+  UniqueFd detached(::eventfd(0, EFD_CLOEXEC));
   std::thread proxy;
   if (pty_master) {
     int master = pty_master.get();
     int stop_fd = stop.get();
-    proxy = std::thread([master, stop_fd] {
+    int detached_fd = detached.get();
+    std::string keys = o.detach_keys;
+    proxy = std::thread([master, stop_fd, detached_fd, keys] {
       try {
-        linux::proxy_terminal(master, stop_fd);
+        if (linux::proxy_terminal(master, stop_fd, keys)) {
+          uint64_t one = 1;
+          [[maybe_unused]] ssize_t w = ::write(detached_fd, &one, sizeof one);
+        }
       } catch (const std::exception& e) {
         log::warn(e.what());
       }
@@ -583,6 +617,17 @@ int Runtime::exec(const ExecOptions& o) {
   }
   int code = -1;
   while (code < 0) {
+    pollfd pfds[2] = {{sigfd.get(), POLLIN, 0}, {detached.get(), POLLIN, 0}};
+    if (::poll(pfds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      fail_errno("poll (exec)");
+    }
+    if (pfds[1].revents & POLLIN) {
+      proxy.join();
+      hold_terminal(pty_master.get());
+      log::debug(fmt::format("exec {}: detached from process {}", o.id, pid));
+      return 0;
+    }
     struct signalfd_siginfo si;
     ssize_t n = retry_eintr([&] { return ::read(sigfd.get(), &si, sizeof si); });
     if (n != sizeof si) fail_errno("read signalfd");

@@ -57,7 +57,8 @@ void add_update(CLI::App& app, Globals& g, Action& action);
 void add_run_flags(CLI::App* cmd, manager::RunOptions& o, std::shared_ptr<struct RunFlagValues> v);
 struct RunFlagValues {
   std::vector<std::string> env, env_files, volumes, mounts, tmpfs, labels, networks, publish;
-  std::string memory, memory_swap, restart, entrypoint;
+  std::vector<std::string> log_opts;
+  std::string memory, memory_swap, restart, entrypoint, gpus;
   std::string health_cmd, health_interval, health_timeout, health_start_period, health_on_failure;
   int health_retries = 0;
   bool no_healthcheck = false;
@@ -85,8 +86,18 @@ bool print_inspect(const std::string& format, const nlohmann::json& objects);
 // An RFC 3339 time as docker's CreatedAt prints it: "2006-01-02 15:04:05 +0000 UTC".
 std::string docker_time(const std::string& rfc3339);
 
-// Relays an attached container's stream to this terminal until it exits; the exit code.
-int attach_stream(int stream, manager::Store& store, const std::string& id, bool tty,
-                  bool interactive);
+// How a client is attached: a terminal (-t), its input sent (-i), the signals it gets passed on
+// to the container (--sig-proxy; never with a terminal, as docker), the detach keys (bytes).
+struct AttachMode {
+  bool tty = false;
+  bool interactive = false;
+  bool sig_proxy = true;
+  std::string detach_keys;
+};
+// --detach-keys when given (`given`), else vessel.conf's containers.detach_keys, else ctrl-p,ctrl-q.
+std::string detach_keys_for(bool given, const std::string& flag);
+// Relays an attached container's stream to this terminal until it exits; the exit code (0 after
+// the detach keys, 128+N when a signal N that is not passed on ends the client).
+int attach_stream(int stream, manager::Store& store, const std::string& id, const AttachMode& m);
 
 }  // namespace vessel::cli

@@ -22,13 +22,18 @@ void add_exec(CLI::App& app, Globals& g, Action& action) {
   cmd->add_flag("-i,--interactive", *interactive, "keep stdin open");
   cmd->add_flag("-t,--tty", o->tty, "allocate a terminal");
   cmd->add_flag("-d,--detach", o->detach, "run in the background");
+  auto keys = std::make_shared<std::string>();
+  cmd->add_option("--detach-keys", *keys,
+                  "with -it: the keys that leave the process running (default ctrl-p,ctrl-q)");
   cmd->add_option("-e,--env", o->env, "set an environment variable")->allow_extra_args(false);
   cmd->add_option("-u,--user", *user, "user[:group] (name or number)");
   cmd->add_option("-w,--workdir", o->cwd, "working directory");
   cmd->add_flag("--privileged")->description("accepted; exec gets the container's privileges");
   cmd->prefix_command();
-  cmd->callback([&g, &action, cmd, o, interactive, user] {
-    action = [&g, cmd, o, interactive, user]() -> int {
+  cmd->callback([&g, &action, cmd, o, interactive, user, keys] {
+    action = [&g, cmd, o, interactive, user, keys]() -> int {
+      std::string detach_keys = detach_keys_for(cmd->count("--detach-keys") > 0, *keys);
+      if (o->tty && *interactive) o->detach_keys = detach_keys;
       auto rest = cmd->remaining();
       if (rest.size() < 2) fail("exec: expected CONTAINER COMMAND...");
       auto& store = g.store();

@@ -48,6 +48,7 @@ json container_json(Store& store, const ContainerRecord& c) {
         {"Running", c.state == "running" || c.state == "paused"},
         {"Paused", c.state == "paused"},
         {"Restarting", c.state == "restarting"},
+        {"OOMKilled", oom_killed(store, c.id)},
         {"Pid", c.pid},
         {"ExitCode", c.exit_code},
         {"Error", c.error},

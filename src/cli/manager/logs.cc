@@ -1,4 +1,5 @@
 // vessel logs: the monitor's JSON-lines log of a container, optionally followed.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -92,7 +93,7 @@ void add_logs(CLI::App& app, Globals& g, Action& action) {
       Printer p{*timestamps, since_cutoff(*since), since_cutoff(*until, "--until")};
       std::string path = log_path(store, c.id);
       std::deque<std::string> lines;
-      for (const auto& file : {path + ".1", path}) {
+      for (const auto& file : log_files(store, c.id)) {
         std::ifstream in(file);
         std::string line;
         while (std::getline(in, line)) {
@@ -105,6 +106,11 @@ void add_logs(CLI::App& app, Globals& g, Action& action) {
       // Follow: read what is appended until the container is no longer running.
       std::ifstream in(path);
       in.seekg(0, std::ios::end);
+      auto inode = [](const std::string& f) {
+        struct stat st {};
+        return ::stat(f.c_str(), &st) == 0 ? st.st_ino : ino_t{0};
+      };
+      ino_t following = inode(path);
       std::string partial;
       int idle_checks = 0;
       while (true) {
@@ -120,9 +126,14 @@ void add_logs(CLI::App& app, Globals& g, Action& action) {
           got = true;
         }
         in.clear();
+        if (!got && inode(path) != following) {
+          // The monitor rotated the log: what was left in the old file is read; on to the new.
+          in = std::ifstream(path);
+          following = inode(path);
+          continue;
+        }
         if (!got && ++idle_checks % 5 == 0) {
-          if (!p.until.empty() && since_cutoff("0s").substr(0, p.until.size()) >= p.until)
-            return 0;
+          if (!p.until.empty() && since_cutoff("0s").substr(0, p.until.size()) >= p.until) return 0;
           auto now = store.container_by_id(c.id);
           if (!now) return 0;
           auto r = refresh(store, *now);

@@ -48,7 +48,14 @@ std::string joined(const json& list, const char* key = nullptr) {
 
 // One row of `ps --format`: docker's field names, each a string as docker prints it, and
 // Label, a map, for {{.Label "key"}}.
-json template_row(Store& store, const ContainerRecord& c, bool no_trunc) {
+// docker's SIZE: "12B (virtual 4.3MB)", the writable layer and that plus the image.
+std::string size_text(Store& store, const ContainerRecord& c) {
+  uint64_t rw = container_rw_size(store, c.id);
+  auto img = store.image_by_id(c.image_id);
+  return human_size(rw) + " (virtual " + human_size(rw + (img ? img->size : 0)) + ")";
+}
+
+json template_row(Store& store, const ContainerRecord& c, bool no_trunc, bool size) {
   std::string cmdline = command_text(c);
   if (!no_trunc && cmdline.size() > 20) cmdline = cmdline.substr(0, 19) + "…";
   json labels = c.options.value("labels", json::object());
@@ -71,16 +78,27 @@ json template_row(Store& store, const ContainerRecord& c, bool no_trunc) {
           {"Mounts", joined(c.options.value("volumes", json::array()), "source")},
           {"Networks", networks},
           {"ExitCode", c.exit_code},
-          {"Pid", c.pid}};
+          {"Pid", c.pid},
+          {"Size", size ? size_text(store, c) : ""}};
 }
 
 const json& template_headers() {
-  static const json h = {
-      {"ID", "CONTAINER ID"},      {"Image", "IMAGE"},        {"Command", "COMMAND"},
-      {"CreatedAt", "CREATED AT"}, {"RunningFor", "CREATED"}, {"Ports", "PORTS"},
-      {"State", "STATE"},          {"Status", "STATUS"},      {"Names", "NAMES"},
-      {"Labels", "LABELS"},        {"Label", "LABEL"},        {"Mounts", "MOUNTS"},
-      {"Networks", "NETWORKS"},    {"ExitCode", "EXIT CODE"}, {"Pid", "PID"}};
+  static const json h = {{"ID", "CONTAINER ID"},
+                         {"Image", "IMAGE"},
+                         {"Command", "COMMAND"},
+                         {"CreatedAt", "CREATED AT"},
+                         {"RunningFor", "CREATED"},
+                         {"Ports", "PORTS"},
+                         {"State", "STATE"},
+                         {"Status", "STATUS"},
+                         {"Names", "NAMES"},
+                         {"Labels", "LABELS"},
+                         {"Label", "LABEL"},
+                         {"Mounts", "MOUNTS"},
+                         {"Networks", "NETWORKS"},
+                         {"ExitCode", "EXIT CODE"},
+                         {"Pid", "PID"},
+                         {"Size", "SIZE"}};
   return h;
 }
 
@@ -95,12 +113,15 @@ void add_ps(CLI::App& app, Globals& g, Action& action) {
   cmd->add_flag("-a,--all", *all, "show all containers (default: running ones)");
   cmd->add_flag("-q,--quiet", *quiet, "print IDs only");
   cmd->add_flag("--no-trunc", *no_trunc, "do not shorten IDs and commands");
+  auto size = std::make_shared<bool>(false);
+  cmd->add_flag("-s,--size", *size,
+                "show what each container wrote (its writable layer) and that plus its image");
   cmd->add_option("--format", *format,
                   "json, a Go template ('{{.Names}} {{.Status}}'), or 'table TEMPLATE' with "
                   "headers; fields: ID, Image, Command, CreatedAt, RunningFor, Ports, State, "
-                  "Status, Names, Labels, Label \"key\", Mounts, Networks, ExitCode, Pid");
-  cmd->callback([&g, &action, all, quiet, no_trunc, format] {
-    action = [&g, all, quiet, no_trunc, format]() -> int {
+                  "Status, Names, Labels, Label \"key\", Mounts, Networks, ExitCode, Pid, Size");
+  cmd->callback([&g, &action, all, quiet, no_trunc, format, size] {
+    action = [&g, all, quiet, no_trunc, format, size]() -> int {
       auto& store = g.store();
       std::vector<ContainerRecord> shown;
       for (auto c : store.containers()) {
@@ -112,7 +133,7 @@ void add_ps(CLI::App& app, Globals& g, Action& action) {
       if (!*quiet) {
         json rows = json::array();
         if (!format->empty() && *format != "json")
-          for (const auto& c : shown) rows.push_back(template_row(store, c, *no_trunc));
+          for (const auto& c : shown) rows.push_back(template_row(store, c, *no_trunc, *size));
         if (print_template(*format, rows, template_headers())) return 0;
       }
       if (*format == "json") {
@@ -133,6 +154,13 @@ void add_ps(CLI::App& app, Globals& g, Action& action) {
                          {"Restarts", c.restart_count},
                          {"StartedAt", c.started_at},
                          {"ExitedAt", c.finished_at}});
+        if (*size)
+          for (size_t i = 0; i < shown.size(); ++i) {
+            uint64_t rw = container_rw_size(store, shown[i].id);
+            auto img = store.image_by_id(shown[i].image_id);
+            out[i]["SizeRw"] = rw;
+            out[i]["SizeRootFs"] = rw + (img ? img->size : 0);
+          }
         std::puts(out.dump(2).c_str());
         return 0;
       }
@@ -142,12 +170,14 @@ void add_ps(CLI::App& app, Globals& g, Action& action) {
       }
       std::vector<std::vector<std::string>> rows = {
           {"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"}};
+      if (*size) rows[0].push_back("SIZE");
       for (const auto& c : shown) {
         std::string cmdline = command_text(c);
         if (!*no_trunc && cmdline.size() > 20) cmdline = cmdline.substr(0, 17) + "...";
         rows.push_back({*no_trunc ? c.id : short_id(c.id), c.image_name, "\"" + cmdline + "\"",
                         human_ago(c.created), status_text(store, c), ports_summary(store, c),
                         c.name});
+        if (*size) rows.back().push_back(size_text(store, c));
       }
       print_table(rows);
       return 0;

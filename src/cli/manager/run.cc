@@ -15,6 +15,7 @@
 #include "manager/config.h"
 #include "manager/containers.h"
 #include "manager/health.h"
+#include "util/detach_keys.h"
 #include "util/error.h"
 #include "util/file.h"
 
@@ -49,8 +50,13 @@ void add_run_flags(CLI::App* cmd, RunOptions& o, std::shared_ptr<RunFlagValues> 
   cmd->add_option("--cpuset-cpus", o.cpuset_cpus, "CPUs to run on (e.g. 0-1)");
   cmd->add_option("--pids-limit", v->pids_limit, "maximum number of processes");
   cmd->add_option("--blkio-weight", v->blkio_weight, "block IO weight (10-1000)");
-  cmd->add_option("--device", o.devices, "add a host device: HOST[:CONTAINER][:rwm]")
+  cmd->add_option("--device", o.devices,
+                  "add a host device: HOST[:CONTAINER][:rwm], or a CDI device: "
+                  "vendor.com/class=NAME (specs in /etc/cdi, /var/run/cdi)")
       ->allow_extra_args(false);
+  cmd->add_option("--gpus", v->gpus,
+                  "GPUs through CDI: all (nvidia.com/gpu=all) or device=ID[,ID] "
+                  "(nvidia.com/gpu=ID)");
   cmd->add_option("--cap-add", o.cap_add, "add a capability (or ALL)")->allow_extra_args(false);
   cmd->add_option("--cap-drop", o.cap_drop, "drop a capability (or ALL)")->allow_extra_args(false);
   cmd->add_flag("--privileged", o.privileged, "all capabilities, all devices, no confinement");
@@ -75,6 +81,9 @@ void add_run_flags(CLI::App* cmd, RunOptions& o, std::shared_ptr<RunFlagValues> 
   cmd->add_option("--health-on-failure", v->health_on_failure,
                   "when it turns unhealthy: none (default), kill, restart or stop");
   cmd->add_flag("--no-healthcheck", v->no_healthcheck, "disable the image's HEALTHCHECK");
+  cmd->add_option("--log-opt", v->log_opts,
+                  "log rotation: max-size=SIZE (e.g. 10m), max-file=N (files kept, 1-100)")
+      ->allow_extra_args(false);
   cmd->add_option("--entrypoint", v->entrypoint, "override the image's entrypoint");
   cmd->add_option("--network,--net", v->networks,
                   "bridge (the default network), NAME (a network from `vessel network create`), "
@@ -134,6 +143,41 @@ static void finish_health_flags(CLI::App* cmd, RunOptions& o, const RunFlagValue
   if (!hc.empty()) o.healthcheck = hc;
 }
 
+// --log-opt max-size=10m --log-opt max-file=3 (or both in one, comma-separated), as docker's
+// json-file driver: max-file counts ctr.log too and is 1 (start over) when only max-size is given.
+static void parse_log_opts(const std::vector<std::string>& opts, RunOptions& o) {
+  bool files_given = false;
+  for (const auto& opt : opts) {
+    size_t pos = 0;
+    while (pos <= opt.size()) {
+      size_t comma = opt.find(',', pos);
+      std::string kv =
+          opt.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      pos = comma == std::string::npos ? opt.size() + 1 : comma + 1;
+      auto eq = kv.find('=');
+      std::string key = kv.substr(0, eq), val = eq == std::string::npos ? "" : kv.substr(eq + 1);
+      if (eq == std::string::npos || val.empty())
+        fail("invalid --log-opt \"{}\": expected max-size=SIZE or max-file=N", kv);
+      if (key == "max-size") {
+        int64_t size = parse_size("--log-opt max-size", val);
+        if (size <= 0) fail("invalid --log-opt max-size \"{}\": must be more than 0", val);
+        o.log_max_size = size;
+      } else if (key == "max-file") {
+        if (val.size() > 3 || val.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoi(val) < 1 || std::stoi(val) > 100)
+          fail("invalid --log-opt max-file \"{}\": must be a number from 1 to 100", val);
+        o.log_max_files = std::stoi(val);
+        files_given = true;
+      } else {
+        fail("unknown --log-opt \"{}\": vessel knows max-size and max-file", key);
+      }
+    }
+  }
+  if (!opts.empty() && !files_given && o.log_max_size > 0) o.log_max_files = 1;
+  if (files_given && o.log_max_size == 0)
+    fail("--log-opt max-file needs max-size (the size at which the log is rotated)");
+}
+
 void finish_run_options(CLI::App* cmd, RunOptions& o, const RunFlagValues& v) {
   auto rest = cmd->remaining();
   if (rest.empty()) fail("{}: an IMAGE is required", cmd->get_name());
@@ -175,6 +219,23 @@ void finish_run_options(CLI::App* cmd, RunOptions& o, const RunFlagValues& v) {
   }
   if (!conf.str("containers.log_max_size").empty())
     o.log_max_size = parse_size("log_max_size", conf.str("containers.log_max_size"));
+  parse_log_opts(v.log_opts, o);
+  if (v.gpus == "all") {
+    o.devices.push_back("nvidia.com/gpu=all");
+  } else if (v.gpus.starts_with("device=") && v.gpus.size() > 7) {
+    std::string ids = v.gpus.substr(7);
+    size_t pos = 0;
+    while (pos <= ids.size()) {
+      size_t c = ids.find(',', pos);
+      std::string id = ids.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
+      if (id.empty()) fail("invalid --gpus \"{}\": an empty device ID", v.gpus);
+      o.devices.push_back("nvidia.com/gpu=" + id);
+      if (c == std::string::npos) break;
+      pos = c + 1;
+    }
+  } else if (!v.gpus.empty()) {
+    fail("invalid --gpus \"{}\": expected all or device=ID[,ID] (GPUs go through CDI)", v.gpus);
+  }
   for (const auto& p : v.publish)
     for (const auto& m : network::parse_publish(p)) o.publish.push_back(m);
   for (const auto& h : o.add_hosts) parse_add_host(h);
@@ -238,19 +299,33 @@ int exit_code_for_start_error(const std::string& msg) {
 
 }  // namespace
 
-int attach_stream(int stream, Store& store, const std::string& id, bool tty, bool interactive) {
+std::string detach_keys_for(bool given, const std::string& flag) {
+  if (given) return parse_detach_keys(flag);
+  const std::string& conf = manager::config().str("containers.detach_keys");
+  return parse_detach_keys(conf.empty() ? kDefaultDetachKeys : conf);
+}
+
+int attach_stream(int stream, Store& store, const std::string& id, const AttachMode& m) {
   std::unique_ptr<RawTerminal> raw;
-  if (tty && interactive && ::isatty(0)) {
+  if (m.tty && m.interactive && ::isatty(0)) {
     raw = std::make_unique<RawTerminal>(0);
     send_size(stream);
   }
+  // The detach keys are read from a terminal's input only, as docker does.
+  DetachScanner detach(m.tty && m.interactive ? m.detach_keys : "");
+  // Without a terminal, signals to this client go to the container (--sig-proxy); otherwise
+  // they end the client (the container keeps running).
+  bool proxy = m.sig_proxy && !m.tty;
   sigset_t sigs;
   sigemptyset(&sigs);
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGQUIT}) sigaddset(&sigs, s);
+  if (proxy)
+    for (int s : {SIGUSR1, SIGUSR2, SIGALRM, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU})
+      sigaddset(&sigs, s);
   sigset_t old;
   ::sigprocmask(SIG_BLOCK, &sigs, &old);
   UniqueFd sigfd(::signalfd(-1, &sigs, SFD_CLOEXEC));
-  bool stdin_open = interactive;
+  bool stdin_open = m.interactive;
   char buf[65536];
   int code = -1;
   while (code < 0) {
@@ -265,19 +340,27 @@ int attach_stream(int stream, Store& store, const std::string& id, bool tty, boo
       if (::read(sigfd.get(), &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGWINCH) {
           send_size(stream);
-        } else {
-          // Like `docker run` (sig-proxy): the container gets the signal.
+        } else if (proxy) {
           try {
             kill_container(store, id, std::to_string(si.ssi_signo));
           } catch (const Error&) {
           }
+        } else {
+          code = 128 + static_cast<int>(si.ssi_signo);
+          break;
         }
       }
     }
     if (pfds[2].revents & (POLLIN | POLLHUP)) {
       ssize_t n = ::read(0, buf, sizeof buf);
       if (n > 0) {
-        write_frame(stream, Frame::stdin_data, std::string(buf, static_cast<size_t>(n)));
+        std::string data;
+        bool leave = detach.feed(buf, static_cast<size_t>(n), data);
+        if (!data.empty()) write_frame(stream, Frame::stdin_data, data);
+        if (leave) {
+          code = 0;  // the container keeps running; the monitor drops this client
+          break;
+        }
       } else {
         write_frame(stream, Frame::stdin_eof, "");
         stdin_open = false;
@@ -314,10 +397,11 @@ int attach_stream(int stream, Store& store, const std::string& id, bool tty, boo
   return code;
 }
 
-static int start_and_maybe_attach(Globals& g, const ContainerRecord& rec, bool attach) {
+static int start_and_maybe_attach(Globals& g, const ContainerRecord& rec, bool attach,
+                                  AttachMode mode = {}) {
   auto& store = g.store();
-  bool tty = rec.options.value("tty", false);
-  bool interactive = rec.options.value("interactive", false);
+  mode.tty = rec.options.value("tty", false);
+  mode.interactive = rec.options.value("interactive", false);
   StartResult r;
   try {
     r = start_container(store, rec.id, attach);
@@ -333,7 +417,7 @@ static int start_and_maybe_attach(Globals& g, const ContainerRecord& rec, bool a
     return exit_code_for_start_error(e.what());
   }
   if (!attach) return 0;
-  return attach_stream(r.stream.get(), store, rec.id, tty, interactive);
+  return attach_stream(r.stream.get(), store, rec.id, mode);
 }
 
 void add_run(CLI::App& app, Globals& g, Action& action) {
@@ -344,8 +428,17 @@ void add_run(CLI::App& app, Globals& g, Action& action) {
     auto opts = std::make_shared<RunOptions>();
     auto vals = std::make_shared<RunFlagValues>();
     add_run_flags(cmd, *opts, vals);
-    cmd->callback([&g, &action, cmd, opts, vals, is_run] {
-      action = [&g, cmd, opts, vals, is_run]() -> int {
+    auto mode = std::make_shared<AttachMode>();
+    auto keys = std::make_shared<std::string>();
+    if (is_run) {
+      cmd->add_option("--detach-keys", *keys,
+                      "the keys that detach from the container's terminal (default ctrl-p,ctrl-q)");
+      cmd->add_flag("--sig-proxy", mode->sig_proxy,
+                    "pass the signals this command gets on to the container (no -t; default true)");
+    }
+    cmd->callback([&g, &action, cmd, opts, vals, is_run, mode, keys] {
+      action = [&g, cmd, opts, vals, is_run, mode, keys]() -> int {
+        if (is_run) mode->detach_keys = detach_keys_for(cmd->count("--detach-keys") > 0, *keys);
         finish_run_options(cmd, *opts, *vals);
         auto& store = g.store();
         auto rec = create_container(store, *opts);
@@ -358,7 +451,7 @@ void add_run(CLI::App& app, Globals& g, Action& action) {
           if (code == 0) std::puts(rec.id.c_str());
           return code;
         }
-        return start_and_maybe_attach(g, rec, true);
+        return start_and_maybe_attach(g, rec, true, *mode);
       };
     });
   }
@@ -367,17 +460,26 @@ void add_run(CLI::App& app, Globals& g, Action& action) {
       app.add_subcommand("attach", "attach to a running container's output (and input)");
   auto aname = std::make_shared<std::string>();
   auto no_stdin = std::make_shared<bool>(false);
+  auto amode = std::make_shared<AttachMode>();
+  auto akeys = std::make_shared<std::string>();
   attach_cmd->add_option("CONTAINER", *aname, "name or ID")->required();
   attach_cmd->add_flag("--no-stdin", *no_stdin, "do not send this terminal's input");
-  attach_cmd->callback([&g, &action, aname, no_stdin] {
-    action = [&g, aname, no_stdin]() -> int {
+  attach_cmd->add_option("--detach-keys", *akeys,
+                         "the keys that detach from the container's terminal (default "
+                         "ctrl-p,ctrl-q)");
+  attach_cmd->add_flag("--sig-proxy", amode->sig_proxy,
+                       "pass the signals this command gets on to the container (no -t; default "
+                       "true)");
+  attach_cmd->callback([&g, &action, attach_cmd, aname, no_stdin, amode, akeys] {
+    action = [&g, attach_cmd, aname, no_stdin, amode, akeys]() -> int {
+      amode->detach_keys = detach_keys_for(attach_cmd->count("--detach-keys") > 0, *akeys);
       auto& store = g.store();
       auto c = find_or_fail(store, *aname);
       if (c.state != "running" && c.state != "paused") fail("container {} is not running", c.name);
       UniqueFd s = linux::connect_unix(attach_socket_path(store, c.id));
-      bool tty = c.options.value("tty", false);
-      bool interactive = c.options.value("interactive", false) && !*no_stdin;
-      return attach_stream(s.get(), store, c.id, tty, interactive);
+      amode->tty = c.options.value("tty", false);
+      amode->interactive = c.options.value("interactive", false) && !*no_stdin;
+      return attach_stream(s.get(), store, c.id, *amode);
     };
   });
 
@@ -385,14 +487,20 @@ void add_run(CLI::App& app, Globals& g, Action& action) {
   auto names = std::make_shared<std::vector<std::string>>();
   auto attach = std::make_shared<bool>(false);
   start->add_option("CONTAINER", *names, "names or IDs")->required();
+  auto skeys = std::make_shared<std::string>();
   start->add_flag("-a,--attach", *attach, "attach to the container's output and wait for it");
-  start->callback([&g, &action, names, attach] {
-    action = [&g, names, attach]() -> int {
+  start->add_option("--detach-keys", *skeys,
+                    "with -a: the keys that detach from the container's terminal (default "
+                    "ctrl-p,ctrl-q)");
+  start->callback([&g, &action, start, names, attach, skeys] {
+    action = [&g, start, names, attach, skeys]() -> int {
+      AttachMode mode;
+      mode.detach_keys = detach_keys_for(start->count("--detach-keys") > 0, *skeys);
       if (*attach && names->size() != 1) fail("start --attach takes one container");
       int rc = 0;
       for (const auto& n : *names) {
         auto rec = find_or_fail(g.store(), n);
-        int code = start_and_maybe_attach(g, rec, *attach);
+        int code = start_and_maybe_attach(g, rec, *attach, mode);
         if (*attach) return code;
         if (code != 0)
           rc = code;
