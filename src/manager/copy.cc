@@ -52,6 +52,8 @@ class ContainerRoot {
       if (!fd_)
         throw_errno("opening the root filesystem of container " + c.name + " (" + root + ")",
                     errno);
+      // Through the init's root its volumes and bind mounts are where the container has them.
+      tree_ = std::make_unique<ContainerTree>(fd_.get(), std::vector<ContainerTree::Mount>{});
       return;
     }
     if (!rootfs_mounted(dir_)) {
@@ -378,7 +380,7 @@ void copy_files(Store& store, const CopyEndpoint& src, const CopyEndpoint& dest,
 
 PathStat stat_container_path(Store& store, const std::string& ref, const std::string& path) {
   ContainerRoot root(store, ref);
-  Side inside{root.fd(), root.name()};
+  Side inside{&root.tree(), root.name()};
   std::string p = strip_trailing_slashes(path.empty() ? "/" : path);
   UniqueFd fd = inside.open(p, false);
   if (!fd && (errno == ENOENT || errno == ENOTDIR))
