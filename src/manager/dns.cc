@@ -189,7 +189,6 @@ void sync(Store& store, const NetworkRecord& n, const std::vector<Entry>& entrie
     for (const auto& s : nameservers(read_or_empty("/etc/resolv.conf")))
       if (std::find(listen.begin(), listen.end(), s) == listen.end()) upstream.push_back(s);
   write_file_atomic(d + "/hosts", hosts, 0644);
-  write_file_atomic(d + "/upstream", lines(upstream), 0644);
   int pid = pid_in(d);
   bool alive = is_resolver(pid, d);
   if (alive && read_or_empty(d + "/listen") == lines(listen)) {
@@ -197,6 +196,9 @@ void sync(Store& store, const NetworkRecord& n, const std::vector<Entry>& entrie
     return;
   }
   if (alive) terminate(pid, d);
+  // The forwarders are the ones the host has when the resolver starts: every monitor and
+  // `network connect` that updates the table later keeps them.
+  write_file_atomic(d + "/upstream", lines(upstream), 0644);
   write_file_atomic(d + "/listen", lines(listen), 0644);
   spawn(d);
 }
