@@ -9,7 +9,7 @@ DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev 
                libcurl4-openssl-dev libsystemd-dev docker-registry skopeo \
                libgtest-dev ccache busybox-static iproute2 python3 \
                containernetworking-plugins iptables curl debootstrap podman containerd \
-               uidmap slirp4netns fuse-overlayfs fuse3 \
+               uidmap slirp4netns fuse-overlayfs fuse3 dnsmasq-base \
                libboost-dev docker.io docker-compose python3-docker \
                strace clang-14 libclang-rt-14-dev \
                libtomlplusplus-dev man-db groff-base dpkg-dev runc zsh criu libyaml-cpp-dev

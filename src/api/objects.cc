@@ -138,9 +138,13 @@ void network_create(manager::Store& store, const Request& req, Conn& conn, const
   json ipam = body.value("IPAM", json::object());
   if (ipam.is_object() && ipam.contains("Config") && ipam["Config"].is_array() &&
       !ipam["Config"].empty()) {
-    o.subnet = ipam["Config"][0].value("Subnet", "");
-    o.gateway = ipam["Config"][0].value("Gateway", "");
+    for (const auto& cfg : ipam["Config"]) {
+      if (!cfg.is_object()) continue;
+      if (std::string sn = cfg.value("Subnet", ""); !sn.empty()) o.subnets.push_back(sn);
+      if (std::string gw = cfg.value("Gateway", ""); !gw.empty()) o.gateways.push_back(gw);
+    }
   }
+  o.ipv6 = body.value("EnableIPv6", false);
   auto n = manager::create_network(store, o);
   conn.json(201, {{"Id", n.id}, {"Warning", ""}});
 }

@@ -82,7 +82,8 @@ void finish_without_monitor(Store& store, ContainerRecord& c, const std::string&
   store.update_container(c);
 }
 
-void write_etc_files(const std::string& dir, const std::string& hostname, const RunOptions& o) {
+void write_etc_files(const std::string& dir, const std::string& hostname, const RunOptions& o,
+                     const std::string& resolver) {
   std::string etc = dir + "/etc";
   mkdir_p(etc, 0755);
   write_file_atomic(etc + "/hostname", hostname + "\n", 0644);
@@ -92,7 +93,7 @@ void write_etc_files(const std::string& dir, const std::string& hostname, const 
     host_resolv = read_file("/etc/resolv.conf");
   } catch (const Error&) {
   }
-  write_file_atomic(etc + "/resolv.conf", resolv_conf_for(o, host_resolv), 0644);
+  write_file_atomic(etc + "/resolv.conf", resolv_conf_for(o, host_resolv, resolver), 0644);
 }
 
 // vessel-init and vessel-monitor are installed next to vessel (build/bin in a build tree,
@@ -107,6 +108,36 @@ std::string find_helper_binary(const std::string& name) {
 }
 
 }  // namespace
+
+// -P: each port the image EXPOSEs that -p does not publish goes on a free host port.
+static void publish_exposed_ports(Store& store, const json& image_cfg, RunOptions& opts,
+                                  bool rootless) {
+  json exposed = image_cfg.value("config", json::object());
+  exposed = exposed.is_object() ? exposed.value("ExposedPorts", json::object()) : json::object();
+  if (!exposed.is_object()) return;
+  for (const auto& [key, unused] : exposed.items()) {
+    (void)unused;
+    network::PortMapping m;
+    try {
+      auto parsed = network::parse_publish(key);
+      if (parsed.size() != 1) continue;
+      m = parsed.front();
+    } catch (const Error&) {
+      continue;  // an EXPOSE vessel cannot publish (a range too wide, a bad protocol)
+    }
+    bool given = false;
+    for (const auto& p : opts.publish)
+      given |= p.container_port == m.container_port && p.protocol == m.protocol;
+    if (!given) opts.publish.push_back(m);
+  }
+  if (opts.publish.empty()) return;
+  if (rootless && opts.network != "slirp4netns")
+    fail("rootless vessel: -P needs --network slirp4netns");
+  if (!rootless && opts.network != "bridge")
+    fail("-P needs a bridge network; the container's network is {}", opts.network);
+  if (!rootless && find_network_or_fail(store, opts.networks.front()).internal)
+    fail("-P: network {} is internal (no traffic in or out)", opts.networks.front());
+}
 
 ContainerRecord create_container(Store& store, RunOptions opts) {
   bool generated = opts.name.empty();
@@ -170,6 +201,7 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
   }
   ImageRecord img = resolve_image(store, opts.image);
   json image_cfg = image_config(store, img);
+  if (opts.publish_all) publish_exposed_ports(store, image_cfg, opts, rootless.has_value());
   // The image's declared volumes (conversion.md): each path nothing is mounted on gets an
   // anonymous volume, so what is written there outlives the container's root filesystem.
   auto declared = image_cfg.value("config", json::object());
@@ -238,7 +270,7 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     // The container's root (a host id of its block) must reach <dir>/rootfs and its etc files.
     if (ids) open_path_for_userns(store, dir);
     std::string hostname = opts.hostname.empty() ? short_id(rec.id) : opts.hostname;
-    write_etc_files(dir, hostname, opts);
+    write_etc_files(dir, hostname, opts, resolver_of(store, opts));
     // Read-only containers get an upper layer too: the runtime creates mount points in it, and
     // root.readonly keeps the container from writing anything else.
     mount_rootfs(store, img, dir, false, ids, opts.remove);

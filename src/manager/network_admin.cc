@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "manager/containers.h"
+#include "manager/dns.h"
 #include "manager/events.h"
 #include "manager/network_state.h"
 #include "manager/networks.h"
@@ -28,7 +29,7 @@ void remove_network(Store& store, const std::string& ref, bool force) {
     for (const auto& id : users) remove_container(store, id, true);
   }
   try {
-    network::remove_isolation(n.bridge, n.internal);
+    network::remove_isolation(n.bridge, n.internal, !n.subnet6.empty());
   } catch (const Error& e) {
     log::warn(e.what());
   }
@@ -37,16 +38,21 @@ void remove_network(Store& store, const std::string& ref, bool force) {
   } catch (const Error& e) {
     log::warn(e.what());
   }
+  dns::stop(store, n.name);
   remove_tree(ipam_dir(store) + "/" + n.name);
   store.remove_network(n.name);
   emit_event(store.paths().root, "network", "destroy", n.id,
              {{"name", n.name}, {"type", n.driver}});
 }
 
-void connect_network(Store& store, const std::string& container, const std::string& network) {
+void connect_network(Store& store, const std::string& container, const std::string& network,
+                     const std::vector<std::string>& aliases) {
   auto c = find_or_fail(store, container);
   auto n = find_network_or_fail(store, network);
   auto opts = c.options.get<RunOptions>();
+  if (!aliases.empty() && !dns::wanted(n))
+    fail("--alias: aliases are for user-defined networks only, not {}", n.name);
+  for (const auto& a : aliases) validate_name("--alias", a);
   if (opts.network != "bridge")
     fail("container {} has --network {}: only containers on bridge networks can join others",
          c.name, opts.network);
@@ -70,6 +76,7 @@ void connect_network(Store& store, const std::string& container, const std::stri
     }
   }
   opts.networks.push_back(n.name);
+  if (!aliases.empty()) opts.connect_aliases[n.name] = aliases;
   json j = opts;
   store.set_container_options(c.id, j);
   if (live) refresh_hosts(store, {n.name}, c.id);
@@ -99,6 +106,7 @@ void disconnect_network(Store& store, const std::string& container, const std::s
     save_state(store, c.id, st);
   }
   opts.networks.erase(it);
+  opts.connect_aliases.erase(n.name);
   json j = opts;
   store.set_container_options(c.id, j);
   refresh_hosts(store, {n.name}, c.id);

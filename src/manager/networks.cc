@@ -12,12 +12,14 @@
 
 #include "manager/config.h"
 #include "manager/containers.h"
+#include "manager/dns.h"
 #include "manager/events.h"
 #include "manager/network_state.h"
 #include "network/cni.h"
 #include "network/isolation.h"
 #include "network/netns.h"
 #include "network/ports.h"
+#include "network/subnet6.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -61,8 +63,6 @@ Cidr parse_cidr_or_fail(const std::string& flag, const std::string& s) {
   size_t slash = s.find('/');
   auto ip = parse_ip(s.substr(0, slash));
   std::string plen = slash == std::string::npos ? "" : s.substr(slash + 1);
-  if (s.find(':') != std::string::npos)
-    fail("invalid {} \"{}\": IPv6 networks are not supported yet", flag, s);
   if (!ip || plen.empty() || plen.size() > 2 ||
       plen.find_first_not_of("0123456789") != std::string::npos)
     fail("invalid {} \"{}\": expected an IPv4 subnet such as 10.91.0.0/24", flag, s);
@@ -122,10 +122,63 @@ std::string next_bridge_name(Store& store, bool is_default) {
   fail("no free bridge name left");
 }
 
+// --subnet/--gateway values of one family: at most one.
+std::string one_of_family(const std::vector<std::string>& values, bool v6, const char* flag) {
+  std::string out;
+  for (const auto& v : values) {
+    if ((v.find(':') != std::string::npos) != v6) continue;
+    if (!out.empty()) fail("invalid {} {}: one IPv4 and one IPv6 value at most", flag, v);
+    out = v;
+  }
+  return out;
+}
+
+// The IPv6 half of a dual-stack network: its subnet (given or a free random ULA /64) and
+// gateway.
+void choose_ipv6(Store& store, const std::string& given, const std::string& gateway,
+                 NetworkRecord& n) {
+  network::Subnet6 s;
+  auto clash = [&](const network::Subnet6& cand) -> std::string {
+    for (const auto& o : store.networks())
+      if (!o.subnet6.empty() && network::parse_subnet6("subnet", o.subnet6).overlaps(cand))
+        return o.name + " (" + o.subnet6 + ")";
+    return "";
+  };
+  if (!given.empty()) {
+    s = network::parse_subnet6("--subnet", given);
+    if (std::string other = clash(s); !other.empty())
+      fail("invalid --subnet {}: it overlaps network {}", given, other);
+  } else {
+    do s = network::random_ula64();
+    while (!clash(s).empty());
+  }
+  n.subnet6 = s.str();
+  if (gateway.empty()) {
+    n.gateway6 = network::ip6_string(network::first_host6(s));
+    return;
+  }
+  std::array<uint8_t, 16> g;
+  if (!network::parse_ip6(gateway, g) || !s.contains(g) || g == s.addr)
+    fail("invalid --gateway {}: not a host address of subnet {}", gateway, n.subnet6);
+  n.gateway6 = network::ip6_string(g);
+}
+
 NetworkRecord insert_new_network(Store& store, NetworkCreateOptions opts, bool is_default) {
   validate_name("network name", opts.name);
   for (const char* reserved : {"none", "host", "bridge", "container", "default"})
     if (opts.name == reserved) fail("invalid network name \"{}\": it is reserved", opts.name);
+  std::string subnet = one_of_family(opts.subnets, false, "--subnet");
+  std::string gateway = one_of_family(opts.gateways, false, "--gateway");
+  std::string subnet6 = one_of_family(opts.subnets, true, "--subnet");
+  std::string gateway6 = one_of_family(opts.gateways, true, "--gateway");
+  if (!subnet6.empty()) opts.ipv6 = true;  // an IPv6 subnet means dual stack
+  if (!gateway6.empty() && !opts.ipv6)
+    fail("invalid --gateway {}: an IPv6 gateway needs --ipv6", gateway6);
+  for (const auto& d : opts.dns) {
+    std::array<uint8_t, 16> a6;
+    if (!parse_ip(d) && !network::parse_ip6(d, a6))
+      fail("invalid --dns \"{}\": not an IP address", d);
+  }
   // Racing `network create`s meet the UNIQUE constraints on subnet and bridge: try again.
   for (int attempt = 0;; ++attempt) {
     NetworkRecord n;
@@ -133,12 +186,13 @@ NetworkRecord insert_new_network(Store& store, NetworkCreateOptions opts, bool i
     n.id = random_hex_id();
     n.internal = opts.internal;
     n.labels = opts.labels;
+    n.dns = opts.dns;
     n.created = now_rfc3339();
     Cidr c;
-    if (!opts.subnet.empty()) {
-      c = parse_cidr_or_fail("--subnet", opts.subnet);
+    if (!subnet.empty()) {
+      c = parse_cidr_or_fail("--subnet", subnet);
       std::string why;
-      if (!subnet_free(store, c, &why)) fail("invalid --subnet {}: {}", opts.subnet, why);
+      if (!subnet_free(store, c, &why)) fail("invalid --subnet {}: {}", subnet, why);
     } else {
       bool found = false;
       std::vector<Cidr> candidates;
@@ -156,15 +210,16 @@ NetworkRecord insert_new_network(Store& store, NetworkCreateOptions opts, bool i
       if (!found) fail("no free subnet left for network {}: give one with --subnet", opts.name);
     }
     n.subnet = fmt::format("{}/{}", ip_string(c.network()), c.prefix);
-    if (opts.gateway.empty()) {
+    if (gateway.empty()) {
       n.gateway = ip_string(c.network() + 1);
     } else {
-      auto g = parse_ip(opts.gateway);
-      if (!g) fail("invalid --gateway \"{}\": not an IPv4 address", opts.gateway);
+      auto g = parse_ip(gateway);
+      if (!g) fail("invalid --gateway \"{}\": not an IPv4 address", gateway);
       if (!c.contains(*g) || *g == c.network() || *g == c.broadcast())
-        fail("invalid --gateway {}: not a host address of subnet {}", opts.gateway, n.subnet);
-      n.gateway = opts.gateway;
+        fail("invalid --gateway {}: not a host address of subnet {}", gateway, n.subnet);
+      n.gateway = gateway;
     }
+    if (opts.ipv6) choose_ipv6(store, subnet6, gateway6, n);
     n.bridge = next_bridge_name(store, is_default);
     try {
       store.insert_network(n);
@@ -300,6 +355,26 @@ std::string hosts_for(const Member& m, const std::vector<Member>& all) {
   return h;
 }
 
+// The names a network's resolver answers: each member's name, short ID, hostname (when set)
+// and aliases, with its addresses on that network.
+std::vector<dns::Entry> dns_entries(const std::string& network, const std::vector<Member>& all) {
+  std::vector<dns::Entry> out;
+  for (const auto& m : all)
+    for (const auto& a : m.state.value("attachments", json::array())) {
+      if (a.value("network", "") != network) continue;
+      auto addr =
+          network::first_container_address(a.value("result", json()), a.value("ifname", ""));
+      std::vector<std::string> names = {m.name, short_id(m.id)};
+      if (!m.opts.hostname.empty() && m.opts.hostname != m.name) names.push_back(m.opts.hostname);
+      for (const auto& al : m.opts.network_aliases) names.push_back(al);
+      if (auto it = m.opts.connect_aliases.find(network); it != m.opts.connect_aliases.end())
+        for (const auto& al : it->second) names.push_back(al);
+      for (const auto* ip : {&addr.address, &addr.address6})
+        if (!ip->empty()) out.push_back({address_only(*ip), names});
+    }
+  return out;
+}
+
 }  // namespace
 
 namespace detail {
@@ -323,6 +398,16 @@ void refresh_hosts(Store& store, const std::set<std::string>& networks, const st
       log::warn(e.what());
     }
   }
+  // The networks' resolvers: each answers for the containers attached to it now.
+  for (const auto& name : networks) {
+    auto n = store.network(name);
+    if (!n || !dns::wanted(*n)) continue;
+    try {
+      dns::sync(store, *n, dns_entries(name, all));
+    } catch (const Error& e) {
+      log::warn(e.what());
+    }
+  }
 }
 
 }  // namespace detail
@@ -341,7 +426,9 @@ NetworkRecord default_network(Store& store) {
   if (auto n = store.network(kDefaultNetwork)) return *n;
   NetworkCreateOptions o;
   o.name = kDefaultNetwork;
-  o.subnet = config().str("network.default_subnet");  // vessel.conf; empty: the first free one
+  // vessel.conf; empty: the first free one
+  if (!config().str("network.default_subnet").empty())
+    o.subnets.push_back(config().str("network.default_subnet"));
   try {
     return insert_new_network(store, o, true);
   } catch (const Error&) {
@@ -359,8 +446,13 @@ NetworkRecord find_network_or_fail(Store& store, const std::string& ref) {
 
 json network_conflist(Store& store, const NetworkRecord& n, bool with_ports) {
   json ranges = json::array({json::array({{{"subnet", n.subnet}, {"gateway", n.gateway}}})});
+  if (!n.subnet6.empty())
+    ranges.push_back(json::array({{{"subnet", n.subnet6}, {"gateway", n.gateway6}}}));
   json ipam = {{"type", "host-local"}, {"ranges", ranges}, {"dataDir", ipam_dir(store)}};
-  if (!n.internal) ipam["routes"] = json::array({{{"dst", "0.0.0.0/0"}}});
+  if (!n.internal) {
+    ipam["routes"] = json::array({{{"dst", "0.0.0.0/0"}}});
+    if (!n.subnet6.empty()) ipam["routes"].push_back({{"dst", "::/0"}});
+  }
   json plugins = json::array();
   plugins.push_back({{"type", "bridge"},
                      {"bridge", n.bridge},
@@ -401,10 +493,20 @@ void resolve_network_options(Store& store, RunOptions& opts) {
       opts.network = "bridge";
     }
   }
+  if (!opts.network_aliases.empty() &&
+      (opts.network != "bridge" || std::find(opts.networks.begin(), opts.networks.end(),
+                                             kDefaultNetwork) != opts.networks.end()))
+    fail("--network-alias: aliases are for containers on user-defined networks only");
   if (!opts.publish.empty() && opts.network != "bridge")
     fail("--publish needs a bridge network; the container's network is {}", opts.network);
   if (!opts.publish.empty() && find_network_or_fail(store, opts.networks.front()).internal)
     fail("--publish: network {} is internal (no traffic in or out)", opts.networks.front());
+}
+
+std::string resolver_of(Store& store, const RunOptions& opts) {
+  if (opts.network != "bridge" || opts.networks.empty()) return "";
+  auto n = store.network(opts.networks.front());
+  return n && dns::wanted(*n) ? n->gateway : "";
 }
 
 // ---- a container's attachments ----
@@ -419,7 +521,7 @@ bool has_network_state(Store& store, const std::string& id) {
 
 void detail::add_attachment(Store& store, const std::string& id, json& st, const NetworkRecord& n,
                             const std::string& ifname, const json& runtime_config) {
-  network::ensure_isolation(n.bridge, n.internal);
+  network::ensure_isolation(n.bridge, n.internal, !n.subnet6.empty());
   json a = {{"network", n.name},
             {"ifname", ifname},
             {"conflist", network_conflist(store, n, runtime_config.contains("portMappings"))},
@@ -535,6 +637,18 @@ json network_settings(Store& store, const ContainerRecord& c) {
                 {"MacAddress", addr.mac}};
       if (size_t slash = addr.address.find('/'); slash != std::string::npos)
         e["IPPrefixLen"] = std::stoi(addr.address.substr(slash + 1));
+      e["GlobalIPv6Address"] = address_only(addr.address6);
+      e["GlobalIPv6PrefixLen"] = 0;
+      e["IPv6Gateway"] = addr.gateway6;
+      if (size_t slash = addr.address6.find('/'); slash != std::string::npos)
+        e["GlobalIPv6PrefixLen"] = std::stoi(addr.address6.substr(slash + 1));
+      std::string net = a.value("network", "");
+      if (net != kDefaultNetwork) {
+        std::vector<std::string> aliases = opts.network_aliases;
+        if (auto it = opts.connect_aliases.find(net); it != opts.connect_aliases.end())
+          aliases.insert(aliases.end(), it->second.begin(), it->second.end());
+        e["Aliases"] = aliases;
+      }
       out["Networks"][a.value("network", "")] = e;
     }
   }
@@ -574,7 +688,8 @@ std::string initial_hosts(const std::string& hostname, const RunOptions& opts) {
   return h;
 }
 
-std::string resolv_conf_for(const RunOptions& opts, const std::string& host_resolv_conf) {
+std::string resolv_conf_for(const RunOptions& opts, const std::string& host_resolv_conf,
+                            const std::string& resolver) {
   std::vector<std::string> servers, search, options;
   std::istringstream in(host_resolv_conf);
   std::string line;
@@ -600,6 +715,7 @@ std::string resolv_conf_for(const RunOptions& opts, const std::string& host_reso
     }
   }
   if (servers.empty() && loopback_only) servers = {"8.8.8.8", "8.8.4.4"};
+  if (!resolver.empty()) servers = {resolver};
   if (!opts.dns.empty()) servers = opts.dns;
   if (!opts.dns_search.empty()) search = opts.dns_search;
   if (!opts.dns_options.empty()) options = opts.dns_options;

@@ -18,8 +18,11 @@ inline constexpr const char* kDefaultNetwork = "vessel";
 
 struct NetworkCreateOptions {
   std::string name;
-  std::string subnet;   // empty: a free 10.91.N.0/24
-  std::string gateway;  // empty: the subnet's first address
+  // --subnet and --gateway, IPv4 and (with ipv6) IPv6 ones in any order. No IPv4 subnet: a
+  // free 10.91.N.0/24; no IPv6 one with ipv6: a free fdXX:XXXX:XXXX::/64 (random ULA).
+  std::vector<std::string> subnets, gateways;
+  bool ipv6 = false;
+  std::vector<std::string> dns;  // forwarders of the network's resolver
   bool internal = false;
   nlohmann::json labels = nlohmann::json::object();
 };
@@ -53,7 +56,9 @@ bool has_network_state(Store& store, const std::string& id);
 
 // `vessel network connect/disconnect`: changes the container's options, and its live
 // attachments when it runs.
-void connect_network(Store& store, const std::string& container, const std::string& network);
+// `aliases`: extra names the network's resolver answers for the container.
+void connect_network(Store& store, const std::string& container, const std::string& network,
+                     const std::vector<std::string>& aliases = {});
 void disconnect_network(Store& store, const std::string& container, const std::string& network);
 
 // For `inspect`: {"Networks": {name: {IPAddress, IPPrefixLen, Gateway, MacAddress}},
@@ -64,6 +69,12 @@ std::string ports_summary(Store& store, const ContainerRecord& c);
 
 // /etc/hosts and /etc/resolv.conf of a new container (create time).
 std::string initial_hosts(const std::string& hostname, const RunOptions& opts);
-std::string resolv_conf_for(const RunOptions& opts, const std::string& host_resolv_conf);
+// `resolver`: the address of the network's DNS resolver (it replaces the host's nameservers;
+// --dns replaces both).
+std::string resolv_conf_for(const RunOptions& opts, const std::string& host_resolv_conf,
+                            const std::string& resolver = "");
+// The resolver a container's resolv.conf names: its first network's gateway when that is a
+// user network; empty otherwise.
+std::string resolver_of(Store& store, const RunOptions& opts);
 
 }  // namespace vessel::manager

@@ -57,6 +57,9 @@ void to_json(json& j, const RunOptions& o) {
            {"network", o.network},
            {"networks", o.networks},
            {"publish", o.publish},
+           {"publish_all", o.publish_all},
+           {"network_aliases", o.network_aliases},
+           {"connect_aliases", o.connect_aliases},
            {"dns", o.dns},
            {"dns_search", o.dns_search},
            {"dns_options", o.dns_options},
@@ -118,6 +121,10 @@ void from_json(const json& j, RunOptions& o) {
   o.network = j.value("network", "none");  // records from before networks were added
   o.networks = j.value("networks", std::vector<std::string>{});
   o.publish = j.value("publish", std::vector<network::PortMapping>{});
+  o.publish_all = j.value("publish_all", false);
+  o.network_aliases = j.value("network_aliases", std::vector<std::string>{});
+  o.connect_aliases =
+      j.value("connect_aliases", std::map<std::string, std::vector<std::string>>{});
   o.dns = j.value("dns", std::vector<std::string>{});
   o.dns_search = j.value("dns_search", std::vector<std::string>{});
   o.dns_options = j.value("dns_options", std::vector<std::string>{});

@@ -62,6 +62,11 @@ struct RunOptions {
   std::string network;
   std::vector<std::string> networks;  // bridge mode: network names, the first gets -p
   std::vector<network::PortMapping> publish;
+  bool publish_all = false;  // -P: every port the image EXPOSEs, on a free host port
+  // Extra DNS names on user networks: --network-alias (every network of `run`), and
+  // `network connect --alias` (that network only, by name).
+  std::vector<std::string> network_aliases;
+  std::map<std::string, std::vector<std::string>> connect_aliases;
   std::vector<std::string> dns;          // nameserver addresses
   std::vector<std::string> dns_search;   // search domains
   std::vector<std::string> dns_options;  // resolv.conf options

@@ -99,8 +99,13 @@ void Store::migrate() {
       name TEXT PRIMARY KEY, id TEXT UNIQUE NOT NULL, driver TEXT NOT NULL,
       bridge TEXT UNIQUE NOT NULL, subnet TEXT UNIQUE NOT NULL, gateway TEXT NOT NULL,
       internal INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL,
-      labels TEXT NOT NULL DEFAULT '{}');
+      labels TEXT NOT NULL DEFAULT '{}', options TEXT NOT NULL DEFAULT '{}');
   )");
+  // Stores from before IPv6 and per-network DNS servers: their networks get the column.
+  bool has_options = false;
+  auto cols = db_.prepare("PRAGMA table_info(networks)");
+  while (cols.step()) has_options |= cols.text(1) == "options";
+  if (!has_options) db_.exec("ALTER TABLE networks ADD COLUMN options TEXT NOT NULL DEFAULT '{}'");
 }
 
 // ---- images ----
@@ -411,7 +416,8 @@ std::vector<std::string> Store::volume_users(const std::string& name) {
 // ---- networks ----
 
 static const char* kNetworkCols =
-    "SELECT name, id, driver, bridge, subnet, gateway, internal, created, labels FROM networks";
+    "SELECT name, id, driver, bridge, subnet, gateway, internal, created, labels, options FROM "
+    "networks";
 
 static NetworkRecord read_network(Statement& st) {
   NetworkRecord n;
@@ -424,6 +430,10 @@ static NetworkRecord read_network(Statement& st) {
   n.internal = st.integer(6) != 0;
   n.created = st.text(7);
   n.labels = nlohmann::json::parse(st.text(8));
+  auto o = nlohmann::json::parse(st.text(9));
+  n.subnet6 = o.value("subnet6", "");
+  n.gateway6 = o.value("gateway6", "");
+  n.dns = o.value("dns", std::vector<std::string>{});
   return n;
 }
 
@@ -431,9 +441,11 @@ void Store::insert_network(const NetworkRecord& n) {
   try {
     db_.prepare(
            "INSERT INTO networks (name, id, driver, bridge, subnet, gateway, internal, created, "
-           "labels) VALUES (?,?,?,?,?,?,?,?,?)")
-        .bind(n.name, n.id, n.driver, n.bridge, n.subnet, n.gateway, n.internal, n.created,
-              n.labels.dump())
+           "labels, options) VALUES (?,?,?,?,?,?,?,?,?,?)")
+        .bind(
+            n.name, n.id, n.driver, n.bridge, n.subnet, n.gateway, n.internal, n.created,
+            n.labels.dump(),
+            nlohmann::json{{"subnet6", n.subnet6}, {"gateway6", n.gateway6}, {"dns", n.dns}}.dump())
         .run();
   } catch (const Error& e) {
     if (e.error_code() == EEXIST) {

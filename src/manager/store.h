@@ -85,6 +85,11 @@ struct NetworkRecord {
   bool internal = false;
   std::string created;
   nlohmann::json labels = nlohmann::json::object();
+  // Dual stack (--ipv6): an IPv6 subnet and gateway besides the IPv4 ones; empty without.
+  std::string subnet6, gateway6;
+  // Where the network's resolver forwards names it does not know (--dns); empty: the host's
+  // resolvers (/etc/resolv.conf).
+  std::vector<std::string> dns;
 };
 
 class Store {

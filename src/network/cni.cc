@@ -161,13 +161,14 @@ ResultAddress first_container_address(const json& result, const std::string& ifn
   for (const auto& ip : array_field(result, "ips")) {
     if (!ip.is_object()) continue;
     std::string addr = string_field(ip, "address");
-    if (addr.find(':') != std::string::npos) continue;  // IPv4 first
     if (index >= 0 && ip.contains("interface") &&
         !(ip["interface"].is_number_integer() && ip["interface"].get<int64_t>() == index))
       continue;
-    out.address = addr;
-    out.gateway = string_field(ip, "gateway");
-    break;
+    bool v6 = addr.find(':') != std::string::npos;
+    std::string& a = v6 ? out.address6 : out.address;
+    if (!a.empty()) continue;  // the first of each family
+    a = addr;
+    (v6 ? out.gateway6 : out.gateway) = string_field(ip, "gateway");
   }
   return out;
 }

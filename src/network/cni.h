@@ -46,11 +46,14 @@ class CniRunner {
 };
 
 // The IPv4 address with prefix ("10.90.0.5/16") and gateway of a result's first interface
-// inside the container; empty strings when the result has none.
+// inside the container, and its IPv6 ones on a dual-stack network; empty strings when the
+// result has none.
 struct ResultAddress {
   std::string address;  // with prefix length
   std::string gateway;
   std::string mac;
+  std::string address6;  // "fd00:1::2/64"
+  std::string gateway6;
 };
 ResultAddress first_container_address(const nlohmann::json& result, const std::string& ifname);
 

@@ -14,10 +14,15 @@ namespace {
 const char* kChain = "VESSEL-ISOLATION";
 const char* kChain2 = "VESSEL-ISOLATION-2";
 
+// Which of iptables and ip6tables the helpers below run: the rules are the same for both
+// families of a dual-stack network.
+thread_local bool g_v6 = false;
+
 std::string iptables_path() {
-  for (const char* p : {"/usr/sbin/iptables", "/sbin/iptables", "/usr/bin/iptables"})
-    if (::access(p, X_OK) == 0) return p;
-  fail("iptables not found (install the iptables package): it is needed to isolate networks");
+  std::string name = g_v6 ? "ip6tables" : "iptables";
+  for (const char* dir : {"/usr/sbin/", "/sbin/", "/usr/bin/"})
+    if (::access((dir + name).c_str(), X_OK) == 0) return dir + name;
+  fail("{} not found (install the iptables package): it is needed to isolate networks", name);
 }
 
 // Runs `iptables -w -t filter ARGS`; returns its exit status, throws on other failures when
@@ -69,9 +74,12 @@ std::vector<std::vector<std::string>> bridge_rules(const std::string& bridge, bo
   return {{"-i", bridge, "!", "-o", bridge, "-j", kChain2}};
 }
 
-}  // namespace
+struct Family {
+  explicit Family(bool v6) { g_v6 = v6; }
+  ~Family() { g_v6 = false; }
+};
 
-void ensure_isolation(const std::string& bridge, bool internal) {
+void ensure_one(const std::string& bridge, bool internal) {
   // The common case, every container start after the first: two checks, no changes.
   auto rules = bridge_rules(bridge, internal);
   std::vector<std::string> jump = {"-C", "CNI-ADMIN", "-j", kChain};
@@ -86,9 +94,27 @@ void ensure_isolation(const std::string& bridge, bool internal) {
   for (const auto& r : rules) ensure_rule(kChain, r);
 }
 
-void remove_isolation(const std::string& bridge, bool internal) {
+void remove_one(const std::string& bridge, bool internal) {
   if (iptables({"-n", "-L", kChain}, false) != 0) return;
   for (const auto& r : bridge_rules(bridge, internal)) delete_rule(kChain, r);
+}
+
+}  // namespace
+
+void ensure_isolation(const std::string& bridge, bool internal, bool ipv6) {
+  ensure_one(bridge, internal);
+  if (ipv6) {
+    Family f(true);
+    ensure_one(bridge, internal);
+  }
+}
+
+void remove_isolation(const std::string& bridge, bool internal, bool ipv6) {
+  remove_one(bridge, internal);
+  if (ipv6) {
+    Family f(true);
+    remove_one(bridge, internal);
+  }
 }
 
 }  // namespace vessel::network

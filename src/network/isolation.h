@@ -16,8 +16,9 @@ namespace vessel::network {
 inline constexpr const char* kBridgePrefix = "vessel";
 
 // Adds the rules for a network's bridge unless they are there (idempotent).
-void ensure_isolation(const std::string& bridge, bool internal);
+// `ipv6`: the same rules in ip6tables too (a dual-stack network).
+void ensure_isolation(const std::string& bridge, bool internal, bool ipv6 = false);
 // Removes them; rules that are not there are fine.
-void remove_isolation(const std::string& bridge, bool internal);
+void remove_isolation(const std::string& bridge, bool internal, bool ipv6 = false);
 
 }  // namespace vessel::network

@@ -52,6 +52,7 @@ void apply_config(CLI::App& app, Globals& g, const std::string& config_file,
 void add_events(CLI::App& app, Globals& g, Action& action);
 void add_healthcheck(CLI::App& app, Globals& g, Action& action);  // healthcheck run, the loop
 void add_update(CLI::App& app, Globals& g, Action& action);
+void add_port(CLI::App& app, Globals& g, Action& action);  // port
 
 // The flags shared by run and create, filled into `o`.
 void add_run_flags(CLI::App* cmd, manager::RunOptions& o, std::shared_ptr<struct RunFlagValues> v);

@@ -23,12 +23,16 @@ json network_json(Store& store, const NetworkRecord& n) {
     if (settings["Networks"].contains(n.name)) e.update(settings["Networks"][n.name]);
     containers[id] = e;
   }
+  json subnets = json::array({{{"Subnet", n.subnet}, {"Gateway", n.gateway}}});
+  if (!n.subnet6.empty()) subnets.push_back({{"Subnet", n.subnet6}, {"Gateway", n.gateway6}});
   return {{"Name", n.name},
           {"Id", n.id},
           {"Created", n.created},
           {"Driver", n.driver},
           {"NetworkInterface", n.bridge},
-          {"Subnets", json::array({{{"Subnet", n.subnet}, {"Gateway", n.gateway}}})},
+          {"Subnets", subnets},
+          {"EnableIPv6", !n.subnet6.empty()},
+          {"DNS", n.dns},
           {"Internal", n.internal},
           {"Labels", n.labels},
           {"Containers", containers}};
@@ -45,8 +49,21 @@ void add_network(CLI::App& app, Globals& g, Action& action) {
   auto labels = std::make_shared<std::vector<std::string>>();
   auto driver = std::make_shared<std::string>("bridge");
   create->add_option("NAME", copts->name, "network name")->required();
-  create->add_option("--subnet", copts->subnet, "IPv4 subnet (default: a free 10.91.N.0/24)");
-  create->add_option("--gateway", copts->gateway, "gateway address (default: the first one)");
+  create
+      ->add_option("--subnet", copts->subnets,
+                   "IPv4 subnet (default: a free 10.91.N.0/24); with --ipv6 also an IPv6 one "
+                   "(default: a free fdXX:…::/64)")
+      ->allow_extra_args(false);
+  create->add_flag("--ipv6", copts->ipv6, "dual stack: an IPv6 subnet too");
+  create
+      ->add_option("--dns", copts->dns,
+                   "where the network's DNS resolver forwards other names (default: the "
+                   "host's nameservers)")
+      ->allow_extra_args(false);
+  create
+      ->add_option("--gateway", copts->gateways,
+                   "gateway address (default: the subnet's first); one per subnet")
+      ->allow_extra_args(false);
   create->add_flag("--internal", copts->internal, "no outbound traffic, no published ports");
   create->add_option("-d,--driver", *driver, "bridge (the only driver)");
   create->add_option("-l,--label", *labels, "set a label: KEY=VALUE")->allow_extra_args(false);
@@ -85,7 +102,7 @@ void add_network(CLI::App& app, Globals& g, Action& action) {
                           {"Name", n.name},
                           {"Driver", n.driver},
                           {"Scope", "local"},
-                          {"IPv6", "false"},
+                          {"IPv6", n.subnet6.empty() ? "false" : "true"},
                           {"Internal", n.internal ? "true" : "false"},
                           {"Subnet", n.subnet},
                           {"Gateway", n.gateway},
@@ -114,7 +131,9 @@ void add_network(CLI::App& app, Globals& g, Action& action) {
           rows.push_back({n.name});
         else
           rows.push_back({short_id(n.id), n.name, n.driver,
-                          n.subnet + (n.internal ? " (internal)" : ""), n.bridge});
+                          n.subnet + (n.subnet6.empty() ? "" : "," + n.subnet6) +
+                              (n.internal ? " (internal)" : ""),
+                          n.bridge});
       }
       print_table(rows);
       return 0;
@@ -170,9 +189,12 @@ void add_network(CLI::App& app, Globals& g, Action& action) {
   auto cctr = std::make_shared<std::string>();
   connect->add_option("NETWORK", *cnet)->required();
   connect->add_option("CONTAINER", *cctr)->required();
-  connect->callback([&g, &action, cnet, cctr] {
-    action = [&g, cnet, cctr]() -> int {
-      connect_network(g.store(), *cctr, *cnet);
+  auto calias = std::make_shared<std::vector<std::string>>();
+  connect->add_option("--alias", *calias, "another name the network's DNS answers for it")
+      ->allow_extra_args(false);
+  connect->callback([&g, &action, cnet, cctr, calias] {
+    action = [&g, cnet, cctr, calias]() -> int {
+      connect_network(g.store(), *cctr, *cnet, *calias);
       return 0;
     };
   });

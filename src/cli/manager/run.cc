@@ -93,6 +93,11 @@ void add_run_flags(CLI::App* cmd, RunOptions& o, std::shared_ptr<RunFlagValues> 
   cmd->add_option("-p,--publish", v->publish,
                   "publish a port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp] (ranges too)")
       ->allow_extra_args(false);
+  cmd->add_flag("-P,--publish-all", o.publish_all,
+                "publish every port the image EXPOSEs, each on a free host port");
+  cmd->add_option("--network-alias", o.network_aliases,
+                  "another name the user network's DNS answers for this container")
+      ->allow_extra_args(false);
   cmd->add_option("--dns", o.dns, "a nameserver for /etc/resolv.conf")->allow_extra_args(false);
   cmd->add_option("--dns-search", o.dns_search, "a search domain for /etc/resolv.conf")
       ->allow_extra_args(false);

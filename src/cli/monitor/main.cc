@@ -6,12 +6,15 @@
 // registry client, no command-line library.
 //   vessel-monitor-ctl --root DIR --runroot DIR [--client-fd N]... CONTAINER-ID
 //   (from vessel-monitor: ... --attach-fd N --started-ms MS --backoff-ms MS --exit-code N)
+//   vessel-monitor-ctl --resolver DIR --ready-fd N: a user network's DNS resolver
+//   (network/resolver.h), started by manager/dns.cc
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "manager/containers.h"
+#include "network/resolver.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -20,6 +23,9 @@ int main(int argc, char** argv) {
   manager::StorePaths paths;
   manager::MonitorCall call;
   std::string id;
+  if (argc == 5 && std::strcmp(argv[1], "--resolver") == 0 &&
+      std::strcmp(argv[3], "--ready-fd") == 0)
+    return network::run_resolver(argv[2], std::atoi(argv[4]));
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
