@@ -64,7 +64,6 @@ void to_json(json& j, const RunOptions& o) {
            {"dns_search", o.dns_search},
            {"dns_options", o.dns_options},
            {"add_hosts", o.add_hosts},
-           {"network_aliases", o.network_aliases},
            {"userns", o.userns}};
   if (!o.runtime.empty()) j["runtime"] = o.runtime;
   if (o.entrypoint) j["entrypoint"] = *o.entrypoint;
@@ -129,7 +128,6 @@ void from_json(const json& j, RunOptions& o) {
   o.dns_search = j.value("dns_search", std::vector<std::string>{});
   o.dns_options = j.value("dns_options", std::vector<std::string>{});
   o.add_hosts = j.value("add_hosts", std::vector<std::string>{});
-  o.network_aliases = j.value("network_aliases", std::vector<std::string>{});
   o.userns = j.value("userns", "host");
   o.runtime = j.value("runtime", "");
   o.healthcheck = j.value("healthcheck", json());

@@ -71,9 +71,6 @@ struct RunOptions {
   std::vector<std::string> dns_search;   // search domains
   std::vector<std::string> dns_options;  // resolv.conf options
   std::vector<std::string> add_hosts;    // NAME:IP (IP may be host-gateway)
-  // More names the container has on its user networks (docker's network aliases): its
-  // peers' /etc/hosts list them beside its name.
-  std::vector<std::string> network_aliases;
   // --userns: "host" (the host's ids) or "auto" (a block of ids of its own,
   // manager/userns.h); resolved by create_container, empty until then.
   std::string userns;
