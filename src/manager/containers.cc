@@ -506,6 +506,15 @@ ContainerRecord refresh(Store& store, ContainerRecord c) {
     c = *now;
   }
   // The container may still run (its init was reparented).
+  // After a reboot the run directory (a tmpfs) is empty and the runtime's record of the
+  // container is gone with it: not a monitor that died, but a container that stopped with the
+  // host. `system restart-all` (at boot) decides what comes back, as docker's daemon does.
+  std::string runtime_binary = c.options.value("runtime", std::string());
+  std::string runtime_record =
+      (runtime_binary.empty() ? store.paths().runtime_root()
+                              : external_runtime_root(store, runtime_binary)) +
+      "/" + c.id;
+  const bool host_restarted = !path_exists(runtime_record);
   std::string status;
   try {
     status = runtime_for(store, c)->state(c.id).status;
@@ -537,7 +546,7 @@ ContainerRecord refresh(Store& store, ContainerRecord c) {
     store.remove_container(c.id);
     return c;
   }
-  if (should_restart(c, c.exit_code)) {
+  if (!host_restarted && should_restart(c, c.exit_code)) {
     // What the dead monitor would have done: start it again (a new monitor).
     c.restart_count++;
     store.update_container(c);

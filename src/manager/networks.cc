@@ -343,8 +343,6 @@ std::string hosts_for(const Member& m, const std::vector<Member>& all) {
       if (addr.address.empty()) continue;
       std::string line = address_only(addr.address) + "\t" + p.name;
       if (p.hostname != p.name && p.opts.hostname == p.hostname) line += "\t" + p.hostname;
-      for (const auto& alias : p.opts.network_aliases)
-        if (alias != p.name && alias != p.hostname) line += "\t" + alias;
       if (seen.insert(line).second) h += line + "\n";
     }
   }

@@ -160,9 +160,10 @@ TEST_F(NetworkDnsTest, TheNetworksResolverAnswersNamesAliasesFollowsConnectAndFo
   EXPECT_FALSE(contains(v({"exec", "b", "cat", "/etc/hosts"}).out, "db"))
       << "aliases are DNS names only";
   EXPECT_EQ(net_of("a", "front")["Aliases"], json::array({"db"}));
-  // A name the network does not know goes to the host's resolver.
+  // A name the network does not know goes to the host's resolver. (busybox's nslookup also asks
+  // for AAAA, which that dnsmasq, with only an A record and no upstream, refuses: exit 1.)
   Result outside = lookup("b", "outside.test", gw);
-  EXPECT_TRUE(outside.ok() && contains(outside.out, "Address: 203.0.113.7")) << outside.describe();
+  EXPECT_TRUE(contains(outside.out, "Address: 203.0.113.7")) << outside.describe();
   // c is on another network: front's resolver does not know it.
   Result other = lookup("b", "c", gw);
   EXPECT_FALSE(contains(other.out, ip_of("c", "back"))) << other.describe();

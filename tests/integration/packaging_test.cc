@@ -166,7 +166,7 @@ TEST_F(PackagingTest, BashCompletionCompletesCommandsFlagsAndContainerNames) {
 
   EXPECT_EQ(complete_in_bash({"vessel", "netw"}), "network\n");
   EXPECT_EQ(complete_in_bash({"vessel", "network", "cr"}), "create\n");
-  EXPECT_EQ(complete_in_bash({"vessel", "run", "--det"}), "--detach\n");
+  EXPECT_EQ(complete_in_bash({"vessel", "run", "--det"}), "--detach\n--detach-keys\n");
   EXPECT_TRUE(contains(complete_in_bash({"vessel", "run", "-"}), "--memory\n"));
   EXPECT_EQ(complete_in_bash({"vessel", "--root", root, "rm", "webc"}), "webcompl\n");
   EXPECT_EQ(complete_in_bash({"vessel", "--root", root, "rm", "-f", "webc"}), "webcompl\n");

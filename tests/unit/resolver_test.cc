@@ -79,7 +79,8 @@ TEST(Subnet6Test, ParsesChecksAndOverlaps) {
   auto s = network::parse_subnet6("--subnet", "fd00:1:2::/64");
   EXPECT_EQ(s.str(), "fd00:1:2::/64");
   EXPECT_EQ(network::ip6_string(network::first_host6(s)), "fd00:1:2::1");
-  EXPECT_TRUE(s.overlaps(network::parse_subnet6("--subnet", "fd00:1::/48")));
+  EXPECT_TRUE(s.overlaps(network::parse_subnet6("--subnet", "fd00:1:2::/48")));
+  EXPECT_FALSE(s.overlaps(network::parse_subnet6("--subnet", "fd00:1::/48")));  // fd00:1:0::/48
   EXPECT_FALSE(s.overlaps(network::parse_subnet6("--subnet", "fd00:1:3::/64")));
   auto message = [](const std::string& v) {
     try {
