@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 #include "harness.h"
@@ -74,6 +75,13 @@ TEST_F(RestartAllTest, PolicyContainersComeBackAfterASimulatedReboot) {
     ASSERT_TRUE(wait_until([&] { return ::kill(pid, 0) != 0 && ::kill(mon, 0) != 0; }));
     std::string rootfs = root_ + "/containers/" + j["Id"].get<std::string>() + "/rootfs";
     ::umount2(rootfs.c_str(), MNT_DETACH);
+    // A reboot starts with empty cgroup hierarchies: the dead containers' cgroups go too (their
+    // runtime records, which name them, go with /run below).
+    for (const auto& mp : cgroup_mount_points()) {
+      std::string cg = mp + "/vessel-" + j["Id"].get<std::string>();
+      ASSERT_TRUE(wait_until([&] { return ::rmdir(cg.c_str()) == 0 || errno == ENOENT; }))
+          << cg << ": " << std::strerror(errno);
+    }
   }
   for (const auto& e : split_lines(run_cmd({"ls", "-A", root_ + "/run"}).out))
     if (!trim(e).empty()) remove_tree(root_ + "/run/" + trim(e));
