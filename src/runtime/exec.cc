@@ -59,10 +59,16 @@ using oci::NamespaceType;
 void hold_terminal(int master) {
   pid_t holder = ::fork();
   if (holder != 0) return;  // the caller goes on (a failed fork: the process gets SIGHUP)
+  // Out of the caller's session first, and deaf to SIGHUP: the caller's terminal may hang up
+  // as soon as the caller exits, and its SIGHUP (pending while the inherited mask blocks it)
+  // must not end the holder, which would hang up the process's terminal in turn.
+  ::setsid();
+  struct sigaction ignore = {};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGHUP, &ignore, nullptr);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  ::setsid();
   if (master != 3) {
     ::dup2(master, 3);
     master = 3;
