@@ -14,13 +14,17 @@ for name in "$@"; do
   bin="$bindir/$name"
   [ -f "$bin" ] || continue
   # The build id is the name gdb and debuginfod look the debug file up by.
-  id=$(LC_ALL=C readelf -n "$bin" | sed -n 's/^ *Build ID: *\([0-9a-f]*\)$/\1/p' | head -n1)
+  # Whole outputs are read into variables: with pipefail, a reader that stops early (grep -q,
+  # head) can kill the writer with SIGPIPE and turn a match into a failure.
+  notes=$(LC_ALL=C readelf -n "$bin")
+  id=$(sed -n 's/^ *Build ID: *\([0-9a-f]*\)$/\1/p' <<<"$notes" | sed -n 1p)
   if [ -z "$id" ]; then
     debug="$prefix/lib/debug$bindir/$name.debug"
   else
     debug="$prefix/lib/debug/.build-id/${id:0:2}/${id:2}.debug"
   fi
-  if ! LC_ALL=C readelf -S "$bin" | grep -q '\.debug_info'; then
+  sections=$(LC_ALL=C readelf -S -W "$bin")
+  if [[ $sections != *.debug_info* ]]; then
     # Already stripped (an install over an install): keep the debug file we have.
     echo "-- Stripped already: $bin"
     continue
