@@ -67,33 +67,7 @@ Filters parse_filters(const std::string& raw) {
 }
 
 // The same key ORs, different keys AND (docker's rule).
-bool matches(const Filters& filters, const json& e) {
-  std::string type = e.value("Type", ""), action = e.value("Action", "");
-  std::string id = e["Actor"].value("ID", "");
-  json attrs = e["Actor"].value("Attributes", json::object());
-  std::string name = attrs.value("name", "");
-  for (const auto& [k, values] : filters) {
-    bool any = false;
-    for (const auto& v : values) {
-      if (k == "type") any |= type == v;
-      if (k == "scope") any |= v == "local";
-      if (k == "daemon") any = true;
-      if (k == "event") any |= action == v || action.rfind(v + ":", 0) == 0;
-      if (k == "container" || k == "network" || k == "volume")
-        any |= type == k && (name == v || id == v || (v.size() >= 3 && id.rfind(v, 0) == 0));
-      if (k == "image")
-        any |= attrs.value("image", "") == v ||
-               (type == "image" && (name == v || id == v || id == "sha256:" + v));
-      if (k == "label") {
-        auto eq = v.find('=');
-        std::string lk = v.substr(0, eq);
-        any |= attrs.contains(lk) && (eq == std::string::npos || attrs[lk] == v.substr(eq + 1));
-      }
-    }
-    if (!any) return false;
-  }
-  return true;
-}
+bool matches(const Filters& filters, const json& e) { return manager::event_matches(filters, e); }
 
 class Follower {
  public:

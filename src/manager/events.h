@@ -6,6 +6,8 @@
 // that a program in C can write the same lines.
 #pragma once
 
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,5 +37,11 @@ void emit_event(const std::string& root, const std::string& type, const std::str
 // A container event with the attributes docker gives them: name, image, then `extra`.
 void emit_container_event(Store& store, const ContainerRecord& c, const std::string& action,
                           EventAttrs extra = {});
+
+// Whether an event (one line of the log, parsed) passes `filters` (key -> values): values of
+// one key OR, different keys AND, as docker's --filter. Keys: type, event, container, network,
+// volume, image, label, and the API's scope (always local) and daemon (always true).
+bool event_matches(const std::map<std::string, std::vector<std::string>>& filters,
+                   const nlohmann::json& e);
 
 }  // namespace vessel::manager
