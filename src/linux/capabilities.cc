@@ -10,58 +10,17 @@
 #include <string_view>
 #include <type_traits>
 
+#include "oci/capability_names.h"
 #include "util/error.h"
 #include "util/log.h"
 
 namespace vessel::linux {
 namespace {
 
-// Indexed by capability number. Our own table rather than libcap's lowercase names, so that
-// lookups are exact and independent of the libcap version; libcap is only a fallback for
-// capabilities newer than this list.
-constexpr std::array<std::string_view, 41> kNames = {
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-};
+// Our own table (oci/capability_names.h) rather than libcap's lowercase names, so that lookups
+// are exact and independent of the libcap version; libcap is only a fallback for capabilities
+// newer than this list.
+constexpr const auto& kNames = oci::kCapabilityNames;
 
 struct CapFree {
   void operator()(void* p) const { cap_free(p); }
@@ -258,7 +217,7 @@ void apply_capabilities(const oci::Capabilities& caps) {
       // Common configs (runc's starter among them) list ambient without inheritable: not worth
       // noise on the container's stderr.
       log::debug("ambient capability " + cap_name(c) +
-                " is skipped: it must also be in the permitted and inheritable sets");
+                 " is skipped: it must also be in the permitted and inheritable sets");
       continue;
     }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)

@@ -1,5 +1,6 @@
 #include "oci/state.h"
 
+#include "oci/capability_names.h"
 #include "oci/mount_options.h"
 #include "oci/spec.h"
 #include "util/go_json.h"
@@ -42,53 +43,8 @@ nlohmann::ordered_json container_state_json(const ContainerState& c) {
 
 namespace {
 
-// Every capability name of the runtime-spec era we implement. features-linux.md asks for the
-// names we recognize, not the ones this kernel has, so the list is fixed at build time.
-const std::vector<std::string>& capability_names() {
-  static const std::vector<std::string> caps = {
-      "CAP_CHOWN",
-      "CAP_DAC_OVERRIDE",
-      "CAP_DAC_READ_SEARCH",
-      "CAP_FOWNER",
-      "CAP_FSETID",
-      "CAP_KILL",
-      "CAP_SETGID",
-      "CAP_SETUID",
-      "CAP_SETPCAP",
-      "CAP_LINUX_IMMUTABLE",
-      "CAP_NET_BIND_SERVICE",
-      "CAP_NET_BROADCAST",
-      "CAP_NET_ADMIN",
-      "CAP_NET_RAW",
-      "CAP_IPC_LOCK",
-      "CAP_IPC_OWNER",
-      "CAP_SYS_MODULE",
-      "CAP_SYS_RAWIO",
-      "CAP_SYS_CHROOT",
-      "CAP_SYS_PTRACE",
-      "CAP_SYS_PACCT",
-      "CAP_SYS_ADMIN",
-      "CAP_SYS_BOOT",
-      "CAP_SYS_NICE",
-      "CAP_SYS_RESOURCE",
-      "CAP_SYS_TIME",
-      "CAP_SYS_TTY_CONFIG",
-      "CAP_MKNOD",
-      "CAP_LEASE",
-      "CAP_AUDIT_WRITE",
-      "CAP_AUDIT_CONTROL",
-      "CAP_SETFCAP",
-      "CAP_MAC_OVERRIDE",
-      "CAP_MAC_ADMIN",
-      "CAP_SYSLOG",
-      "CAP_WAKE_ALARM",
-      "CAP_BLOCK_SUSPEND",
-      "CAP_AUDIT_READ",
-      "CAP_PERFMON",
-      "CAP_BPF",
-      "CAP_CHECKPOINT_RESTORE",
-  };
-  return caps;
+std::vector<std::string> capability_names() {
+  return {kCapabilityNames.begin(), kCapabilityNames.end()};
 }
 
 }  // namespace

@@ -120,6 +120,10 @@ bool exists(const std::string& path);  // lstat
 std::string trim(const std::string& s);
 std::vector<std::string> split_lines(const std::string& s);
 bool contains(const std::string& hay, const std::string& needle);
+// A TCP port on 127.0.0.1 that was free a moment ago (-1 if none could be had).
+int free_port();
+// Whether something accepts TCP connections on 127.0.0.1:PORT.
+bool port_open(int port);
 // A runtime's stderr with each logrus line (runc's and vessel-runtime's log form:
 // time="..." level=L msg="Go-quoted", or a JSON entry) replaced by its message, unquoted; other
 // lines stay as they are. For tests that look for message text with quotes in it.

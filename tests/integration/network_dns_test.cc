@@ -10,11 +10,12 @@
 #include <sstream>
 
 #include "harness.h"
+#include "netns_world.h"
 
 namespace itest {
 namespace {
 
-class NetworkDnsTest : public ::testing::Test {
+class NetworkDnsTest : public NetnsWorldTest {
  protected:
   void SetUp() override {
     if (runtime_is_runc()) GTEST_SKIP() << "manager tests run once, with vessel's own runtime";
@@ -24,30 +25,8 @@ class NetworkDnsTest : public ::testing::Test {
                   .exit_code(),
               0)
         << "ip6tables, curl and dnsmasq (dnsmasq-base) are needed";
-    char tmpl[] = "/tmp/vessel-dnstest-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    root_ = dir_ + "/store";
-    std::string tag = std::to_string(::getpid()) + "-" + std::to_string(++counter_);
-    host_ = "vessel-dt-host-" + tag;
-    out_ = "vessel-dt-out-" + tag;
-    for (const auto& cmd : std::vector<std::vector<std::string>>{
-             {"ip", "netns", "add", host_},
-             {"ip", "netns", "add", out_},
-             {"ip", "-n", host_, "link", "set", "lo", "up"},
-             {"ip", "-n", out_, "link", "set", "lo", "up"},
-             {"ip", "-n", host_, "link", "add", "uplink", "type", "veth", "peer", "name",
-              "downlink", "netns", out_},
-             {"ip", "-n", host_, "addr", "add", "192.0.2.1/24", "dev", "uplink"},
-             {"ip", "-n", out_, "addr", "add", "192.0.2.2/24", "dev", "downlink"},
-             {"ip", "-n", host_, "addr", "add", "2001:db8::1/64", "dev", "uplink", "nodad"},
-             {"ip", "-n", out_, "addr", "add", "2001:db8::2/64", "dev", "downlink", "nodad"},
-             {"ip", "-n", host_, "link", "set", "uplink", "up"},
-             {"ip", "-n", out_, "link", "set", "downlink", "up"},
-         }) {
-      Result r = run_cmd(cmd);
-      ASSERT_TRUE(r.ok()) << r.describe();
-    }
+    make_world("dnstest", true);
+    if (HasFatalFailure()) return;
     // The outside resolver: knows outside.test, nothing else.
     Result up = in_out({"dnsmasq", "-C", "/dev/null", "--no-resolv", "--no-hosts",
                         "--host-record=outside.test,203.0.113.7", "--listen-address=192.0.2.2",
@@ -56,55 +35,15 @@ class NetworkDnsTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (!root_.empty()) {
-      for (const auto& id : split_lines(v({"ps", "-aq", "--no-trunc"}).out))
-        if (!trim(id).empty()) v({"rm", "-f", trim(id)});
-      EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
-      EXPECT_EQ(resolvers(), "") << "resolver processes left behind";
-    }
+    remove_containers();
+    if (!root_.empty()) EXPECT_EQ(resolvers(), "") << "resolver processes left behind";
     if (!dir_.empty()) {
       std::string pid = trim(read_text(dir_ + "/up.pid"));
       if (!pid.empty()) ::kill(std::stoi(pid), SIGTERM);
     }
-    if (!host_.empty()) run_cmd({"ip", "netns", "del", host_});
-    if (!out_.empty()) run_cmd({"ip", "netns", "del", out_});
-    if (!dir_.empty() && !getenv("VESSEL_TEST_KEEP")) remove_tree(dir_);
+    remove_world();
   }
 
-  Result in_host(const std::vector<std::string>& args, Millis timeout = kTimeout) {
-    std::vector<std::string> argv = {"nsenter", "--net=/run/netns/" + host_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_cmd(argv, timeout);
-  }
-  Result in_out(const std::vector<std::string>& args, Millis timeout = kTimeout) {
-    std::vector<std::string> argv = {"nsenter", "--net=/run/netns/" + out_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_cmd(argv, timeout);
-  }
-  Result v(const std::vector<std::string>& args, Millis timeout = kTimeout) {
-    std::vector<std::string> argv = {VESSEL_MANAGER_BIN, "--root", root_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return in_host(argv, timeout);
-  }
-  json inspect(const std::string& name) {
-    auto r = v({"inspect", name});
-    if (!r.ok()) return json();
-    return json::parse(r.out).at(0);
-  }
-  json net_of(const std::string& name, const std::string& network) {
-    auto j = inspect(name);
-    if (j.is_null() || !j["NetworkSettings"]["Networks"].contains(network)) return json::object();
-    return j["NetworkSettings"]["Networks"][network];
-  }
-  std::string ip_of(const std::string& name, const std::string& network) {
-    return net_of(name, network).value("IPAddress", "");
-  }
-  void run_d(const std::vector<std::string>& args) {
-    std::vector<std::string> a = {"run", "-d"};
-    a.insert(a.end(), args.begin(), args.end());
-    Result r = v(a);
-    ASSERT_TRUE(r.ok()) << r.describe();
-  }
   // Processes of this test's store that are network resolvers ("PID CMDLINE" lines).
   std::string resolvers() {
     std::string found;
@@ -121,9 +60,6 @@ class NetworkDnsTest : public ::testing::Test {
   Result lookup(const std::string& c, const std::string& name, const std::string& server) {
     return v({"exec", c, "nslookup", name, server});
   }
-
-  static inline int counter_ = 0;
-  std::string dir_, root_, host_, out_;
 };
 
 TEST_F(NetworkDnsTest, TheNetworksResolverAnswersNamesAliasesFollowsConnectAndForwards) {

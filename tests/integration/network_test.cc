@@ -10,11 +10,12 @@
 #include <sstream>
 
 #include "harness.h"
+#include "netns_world.h"
 
 namespace itest {
 namespace {
 
-class NetworkTest : public ::testing::Test {
+class NetworkTest : public NetnsWorldTest {
  protected:
   void SetUp() override {
     if (runtime_is_runc()) GTEST_SKIP() << "manager tests run once, with vessel's own runtime";
@@ -22,83 +23,15 @@ class NetworkTest : public ::testing::Test {
     ASSERT_TRUE(exists("/usr/lib/cni/bridge")) << "containernetworking-plugins is not installed";
     ASSERT_EQ(run_cmd({"sh", "-c", "command -v iptables && command -v curl"}).exit_code(), 0)
         << "iptables and curl are needed";
-    char tmpl[] = "/tmp/vessel-ntest-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    root_ = dir_ + "/store";
-    std::string tag = std::to_string(::getpid()) + "-" + std::to_string(++counter_);
-    host_ = "vessel-it-host-" + tag;
-    out_ = "vessel-it-out-" + tag;
-    for (const auto& cmd : std::vector<std::vector<std::string>>{
-             {"ip", "netns", "add", host_},
-             {"ip", "netns", "add", out_},
-             {"ip", "-n", host_, "link", "set", "lo", "up"},
-             {"ip", "-n", out_, "link", "set", "lo", "up"},
-             {"ip", "-n", host_, "link", "add", "uplink", "type", "veth", "peer", "name",
-              "downlink", "netns", out_},
-             {"ip", "-n", host_, "addr", "add", "192.0.2.1/24", "dev", "uplink"},
-             {"ip", "-n", out_, "addr", "add", "192.0.2.2/24", "dev", "downlink"},
-             {"ip", "-n", host_, "link", "set", "uplink", "up"},
-             {"ip", "-n", out_, "link", "set", "downlink", "up"},
-         }) {
-      Result r = run_cmd(cmd);
-      ASSERT_TRUE(r.ok()) << r.describe();
-    }
-  }
-
-  // Mounts this test's store made (the host's own mount count moves with other work on the
-  // machine; ours must all be gone).
-  size_t our_mounts() {
-    size_t n = 0;
-    for (const auto& m : parse_mountinfo(read_text("/proc/self/mountinfo")))
-      n += m.mount_point.rfind(dir_, 0) == 0;
-    return n;
+    make_world("ntest", false);
   }
 
   void TearDown() override {
-    if (!root_.empty()) {
-      for (const auto& id : split_lines(v({"ps", "-aq", "--no-trunc"}).out))
-        if (!trim(id).empty()) v({"rm", "-f", trim(id)});
-      EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
-      EXPECT_EQ(our_mounts(), 0u) << "mounts left behind";
-    }
-    if (!host_.empty()) run_cmd({"ip", "netns", "del", host_});
-    if (!out_.empty()) run_cmd({"ip", "netns", "del", out_});
-    if (!dir_.empty() && !getenv("VESSEL_TEST_KEEP")) remove_tree(dir_);
+    remove_containers();
+    if (!root_.empty()) EXPECT_EQ(our_mounts(), 0u) << "mounts left behind";
+    remove_world();
   }
 
-  // Runs in the HOST namespace.
-  Result in_host(const std::vector<std::string>& args, Millis timeout = kTimeout) {
-    std::vector<std::string> argv = {"nsenter", "--net=/run/netns/" + host_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_cmd(argv, timeout);
-  }
-  Result in_out(const std::vector<std::string>& args, Millis timeout = kTimeout) {
-    std::vector<std::string> argv = {"nsenter", "--net=/run/netns/" + out_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_cmd(argv, timeout);
-  }
-  Result v(const std::vector<std::string>& args, Millis timeout = kTimeout) {
-    std::vector<std::string> argv = {VESSEL_MANAGER_BIN, "--root", root_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return in_host(argv, timeout);
-  }
-  json inspect(const std::string& name) {
-    auto r = v({"inspect", name});
-    if (!r.ok()) return json();
-    return json::parse(r.out).at(0);
-  }
-  std::string ip_of(const std::string& name, const std::string& network) {
-    auto j = inspect(name);
-    if (j.is_null() || !j["NetworkSettings"]["Networks"].contains(network)) return "";
-    return j["NetworkSettings"]["Networks"][network].value("IPAddress", "");
-  }
-  void run_d(const std::vector<std::string>& args) {
-    std::vector<std::string> a = {"run", "-d"};
-    a.insert(a.end(), args.begin(), args.end());
-    Result r = v(a);
-    ASSERT_TRUE(r.ok()) << r.describe();
-  }
   // What a container leaves in HOST when it is gone: veths, rules naming it, address leases.
   std::string leftovers(const std::vector<std::string>& ids) {
     std::string found;
@@ -117,15 +50,6 @@ class NetworkTest : public ::testing::Test {
     if (!trim(ns.out).empty()) found += "netns: " + ns.out;
     return found;
   }
-  std::vector<std::string> ids() {
-    std::vector<std::string> out;
-    for (const auto& id : split_lines(v({"ps", "-aq", "--no-trunc"}).out))
-      if (!trim(id).empty()) out.push_back(trim(id));
-    return out;
-  }
-
-  static inline int counter_ = 0;
-  std::string dir_, root_, host_, out_;
 };
 
 TEST_F(NetworkTest, ContainersOnAUserNetworkReachEachOtherByNameOtherNetworksCannot) {

@@ -21,32 +21,6 @@ namespace {
 constexpr char kRegistryBin[] = "/usr/bin/docker-registry";
 constexpr Millis kPullTimeout = 120s;
 
-int free_port() {
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0 ||
-      getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) < 0) {
-    close(s);
-    return -1;
-  }
-  close(s);
-  return ntohs(a.sin_port);
-}
-
-bool port_open(int port) {
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  close(s);
-  return ok;
-}
-
 std::string which(const std::string& prog) {
   auto r = run_cmd({"/bin/sh", "-c", "command -v " + prog});
   return r.ok() ? trim(r.out) : "";
