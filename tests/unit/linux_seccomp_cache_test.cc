@@ -1,6 +1,7 @@
 // The on-disk cache of compiled seccomp programs (linux/seccomp_cache.h): a program is stored
 // once and read back instead of compiled, and a file that is not the caller's own, not the
 // same key, or damaged is ignored (the profile is compiled again).
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
