@@ -35,7 +35,9 @@ shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O "$pkg/usr/bin/vessel" "$pkg/usr/
 [ -n "$shlibs" ] || { echo "make-deb: dpkg-shlibdeps found nothing" >&2; exit 1; }
 # What vessel runs: CNI plugins for networks, iptables for NAT and isolation, newuidmap for
 # rootless mappings; the busybox template is made from busybox-static, debian's by debootstrap.
-depends="$shlibs, containernetworking-plugins, iptables, uidmap"
+# The libraries vessel dlopens on first use (src/image/lib*_shim.cc), which dpkg-shlibdeps
+# cannot see: libcurl (pull, push), libarchive (tar streams), libcrypto (SHA-256).
+depends="$shlibs, libcurl4, libarchive13, libssl3, containernetworking-plugins, iptables, uidmap"
 recommends="busybox-static, slirp4netns, fuse-overlayfs"
 suggests="debootstrap, skopeo, runc"
 

@@ -1,5 +1,6 @@
 #include "cgroups/v1.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -428,10 +429,20 @@ void CgroupV1Manager::apply_resources(const Resources& r) {
 
   if (r.devices) {
     const std::string& dir = need("devices", "linux.resources.devices");
+    // One open of devices.allow and of devices.deny for all the rules (the kernel parses each
+    // write on its own: runc's fixed list alone is 11 allow lines). A write that fails on the
+    // kept fd is done again by path, which reports the error in the usual words.
+    UniqueFd allow, deny;
     for (const DeviceWrite& w : v1_device_writes(*r.devices)) {
+      UniqueFd& fd = w.file == "devices.allow" ? allow : deny;
+      const std::string path = dir + "/" + w.file;
+      if (!fd) fd.reset(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+      if (fd && retry_eintr([&] { return ::write(fd.get(), w.line.data(), w.line.size()); }) ==
+                    static_cast<ssize_t>(w.line.size()))
+        continue;
       std::string field = w.rule < 0 ? std::string("linux.resources.devices")
                                      : fmt::format("linux.resources.devices[{}]", w.rule);
-      write_setting(field, dir + "/" + w.file, w.line);
+      write_setting(field, path, w.line);
     }
   }
 }

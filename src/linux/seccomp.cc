@@ -15,6 +15,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "linux/seccomp_cache.h"
 #include "linux/seccomp_enosys.h"
 #include "linux/terminal.h"
 #include "oci/spec.h"
@@ -419,7 +420,10 @@ UniqueFd load_seccomp(const nlohmann::json& seccomp) {
   return load_seccomp(parse(seccomp, false));
 }
 
-UniqueFd load_seccomp(const SeccompFilter& f) {
+namespace {
+
+// libseccomp's program for `f`, behind the ENOSYS stub.
+std::vector<sock_filter> build_program(const SeccompFilter& f) {
   Ctx ctx(seccomp_init(f.default_action));
   if (!ctx) fail("seccomp: cannot create a filter with default action {:#x}", f.default_action);
   // The runtime sets no_new_privs itself when process.noNewPrivileges asks for it; libseccomp
@@ -448,8 +452,39 @@ UniqueFd load_seccomp(const SeccompFilter& f) {
   std::vector<sock_filter> program = enosys_stub(f);
   std::vector<sock_filter> generated = export_seccomp_program(ctx.get());
   program.insert(program.end(), generated.begin(), generated.end());
-  UniqueFd listener = load_seccomp_program(program, seccomp_load_flags(f));
-  if (f.uses_notify && !listener)
+  return program;
+}
+
+}  // namespace
+
+UniqueFd load_seccomp(const SeccompFilter& f) {
+  SeccompProgram p;
+  p.insns = build_program(f);
+  p.flags = seccomp_load_flags(f);
+  p.uses_notify = f.uses_notify;
+  return load_seccomp(p);
+}
+
+SeccompProgram compile_seccomp(const nlohmann::json& seccomp, const std::string& cache_dir) {
+  SeccompFilter f = parse(seccomp, false);
+  SeccompProgram p;
+  p.flags = seccomp_load_flags(f);
+  p.uses_notify = f.uses_notify;
+  std::string key = cache_dir.empty() ? std::string() : seccomp_cache_key(seccomp);
+  if (!key.empty()) {
+    if (auto hit = seccomp_cache_get(cache_dir, key)) {
+      p.insns = std::move(*hit);
+      return p;
+    }
+  }
+  p.insns = build_program(f);
+  if (!key.empty()) seccomp_cache_put(cache_dir, key, p.insns);
+  return p;
+}
+
+UniqueFd load_seccomp(const SeccompProgram& p) {
+  UniqueFd listener = load_seccomp_program(p.insns, p.flags);
+  if (p.uses_notify && !listener)
     fail("seccomp: the filter uses SCMP_ACT_NOTIFY but no listener fd was returned");
   return listener;
 }

@@ -35,7 +35,8 @@ std::string base_name(const std::string& path) { return path.substr(path.rfind('
 // vessel's runtime as a library, in this process.
 class BuiltinRuntime final : public OciRuntime {
  public:
-  explicit BuiltinRuntime(std::string root) : root_(std::move(root)), rt_(root_) {}
+  BuiltinRuntime(std::string root, std::string seccomp_cache)
+      : root_(std::move(root)), seccomp_cache_(std::move(seccomp_cache)), rt_(root_) {}
 
   pid_t create(const std::string& id, const std::string& bundle, const std::string& console,
                bool rootless) override {
@@ -44,6 +45,7 @@ class BuiltinRuntime final : public OciRuntime {
     co.bundle = bundle;
     co.console_socket = console;
     co.rootless = rootless;
+    co.seccomp_cache_dir = seccomp_cache_;
     // Held: the start below releases the process over a socket pair, not a start socket.
     held_.emplace(rt_.create_held(co));
     held_id_ = id;
@@ -73,6 +75,7 @@ class BuiltinRuntime final : public OciRuntime {
 
  private:
   std::string root_;
+  std::string seccomp_cache_;
   runtime::Runtime rt_;
   std::optional<runtime::HeldContainer> held_;  // created here, not yet started
   std::string held_id_;
@@ -342,7 +345,10 @@ std::string external_runtime_root(const Store& store, const std::string& binary)
 std::unique_ptr<OciRuntime> runtime_for(Store& store, const std::string& binary) {
   if (binary.empty()) {
     mkdir_p(store.paths().runtime_root(), 0700);
-    return std::make_unique<BuiltinRuntime>(store.paths().runtime_root());
+    // Compiled seccomp programs (linux/seccomp_cache.h), beside the runtime state: shared by
+    // all containers of this store, writable only by its owner.
+    return std::make_unique<BuiltinRuntime>(store.paths().runtime_root(),
+                                            store.paths().runroot + "/seccomp");
   }
   return std::make_unique<ExternalRuntime>(binary, external_runtime_root(store, binary));
 }

@@ -410,6 +410,13 @@ CreatedContainer Runtime::create_container(const CreateOptions& o, bool foregrou
   args.state_json = state_json(rec, "creating");
   args.sync = &child_sync;
   args.close_in_child.push_back(out.dir.dir_fd());
+  // Compiled here, once, not in the child: the child gets a copy of the program with its
+  // memory, and the cache (if the caller keeps one) is on the host's side of pivot_root.
+  linux::SeccompProgram seccomp;
+  if (!spec.linux.seccomp.is_null()) {
+    seccomp = linux::compile_seccomp(spec.linux.seccomp, o.seccomp_cache_dir);
+    args.seccomp = &seccomp;
+  }
 
   // Not dumpable from before the child exists (clone copies it): until its execve the child
   // runs this binary in the container's pid namespace, and /proc/PID/exe of a dumpable process

@@ -29,6 +29,8 @@ struct CreateOptions {
   // container process stays dumpable until its id mappings are written (newuidmap and the
   // kernel check that the caller owns it).
   bool rootless = false;
+  // Where compiled seccomp programs are kept between runs (linux/seccomp_cache.h); "" for none.
+  std::string seccomp_cache_dir;
 };
 
 struct RunOptions {

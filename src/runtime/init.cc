@@ -98,7 +98,7 @@ void prepare_fds(int preserve_fds) {
 // never hold it, or it could answer its own notifications. The hand-off uses sendmsg, which a
 // filter may not notify on (validated in linux/seccomp.cc).
 void load_seccomp_and_hand_off(const InitArgs& a, const nlohmann::json& seccomp) {
-  UniqueFd listener = linux::load_seccomp(seccomp);
+  UniqueFd listener = a.seccomp ? linux::load_seccomp(*a.seccomp) : linux::load_seccomp(seccomp);
   if (listener) a.sync->send_with_fd(linux::SyncMsg::seccomp_listener, listener.get());
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cgroups/placement.h"
+#include "linux/seccomp.h"
 #include "linux/sync.h"
 #include "oci/spec.h"
 
@@ -42,6 +43,9 @@ struct InitArgs {
   // moves it there. Points into the parent's memory, which the child has a copy of.
   cgroups::Placement* cgroup_placement = nullptr;
   std::string state_json;  // for createContainer/startContainer hooks
+  // linux.seccomp compiled by the parent (linux::compile_seccomp), or null: then the child
+  // compiles linux.seccomp itself, if there is one.
+  const linux::SeccompProgram* seccomp = nullptr;
   linux::SyncChannel* sync = nullptr;
   // The parent's fds the child must not keep (the state directory lock above all: a flock
   // held by the container's copy would block every later command on it).

@@ -95,5 +95,41 @@ TEST_F(MonitorTest, RunningContainersMonitorIsTheSmallProgramAndTheExitReachesTh
   EXPECT_TRUE(contains(log, "vessel-monitor-ctl")) << log;
 }
 
+// The default seccomp profile is compiled once per store (runtime/container.cc compiles in the
+// parent; <runroot>/seccomp keeps the program, linux/seccomp_cache.h) and the program read back
+// from there still filters: unshare(CLONE_NEWUSER), which the profile refuses and the kernel
+// would allow, fails in both runs, and works when the profile is off.
+TEST_F(MonitorTest, SeccompProgramIsCompiledOnceAndTheCachedOneStillFilters) {
+  ASSERT_TRUE(v({"template", "build", "busybox"}).ok());
+  const std::string probe =
+      "grep Seccomp: /proc/self/status; unshare -U true && echo unshared || echo refused";
+  auto first = v({"run", "--rm", "--network", "none", "busybox", "sh", "-c", probe});
+  ASSERT_TRUE(first.ok()) << first.describe();
+  EXPECT_TRUE(contains(first.out, "Seccomp:\t2")) << first.out;
+  EXPECT_TRUE(contains(first.out, "refused")) << first.out;
+
+  const std::string cache = root_ + "/run/seccomp";
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(cache)) files.push_back(e.path());
+  ASSERT_EQ(files.size(), 1u) << "one program for the default profile";
+  struct stat before {};
+  ASSERT_EQ(::stat(files[0].c_str(), &before), 0);
+  EXPECT_EQ(before.st_mode & 0777, 0600u);
+
+  auto second = v({"run", "--rm", "--network", "none", "busybox", "sh", "-c", probe});
+  ASSERT_TRUE(second.ok()) << second.describe();
+  EXPECT_TRUE(contains(second.out, "Seccomp:\t2")) << second.out;
+  EXPECT_TRUE(contains(second.out, "refused")) << second.out;
+  struct stat after {};
+  ASSERT_EQ(::stat(files[0].c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino) << "read back, not compiled and written again";
+
+  auto off = v({"run", "--rm", "--network", "none", "--security-opt", "seccomp=unconfined",
+                "busybox", "sh", "-c", probe});
+  ASSERT_TRUE(off.ok()) << off.describe();
+  EXPECT_TRUE(contains(off.out, "Seccomp:\t0")) << off.out;
+  EXPECT_TRUE(contains(off.out, "unshared")) << off.out;
+}
+
 }  // namespace
 }  // namespace itest
