@@ -58,11 +58,6 @@ void Runtime::checkpoint(const CheckpointOptions& o) {
   if (status != "running")
     fail("cannot checkpoint container \"{}\": it is {}, not running", o.id, status);
   oci::Spec spec = oci::parse_spec(rec.config.dump());
-  if (spec.process && spec.process->terminal)
-    fail(
-        "checkpoint: container \"{}\" has a terminal (process.terminal); vessel-runtime "
-        "checkpoints containers whose stdio are pipes or files",
-        o.id);
   check_joined_namespaces(spec, "checkpoint");
   std::string criu = require_criu(o.common, "checkpoint");
   if (o.common.lazy_pages) {
@@ -100,6 +95,9 @@ void Runtime::checkpoint(const CheckpointOptions& o) {
   opts.auto_dedup = o.auto_dedup;
   opts.parent_img = o.parent_path;
   opts.track_mem = o.pre_dump || !o.parent_path.empty();
+  // A terminal's master is outside the container (the console socket's receiver holds it):
+  // CRIU dumps the slave alone and makes a new master at restore.
+  opts.orphan_pts_master = true;
   opts.log_file = o.pre_dump ? "pre-dump.log" : "dump.log";
   if (!o.page_server.empty()) {
     size_t colon = o.page_server.rfind(':');
