@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cgroups/manager.h"
 #include "linux/criu.h"
 #include "oci/spec.h"
 #include "runtime/container.h"
@@ -31,6 +32,12 @@ std::string external_namespace(const std::string& kind, const std::string& path,
   return fmt::format("{}[{}]:{}", kind, st.st_ino, key);
 }
 
+std::string freezer_dir(const ContainerRecord& rec) {
+  std::string path = cgroups::load_manager(rec.cgroup)->directories().path();
+  if (path_exists("/sys/fs/cgroup/freezer" + path)) return "/sys/fs/cgroup/freezer" + path;
+  return "/sys/fs/cgroup" + path;
+}
+
 void validate(const CheckpointOptions& o) {
   if (o.common.image_path.empty()) fail("checkpoint: --image-path is required");
   if (!o.parent_path.empty() && o.parent_path[0] == '/')
@@ -55,7 +62,7 @@ void Runtime::checkpoint(const CheckpointOptions& o) {
   ContainerDir dir = store_.open(o.id);
   ContainerRecord rec = dir.load();
   std::string status = container_status(rec);
-  if (status != "running")
+  if (status != "running" && status != "paused")
     fail("cannot checkpoint container \"{}\": it is {}, not running", o.id, status);
   oci::Spec spec = oci::parse_spec(rec.config.dump());
   check_joined_namespaces(spec, "checkpoint");
@@ -98,6 +105,9 @@ void Runtime::checkpoint(const CheckpointOptions& o) {
   // A terminal's master is outside the container (the console socket's receiver holds it):
   // CRIU dumps the slave alone and makes a new master at restore.
   opts.orphan_pts_master = true;
+  // A paused container (containerd pauses before it checkpoints): CRIU is given the frozen
+  // cgroup, which it freezes as it seizes the tasks and leaves as it found it.
+  if (status == "paused") opts.freeze_cgroup = freezer_dir(rec);
   opts.log_file = o.pre_dump ? "pre-dump.log" : "dump.log";
   if (!o.page_server.empty()) {
     size_t colon = o.page_server.rfind(':');
