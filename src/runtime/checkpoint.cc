@@ -2,8 +2,11 @@
 // Everything that can be refused is checked before CRIU is asked; after a final dump without
 // --leave-running the container is gone, as with runc.
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 
 #include "cgroups/manager.h"
 #include "linux/criu.h"
@@ -23,6 +26,45 @@ std::string fd_link(pid_t pid, int fd) {
   ssize_t n = ::readlink(p.c_str(), buf, sizeof buf - 1);
   if (n < 0) return "";
   return std::string(buf, static_cast<size_t>(n));
+}
+
+// The mount IDs of the mount namespace `pid` is in.
+std::set<int> mount_ids(pid_t pid) {
+  std::set<int> ids;
+  std::istringstream in(read_file(fmt::format("/proc/{}/mountinfo", pid)));
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      ids.insert(std::stoi(line));
+    } catch (const std::exception&) {
+    }
+  }
+  return ids;
+}
+
+// For an fd of `pid` that is a file on a mount outside its mount namespace (the host's
+// /dev/null that conmon or a detached caller gives the container as stdin, say): CRIU's
+// external-file key "file[MNT_ID:INODE]" (both hex), under which CRIU dumps it without a path
+// and restore passes an fd of its own (inherit_fd). "" for anything else.
+std::string external_file_key(pid_t pid, int fd, const std::set<int>& container_mounts) {
+  std::string link = fd_link(pid, fd);
+  if (link.empty() || link[0] != '/') return "";  // pipe:[..], socket:[..], anon_inode:..
+  int mnt_id = -1;
+  try {
+    std::istringstream in(read_file(fmt::format("/proc/{}/fdinfo/{}", pid, fd)));
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("mnt_id:", 0) == 0) mnt_id = std::stoi(line.substr(7));
+  } catch (const std::exception&) {
+    return "";
+  }
+  if (mnt_id < 0 || container_mounts.count(mnt_id)) return "";
+  struct stat st {};
+  if (::stat(fmt::format("/proc/{}/fd/{}", pid, fd).c_str(), &st) < 0) return "";
+  // Terminals are CRIU's tty files, never regular ones.
+  unsigned maj = major(st.st_rdev);
+  if (S_ISCHR(st.st_mode) && (maj == 4 || maj == 5 || (maj >= 136 && maj <= 143))) return "";
+  return fmt::format("file[{:x}:{:x}]", mnt_id, static_cast<uint64_t>(st.st_ino));
 }
 
 // "net[4026532008]:extRootNetNS": the namespace at `path` is not dumped but named by key.
@@ -128,7 +170,12 @@ void Runtime::checkpoint(const CheckpointOptions& o) {
     joined["pid"] = ns->path;
   }
   nlohmann::json desc = {{"stdio", nlohmann::json::array()}, {"joined", joined}, {"id", o.id}};
-  for (int fd = 0; fd < 3; ++fd) desc["stdio"].push_back(fd_link(rec.pid, fd));
+  std::set<int> container_mounts = mount_ids(rec.pid);
+  for (int fd = 0; fd < 3; ++fd) {
+    std::string key = external_file_key(rec.pid, fd, container_mounts);
+    if (!key.empty()) opts.external.push_back(key);
+    desc["stdio"].push_back(key.empty() ? fd_link(rec.pid, fd) : key);
+  }
   write_file_atomic(image + "/" + kCheckpointDescriptors, desc.dump(2) + "\n", 0600);
 
   log::debug(fmt::format("checkpoint {}: {} of pid {} into {}", o.id,

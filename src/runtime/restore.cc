@@ -134,12 +134,15 @@ int Runtime::restore(const RestoreOptions& o) {
     opts.inherit_fd.emplace_back(key, fd);
     keep.push_back(fd);
   }
-  // The init's stdio at checkpoint time: pipes (and sockets) are this process's stdio now.
+  // The init's stdio at checkpoint time: pipes, sockets and files outside the container are
+  // this process's stdio now.
   if (desc.contains("stdio") && desc["stdio"].is_array()) {
     const nlohmann::json stdio = desc["stdio"];
     for (size_t i = 0; i < stdio.size() && i < 3; ++i) {
       std::string name = stdio[i].is_string() ? stdio[i].get<std::string>() : "";
-      if (name.rfind("pipe:", 0) == 0 || name.rfind("socket:", 0) == 0)
+      // Pipes, sockets and files outside the container ("file[MNT:INODE]", checkpoint.cc).
+      if (name.rfind("pipe:", 0) == 0 || name.rfind("socket:", 0) == 0 ||
+          name.rfind("file[", 0) == 0)
         opts.inherit_fd.emplace_back(name, static_cast<int>(i));
     }
   }
