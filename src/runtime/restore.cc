@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 
 #include "cgroups/manager.h"
 #include "linux/criu.h"
+#include "linux/path.h"
 #include "linux/terminal.h"
 #include "oci/spec.h"
 #include "runtime/container.h"
@@ -88,6 +90,30 @@ class RestoreGuard {
 std::string owner_name() {
   struct passwd* pw = ::getpwuid(::geteuid());
   return pw ? pw->pw_name : std::to_string(::geteuid());
+}
+
+// CRIU mounts onto the dumped mount points and creates none: a rootfs that is not the one that
+// was dumped (an engine's fresh copy plus the dumped changes, which leave mount points out)
+// gets them here, as `create` makes them: a bind mount's as a file or directory like its
+// source, any other's as a directory. Paths resolve inside the rootfs (no symlink leaves it).
+void make_mountpoints(const oci::Spec& spec, const std::string& rootfs, const std::string& bundle) {
+  UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) fail_errno("restore: open the rootfs {}", rootfs);
+  std::vector<const oci::Mount*> binds = bind_mounts(spec);
+  for (const auto& m : spec.mounts) {
+    if (m.destination.empty() || m.destination == "/") continue;
+    linux::Create kind = linux::Create::dir;
+    if (std::find(binds.begin(), binds.end(), &m) != binds.end()) {
+      std::string src = m.source.empty() || m.source[0] == '/' ? m.source : bundle + "/" + m.source;
+      struct stat st {};
+      if (::stat(src.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) kind = linux::Create::file;
+    }
+    try {
+      linux::open_in_root(root.get(), m.destination, kind);
+    } catch (const std::exception& e) {
+      fail("restore: the mount point {} in {}: {}", m.destination, rootfs, e.what());
+    }
+  }
 }
 
 int exit_code(int status) {
@@ -163,6 +189,7 @@ int Runtime::restore(const RestoreOptions& o) {
   std::unique_ptr<cgroups::Manager> cgroup_to_make =
       cgroups::make_manager(spec.linux.cgroups_path, o.id);
   check_existing_cgroup(*cgroup_to_make);
+  make_mountpoints(spec, absolute_path(rootfs), bundle);
 
   ContainerDir dir = store_.create(o.id);
   ContainerRecord rec;

@@ -352,6 +352,43 @@ TEST_F(CheckpointTest, RestoredContainerIsNormalForEveryCommand) {
   EXPECT_FALSE(exists("/sys/fs/cgroup" + cfg["linux"]["cgroupsPath"].get<std::string>()));
 }
 
+// A paused container (containerd pauses before it checkpoints) is dumped through its frozen
+// cgroup and stays paused; its stdin is the host's /dev/null (a file outside the container, as
+// conmon gives it), which CRIU takes as an external file and restore replaces with its own.
+TEST_F(CheckpointTest, PausedContainerWithHostStdinCheckpoints) {
+  SKIP_WITHOUT_CRIU();
+  std::string bundle = write_bundle(config(
+      {"sh", "-c",
+       "exec >/dev/null 2>&1; i=0; while true; do i=$((i+1)); echo $i >> /shared/count; sleep "
+       "0.1; done"}));
+  std::string id = new_id("ckpt");
+  ASSERT_TRUE(rt({"run", "-d", "--bundle", bundle, id}).ok());
+  ASSERT_TRUE(grows_past("count", 2));
+  ASSERT_TRUE(rt({"pause", id}).ok());
+  ASSERT_EQ(status(id), "paused");
+  std::string image = dir() + "/image";
+  Result c = rt({"checkpoint", "--leave-running", "--image-path", image, id}, {60s});
+  ASSERT_TRUE(c.ok()) << c.describe();
+  EXPECT_EQ(status(id), "paused") << "CRIU leaves the cgroup frozen as it found it";
+  json desc = json::parse(read_text(image + "/descriptors.json"), nullptr, false);
+  ASSERT_TRUE(desc.is_object());
+  EXPECT_TRUE(contains(desc["stdio"][0].get<std::string>(), "file[")) << desc.dump();
+  ASSERT_TRUE(rt({"resume", id}).ok());
+  int n = line_count(log_of("count"));
+  EXPECT_TRUE(grows_past("count", n + 2)) << "the original counts on after resume";
+  ASSERT_TRUE(rt({"delete", "--force", id}).ok());
+
+  std::string id2 = new_id("copy");
+  Result r = rt({"restore", "-d", "--image-path", image, "--bundle", bundle, id2}, {120s});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(status(id2), "running");
+  Result e = rt({"exec", id2, "readlink", "/proc/1/fd/0"});
+  EXPECT_TRUE(e.ok() && contains(e.out, "/dev/null")) << e.describe();
+  n = line_count(log_of("count"));
+  EXPECT_TRUE(grows_past("count", n + 2)) << "the copy counts";
+  ASSERT_TRUE(rt({"delete", "--force", id2}).ok());
+}
+
 // Bad input: one line, non-zero, nothing changed or left behind. No working CRIU needed.
 TEST_F(CheckpointTest, BadFlagsFailCleanly) {
   std::string id = new_id("ckpt");
