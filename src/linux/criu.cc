@@ -6,10 +6,12 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "util/error.h"
@@ -139,21 +141,46 @@ void Swrk::send(const std::string& msg) {
     fail_errno("send a request to criu swrk (pid {})", pid_);
 }
 
-Response Swrk::receive() {
+Response Swrk::receive(UniqueFd* passed_fd) {
   std::string buf(1 << 20, '\0');
-  ssize_t n = retry_eintr([&] { return ::recv(sock_.get(), buf.data(), buf.size(), 0); });
+  // CRIU sends an fd along with some notifications (the new pty master of "orphan-pts-master").
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+  struct iovec iov {
+    buf.data(), buf.size()
+  };
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n = retry_eintr([&] { return ::recvmsg(sock_.get(), &msg, MSG_CMSG_CLOEXEC); });
   if (n < 0) fail_errno("read criu swrk's response (pid {})", pid_);
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (passed_fd && !*passed_fd)
+        *passed_fd = UniqueFd(fd);
+      else
+        ::close(fd);
+    }
+  }
   if (n == 0) fail("criu swrk (pid {}) exited without a response", pid_);
+  if (msg.msg_flags & MSG_TRUNC) fail("criu swrk (pid {}): a response over 1 MiB", pid_);
   buf.resize(static_cast<size_t>(n));
   return decode_response(buf);
 }
 
-Response Swrk::call(ReqType type, const Opts& opts) {
+Response Swrk::call(ReqType type, const Opts& opts, const NotifyHandler& on_notify) {
   send(encode_request(type, &opts));
   for (;;) {
-    Response r = receive();
+    UniqueFd fd;
+    Response r = receive(&fd);
     if (r.type != ReqType::notify) return r;
-    log::debug(fmt::format("criu notification: {}", r.notify_script));
+    log::debug(fmt::format("criu notification: {}{}", r.notify_script, fd ? " (with an fd)" : ""));
+    if (on_notify) on_notify(r.notify_script, std::move(fd));
     send(encode_request(ReqType::notify, nullptr, true));
   }
 }

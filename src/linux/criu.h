@@ -37,13 +37,16 @@ class Swrk {
   Swrk(const Swrk&) = delete;
   Swrk& operator=(const Swrk&) = delete;
   pid_t pid() const { return pid_; }
+  // A notification (its script name, e.g. "orphan-pts-master") and the fd CRIU sent with it
+  // (empty when none). Throwing ends the session with that error.
+  using NotifyHandler = std::function<void(const std::string& script, UniqueFd fd)>;
   // Sends one request and answers notifications until the final response, which is returned
   // (success or not).
-  Response call(ReqType type, const Opts& opts);
+  Response call(ReqType type, const Opts& opts, const NotifyHandler& on_notify = {});
 
  private:
   void send(const std::string& msg);
-  Response receive();
+  Response receive(UniqueFd* passed_fd);
   pid_t pid_ = -1;
   UniqueFd sock_;
 };

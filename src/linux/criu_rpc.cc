@@ -61,6 +61,7 @@ std::string encode_opts(const Opts& o) {
   if (o.manage_cgroups_mode) put_uint_field(m, 34, static_cast<uint32_t>(*o.manage_cgroups_mode));
   for (const auto& e : o.external) put_bytes_field(m, 37, e);
   if (o.empty_ns) put_uint_field(m, 38, *o.empty_ns);
+  if (!o.freeze_cgroup.empty()) put_bytes_field(m, 44, o.freeze_cgroup);
   put_bool_field(m, 48, o.lazy_pages);
   if (o.status_fd) put_int_field(m, 49, *o.status_fd);
   put_bool_field(m, 50, o.orphan_pts_master);

@@ -62,6 +62,7 @@ struct Opts {
   std::optional<std::string> ps_address;  // page server
   std::optional<int> ps_port;
   bool orphan_pts_master = false;
+  std::string freeze_cgroup;  // the freezer cgroup directory CRIU freezes (and thaws) itself
   bool notify_scripts = false;
 };
 

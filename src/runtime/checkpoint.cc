@@ -2,9 +2,13 @@
 // Everything that can be refused is checked before CRIU is asked; after a final dump without
 // --leave-running the container is gone, as with runc.
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 
+#include "cgroups/manager.h"
 #include "linux/criu.h"
 #include "oci/spec.h"
 #include "runtime/container.h"
@@ -24,11 +28,56 @@ std::string fd_link(pid_t pid, int fd) {
   return std::string(buf, static_cast<size_t>(n));
 }
 
+// The mount IDs of the mount namespace `pid` is in.
+std::set<int> mount_ids(pid_t pid) {
+  std::set<int> ids;
+  std::istringstream in(read_file(fmt::format("/proc/{}/mountinfo", pid)));
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      ids.insert(std::stoi(line));
+    } catch (const std::exception&) {
+    }
+  }
+  return ids;
+}
+
+// For an fd of `pid` that is a file on a mount outside its mount namespace (the host's
+// /dev/null that conmon or a detached caller gives the container as stdin, say): CRIU's
+// external-file key "file[MNT_ID:INODE]" (both hex), under which CRIU dumps it without a path
+// and restore passes an fd of its own (inherit_fd). "" for anything else.
+std::string external_file_key(pid_t pid, int fd, const std::set<int>& container_mounts) {
+  std::string link = fd_link(pid, fd);
+  if (link.empty() || link[0] != '/') return "";  // pipe:[..], socket:[..], anon_inode:..
+  int mnt_id = -1;
+  try {
+    std::istringstream in(read_file(fmt::format("/proc/{}/fdinfo/{}", pid, fd)));
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("mnt_id:", 0) == 0) mnt_id = std::stoi(line.substr(7));
+  } catch (const std::exception&) {
+    return "";
+  }
+  if (mnt_id < 0 || container_mounts.count(mnt_id)) return "";
+  struct stat st {};
+  if (::stat(fmt::format("/proc/{}/fd/{}", pid, fd).c_str(), &st) < 0) return "";
+  // Terminals are CRIU's tty files, never regular ones.
+  unsigned maj = major(st.st_rdev);
+  if (S_ISCHR(st.st_mode) && (maj == 4 || maj == 5 || (maj >= 136 && maj <= 143))) return "";
+  return fmt::format("file[{:x}:{:x}]", mnt_id, static_cast<uint64_t>(st.st_ino));
+}
+
 // "net[4026532008]:extRootNetNS": the namespace at `path` is not dumped but named by key.
 std::string external_namespace(const std::string& kind, const std::string& path, const char* key) {
   struct stat st {};
   if (::stat(path.c_str(), &st) < 0) fail_errno("checkpoint: the joined namespace {}", path);
   return fmt::format("{}[{}]:{}", kind, st.st_ino, key);
+}
+
+std::string freezer_dir(const ContainerRecord& rec) {
+  std::string path = cgroups::load_manager(rec.cgroup)->directories().path();
+  if (path_exists("/sys/fs/cgroup/freezer" + path)) return "/sys/fs/cgroup/freezer" + path;
+  return "/sys/fs/cgroup" + path;
 }
 
 void validate(const CheckpointOptions& o) {
@@ -55,14 +104,9 @@ void Runtime::checkpoint(const CheckpointOptions& o) {
   ContainerDir dir = store_.open(o.id);
   ContainerRecord rec = dir.load();
   std::string status = container_status(rec);
-  if (status != "running")
+  if (status != "running" && status != "paused")
     fail("cannot checkpoint container \"{}\": it is {}, not running", o.id, status);
   oci::Spec spec = oci::parse_spec(rec.config.dump());
-  if (spec.process && spec.process->terminal)
-    fail(
-        "checkpoint: container \"{}\" has a terminal (process.terminal); vessel-runtime "
-        "checkpoints containers whose stdio are pipes or files",
-        o.id);
   check_joined_namespaces(spec, "checkpoint");
   std::string criu = require_criu(o.common, "checkpoint");
   if (o.common.lazy_pages) {
@@ -100,6 +144,12 @@ void Runtime::checkpoint(const CheckpointOptions& o) {
   opts.auto_dedup = o.auto_dedup;
   opts.parent_img = o.parent_path;
   opts.track_mem = o.pre_dump || !o.parent_path.empty();
+  // A terminal's master is outside the container (the console socket's receiver holds it):
+  // CRIU dumps the slave alone and makes a new master at restore.
+  opts.orphan_pts_master = true;
+  // A paused container (containerd pauses before it checkpoints): CRIU is given the frozen
+  // cgroup, which it freezes as it seizes the tasks and leaves as it found it.
+  if (status == "paused") opts.freeze_cgroup = freezer_dir(rec);
   opts.log_file = o.pre_dump ? "pre-dump.log" : "dump.log";
   if (!o.page_server.empty()) {
     size_t colon = o.page_server.rfind(':');
@@ -120,7 +170,12 @@ void Runtime::checkpoint(const CheckpointOptions& o) {
     joined["pid"] = ns->path;
   }
   nlohmann::json desc = {{"stdio", nlohmann::json::array()}, {"joined", joined}, {"id", o.id}};
-  for (int fd = 0; fd < 3; ++fd) desc["stdio"].push_back(fd_link(rec.pid, fd));
+  std::set<int> container_mounts = mount_ids(rec.pid);
+  for (int fd = 0; fd < 3; ++fd) {
+    std::string key = external_file_key(rec.pid, fd, container_mounts);
+    if (!key.empty()) opts.external.push_back(key);
+    desc["stdio"].push_back(key.empty() ? fd_link(rec.pid, fd) : key);
+  }
   write_file_atomic(image + "/" + kCheckpointDescriptors, desc.dump(2) + "\n", 0600);
 
   log::debug(fmt::format("checkpoint {}: {} of pid {} into {}", o.id,

@@ -3,18 +3,24 @@
 // own where the rootfs is a mount point) restores the processes as this process's children.
 // On failure everything made here is undone.
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cgroups/manager.h"
 #include "linux/criu.h"
+#include "linux/path.h"
+#include "linux/terminal.h"
 #include "oci/spec.h"
 #include "runtime/container.h"
 #include "runtime/container_cgroup.h"
@@ -81,6 +87,35 @@ class RestoreGuard {
   bool done_ = false;
 };
 
+std::string owner_name() {
+  struct passwd* pw = ::getpwuid(::geteuid());
+  return pw ? pw->pw_name : std::to_string(::geteuid());
+}
+
+// CRIU mounts onto the dumped mount points and creates none: a rootfs that is not the one that
+// was dumped (an engine's fresh copy plus the dumped changes, which leave mount points out)
+// gets them here, as `create` makes them: a bind mount's as a file or directory like its
+// source, any other's as a directory. Paths resolve inside the rootfs (no symlink leaves it).
+void make_mountpoints(const oci::Spec& spec, const std::string& rootfs, const std::string& bundle) {
+  UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) fail_errno("restore: open the rootfs {}", rootfs);
+  std::vector<const oci::Mount*> binds = bind_mounts(spec);
+  for (const auto& m : spec.mounts) {
+    if (m.destination.empty() || m.destination == "/") continue;
+    linux::Create kind = linux::Create::dir;
+    if (std::find(binds.begin(), binds.end(), &m) != binds.end()) {
+      std::string src = m.source.empty() || m.source[0] == '/' ? m.source : bundle + "/" + m.source;
+      struct stat st {};
+      if (::stat(src.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) kind = linux::Create::file;
+    }
+    try {
+      linux::open_in_root(root.get(), m.destination, kind);
+    } catch (const std::exception& e) {
+      fail("restore: the mount point {} in {}: {}", m.destination, rootfs, e.what());
+    }
+  }
+}
+
 int exit_code(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -100,11 +135,10 @@ int Runtime::restore(const RestoreOptions& o) {
   oci::Spec spec = oci::load_spec(bundle);
   std::string rootfs = spec.root.path[0] == '/' ? spec.root.path : bundle + "/" + spec.root.path;
   if (!path_exists(rootfs)) fail("restore: root.path {} does not exist", rootfs);
-  if (spec.process && spec.process->terminal)
-    fail(
-        "restore: process.terminal is true; vessel-runtime restores containers whose stdio are "
-        "pipes or files");
-  if (!o.console_socket.empty())
+  const bool terminal = spec.process && spec.process->terminal;
+  if (terminal && o.detach && o.console_socket.empty())
+    fail("restore: process.terminal is true: a detached restore needs --console-socket");
+  if (!terminal && !o.console_socket.empty())
     fail("restore: --console-socket given but process.terminal is false");
   check_joined_namespaces(spec, "restore");
   if (path_exists(store_.root() + "/" + o.id)) fail("container \"{}\" already exists", o.id);
@@ -126,12 +160,15 @@ int Runtime::restore(const RestoreOptions& o) {
     opts.inherit_fd.emplace_back(key, fd);
     keep.push_back(fd);
   }
-  // The init's stdio at checkpoint time: pipes (and sockets) are this process's stdio now.
+  // The init's stdio at checkpoint time: pipes, sockets and files outside the container are
+  // this process's stdio now.
   if (desc.contains("stdio") && desc["stdio"].is_array()) {
     const nlohmann::json stdio = desc["stdio"];
     for (size_t i = 0; i < stdio.size() && i < 3; ++i) {
       std::string name = stdio[i].is_string() ? stdio[i].get<std::string>() : "";
-      if (name.rfind("pipe:", 0) == 0 || name.rfind("socket:", 0) == 0)
+      // Pipes, sockets and files outside the container ("file[MNT:INODE]", checkpoint.cc).
+      if (name.rfind("pipe:", 0) == 0 || name.rfind("socket:", 0) == 0 ||
+          name.rfind("file[", 0) == 0)
         opts.inherit_fd.emplace_back(name, static_cast<int>(i));
     }
   }
@@ -141,6 +178,8 @@ int Runtime::restore(const RestoreOptions& o) {
     opts.ext_mnt.emplace_back(m->destination, src);
   }
   std::string criu = require_criu(o.common, "restore");
+  UniqueFd console;
+  if (!o.console_socket.empty()) console = linux::connect_unix(o.console_socket);
   UniqueFd image_fd = open_directory(image, "restore: --image-path");
   UniqueFd work_fd;
   if (!o.common.work_path.empty()) {
@@ -150,6 +189,7 @@ int Runtime::restore(const RestoreOptions& o) {
   std::unique_ptr<cgroups::Manager> cgroup_to_make =
       cgroups::make_manager(spec.linux.cgroups_path, o.id);
   check_existing_cgroup(*cgroup_to_make);
+  make_mountpoints(spec, absolute_path(rootfs), bundle);
 
   ContainerDir dir = store_.create(o.id);
   ContainerRecord rec;
@@ -157,7 +197,7 @@ int Runtime::restore(const RestoreOptions& o) {
   rec.bundle = bundle;
   rec.rootfs = absolute_path(rootfs);
   rec.created = now_rfc3339();
-  rec.owner = "root";
+  rec.owner = owner_name();
   rec.config = spec.raw;
   rec.cgroup = cgroup_to_make->planned_json();
   std::unique_ptr<cgroups::Manager> cgroup;
@@ -186,6 +226,21 @@ int Runtime::restore(const RestoreOptions& o) {
   opts.root = rec.rootfs;
   opts.rst_sibling = true;
   opts.auto_dedup = o.auto_dedup;
+  // The terminal: the dumped slave's master was outside the container; CRIU makes a new pty
+  // pair and sends the master with the "orphan-pts-master" notification (notifications on).
+  opts.orphan_pts_master = true;
+  opts.notify_scripts = terminal;
+  UniqueFd master;
+  bool got_master = false;
+  auto on_notify = [&](const std::string& script, UniqueFd fd) {
+    if (script != "orphan-pts-master") return;
+    if (!fd) fail("restore: CRIU's orphan-pts-master notification came without the pty master");
+    got_master = true;
+    if (console)
+      linux::send_fd(console.get(), fd.get(), linux::pty_name(fd.get()));
+    else
+      master = std::move(fd);
+  };
   if (!o.detach && !o.no_subreaper) ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   log::debug(fmt::format("restore {}: CRIU restores {} into {}", o.id, image, rec.rootfs));
   pid_t pid = -1;
@@ -193,7 +248,7 @@ int Runtime::restore(const RestoreOptions& o) {
     linux::criu::Swrk swrk({criu, keep, rec.rootfs});
     // CRIU forks the restored tasks, which start in its cgroup: the container's.
     if (cgroup) cgroup->add_process(swrk.pid());
-    auto resp = swrk.call(linux::criu::ReqType::restore, opts);
+    auto resp = swrk.call(linux::criu::ReqType::restore, opts, on_notify);
     if (resp.restore_pid) {
       pid = *resp.restore_pid;
       guard.set_pid(pid);
@@ -206,6 +261,12 @@ int Runtime::restore(const RestoreOptions& o) {
            why.empty() ? "CRIU reported no reason" : why, log);
     }
   }
+  if (terminal && !got_master)
+    fail(
+        "restore of container \"{}\": process.terminal is true but the checkpoint has no "
+        "terminal (CRIU sent no pty master)",
+        o.id);
+  console.reset();  // the receiver holds the master now
   auto st = read_proc_stat(pid);
   if (!st) fail("restore of container \"{}\": the restored process {} is gone", o.id, pid);
   rec.pid = pid;
@@ -223,8 +284,22 @@ int Runtime::restore(const RestoreOptions& o) {
   sigset_t all, old;
   sigfillset(&all);
   ::sigprocmask(SIG_BLOCK, &all, &old);
-  int sfd = ::signalfd(-1, &all, SFD_CLOEXEC);
+  // Without --console-socket the runtime proxies the restored terminal itself, as `run` does.
+  sigset_t forward = all;
+  if (master) sigdelset(&forward, SIGWINCH);  // the terminal proxy handles it
+  int sfd = ::signalfd(-1, &forward, SFD_CLOEXEC);
   UniqueFd sigfd(sfd);
+  UniqueFd stop(::eventfd(0, EFD_CLOEXEC));
+  std::thread proxy;
+  if (master) {
+    proxy = std::thread([m = master.get(), s = stop.get()] {
+      try {
+        linux::proxy_terminal(m, s);
+      } catch (const std::exception& e) {
+        log::warn(e.what());
+      }
+    });
+  }
   int code = -1;
   while (code < 0) {
     int status = 0;
@@ -241,6 +316,12 @@ int Runtime::restore(const RestoreOptions& o) {
       break;
     }
     if (si.ssi_signo != SIGCHLD) ::kill(pid, static_cast<int>(si.ssi_signo));
+  }
+  if (proxy.joinable()) {
+    // Let the proxy drain what the container wrote before it exited.
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(stop.get(), &one, sizeof one);
+    proxy.join();
   }
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
   try {

@@ -2,13 +2,92 @@
 // vDSO), the tests that need CRIU skip with its reason; `make test-criu-vm` runs them in the
 // pure cgroup v2 VM (Debian's 6.1 kernel). The bad-input tests need no working CRIU.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <sstream>
+#include <thread>
 
 #include "harness.h"
+#include "util/fd.h"
 
 namespace itest {
 namespace {
+
+using vessel::UniqueFd;
+
+// A --console-socket listener: take() accepts one connection and receives the fd sent on it.
+class ConsoleSocket {
+ public:
+  explicit ConsoleSocket(const std::string& path) {
+    fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (path.size() >= sizeof a.sun_path) {
+      ADD_FAILURE() << "socket path too long: " << path;
+      return;
+    }
+    std::strcpy(a.sun_path, path.c_str());
+    if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(fd_.get(), 4) != 0)
+      ADD_FAILURE() << "listen on " << path << ": " << strerror(errno);
+  }
+  UniqueFd take(Millis timeout) {
+    pollfd p{fd_.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return {};
+    UniqueFd conn(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn) return {};
+    pollfd q{conn.get(), POLLIN, 0};
+    if (::poll(&q, 1, static_cast<int>(timeout.count())) != 1) return {};
+    char data[4096];
+    iovec iov{data, sizeof data};
+    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl;
+    msg.msg_controllen = sizeof ctl;
+    if (::recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC) < 0) return {};
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+        return UniqueFd(fd);
+      }
+    }
+    return {};
+  }
+
+ private:
+  UniqueFd fd_;
+};
+
+// What the pty master reads until `marker` shows up, EOF/EIO, or the timeout.
+std::string read_until(int fd, const std::string& marker, Millis timeout) {
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!contains(out, marker)) {
+    auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    char buf[4096];
+    ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r <= 0) break;
+    out.append(buf, static_cast<size_t>(r));
+  }
+  return out;
+}
+
+void type_line(int master, const std::string& line) {
+  std::string l = line + "\n";
+  ASSERT_EQ(::write(master, l.data(), l.size()), static_cast<ssize_t>(l.size()));
+}
 
 // "" when CRIU works here, else why not (the last Error line of `criu check`).
 const std::string& criu_unusable() {
@@ -142,6 +221,172 @@ TEST_F(CheckpointTest, PreDumpThenFinalDump) {
   ASSERT_TRUE(r.ok()) << r.describe();
   ASSERT_TRUE(grows_past("count", at_dump + 2));
   EXPECT_TRUE(consecutive_from_one(log_of("count")));
+}
+
+// A container with a terminal (process.terminal, --console-socket): its pty's master is held
+// outside, so CRIU dumps the slave alone; restore gets a new master over --console-socket
+// (detached). The shell reading the terminal answers on the new one, and the counter beside it
+// kept its memory.
+TEST_F(CheckpointTest, TerminalRestoresWithNewMasterOnConsoleSocket) {
+  SKIP_WITHOUT_CRIU();
+  json cfg =
+      config({"sh", "-c",
+              "(exec </dev/null >/dev/null 2>&1; i=0; while true; do i=$((i+1)); echo $i "
+              ">> /shared/count; sleep 0.1; done) & while read l; do echo \"got:$l:$(tty)\"; "
+              "done"});
+  cfg["process"]["terminal"] = true;
+  std::string bundle = write_bundle(cfg);
+  std::string id = new_id("tty");
+  ConsoleSocket sock1(dir() + "/c1.sock");
+  UniqueFd master1;
+  std::thread t1([&] { master1 = sock1.take(60s); });
+  Result c = rt({"run", "-d", "--console-socket", dir() + "/c1.sock", "--bundle", bundle, id});
+  t1.join();
+  ASSERT_TRUE(c.ok()) << c.describe();
+  ASSERT_TRUE(master1.valid()) << "no pty master on the console socket";
+  ASSERT_NO_FATAL_FAILURE(type_line(master1.get(), "one"));
+  std::string out1 = read_until(master1.get(), "got:one:/dev/pts/", 60s);
+  ASSERT_TRUE(contains(out1, "got:one:/dev/pts/")) << out1;
+  ASSERT_TRUE(grows_past("count", 2));
+
+  std::string image = dir() + "/image";
+  Result k = rt({"checkpoint", "--image-path", image, id}, {60s});
+  ASSERT_TRUE(k.ok()) << k.describe();
+  EXPECT_EQ(status(id), "");
+  int at_dump = line_count(log_of("count"));
+  master1.reset();
+
+  // A detached restore of a terminal container needs --console-socket: refused, nothing made.
+  Result no_sock = rt({"restore", "-d", "--image-path", image, "--bundle", bundle, id}, {60s});
+  EXPECT_NE(no_sock.exit_code(), 0);
+  EXPECT_TRUE(contains(no_sock.err, "--console-socket")) << no_sock.describe();
+  EXPECT_EQ(status(id), "");
+
+  ConsoleSocket sock2(dir() + "/c2.sock");
+  UniqueFd master2;
+  std::thread t2([&] { master2 = sock2.take(120s); });
+  Result r = rt({"restore", "-d", "--console-socket", dir() + "/c2.sock", "--image-path", image,
+                 "--bundle", bundle, id},
+                {120s});
+  t2.join();
+  ASSERT_TRUE(r.ok()) << r.describe();
+  ASSERT_TRUE(master2.valid()) << "no pty master on the console socket after restore";
+  unsigned int ptn = 0;
+  EXPECT_EQ(::ioctl(master2.get(), TIOCGPTN, &ptn), 0) << "the fd received is not a pty master";
+  EXPECT_EQ(status(id), "running");
+  ASSERT_NO_FATAL_FAILURE(type_line(master2.get(), "two"));
+  std::string out2 = read_until(master2.get(), "got:two:/dev/pts/", 60s);
+  EXPECT_TRUE(contains(out2, "got:two:/dev/pts/")) << out2;
+  ASSERT_TRUE(grows_past("count", at_dump + 2));
+  EXPECT_TRUE(consecutive_from_one(log_of("count")));
+  // The init's stdio is the pty CRIU made; exec sees it.
+  Result e = rt({"exec", id, "readlink", "/proc/1/fd/0"});
+  EXPECT_TRUE(e.ok() && contains(e.out, "/dev/pts/")) << e.describe();
+  EXPECT_TRUE(rt({"delete", "--force", id}).ok());
+  EXPECT_EQ(status(id), "");
+}
+
+// The restored container is a normal container: state (annotations, bundle), list (owner), ps,
+// events, exec, kill and delete; --pid-file, --no-pivot and --no-subreaper are honoured.
+TEST_F(CheckpointTest, RestoredContainerIsNormalForEveryCommand) {
+  SKIP_WITHOUT_CRIU();
+  json cfg = counter("count");
+  cfg["annotations"] = {{"org.vessel.test", "ckpt16"}};
+  std::string bundle = write_bundle(cfg);
+  std::string id = new_id("ckpt");
+  ASSERT_TRUE(rt({"run", "-d", "--bundle", bundle, id}).ok());
+  ASSERT_TRUE(grows_past("count", 2));
+  std::string image = dir() + "/image";
+  Result c = rt({"checkpoint", "--image-path", image, id}, {60s});
+  ASSERT_TRUE(c.ok()) << c.describe();
+
+  std::string pid_file = dir() + "/restored.pid";
+  Result r = rt({"restore", "-d", "--no-pivot", "--no-subreaper", "--pid-file", pid_file,
+                 "--image-path", image, "--bundle", bundle, id},
+                {120s});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  auto st = state(id);
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ((*st)["status"], "running");
+  EXPECT_EQ((*st)["id"], id);
+  EXPECT_EQ((*st)["bundle"], bundle);
+  // runc's `state` leaves the owner empty; `list` names it.
+  EXPECT_EQ((*st).value("owner", "-"), "") << st->dump();
+  EXPECT_EQ((*st)["annotations"].value("org.vessel.test", ""), "ckpt16") << st->dump();
+  int pid = (*st).value("pid", 0);
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(trim(read_text(pid_file)), std::to_string(pid));
+  // ps lists the restored init; events reads the container's cgroup.
+  Result p = rt({"ps", "--format", "json", id});
+  ASSERT_TRUE(p.ok()) << p.describe();
+  json pids = json::parse(p.out, nullptr, false);
+  ASSERT_TRUE(pids.is_array()) << p.describe();
+  EXPECT_NE(std::find(pids.begin(), pids.end(), json(pid)), pids.end()) << p.describe();
+  Result ev = rt({"events", "--stats", id});
+  ASSERT_TRUE(ev.ok()) << ev.describe();
+  json evj = json::parse(ev.out, nullptr, false);
+  ASSERT_TRUE(evj.is_object()) << ev.describe();
+  EXPECT_EQ(evj.value("id", ""), id);
+  EXPECT_GE(evj["data"]["pids"].value("current", 0ull), 2ull) << ev.describe();
+  // The list shows it; exec runs in its namespaces (pid 1 is the restored shell).
+  Result l = rt({"list", "--format", "json"});
+  json listed = json::parse(l.out, nullptr, false);
+  bool found = false;
+  for (const auto& c : listed.is_array() ? listed : json::array())
+    if (c.value("id", "") == id) {
+      found = true;
+      EXPECT_EQ(c.value("owner", ""), "root") << l.describe();
+      EXPECT_EQ(c.value("status", ""), "running") << l.describe();
+    }
+  EXPECT_TRUE(found) << l.describe();
+  Result e = rt({"exec", id, "cat", "/proc/1/cmdline"});
+  EXPECT_TRUE(e.ok() && contains(e.out, "while true")) << e.describe();
+  // kill, then delete; nothing of it is left.
+  EXPECT_TRUE(rt({"kill", id, "KILL"}).ok());
+  EXPECT_TRUE(wait_status(id, "stopped", 60s));
+  auto stopped = state(id);
+  ASSERT_TRUE(stopped.has_value());
+  EXPECT_EQ((*stopped).value("pid", -1), 0);
+  EXPECT_TRUE(rt({"delete", id}).ok());
+  EXPECT_EQ(status(id), "");
+  EXPECT_FALSE(exists("/sys/fs/cgroup" + cfg["linux"]["cgroupsPath"].get<std::string>()));
+}
+
+// A paused container (containerd pauses before it checkpoints) is dumped through its frozen
+// cgroup and stays paused; its stdin is the host's /dev/null (a file outside the container, as
+// conmon gives it), which CRIU takes as an external file and restore replaces with its own.
+TEST_F(CheckpointTest, PausedContainerWithHostStdinCheckpoints) {
+  SKIP_WITHOUT_CRIU();
+  std::string bundle = write_bundle(config(
+      {"sh", "-c",
+       "exec >/dev/null 2>&1; i=0; while true; do i=$((i+1)); echo $i >> /shared/count; sleep "
+       "0.1; done"}));
+  std::string id = new_id("ckpt");
+  ASSERT_TRUE(rt({"run", "-d", "--bundle", bundle, id}).ok());
+  ASSERT_TRUE(grows_past("count", 2));
+  ASSERT_TRUE(rt({"pause", id}).ok());
+  ASSERT_EQ(status(id), "paused");
+  std::string image = dir() + "/image";
+  Result c = rt({"checkpoint", "--leave-running", "--image-path", image, id}, {60s});
+  ASSERT_TRUE(c.ok()) << c.describe();
+  EXPECT_EQ(status(id), "paused") << "CRIU leaves the cgroup frozen as it found it";
+  json desc = json::parse(read_text(image + "/descriptors.json"), nullptr, false);
+  ASSERT_TRUE(desc.is_object());
+  EXPECT_TRUE(contains(desc["stdio"][0].get<std::string>(), "file[")) << desc.dump();
+  ASSERT_TRUE(rt({"resume", id}).ok());
+  int n = line_count(log_of("count"));
+  EXPECT_TRUE(grows_past("count", n + 2)) << "the original counts on after resume";
+  ASSERT_TRUE(rt({"delete", "--force", id}).ok());
+
+  std::string id2 = new_id("copy");
+  Result r = rt({"restore", "-d", "--image-path", image, "--bundle", bundle, id2}, {120s});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(status(id2), "running");
+  Result e = rt({"exec", id2, "readlink", "/proc/1/fd/0"});
+  EXPECT_TRUE(e.ok() && contains(e.out, "/dev/null")) << e.describe();
+  n = line_count(log_of("count"));
+  EXPECT_TRUE(grows_past("count", n + 2)) << "the copy counts";
+  ASSERT_TRUE(rt({"delete", "--force", id2}).ok());
 }
 
 // Bad input: one line, non-zero, nothing changed or left behind. No working CRIU needed.

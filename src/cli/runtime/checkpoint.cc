@@ -68,8 +68,8 @@ void add_restore(CLI::App& app, Globals& g, Action& action) {
   cmd->add_flag("-d,--detach", o->detach, "detach from the container's process");
   cmd->add_option("--pid-file", o->pid_file, "file to write the restored init's PID to");
   cmd->add_option("--console-socket", o->console_socket,
-                  "unix socket for the terminal's master (containers with a terminal are not "
-                  "restored yet)");
+                  "unix socket to send the restored terminal's new pty master to "
+                  "(process.terminal)");
   cmd->add_flag("--no-subreaper", o->no_subreaper, "do not become the container's subreaper");
   cmd->add_flag("--no-pivot", o->no_pivot,
                 "accepted: CRIU sets the restored root itself, pivot_root or not");
