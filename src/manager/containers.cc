@@ -315,7 +315,8 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
   return rec;
 }
 
-StartResult start_container(Store& store, const std::string& ref, bool attach) {
+StartResult start_container(Store& store, const std::string& ref, bool attach,
+                            const RestoreCall* restore) {
   auto c = find_or_fail(store, ref);
   if (is_live(c.state)) fail("container {} is already running", c.name);
   if (monitor_alive(c)) fail("container {} is being started or stopped; try again", c.name);
@@ -338,6 +339,15 @@ StartResult start_container(Store& store, const std::string& ref, bool attach) {
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) fail_errno("socketpair");
   UniqueFd ours(sv[0]), theirs(sv[1]);
 
+  // Made before the fork: the child only execs.
+  std::string root = store.paths().root, runroot = store.paths().runroot;
+  std::vector<const char*> argv = {"vessel-monitor-ctl", "--root",      root.c_str(), "--runroot",
+                                   runroot.c_str(),      "--client-fd", "3"};
+  if (restore) argv.push_back("--restore");
+  if (restore && restore->tcp_established) argv.push_back("--tcp-established");
+  argv.push_back(c.id.c_str());
+  argv.push_back(nullptr);
+
   pid_t mid = ::fork();
   if (mid < 0) fail_errno("fork");
   if (mid == 0) {
@@ -349,11 +359,7 @@ StartResult start_container(Store& store, const std::string& ref, bool attach) {
     for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
     if (null > 2) ::close(null);
     if (::dup2(theirs.get(), 3) < 0) ::_exit(1);
-    std::string root = store.paths().root, runroot = store.paths().runroot;
-    const char* argv[] = {
-        "vessel-monitor-ctl", "--root", root.c_str(), "--runroot", runroot.c_str(),
-        "--client-fd",        "3",      c.id.c_str(), nullptr};
-    ::execv(monitor.c_str(), const_cast<char* const*>(argv));
+    ::execv(monitor.c_str(), const_cast<char* const*>(argv.data()));
     ::_exit(127);
   }
   int status = 0;

@@ -24,7 +24,13 @@ struct StartResult {
   pid_t pid = 0;
   UniqueFd stream;  // when attached: read frames until Frame::exited
 };
-StartResult start_container(Store& store, const std::string& ref, bool attach);
+// With `restore`, the monitor restores the container from its checkpoint (manager/checkpoint.h)
+// instead of creating and starting it.
+struct RestoreCall {
+  bool tcp_established = false;
+};
+StartResult start_container(Store& store, const std::string& ref, bool attach,
+                            const RestoreCall* restore = nullptr);
 
 // SIGTERM (or the stop signal), then SIGKILL after `timeout` seconds; the restart policy
 // does not bring it back. Returns false when the container was not running.
@@ -55,6 +61,8 @@ struct MonitorCall {
   int attach_fd = -1;
   int64_t started_ms = 0;  // CLOCK_MONOTONIC when the container last started
   int64_t backoff_ms = 100;
+  bool restore = false;  // --restore: from the container's checkpoint
+  bool restore_tcp_established = false;
 };
 
 // The entry point of vessel-monitor-ctl: owns the container until it is gone (as vessel-monitor

@@ -20,6 +20,7 @@
 
 #include "linux/terminal.h"
 #include "manager/attach.h"
+#include "manager/checkpoint.h"
 #include "manager/containers.h"
 #include "manager/events.h"
 #include "manager/networks.h"
@@ -93,7 +94,9 @@ void join_shared_netns(Store& store, const ContainerRecord& c, const std::string
 // replaces the previous one, and it ends with this monitor.
 UniqueFd g_slirp_exit;
 
-pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
+// `restore`: the container's processes come back from its checkpoint (<dir>/checkpoint, made
+// by `vessel checkpoint`) instead of being created and started.
+pid_t launch(Store& store, const ContainerRecord& c, Stdio& io, const RestoreCall* restore) {
   std::string dir = container_dir(store, c.id);
   // start_container mounted the root filesystem; it stays mounted until this monitor ends.
   if (!rootfs_mounted(dir)) fail("the root filesystem of container {} is not mounted", c.name);
@@ -128,7 +131,12 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
       keep[0].reset(p[0]);
       io.in.reset(p[1]);
     } else {
-      keep[0].reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+      // A pipe whose write end is closed: reads see end-of-file, as from /dev/null, but it is
+      // the container's own, which CRIU can checkpoint (the host's /dev/null is a file on a
+      // mount outside the container's mount namespace, which CRIU refuses to dump).
+      if (::pipe2(p, O_CLOEXEC) != 0) fail_errno("pipe");
+      keep[0].reset(p[0]);
+      ::close(p[1]);
     }
     for (int i = 0; i < 3; ++i) child_fds[i] = keep[i].get();
   }
@@ -148,7 +156,10 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
   pid_t pid = 0;
   std::string error;
   try {
-    pid = rt->create(c.id, dir, console_path, ::geteuid() != 0);
+    if (restore)
+      pid = rt->restore(c.id, dir, checkpoint_dir(store, c.id), restore_flags(store, c, *restore));
+    else
+      pid = rt->create(c.id, dir, console_path, ::geteuid() != 0);
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -165,7 +176,7 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
     io.pty = linux::recv_fd(conn.get());
     ::unlink(console_path.c_str());
   }
-  rt->start(c.id);
+  if (!restore) rt->start(c.id);
   // After start: until its execve the container's process is not dumpable, and its
   // namespaces are out of the user's (and so slirp4netns's) reach. The network comes up a
   // moment after the program starts.
@@ -319,11 +330,11 @@ int after_exit(Store& store, const std::string& id, Clients& clients, int attach
 // Starts the container, records it as running and becomes vessel-monitor: returns only when the
 // start failed, or vessel-monitor could not run (then the container is killed).
 int start_and_hand_off(Store& store, ContainerRecord& rec, Clients& clients, int attach_fd,
-                       bool first, int64_t backoff_ms) {
+                       bool first, int64_t backoff_ms, const RestoreCall* restore = nullptr) {
   Stdio io;
   pid_t pid = 0;
   try {
-    pid = launch(store, rec, io);
+    pid = launch(store, rec, io, restore);
   } catch (const std::exception& e) {
     return launch_failed(store, rec, clients, first, e.what());
   }
@@ -332,7 +343,7 @@ int start_and_hand_off(Store& store, ContainerRecord& rec, Clients& clients, int
   rec.started_at = now_rfc3339();
   store.update_container(rec);
   set_oom_killed(store, rec.id, false);
-  emit_container_event(store, rec, "start");
+  emit_container_event(store, rec, restore ? "restore" : "start");
   clients.broadcast(Frame::started, std::to_string(pid));
   int64_t started = monotonic_ms();
   exec_supervisor(store, rec, pid, io, clients, attach_fd, backoff_ms);
@@ -370,6 +381,11 @@ int after_exit(Store& store, const std::string& id, Clients& clients, int attach
     teardown_container_network(store, id);
     return 0;
   }
+  // `vessel checkpoint` dumped the container (CRIU ended its processes, SIGKILL): it stops
+  // here with exit code 0 and its checkpoint kept, whatever its restart policy says.
+  std::string checkpointing = container_dir(store, id) + "/" + kCheckpointingMarker;
+  const bool checkpointed = ::unlink(checkpointing.c_str()) == 0;
+  if (checkpointed) exit_code = 0;
   rec->exit_code = exit_code;
   rec->pid = 0;
   rec->finished_at = now_rfc3339();
@@ -377,7 +393,7 @@ int after_exit(Store& store, const std::string& id, Clients& clients, int attach
   set_oom_killed(store, id, oom);
   if (oom) emit_container_event(store, *rec, "oom");
   emit_container_event(store, *rec, "die", {{"exitCode", std::to_string(exit_code)}});
-  if (error.empty() && should_restart(*rec, exit_code)) {
+  if (error.empty() && !checkpointed && should_restart(*rec, exit_code)) {
     // Back off 100 ms, doubling up to a minute; a run of 10 s or more resets it.
     if (monotonic_ms() - started_ms > 10000) backoff_ms = 100;
     rec->state = "restarting";
@@ -485,7 +501,9 @@ int monitor_main(Store& store, const std::string& id, const MonitorCall& call) {
     }
     return 1;
   }
-  return start_and_hand_off(store, *rec, clients, attach_listener.get(), true, 100);
+  RestoreCall restore{call.restore_tcp_established};
+  return start_and_hand_off(store, *rec, clients, attach_listener.get(), true, 100,
+                            call.restore ? &restore : nullptr);
 }
 
 }  // namespace vessel::manager

@@ -60,6 +60,18 @@ class BuiltinRuntime final : public OciRuntime {
     }
     rt_.start(id);
   }
+  pid_t restore(const std::string& id, const std::string& bundle, const std::string& image_path,
+                const RestoreFlags& flags) override {
+    runtime::RestoreOptions ro;
+    ro.id = id;
+    ro.bundle = bundle;
+    ro.detach = true;
+    ro.common.image_path = image_path;
+    ro.common.tcp_established = flags.tcp_established;
+    ro.common.file_locks = flags.file_locks;
+    rt_.restore(ro);
+    return rt_.state(id).pid;
+  }
   oci::State state(const std::string& id) override { return rt_.state(id); }
   void kill(const std::string& id, int signal, bool all) override { rt_.kill(id, signal, all); }
   void remove(const std::string& id, bool force) override { rt_.remove(id, force); }
@@ -166,6 +178,10 @@ class ExternalRuntime final : public OciRuntime {
     return static_cast<pid_t>(std::stol(pid_text));
   }
   void start(const std::string& id) override { call({"start", id}); }
+  pid_t restore(const std::string& id, const std::string&, const std::string&,
+                const RestoreFlags&) override {
+    fail("container {}: restoring a checkpoint needs vessel's own runtime, not {}", id, name_);
+  }
   oci::State state(const std::string& id) override {
     json j;
     std::string out = call({"state", id});

@@ -31,6 +31,15 @@ class OciRuntime {
   virtual pid_t create(const std::string& id, const std::string& bundle,
                        const std::string& console_socket, bool rootless) = 0;
   virtual void start(const std::string& id) = 0;
+  // A running container from a CRIU checkpoint in `image_path` (runtime/restore.cc), its
+  // processes this process's children, its stdio the caller's fds 0-2 wherever they were pipes
+  // at the checkpoint. Returns the restored init's host PID. Only vessel's own runtime can.
+  struct RestoreFlags {
+    bool tcp_established = false;
+    bool file_locks = false;
+  };
+  virtual pid_t restore(const std::string& id, const std::string& bundle,
+                        const std::string& image_path, const RestoreFlags& flags) = 0;
   // "created", "running", "paused" or "stopped", and the init's PID.
   virtual oci::State state(const std::string& id) = 0;
   virtual void kill(const std::string& id, int signal, bool all) = 0;

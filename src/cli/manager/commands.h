@@ -53,6 +53,7 @@ void add_events(CLI::App& app, Globals& g, Action& action);
 void add_healthcheck(CLI::App& app, Globals& g, Action& action);  // healthcheck run, the loop
 void add_update(CLI::App& app, Globals& g, Action& action);
 void add_port(CLI::App& app, Globals& g, Action& action);  // port
+void add_checkpoint(CLI::App& app, Globals& g, Action& action);  // checkpoint, restore
 
 // The flags shared by run and create, filled into `o`.
 void add_run_flags(CLI::App* cmd, manager::RunOptions& o, std::shared_ptr<struct RunFlagValues> v);

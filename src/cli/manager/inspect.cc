@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "cli/manager/commands.h"
+#include "manager/checkpoint.h"
 #include "manager/containers.h"
 #include "manager/health.h"
 #include "manager/images.h"
@@ -36,7 +37,7 @@ json container_json(Store& store, const ContainerRecord& c) {
                       {"Destination", v.value("target", "")},
                       {"RW", !v.value("readonly", false)}});
   json res = spec.value("linux", json::object()).value("resources", json::object());
-  return {
+  json out = {
       {"Id", c.id},
       {"Name", c.name},
       {"Created", c.created},
@@ -83,6 +84,8 @@ json container_json(Store& store, const ContainerRecord& c) {
         {"StopSignal", spec.value("annotations", json::object())
                            .value("org.opencontainers.image.stopSignal", "SIGTERM")}}},
   };
+  out["State"].update(checkpoint_state(store, c));
+  return out;
 }
 
 json image_json(Store& store, const ImageRecord& img) {

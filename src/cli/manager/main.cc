@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
   cli::add_healthcheck(app, g, action);
   cli::add_update(app, g, action);
   cli::add_port(app, g, action);
+  cli::add_checkpoint(app, g, action);
 
   try {
     app.parse(argc, argv);

@@ -4,7 +4,8 @@
 // while the container runs), which execs this program again with --exit-code once the container
 // has exited. A program of its own so that it maps as little as possible: no image layer, no
 // registry client, no command-line library.
-//   vessel-monitor-ctl --root DIR --runroot DIR [--client-fd N]... CONTAINER-ID
+//   vessel-monitor-ctl --root DIR --runroot DIR [--client-fd N]... [--restore
+//   [--tcp-established]] CONTAINER-ID   (--restore: from the container's checkpoint)
 //   (from vessel-monitor: ... --attach-fd N --started-ms MS --backoff-ms MS --exit-code N)
 //   vessel-monitor-ctl --resolver DIR --ready-fd N: a user network's DNS resolver
 //   (network/resolver.h), started by manager/dns.cc
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
       call.started_ms = std::atoll(value().c_str());
     } else if (a == "--backoff-ms") {
       call.backoff_ms = std::atoll(value().c_str());
+    } else if (a == "--restore") {
+      call.restore = true;
+    } else if (a == "--tcp-established") {
+      call.restore_tcp_established = true;
     } else if (a == "--exit-code") {
       call.resume = true;
       call.exit_code = std::atoi(value().c_str());
