@@ -26,6 +26,7 @@
 #include "manager/oci_runtime.h"
 #include "manager/rootfs.h"
 #include "manager/rootless.h"
+#include "manager/rootless_netns.h"
 #include "manager/slirp.h"
 #include "network/netns.h"
 #include "runtime/container.h"
@@ -99,6 +100,10 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io) {
   if (!rootfs_mounted(dir)) fail("the root filesystem of container {} is not mounted", c.name);
 
   join_shared_netns(store, c, dir);
+  // An ordinary user's container on user networks: the namespace setup made for it, joined
+  // with the user's network user namespace; the container keeps it from create on.
+  UniqueFd user_netns = std::move(pending_rootless_netns());
+  if (user_netns) rootless_netns_spec(store, dir + "/config.json", user_netns.get());
   auto rt = runtime_for(store, c);  // vessel's own in this process, or a program
   try {
     rt->remove(c.id, true);  // a previous run's record

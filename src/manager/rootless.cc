@@ -82,7 +82,27 @@ std::string delegated_cgroup(const std::string& cgroup_root, const std::string& 
   return best;
 }
 
-bool running_rootless() { return ::geteuid() != 0; }
+namespace {
+bool g_in_rootless_netns = false;
+}
+
+bool running_rootless() { return g_in_rootless_netns || ::geteuid() != 0; }
+void mark_in_rootless_netns() { g_in_rootless_netns = true; }
+
+bool map_with_helpers(pid_t pid, const RootlessMappings& m) {
+  for (auto [helper, maps] : {std::pair{"newuidmap", &m.uids}, std::pair{"newgidmap", &m.gids}}) {
+    std::vector<std::string> argv = {helper, std::to_string(pid)};
+    for (const auto& x : *maps)
+      for (uint32_t v : {x.container_id, x.host_id, x.size}) argv.push_back(std::to_string(v));
+    std::string prog = std::string("/usr/bin/") + helper;
+    try {
+      if (run_subprocess(prog, argv, {}, "", 10000).status != 0) return false;
+    } catch (const Error&) {
+      return false;
+    }
+  }
+  return true;
+}
 
 std::string rootless_store_root() {
   const char* xdg = std::getenv("XDG_DATA_HOME");
@@ -247,19 +267,7 @@ void remove_container_tree(const std::string& path) {
   up_w.reset();
   down_r.reset();
   char c = 0;
-  bool mapped = ::read(up_r.get(), &c, 1) == 1;
-  for (auto [helper, maps] : {std::pair{"newuidmap", &m.uids}, std::pair{"newgidmap", &m.gids}}) {
-    if (!mapped) break;
-    std::vector<std::string> argv = {helper, std::to_string(pid)};
-    for (const auto& x : *maps)
-      for (uint32_t v : {x.container_id, x.host_id, x.size}) argv.push_back(std::to_string(v));
-    std::string prog = std::string("/usr/bin/") + helper;
-    try {
-      mapped = run_subprocess(prog, argv, {}, "", 10000).status == 0;
-    } catch (const Error&) {
-      mapped = false;
-    }
-  }
+  bool mapped = ::read(up_r.get(), &c, 1) == 1 && map_with_helpers(pid, m);
   if (mapped) mapped = ::write(down_w.get(), "m", 1) == 1;
   down_w.reset();
   int status = 0;

@@ -13,8 +13,10 @@
 
 namespace vessel::manager {
 
-// Whether this process runs as an ordinary user (not uid 0).
+// Whether this process runs as an ordinary user (not uid 0), or is a child of one working in
+// its user networks' namespaces (manager/rootless_netns.h), root there but not on the host.
 bool running_rootless();
+void mark_in_rootless_netns();
 
 // $XDG_DATA_HOME/vessel, else ~/.local/share/vessel (HOME, else the passwd entry).
 std::string rootless_store_root();
@@ -56,6 +58,10 @@ std::string delegated_cgroup(const std::string& cgroup_root = "/sys/fs/cgroup",
 // on stderr when the user has no delegated cgroup (delegated_cgroup) to put them in; with one,
 // the container's cgroup is made below it and the limits apply.
 void apply_rootless_to_spec(nlohmann::json& spec, const RootlessMappings& m);
+
+// Writes the user namespace mappings `m` of `pid` (which created its user namespace) through
+// newuidmap and newgidmap; false when either refused.
+bool map_with_helpers(pid_t pid, const RootlessMappings& m);
 
 // Removes a directory tree of a user's container: as root does for root; as an ordinary user,
 // what the container's other ids (subordinate ids on the host) left there is removed from a

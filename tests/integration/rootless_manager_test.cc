@@ -346,6 +346,60 @@ TEST_F(RootlessManagerTest, PublishedPortIsReachedFromTheHostThroughSlirp4netns)
       run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"}).exit_code(), 0);
 }
 
+// User networks as an ordinary user: the user's network namespace (bridges, resolvers,
+// slirp4netns) connects two containers by address and by name, brings -p from the host's
+// loopback to a container on it, routes out through slirp4netns, and ends with the last
+// container: no process of the user is left.
+TEST_F(RootlessManagerTest, UserNetworkConnectsContainersByNameAndEndsWithTheLast) {
+  if (::access("/usr/bin/slirp4netns", X_OK) != 0) GTEST_SKIP() << "no slirp4netns";
+  if (::access("/usr/lib/cni/bridge", X_OK) != 0) GTEST_SKIP() << "no CNI plugins";
+  OpenDevice tun("/dev/net/tun");  // 0600 on these machines
+  int port = free_loopback_port();
+  ASSERT_GT(port, 0);
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  auto n = u({"network", "create", "un1"});
+  ASSERT_TRUE(n.ok()) << n.describe();
+  auto a = u({"run", "-d", "--name", "web", "--network", "un1", "-p",
+              "127.0.0.1:" + std::to_string(port) + ":8080", "busybox", "sh", "-c",
+              "mkdir /www; echo hello-web > /www/index.html; httpd -f -p 8080 -h /www"});
+  ASSERT_TRUE(a.ok()) << a.describe();
+  auto info = json::parse(u({"inspect", "web"}).out).at(0);
+  std::string ip = info["NetworkSettings"]["Networks"]["un1"]["IPAddress"].get<std::string>();
+  ASSERT_FALSE(ip.empty()) << info.dump();
+  // A second container reaches the first by name (the network's resolver) and by address.
+  auto b = u({"run", "--rm", "--network", "un1", "busybox", "sh", "-c",
+              "for i in $(seq 50); do wget -qO- http://web:8080/ && break; sleep 0.2; done; "
+              "ping -c1 -W5 " +
+                  ip +
+                  " >/dev/null && echo ping-ip; "
+                  "ping -c1 -W5 web >/dev/null && echo ping-name; "
+                  "ping -c1 -W5 10.0.2.2 >/dev/null && echo outbound"});
+  EXPECT_EQ(b.out, "hello-web\nping-ip\nping-name\noutbound\n") << b.describe();
+  // -p: the host's loopback, through slirp4netns and the user network's port mapping.
+  Result got;
+  for (int i = 0; i < 50; ++i) {
+    got = run_cmd(
+        {"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port) + "/"});
+    if (got.ok()) break;
+    ::usleep(200 * 1000);
+  }
+  EXPECT_EQ(got.out, "hello-web\n") << got.describe();
+  ASSERT_TRUE(u({"rm", "-f", "web"}).ok());
+  // The last container gone: the user's network namespace, slirp4netns and resolver too.
+  EXPECT_TRUE(user_processes_gone()) << run_cmd({"pgrep", "-a", "-u", std::to_string(uid_)}).out;
+  EXPECT_NE(::access((dir_ + "/run/vessel/netns-infra").c_str(), F_OK), 0);
+  EXPECT_NE(
+      run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port) + "/"})
+          .exit_code(),
+      0);
+  ASSERT_TRUE(u({"network", "rm", "un1"}).ok());
+  for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
+  // keep-id containers have user namespaces of their own: one clear line.
+  auto k = u({"run", "--rm", "--userns=keep-id", "--network", "bridge", "busybox", "true"});
+  EXPECT_NE(k.exit_code(), 0);
+  EXPECT_TRUE(contains(k.err, "keep-id cannot be combined")) << k.describe();
+}
+
 // --userns=keep-id (as podman): the user's uid and gid are the same inside, the process runs
 // as them, and what it writes in a named volume is the user's on the host; ids below and
 // above come from the subordinate range. --userns=host is the default mapping.
