@@ -739,9 +739,19 @@ PackedLayer pack_layer(const std::string& dir, const std::string& out, const Pac
     }
     Entry e(archive_entry_new());
     archive_entry_copy_stat(e.get(), &st);
-    // An ordinary user's files are container root's (rootless vessel maps the user to 0).
-    if (::geteuid() != 0 && st.st_uid == ::geteuid()) archive_entry_set_uid(e.get(), 0);
-    if (::geteuid() != 0 && st.st_gid == ::getegid()) archive_entry_set_gid(e.get(), 0);
+    // An ordinary user's files are container root's (rootless vessel maps the user to 0), and
+    // its subordinate ids the container's others.
+    auto inside = [](const std::vector<PackOptions::IdRange>& m, uint32_t host) -> uint32_t {
+      for (const auto& r : m)
+        if (host >= r.host && host - r.host < r.count) return r.inside + (host - r.host);
+      return 65534;
+    };
+    if (!opts.uids.empty()) archive_entry_set_uid(e.get(), inside(opts.uids, st.st_uid));
+    if (!opts.gids.empty()) archive_entry_set_gid(e.get(), inside(opts.gids, st.st_gid));
+    if (opts.uids.empty() && ::geteuid() != 0 && st.st_uid == ::geteuid())
+      archive_entry_set_uid(e.get(), 0);
+    if (opts.gids.empty() && ::geteuid() != 0 && st.st_gid == ::getegid())
+      archive_entry_set_gid(e.get(), 0);
     archive_entry_unset_atime(e.get());
     archive_entry_unset_ctime(e.get());
     archive_entry_unset_birthtime(e.get());

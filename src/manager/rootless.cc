@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <sstream>
 
 #include "util/error.h"
@@ -239,30 +240,24 @@ void apply_rootless_to_spec(json& spec, const RootlessMappings& m) {
   res.erase("devices");
 }
 
-void remove_container_tree(const std::string& path) {
-  try {
-    remove_tree(path);
-    return;
-  } catch (const Error&) {
-    if (!running_rootless() || !path_exists(path)) throw;
-  }
+bool in_user_namespace(const std::function<bool()>& fn) {
   RootlessMappings m = rootless_mappings();
   int up[2], down[2];
   if (::pipe2(up, O_CLOEXEC) != 0 || ::pipe2(down, O_CLOEXEC) != 0) fail_errno("pipe");
   UniqueFd up_r(up[0]), up_w(up[1]), down_r(down[0]), down_w(down[1]);
   pid_t pid = ::fork();
-  if (pid < 0) fail_errno("fork to remove {}", path);
+  if (pid < 0) fail_errno("fork");
   if (pid == 0) {
     char c = 0;
     if (::unshare(CLONE_NEWUSER) != 0) ::_exit(2);
     if (::write(up_w.get(), "u", 1) != 1 || ::read(down_r.get(), &c, 1) != 1 || c != 'm')
       ::_exit(3);
+    bool ok = false;
     try {
-      remove_tree(path);
+      ok = fn();
     } catch (...) {
-      ::_exit(1);
     }
-    ::_exit(0);
+    ::_exit(ok ? 0 : 1);
   }
   up_w.reset();
   down_r.reset();
@@ -273,7 +268,20 @@ void remove_container_tree(const std::string& path) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (!mapped || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+  return mapped && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+void remove_container_tree(const std::string& path) {
+  try {
+    remove_tree(path);
+    return;
+  } catch (const Error&) {
+    if (!running_rootless() || !path_exists(path)) throw;
+  }
+  if (!in_user_namespace([&] {
+        remove_tree(path);
+        return true;
+      }))
     fail(
         "removing {}: files of the container's other ids could not be removed from a user "
         "namespace with {}'s subordinate ids",

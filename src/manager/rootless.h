@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -62,6 +63,10 @@ void apply_rootless_to_spec(nlohmann::json& spec, const RootlessMappings& m);
 // Writes the user namespace mappings `m` of `pid` (which created its user namespace) through
 // newuidmap and newgidmap; false when either refused.
 bool map_with_helpers(pid_t pid, const RootlessMappings& m);
+
+// Runs `fn` in a child process in a new user namespace with the user's mapping (root there is
+// the user, ids 1..N the subordinate ones), as `podman unshare`; true when it returned true.
+bool in_user_namespace(const std::function<bool()>& fn);
 
 // Removes a directory tree of a user's container: as root does for root; as an ordinary user,
 // what the container's other ids (subordinate ids on the host) left there is removed from a
