@@ -24,7 +24,6 @@
 #include "manager/images.h"
 #include "manager/rootfs.h"
 #include "manager/rootless.h"
-#include "manager/rootless.h"
 #include "manager/spec_builder.h"
 #include "util/error.h"
 #include "util/file.h"

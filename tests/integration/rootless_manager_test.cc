@@ -305,6 +305,46 @@ TEST_F(RootlessManagerTest, PushPullLoadAndBuildAsAnOrdinaryUser) {
   EXPECT_TRUE(user_processes_gone());
 }
 
+// A user's build gives files to the container's other ids (the subordinate range on the
+// host): RUN chown and COPY --chown, recorded in the image's layers as the container's ids.
+TEST_F(RootlessManagerTest, BuildChownGivesTheContainersOtherIds) {
+  if (::access("/usr/bin/fuse-overlayfs", X_OK) != 0) GTEST_SKIP() << "no fuse-overlayfs";
+  OpenDevice fuse("/dev/fuse");  // COPY sees the image through fuse-overlayfs
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  std::string ctx = dir_ + "/home/ctx";
+  std::string as_user = "setpriv --reuid " + std::to_string(uid_) + " --regid " +
+                        std::to_string(gid_) + " --clear-groups ";
+  ASSERT_TRUE(run_cmd({"sh", "-c", as_user + "mkdir " + ctx}).ok());
+  write_text(ctx + "/Containerfile",
+             "FROM busybox\nRUN mkdir /x && echo f > /x/f && chown -R 1000:1001 /x && "
+             "stat -c %u:%g /x/f\nCOPY --chown=1002:1003 msg.txt /app/msg.txt\n");
+  write_text(ctx + "/msg.txt", "copied\n");
+  ::chown((ctx + "/Containerfile").c_str(), uid_, gid_);
+  ::chown((ctx + "/msg.txt").c_str(), uid_, gid_);
+  auto b = u({"build", "-t", "own:1", ctx});
+  ASSERT_TRUE(b.ok()) << b.describe();
+  EXPECT_TRUE(contains(b.out, "1000:1001")) << b.describe();
+  // The layers record the container's ids, not the host's subordinate ones.
+  ASSERT_TRUE(u({"save", "-o", dir_ + "/home/own.tar", "own:1"}).ok());
+  auto list = run_cmd(
+      {"sh", "-c",
+       "set -e; d=$(mktemp -d " + dir_ + "/x.XXXXXX); tar -xf " + dir_ +
+           "/home/own.tar -C $d; "
+           "find $d -type f -size +0 | while read f; do tar --numeric-owner -tvf $f 2>/dev/null "
+           "|| true; done; rm -rf $d"});
+  std::string sub_start = sub_.substr(0, sub_.find('-'));
+  bool x = false, app = false;
+  for (const auto& l : split_lines(list.out)) {
+    x |= contains(l, " 1000/1001 ") && contains(l, "x/f");
+    app |= contains(l, " 1002/1003 ") && contains(l, "app/msg.txt");
+    EXPECT_FALSE(contains(l, " " + sub_start.substr(0, 7))) << "a host id in a layer: " << l;
+  }
+  EXPECT_TRUE(x && app) << list.out;
+  for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
+  EXPECT_EQ(entries(store() + "/containers"), 0u);
+  EXPECT_TRUE(user_processes_gone());
+}
+
 // -p through slirp4netns, reached from the host's loopback. slirp4netns needs /dev/net/tun,
 // mode 0600 on these machines: opened to everyone (Debian's usual 0666) for this test only.
 TEST_F(RootlessManagerTest, PublishedPortIsReachedFromTheHostThroughSlirp4netns) {
