@@ -20,6 +20,7 @@
 #include "manager/networks.h"
 #include "manager/oci_runtime.h"
 #include "manager/rootfs.h"
+#include "manager/rootfs_rootless.h"
 #include "manager/rootless.h"
 #include "manager/spec_builder.h"
 #include "manager/userns.h"
@@ -279,6 +280,16 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     // Read-only containers get an upper layer too: the runtime creates mount points in it, and
     // root.readonly keeps the container from writing anything else.
     mount_rootfs(store, img, dir, false, ids, opts.remove);
+    if (rootless && container_storage_driver(dir) == "fuse-overlayfs" && !fuse_allows_other()) {
+      std::string user = opts.user;
+      if (user.empty() && declared.is_object()) user = declared.value("User", "");
+      if (!is_root_user(user))
+        fail(
+            "rootless vessel: user {} cannot use a fuse-overlayfs root without allow_other "
+            "(/etc/fuse.conf lacks user_allow_other): FUSE serves only container root here; "
+            "add user_allow_other there, or use --storage-driver overlay or vfs",
+            user);
+    }
     std::string lookup = user_lookup_root(store, img, dir);
     UniqueFd rootfd(::open(lookup.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!rootfd) fail_errno("opening {}", lookup);

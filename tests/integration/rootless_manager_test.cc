@@ -228,6 +228,20 @@ TEST_F(RootlessManagerTest, FuseOverlayfsAndVfsDriversAsAnOrdinaryUser) {
   auto e = u({"exec", "f", "sh", "-c", "sleep 0.3; cat /hello; id -u"});
   EXPECT_EQ(e.out, "hi\n0\n") << e.describe();
   ASSERT_TRUE(u({"rm", "-f", "f"}).ok());
+  // Another container user is a subordinate id on the host: FUSE lets it in only with
+  // allow_other, which a user gets where /etc/fuse.conf has user_allow_other; else one line.
+  auto other =
+      u({"--storage-driver", "fuse-overlayfs", "run", "--rm", "-u", "1000", "busybox", "id", "-u"});
+  bool allow_other = false;
+  for (const auto& l : split_lines(read_text("/etc/fuse.conf")))
+    allow_other |= trim(l) == "user_allow_other";
+  if (allow_other) {
+    EXPECT_EQ(other.out, "1000\n") << other.describe();
+  } else {
+    EXPECT_NE(other.exit_code(), 0);
+    EXPECT_TRUE(contains(other.err, "lacks user_allow_other")) << other.describe();
+    EXPECT_EQ(split_lines(trim(other.err)).size(), 1u) << other.err;
+  }
   auto v = u({"--storage-driver", "vfs", "run", "--rm", "busybox", "cat", "/etc/passwd"});
   EXPECT_TRUE(v.ok() && contains(v.out, "root:")) << v.describe();
   for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
