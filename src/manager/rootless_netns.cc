@@ -180,6 +180,8 @@ int run_rootless_netns(const std::string& dir, int ready_fd) {
     ssize_t ignored = ::write(ready_fd, line.data(), line.size());
     (void)ignored;
   };
+  // Nothing started here may hold the ready pipe open: its EOF is what the spawner waits for.
+  ::fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
   try {
     RootlessMappings m = rootless_mappings();
     int up[2], down[2];
@@ -194,6 +196,7 @@ int run_rootless_netns(const std::string& dir, int ready_fd) {
       // waits for the keeper to go.
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != keeper) ::_exit(1);
+      ::close(ready_fd);
       up_r.reset();
       down_w.reset();
       char c = 0;
@@ -419,6 +422,14 @@ void rootless_netns_spec(Store& store, const std::string& config_path, int netns
   }
   lin.erase("uidMappings");
   lin.erase("gidMappings");
+  // Its network namespace is its own (in the user namespace it joins): a sysfs of its own, not
+  // the host's /sys bound (apply_rootless_to_spec's choice for a shared network).
+  for (auto& m : cfg["mounts"])
+    if (m.value("destination", "") == "/sys" && m.value("source", "") == "/sys")
+      m = {{"destination", "/sys"},
+           {"type", "sysfs"},
+           {"source", "sysfs"},
+           {"options", json::array({"nosuid", "noexec", "nodev", "ro"})}};
   write_file_atomic(config_path, cfg.dump(2), 0600);
 }
 

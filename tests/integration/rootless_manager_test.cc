@@ -441,6 +441,8 @@ TEST_F(RootlessManagerTest, UserNetworkConnectsContainersByNameAndEndsWithTheLas
   ASSERT_TRUE(u({"rm", "-f", "web"}).ok());
   // The last container gone: the user's network namespace, slirp4netns and resolver too.
   EXPECT_TRUE(user_processes_gone()) << run_cmd({"pgrep", "-a", "-u", std::to_string(uid_)}).out;
+  // The resolver ran as nobody in the user's namespace (a subordinate id on the host).
+  EXPECT_EQ(run_cmd({"pgrep", "-a", "-f", dir_ + "/run/vessel"}).out, "");
   EXPECT_NE(::access((dir_ + "/run/vessel/netns-infra").c_str(), F_OK), 0);
   EXPECT_NE(
       run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port) + "/"})
