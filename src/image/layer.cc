@@ -724,6 +724,7 @@ PackedLayer pack_layer(const std::string& dir, const std::string& out, const Pac
     fail("pack {}: {}", out, archive_err(tar.get()));
 
   std::map<std::pair<dev_t, ino_t>, std::string> links;
+  std::set<std::string> opaque_dirs;  // relative paths given an opaque marker
   std::vector<char> buf(1 << 16);
   for (const Node& n : nodes) {
     const struct stat& st = n.st;
@@ -735,6 +736,17 @@ PackedLayer pack_layer(const std::string& dir, const std::string& out, const Pac
                            ? ".wh." + n.rel
                            : n.rel.substr(0, slash + 1) + ".wh." + n.rel.substr(slash + 1);
       write_marker_entry(tar.get(), wh, dir);
+      continue;
+    }
+    // fuse-overlayfs (a user's build) marks an opaque directory with a file of the marker's
+    // name too: one marker entry per directory.
+    if (opts.overlay_upper && S_ISREG(st.st_mode) &&
+        (n.rel == kOpaqueMarker || n.rel.ends_with("/" + std::string(kOpaqueMarker)))) {
+      std::string parent = n.rel.size() > kOpaqueMarker.size()
+                               ? n.rel.substr(0, n.rel.size() - kOpaqueMarker.size() - 1)
+                               : "";
+      if (!opaque_dirs.count(parent)) write_marker_entry(tar.get(), n.rel, dir);
+      opaque_dirs.insert(parent);
       continue;
     }
     Entry e(archive_entry_new());
@@ -787,8 +799,10 @@ PackedLayer pack_layer(const std::string& dir, const std::string& out, const Pac
     }
     if (archive_write_header(tar.get(), e.get()) < ARCHIVE_WARN)
       fail("pack {}: {}: {}", dir, n.rel, archive_err(tar.get()));
-    if (opts.overlay_upper && S_ISDIR(st.st_mode) && overlay_opaque(fd.get()))
+    if (opts.overlay_upper && S_ISDIR(st.st_mode) && overlay_opaque(fd.get())) {
       write_marker_entry(tar.get(), n.rel + "/.wh..wh..opq", dir);
+      opaque_dirs.insert(n.rel);
+    }
     if (S_ISREG(st.st_mode) && !hardlink) {
       off_t left = st.st_size;
       while (left > 0) {
