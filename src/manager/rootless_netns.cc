@@ -411,14 +411,15 @@ UniqueFd& pending_rootless_netns() {
   return fd;
 }
 
-void rootless_netns_spec(Store& store, const std::string& config_path, int netns_fd) {
+void rootless_netns_spec(Store& store, const std::string& config_path,
+                         const std::string& netns_path) {
   pid_t ns = rootless_netns_pid(store);
   if (ns <= 0) fail("user networks: the user's network namespace is not running");
   json cfg = json::parse(read_file(config_path));
   json& lin = cfg["linux"];
   for (auto& n : lin["namespaces"]) {
     if (n["type"] == "user") n["path"] = fmt::format("/proc/{}/ns/user", ns);
-    if (n["type"] == "network") n["path"] = fmt::format("/proc/{}/fd/{}", ::getpid(), netns_fd);
+    if (n["type"] == "network") n["path"] = netns_path;
   }
   lin.erase("uidMappings");
   lin.erase("gidMappings");

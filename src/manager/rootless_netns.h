@@ -41,8 +41,9 @@ UniqueFd setup_rootless_network(Store& store, const std::string& id, const RunOp
 void teardown_rootless_network(Store& store, const std::string& id);
 // What setup_container_network (networks.h) set up last in this process, for the launch.
 UniqueFd& pending_rootless_netns();
-// A container on a user network: its config.json joins the infra's user namespace (no
-// mappings of its own) and the network namespace `netns_fd` of this process.
-void rootless_netns_spec(Store& store, const std::string& config_path, int netns_fd);
+// A container on a user network (or sharing the network of one): its config.json joins the
+// infra's user namespace (no mappings of its own) and the network namespace at `netns_path`.
+void rootless_netns_spec(Store& store, const std::string& config_path,
+                         const std::string& netns_path);
 
 }  // namespace vessel::manager
