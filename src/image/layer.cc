@@ -724,6 +724,7 @@ PackedLayer pack_layer(const std::string& dir, const std::string& out, const Pac
     fail("pack {}: {}", out, archive_err(tar.get()));
 
   std::map<std::pair<dev_t, ino_t>, std::string> links;
+  std::set<std::string> opaque_dirs;  // relative paths given an opaque marker
   std::vector<char> buf(1 << 16);
   for (const Node& n : nodes) {
     const struct stat& st = n.st;
@@ -737,11 +738,32 @@ PackedLayer pack_layer(const std::string& dir, const std::string& out, const Pac
       write_marker_entry(tar.get(), wh, dir);
       continue;
     }
+    // fuse-overlayfs (a user's build) marks an opaque directory with a file of the marker's
+    // name too: one marker entry per directory.
+    if (opts.overlay_upper && S_ISREG(st.st_mode) &&
+        (n.rel == kOpaqueMarker || n.rel.ends_with("/" + std::string(kOpaqueMarker)))) {
+      std::string parent = n.rel.size() > kOpaqueMarker.size()
+                               ? n.rel.substr(0, n.rel.size() - kOpaqueMarker.size() - 1)
+                               : "";
+      if (!opaque_dirs.count(parent)) write_marker_entry(tar.get(), n.rel, dir);
+      opaque_dirs.insert(parent);
+      continue;
+    }
     Entry e(archive_entry_new());
     archive_entry_copy_stat(e.get(), &st);
-    // An ordinary user's files are container root's (rootless vessel maps the user to 0).
-    if (::geteuid() != 0 && st.st_uid == ::geteuid()) archive_entry_set_uid(e.get(), 0);
-    if (::geteuid() != 0 && st.st_gid == ::getegid()) archive_entry_set_gid(e.get(), 0);
+    // An ordinary user's files are container root's (rootless vessel maps the user to 0), and
+    // its subordinate ids the container's others.
+    auto inside = [](const std::vector<PackOptions::IdRange>& m, uint32_t host) -> uint32_t {
+      for (const auto& r : m)
+        if (host >= r.host && host - r.host < r.count) return r.inside + (host - r.host);
+      return 65534;
+    };
+    if (!opts.uids.empty()) archive_entry_set_uid(e.get(), inside(opts.uids, st.st_uid));
+    if (!opts.gids.empty()) archive_entry_set_gid(e.get(), inside(opts.gids, st.st_gid));
+    if (opts.uids.empty() && ::geteuid() != 0 && st.st_uid == ::geteuid())
+      archive_entry_set_uid(e.get(), 0);
+    if (opts.gids.empty() && ::geteuid() != 0 && st.st_gid == ::getegid())
+      archive_entry_set_gid(e.get(), 0);
     archive_entry_unset_atime(e.get());
     archive_entry_unset_ctime(e.get());
     archive_entry_unset_birthtime(e.get());
@@ -777,8 +799,10 @@ PackedLayer pack_layer(const std::string& dir, const std::string& out, const Pac
     }
     if (archive_write_header(tar.get(), e.get()) < ARCHIVE_WARN)
       fail("pack {}: {}: {}", dir, n.rel, archive_err(tar.get()));
-    if (opts.overlay_upper && S_ISDIR(st.st_mode) && overlay_opaque(fd.get()))
+    if (opts.overlay_upper && S_ISDIR(st.st_mode) && overlay_opaque(fd.get())) {
       write_marker_entry(tar.get(), n.rel + "/.wh..wh..opq", dir);
+      opaque_dirs.insert(n.rel);
+    }
     if (S_ISREG(st.st_mode) && !hardlink) {
       off_t left = st.st_size;
       while (left > 0) {

@@ -60,6 +60,14 @@ struct PackOptions {
   bool overlay_upper = false;
   // Paths (relative, no leading "/") left out with everything under them.
   std::vector<std::string> exclude;
+  // Host ids to the ids the layer records, as a user namespace's mapping: {inside, host,
+  // count} ranges (an ordinary user's: the user is 0, the subordinate range 1..N); a host id
+  // outside them is 65534. Empty: an ordinary user's own ids are recorded as 0, others as on
+  // disk.
+  struct IdRange {
+    uint32_t inside = 0, host = 0, count = 0;
+  };
+  std::vector<IdRange> uids, gids;
 };
 
 // Packs the contents of `dir` (paths relative to it, ownership and modes kept, sorted for a

@@ -23,6 +23,7 @@
 #include "manager/containers.h"
 #include "manager/images.h"
 #include "manager/rootfs.h"
+#include "manager/rootless.h"
 #include "manager/spec_builder.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -85,7 +86,7 @@ class StepMount {
     rootfd_.reset();
     try {
       unmount_rootfs(dir_);
-      remove_tree(dir_);
+      remove_container_tree(dir_);  // a user's --chown left subordinate ids' files
     } catch (const Error&) {
     }
   }
@@ -538,17 +539,34 @@ class Builder {
         spec.uid = u.uid;
         spec.gid = u.gid;
       }
+      std::vector<std::string> chown_later;
+      spec.chown_later = &chown_later;
       try {
         if (!spec.sources.empty()) copy_into(m.rootfd(), spec);
         for (auto& u : url_specs) {
           u.uid = spec.uid;
           u.gid = spec.gid;
+          u.chown_later = &chown_later;
           copy_into(m.rootfd(), u);
         }
       } catch (const Error& e) {
         fail("{}: {}", where(ins), e.what());
       }
       m.unmount();
+      // An ordinary user: --chown's ids are subordinate ids on the host, given from a user
+      // namespace with the user's mapping (the layer records them as the container's).
+      if (!chown_later.empty()) {
+        std::string upper = m.upper();
+        uid_t uid = spec.uid.value_or(0);
+        gid_t gid = spec.gid.value_or(0);
+        if (!in_user_namespace([&] {
+              for (const auto& p : chown_later)
+                if (::lchown((upper + p).c_str(), uid, gid) != 0) return false;
+              return true;
+            }))
+          fail("{}: --chown={}:{}: the user's subordinate ids could not be given", where(ins), uid,
+               gid);
+      }
       return commit_upper(store_, st.image ? &*st.image : nullptr, st.config, m.upper(),
                           {ins.text, "", "", false}, {});
     });

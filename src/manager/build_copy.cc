@@ -211,6 +211,12 @@ struct Copier {
   }
   mode_t mode(const struct stat& st) const { return spec.chmod.value_or(st.st_mode & 07777); }
 
+  void note(const std::string& dst) const {
+    if (spec.chown_later && ::geteuid() != 0 &&
+        (spec.uid.value_or(0) != 0 || spec.gid.value_or(0) != 0))
+      spec.chown_later->push_back(dst);
+  }
+
   static std::pair<std::string, std::string> split(const std::string& path) {
     auto slash = path.rfind('/');
     return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
@@ -244,7 +250,10 @@ struct Copier {
         copy(child.get(), cst, rel.empty() ? n : rel + "/" + n, (dst == "/" ? "" : dst) + "/" + n,
              false, false);
       }
-      if (!contents_only) set_attrs(dfd.get(), st);
+      if (!contents_only) {
+        set_attrs(dfd.get(), st);
+        note(dst);
+      }
       return;
     }
     if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) return;  // no devices, fifos, sockets
@@ -268,6 +277,7 @@ struct Copier {
       ::fchownat(pfd.get(), name.c_str(), u, g, AT_SYMLINK_NOFOLLOW);
       struct timespec times[2] = {st.st_mtim, st.st_mtim};
       ::utimensat(pfd.get(), name.c_str(), times, AT_SYMLINK_NOFOLLOW);
+      note(dst);
       return;
     }
     UniqueFd in = reopen(src_fd, O_RDONLY);
@@ -286,6 +296,7 @@ struct Copier {
     if (::fchmod(out.get(), mode(st)) != 0) fail_errno("{}: chmod {}", spec.what, dst);
     struct timespec times[2] = {st.st_mtim, st.st_mtim};
     ::futimens(out.get(), times);
+    note(dst);
   }
 };
 

@@ -37,6 +37,10 @@ struct CopySpec {
   bool add = false;  // ADD: local tar archives are unpacked
   const IgnoreRules* ignore = nullptr;
   std::string what;  // "COPY" or "ADD", for messages
+  // An ordinary user's build cannot give files to other ids on the host: with --chown to ids
+  // other than root's, the paths copied (absolute in the root) are listed here, for the
+  // caller to chown in the upper layer from a user namespace with the user's mapping.
+  std::vector<std::string>* chown_later = nullptr;
 };
 
 // A digest of everything the copy would read (paths, types, modes, sizes, contents, link

@@ -17,6 +17,7 @@
 #include "manager/containers.h"
 #include "manager/images.h"
 #include "manager/rootfs.h"
+#include "manager/rootless.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/progress.h"
@@ -199,6 +200,13 @@ ImageRecord commit_upper(Store& store, const ImageRecord* parent, json config,
     image::PackOptions po;
     po.overlay_upper = true;
     po.exclude = runtime_excludes(upper, lowers);
+    // An ordinary user's container wrote its other ids as the user's subordinate ids: the
+    // layer records the container's ids (RUN chown 1000 /x is 1000 in the image).
+    if (running_rootless()) {
+      RootlessMappings m = rootless_mappings();
+      for (const auto& x : m.uids) po.uids.push_back({x.container_id, x.host_id, x.size});
+      for (const auto& x : m.gids) po.gids.push_back({x.container_id, x.host_id, x.size});
+    }
     std::string tmp =
         store.blobs().tmp_dir() + "/" + scratch_prefix("commit") + random_hex_id().substr(0, 16);
     image::PackedLayer packed;

@@ -20,6 +20,7 @@
 #include "manager/networks.h"
 #include "manager/oci_runtime.h"
 #include "manager/rootfs.h"
+#include "manager/rootfs_rootless.h"
 #include "manager/rootless.h"
 #include "manager/spec_builder.h"
 #include "manager/userns.h"
@@ -131,11 +132,11 @@ static void publish_exposed_ports(Store& store, const json& image_cfg, RunOption
     if (!given) opts.publish.push_back(m);
   }
   if (opts.publish.empty()) return;
-  if (rootless && opts.network != "slirp4netns")
-    fail("rootless vessel: -P needs --network slirp4netns");
+  if (rootless && opts.network != "slirp4netns" && opts.network != "bridge")
+    fail("rootless vessel: -P needs --network slirp4netns or a user network");
   if (!rootless && opts.network != "bridge")
     fail("-P needs a bridge network; the container's network is {}", opts.network);
-  if (!rootless && find_network_or_fail(store, opts.networks.front()).internal)
+  if (opts.network == "bridge" && find_network_or_fail(store, opts.networks.front()).internal)
     fail("-P: network {} is internal (no traffic in or out)", opts.networks.front());
 }
 
@@ -172,19 +173,24 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     // A user's default: no network, or slirp4netns when ports are published.
     if (opts.networks.empty() && opts.network.empty())
       opts.networks.push_back(opts.publish.empty() ? "none" : "slirp4netns");
+    // User networks (and bridge, the user's default network) live in the user's network
+    // namespace (manager/rootless_netns.h), whose user namespace the container joins.
+    bool user_networks = false;
     for (const auto& n : opts.networks)
-      if (n != "none" && n != "host" && n != "slirp4netns" && n.rfind("container:", 0) != 0)
-        fail(
-            "rootless vessel: --network {} needs root (bridge networks); use slirp4netns, none "
-            "or host",
-            n);
+      user_networks |=
+          n != "none" && n != "host" && n != "slirp4netns" && n.rfind("container:", 0) != 0;
+    if (user_networks && opts.userns == "keep-id")
+      fail(
+          "rootless vessel: --userns=keep-id cannot be combined with --network {}: containers "
+          "on user networks share the user's network user namespace",
+          opts.networks.front());
     if (opts.networks.size() == 1 && opts.networks[0] == "slirp4netns") {
       opts.network = "slirp4netns";  // its own network namespace, joined by slirp4netns
       opts.networks.clear();
       if (opts.dns.empty()) opts.dns.push_back("10.0.2.3");
     }
-    if (!opts.publish.empty() && opts.network != "slirp4netns")
-      fail("rootless vessel: --publish needs --network slirp4netns");
+    if (!opts.publish.empty() && opts.network != "slirp4netns" && !user_networks)
+      fail("rootless vessel: --publish needs --network slirp4netns or a user network");
   } else if (opts.userns == "keep-id") {
     fail("--userns=keep-id is for an ordinary user's containers (root: host or auto)");
   }
@@ -274,6 +280,16 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     // Read-only containers get an upper layer too: the runtime creates mount points in it, and
     // root.readonly keeps the container from writing anything else.
     mount_rootfs(store, img, dir, false, ids, opts.remove);
+    if (rootless && container_storage_driver(dir) == "fuse-overlayfs" && !fuse_allows_other()) {
+      std::string user = opts.user;
+      if (user.empty() && declared.is_object()) user = declared.value("User", "");
+      if (!is_root_user(user))
+        fail(
+            "rootless vessel: user {} cannot use a fuse-overlayfs root without allow_other "
+            "(/etc/fuse.conf lacks user_allow_other): FUSE serves only container root here; "
+            "add user_allow_other there, or use --storage-driver overlay or vfs",
+            user);
+    }
     std::string lookup = user_lookup_root(store, img, dir);
     UniqueFd rootfd(::open(lookup.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!rootfd) fail_errno("opening {}", lookup);

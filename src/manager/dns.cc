@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "manager/networks.h"
+#include "manager/rootless.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/file.h"
@@ -185,6 +186,8 @@ void sync(Store& store, const NetworkRecord& n, const std::vector<Entry>& entrie
   // Forwarders: the network's own (--dns), else the host's. The resolver runs on the host's
   // side, so a resolver on the host's loopback (systemd-resolved, dnsmasq) is reachable.
   std::vector<std::string> upstream = n.dns;
+  // An ordinary user's resolver runs in the user's network namespace: slirp4netns's DNS.
+  if (upstream.empty() && running_rootless()) upstream.push_back("10.0.2.3");
   if (upstream.empty())
     for (const auto& s : nameservers(read_or_empty("/etc/resolv.conf")))
       if (std::find(listen.begin(), listen.end(), s) == listen.end()) upstream.push_back(s);

@@ -27,6 +27,7 @@
 #include "manager/oci_runtime.h"
 #include "manager/rootfs.h"
 #include "manager/rootless.h"
+#include "manager/rootless_netns.h"
 #include "manager/slirp.h"
 #include "network/netns.h"
 #include "runtime/container.h"
@@ -86,6 +87,10 @@ void join_shared_netns(Store& store, const ContainerRecord& c, const std::string
   for (auto& ns : cfg["linux"]["namespaces"])
     if (ns["type"] == "network") ns["path"] = path;
   write_file_atomic(dir + "/config.json", cfg.dump(2), 0600);
+  // X is an ordinary user's container on a user network: its namespace is owned by the user's
+  // network user namespace, which this container then joins too.
+  if (::geteuid() != 0 && has_network_state(store, other->id))
+    rootless_netns_spec(store, dir + "/config.json", path);
 }
 
 // Creates and starts the container through the runtime library, with the container's
@@ -102,6 +107,12 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io, const RestoreCal
   if (!rootfs_mounted(dir)) fail("the root filesystem of container {} is not mounted", c.name);
 
   join_shared_netns(store, c, dir);
+  // An ordinary user's container on user networks: the namespace setup made for it, joined
+  // with the user's network user namespace; the container keeps it from create on.
+  UniqueFd user_netns = std::move(pending_rootless_netns());
+  if (user_netns)
+    rootless_netns_spec(store, dir + "/config.json",
+                        fmt::format("/proc/{}/fd/{}", ::getpid(), user_netns.get()));
   auto rt = runtime_for(store, c);  // vessel's own in this process, or a program
   try {
     rt->remove(c.id, true);  // a previous run's record

@@ -1,5 +1,7 @@
 // `vessel network rm`, `connect` and `disconnect`: they act on containers (remove them, find
 // them by name), so they live apart from networks.cc, which the monitor links.
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "manager/containers.h"
@@ -7,6 +9,7 @@
 #include "manager/events.h"
 #include "manager/network_state.h"
 #include "manager/networks.h"
+#include "manager/rootless_netns.h"
 #include "network/isolation.h"
 #include "network/netns.h"
 #include "util/error.h"
@@ -28,16 +31,23 @@ void remove_network(Store& store, const std::string& ref, bool force) {
            short_id(users.front()));
     for (const auto& id : users) remove_container(store, id, true);
   }
-  try {
-    network::remove_isolation(n.bridge, n.internal, !n.subnet6.empty());
-  } catch (const Error& e) {
-    log::warn(e.what());
-  }
-  try {
-    network::delete_bridge(n.bridge);
-  } catch (const Error& e) {
-    log::warn(e.what());
-  }
+  auto undo = [n](Store&) {
+    try {
+      network::remove_isolation(n.bridge, n.internal, !n.subnet6.empty());
+    } catch (const Error& e) {
+      log::warn(e.what());
+    }
+    try {
+      network::delete_bridge(n.bridge);
+    } catch (const Error& e) {
+      log::warn(e.what());
+    }
+  };
+  // An ordinary user's bridges are in the user's network namespace, if it still runs.
+  if (::geteuid() == 0)
+    undo(store);
+  else if (rootless_netns_pid(store) > 0)
+    in_rootless_netns(store, undo);
   dns::stop(store, n.name);
   remove_tree(ipam_dir(store) + "/" + n.name);
   store.remove_network(n.name);
@@ -47,6 +57,10 @@ void remove_network(Store& store, const std::string& ref, bool force) {
 
 void connect_network(Store& store, const std::string& container, const std::string& network,
                      const std::vector<std::string>& aliases) {
+  if (::geteuid() != 0)
+    fail(
+        "rootless vessel: network connect is for root; give --network when the container is "
+        "created");
   auto c = find_or_fail(store, container);
   auto n = find_network_or_fail(store, network);
   auto opts = c.options.get<RunOptions>();
@@ -85,6 +99,8 @@ void connect_network(Store& store, const std::string& container, const std::stri
 }
 
 void disconnect_network(Store& store, const std::string& container, const std::string& network) {
+  if (::geteuid() != 0)
+    fail("rootless vessel: network disconnect is for root; a user's container keeps its networks");
   auto c = find_or_fail(store, container);
   auto n = find_network_or_fail(store, network);
   auto opts = c.options.get<RunOptions>();

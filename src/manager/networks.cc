@@ -15,6 +15,8 @@
 #include "manager/dns.h"
 #include "manager/events.h"
 #include "manager/network_state.h"
+#include "manager/rootless.h"
+#include "manager/rootless_netns.h"
 #include "network/cni.h"
 #include "network/isolation.h"
 #include "network/netns.h"
@@ -455,7 +457,8 @@ json network_conflist(Store& store, const NetworkRecord& n, bool with_ports) {
   plugins.push_back({{"type", "bridge"},
                      {"bridge", n.bridge},
                      {"isGateway", true},
-                     {"ipMasq", !n.internal},
+                     // An ordinary user's infra masquerades all that leaves on slirp4netns's tap0.
+                     {"ipMasq", !n.internal && !running_rootless()},
                      {"hairpinMode", true},
                      {"ipam", ipam}});
   // portmap only where ports are published: one plugin run (and its iptables calls) less per
@@ -536,6 +539,10 @@ void detail::add_attachment(Store& store, const std::string& id, json& st, const
 
 void setup_container_network(Store& store, const std::string& id, const RunOptions& opts) {
   if (opts.network != "bridge") return;
+  if (::geteuid() != 0) {  // an ordinary user: in the user's network namespace
+    pending_rootless_netns() = setup_rootless_network(store, id, opts);
+    return;
+  }
   if (has_network_state(store, id)) teardown_container_network(store, id);  // a crash's leftovers
   mkdir_p(store.paths().runroot + "/netns", 0755);
   mkdir_p(ipam_dir(store), 0700);
@@ -565,6 +572,11 @@ void setup_container_network(Store& store, const std::string& id, const RunOptio
 
 void recheck_container_network(Store& store, const std::string& id, const RunOptions& opts) {
   if (opts.network != "bridge") return;
+  if (::geteuid() != 0) {  // a user's container network ended with its namespace
+    teardown_container_network(store, id);
+    setup_container_network(store, id, opts);
+    return;
+  }
   json st = read_state(store, id);
   std::string why;
   if (!st.is_object() || !network::netns_exists(st.value("netns", ""))) {
@@ -587,6 +599,10 @@ void recheck_container_network(Store& store, const std::string& id, const RunOpt
 }
 
 void teardown_container_network(Store& store, const std::string& id) {
+  if (::geteuid() != 0) {
+    if (has_network_state(store, id)) teardown_rootless_network(store, id);
+    return;
+  }
   json st = read_state(store, id);
   if (!st.is_object()) {
     ::unlink(state_path(store, id).c_str());

@@ -85,11 +85,41 @@ nlohmann::json userns_overlay_mount(const std::string& lowerdir, const std::stri
                                              "workdir=" + work, "userxattr"})}};
 }
 
+bool fuse_allows_other(const std::string& fuse_conf) {
+  std::string text;
+  try {
+    text = read_file(fuse_conf);
+  } catch (const Error&) {
+    return false;
+  }
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    size_t a = line.find_first_not_of(" \t");
+    if (a == std::string::npos || line[a] == '#') continue;
+    size_t b = line.find_last_not_of(" \t\r");
+    if (line.substr(a, b - a + 1) == "user_allow_other") return true;
+  }
+  return false;
+}
+
+bool is_root_user(const std::string& user) {
+  std::string u = user.substr(0, user.find(':'));
+  return u.empty() || u == "0" || u == "root";
+}
+
 void mount_fuse_overlayfs(const std::string& lowerdir, const std::string& upper,
                           const std::string& work, const std::string& target) {
   std::string prog = find_program("fuse-overlayfs");
   if (prog.empty()) fail("fuse-overlayfs is not installed (Debian's fuse-overlayfs package)");
   std::string opts = "lowerdir=" + lowerdir + ",upperdir=" + upper + ",workdir=" + work;
+  // The container's other ids are subordinate ids on the host: FUSE serves them only with
+  // allow_other, which fusermount3 grants a user only where /etc/fuse.conf says so. (The
+  // mount point is in the user's 0700 container directory: no other user reaches it.)
+  if (::geteuid() != 0 && fuse_allows_other()) opts += ",allow_other";
   // It daemonizes once the mount is made; its exit status says whether it was.
   auto r = run_subprocess(prog, {prog, "-o", opts, target}, {}, "", 30000);
   if (r.status != 0)

@@ -25,6 +25,14 @@ std::string probe_fuse_overlayfs(const std::string& base);
 nlohmann::json userns_overlay_mount(const std::string& lowerdir, const std::string& upper,
                                     const std::string& work);
 
+// Whether /etc/fuse.conf (`fuse_conf`) has user_allow_other: then a user's fuse-overlayfs is
+// mounted with allow_other, and the container's other ids (subordinate ids on the host) may
+// use it too; without it FUSE lets only the user (container root) in.
+bool fuse_allows_other(const std::string& fuse_conf = "/etc/fuse.conf");
+// Whether a container's process user ("" for the image's, else -u's "name|uid[:group]") is
+// root, the only one a fuse-overlayfs root without allow_other serves.
+bool is_root_user(const std::string& user);
+
 // fuse-overlayfs on `target` (throws with its message), and its unmount (lazy).
 void mount_fuse_overlayfs(const std::string& lowerdir, const std::string& upper,
                           const std::string& work, const std::string& target);

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <sstream>
 
 #include "util/error.h"
@@ -82,7 +83,27 @@ std::string delegated_cgroup(const std::string& cgroup_root, const std::string& 
   return best;
 }
 
-bool running_rootless() { return ::geteuid() != 0; }
+namespace {
+bool g_in_rootless_netns = false;
+}
+
+bool running_rootless() { return g_in_rootless_netns || ::geteuid() != 0; }
+void mark_in_rootless_netns() { g_in_rootless_netns = true; }
+
+bool map_with_helpers(pid_t pid, const RootlessMappings& m) {
+  for (auto [helper, maps] : {std::pair{"newuidmap", &m.uids}, std::pair{"newgidmap", &m.gids}}) {
+    std::vector<std::string> argv = {helper, std::to_string(pid)};
+    for (const auto& x : *maps)
+      for (uint32_t v : {x.container_id, x.host_id, x.size}) argv.push_back(std::to_string(v));
+    std::string prog = std::string("/usr/bin/") + helper;
+    try {
+      if (run_subprocess(prog, argv, {}, "", 10000).status != 0) return false;
+    } catch (const Error&) {
+      return false;
+    }
+  }
+  return true;
+}
 
 std::string rootless_store_root() {
   const char* xdg = std::getenv("XDG_DATA_HOME");
@@ -219,6 +240,37 @@ void apply_rootless_to_spec(json& spec, const RootlessMappings& m) {
   res.erase("devices");
 }
 
+bool in_user_namespace(const std::function<bool()>& fn) {
+  RootlessMappings m = rootless_mappings();
+  int up[2], down[2];
+  if (::pipe2(up, O_CLOEXEC) != 0 || ::pipe2(down, O_CLOEXEC) != 0) fail_errno("pipe");
+  UniqueFd up_r(up[0]), up_w(up[1]), down_r(down[0]), down_w(down[1]);
+  pid_t pid = ::fork();
+  if (pid < 0) fail_errno("fork");
+  if (pid == 0) {
+    char c = 0;
+    if (::unshare(CLONE_NEWUSER) != 0) ::_exit(2);
+    if (::write(up_w.get(), "u", 1) != 1 || ::read(down_r.get(), &c, 1) != 1 || c != 'm')
+      ::_exit(3);
+    bool ok = false;
+    try {
+      ok = fn();
+    } catch (...) {
+    }
+    ::_exit(ok ? 0 : 1);
+  }
+  up_w.reset();
+  down_r.reset();
+  char c = 0;
+  bool mapped = ::read(up_r.get(), &c, 1) == 1 && map_with_helpers(pid, m);
+  if (mapped) mapped = ::write(down_w.get(), "m", 1) == 1;
+  down_w.reset();
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return mapped && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 void remove_container_tree(const std::string& path) {
   try {
     remove_tree(path);
@@ -226,46 +278,10 @@ void remove_container_tree(const std::string& path) {
   } catch (const Error&) {
     if (!running_rootless() || !path_exists(path)) throw;
   }
-  RootlessMappings m = rootless_mappings();
-  int up[2], down[2];
-  if (::pipe2(up, O_CLOEXEC) != 0 || ::pipe2(down, O_CLOEXEC) != 0) fail_errno("pipe");
-  UniqueFd up_r(up[0]), up_w(up[1]), down_r(down[0]), down_w(down[1]);
-  pid_t pid = ::fork();
-  if (pid < 0) fail_errno("fork to remove {}", path);
-  if (pid == 0) {
-    char c = 0;
-    if (::unshare(CLONE_NEWUSER) != 0) ::_exit(2);
-    if (::write(up_w.get(), "u", 1) != 1 || ::read(down_r.get(), &c, 1) != 1 || c != 'm')
-      ::_exit(3);
-    try {
-      remove_tree(path);
-    } catch (...) {
-      ::_exit(1);
-    }
-    ::_exit(0);
-  }
-  up_w.reset();
-  down_r.reset();
-  char c = 0;
-  bool mapped = ::read(up_r.get(), &c, 1) == 1;
-  for (auto [helper, maps] : {std::pair{"newuidmap", &m.uids}, std::pair{"newgidmap", &m.gids}}) {
-    if (!mapped) break;
-    std::vector<std::string> argv = {helper, std::to_string(pid)};
-    for (const auto& x : *maps)
-      for (uint32_t v : {x.container_id, x.host_id, x.size}) argv.push_back(std::to_string(v));
-    std::string prog = std::string("/usr/bin/") + helper;
-    try {
-      mapped = run_subprocess(prog, argv, {}, "", 10000).status == 0;
-    } catch (const Error&) {
-      mapped = false;
-    }
-  }
-  if (mapped) mapped = ::write(down_w.get(), "m", 1) == 1;
-  down_w.reset();
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!mapped || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+  if (!in_user_namespace([&] {
+        remove_tree(path);
+        return true;
+      }))
     fail(
         "removing {}: files of the container's other ids could not be removed from a user "
         "namespace with {}'s subordinate ids",

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -13,8 +14,10 @@
 
 namespace vessel::manager {
 
-// Whether this process runs as an ordinary user (not uid 0).
+// Whether this process runs as an ordinary user (not uid 0), or is a child of one working in
+// its user networks' namespaces (manager/rootless_netns.h), root there but not on the host.
 bool running_rootless();
+void mark_in_rootless_netns();
 
 // $XDG_DATA_HOME/vessel, else ~/.local/share/vessel (HOME, else the passwd entry).
 std::string rootless_store_root();
@@ -56,6 +59,14 @@ std::string delegated_cgroup(const std::string& cgroup_root = "/sys/fs/cgroup",
 // on stderr when the user has no delegated cgroup (delegated_cgroup) to put them in; with one,
 // the container's cgroup is made below it and the limits apply.
 void apply_rootless_to_spec(nlohmann::json& spec, const RootlessMappings& m);
+
+// Writes the user namespace mappings `m` of `pid` (which created its user namespace) through
+// newuidmap and newgidmap; false when either refused.
+bool map_with_helpers(pid_t pid, const RootlessMappings& m);
+
+// Runs `fn` in a child process in a new user namespace with the user's mapping (root there is
+// the user, ids 1..N the subordinate ones), as `podman unshare`; true when it returned true.
+bool in_user_namespace(const std::function<bool()>& fn);
 
 // Removes a directory tree of a user's container: as root does for root; as an ordinary user,
 // what the container's other ids (subordinate ids on the host) left there is removed from a

@@ -15,7 +15,8 @@ namespace vessel::manager {
 namespace {
 
 // One request on the API socket; throws with slirp4netns's own error text.
-void api_call(const std::string& sock, const nlohmann::json& request, const std::string& what) {
+nlohmann::json api_call(const std::string& sock, const nlohmann::json& request,
+                        const std::string& what) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) fail_errno("socket for slirp4netns");
   sockaddr_un addr{};
@@ -36,16 +37,26 @@ void api_call(const std::string& sock, const nlohmann::json& request, const std:
   if (j.is_discarded() || j.contains("error"))
     fail("{}: slirp4netns: {}", what,
          j.is_discarded() ? reply : j["error"].value("desc", j["error"].dump()));
+  return j;
+}
+
+nlohmann::json forward_request(const network::PortMapping& p) {
+  return {{"execute", "add_hostfwd"},
+          {"arguments",
+           {{"proto", p.protocol},
+            {"host_addr", p.host_ip.empty() ? "0.0.0.0" : p.host_ip},
+            {"host_port", p.host_port},
+            {"guest_port", p.container_port}}}};
 }
 
 }  // namespace
 
 UniqueFd start_slirp4netns(pid_t pid, const std::vector<network::PortMapping>& ports,
-                           const std::string& sock_dir, const std::string& id) {
+                           const std::string& sock_dir, const std::string& id, bool keep_socket) {
   for (const auto& p : ports)
     if (p.host_port == 0)
       fail("-p {}: rootless forwarding needs a host port (HOST:CONTAINER)", p.container_port);
-  std::string sock = sock_dir + "/slirp-" + id.substr(0, 16) + ".sock";
+  std::string sock = slirp_socket(sock_dir, id);
   ::unlink(sock.c_str());
   int exit_pipe[2], ready_pipe[2];
   if (::pipe2(exit_pipe, O_CLOEXEC) != 0 || ::pipe2(ready_pipe, O_CLOEXEC) != 0)
@@ -83,20 +94,34 @@ UniqueFd start_slirp4netns(pid_t pid, const std::vector<network::PortMapping>& p
   }
   try {
     for (const auto& p : ports)
-      api_call(sock,
-               {{"execute", "add_hostfwd"},
-                {"arguments",
-                 {{"proto", p.protocol},
-                  {"host_addr", p.host_ip.empty() ? "0.0.0.0" : p.host_ip},
-                  {"host_port", p.host_port},
-                  {"guest_port", p.container_port}}}},
+      api_call(sock, forward_request(p),
                "-p " + std::to_string(p.host_port) + ":" + std::to_string(p.container_port));
   } catch (...) {
     ::unlink(sock.c_str());
     throw;
   }
-  ::unlink(sock.c_str());
+  if (!keep_socket) ::unlink(sock.c_str());
   return exit_w;
+}
+
+std::string slirp_socket(const std::string& sock_dir, const std::string& id) {
+  return sock_dir + "/slirp-" + id.substr(0, 16) + ".sock";
+}
+
+int add_slirp_forward(const std::string& sock, const network::PortMapping& p) {
+  // The guest's port is the host's: the user network's portmap rules take it on from there.
+  network::PortMapping to_guest = p;
+  to_guest.container_port = p.host_port;
+  auto j = api_call(sock, forward_request(to_guest),
+                    "-p " + std::to_string(p.host_port) + ":" + std::to_string(p.container_port));
+  if (!j.contains("return") || !j["return"].contains("id"))
+    fail("-p {}: slirp4netns gave no forward id: {}", p.host_port, j.dump());
+  return j["return"]["id"].get<int>();
+}
+
+void remove_slirp_forward(const std::string& sock, int forward_id) {
+  api_call(sock, {{"execute", "remove_hostfwd"}, {"arguments", {{"id", forward_id}}}},
+           "removing slirp4netns forward " + std::to_string(forward_id));
 }
 
 }  // namespace vessel::manager

@@ -19,8 +19,6 @@
 
 namespace vessel::network {
 
-namespace {
-
 // Runs in the child, after unshare: async-signal-safe only.
 int bring_loopback_up() {
   int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -36,8 +34,6 @@ int bring_loopback_up() {
   ::close(s);
   return e;
 }
-
-}  // namespace
 
 void create_netns(const std::string& path) {
   UniqueFd f(::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));

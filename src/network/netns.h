@@ -10,6 +10,8 @@ namespace vessel::network {
 // Creates a new network namespace with its loopback up, kept at `path` (the file is created).
 // Nothing is left at `path` when it fails.
 void create_netns(const std::string& path);
+// Sets lo up in the caller's network namespace: 0, or the errno (async-signal-safe).
+int bring_loopback_up();
 // Unmounts and removes it; a path that does not exist is fine.
 void remove_netns(const std::string& path);
 // True when `path` is a mounted network namespace.

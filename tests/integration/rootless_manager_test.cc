@@ -228,6 +228,20 @@ TEST_F(RootlessManagerTest, FuseOverlayfsAndVfsDriversAsAnOrdinaryUser) {
   auto e = u({"exec", "f", "sh", "-c", "sleep 0.3; cat /hello; id -u"});
   EXPECT_EQ(e.out, "hi\n0\n") << e.describe();
   ASSERT_TRUE(u({"rm", "-f", "f"}).ok());
+  // Another container user is a subordinate id on the host: FUSE lets it in only with
+  // allow_other, which a user gets where /etc/fuse.conf has user_allow_other; else one line.
+  auto other =
+      u({"--storage-driver", "fuse-overlayfs", "run", "--rm", "-u", "1000", "busybox", "id", "-u"});
+  bool allow_other = false;
+  for (const auto& l : split_lines(read_text("/etc/fuse.conf")))
+    allow_other |= trim(l) == "user_allow_other";
+  if (allow_other) {
+    EXPECT_EQ(other.out, "1000\n") << other.describe();
+  } else {
+    EXPECT_NE(other.exit_code(), 0);
+    EXPECT_TRUE(contains(other.err, "lacks user_allow_other")) << other.describe();
+    EXPECT_EQ(split_lines(trim(other.err)).size(), 1u) << other.err;
+  }
   auto v = u({"--storage-driver", "vfs", "run", "--rm", "busybox", "cat", "/etc/passwd"});
   EXPECT_TRUE(v.ok() && contains(v.out, "root:")) << v.describe();
   for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
@@ -305,6 +319,46 @@ TEST_F(RootlessManagerTest, PushPullLoadAndBuildAsAnOrdinaryUser) {
   EXPECT_TRUE(user_processes_gone());
 }
 
+// A user's build gives files to the container's other ids (the subordinate range on the
+// host): RUN chown and COPY --chown, recorded in the image's layers as the container's ids.
+TEST_F(RootlessManagerTest, BuildChownGivesTheContainersOtherIds) {
+  if (::access("/usr/bin/fuse-overlayfs", X_OK) != 0) GTEST_SKIP() << "no fuse-overlayfs";
+  OpenDevice fuse("/dev/fuse");  // COPY sees the image through fuse-overlayfs
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  std::string ctx = dir_ + "/home/ctx";
+  std::string as_user = "setpriv --reuid " + std::to_string(uid_) + " --regid " +
+                        std::to_string(gid_) + " --clear-groups ";
+  ASSERT_TRUE(run_cmd({"sh", "-c", as_user + "mkdir " + ctx}).ok());
+  write_text(ctx + "/Containerfile",
+             "FROM busybox\nRUN mkdir /x && echo f > /x/f && chown -R 1000:1001 /x && "
+             "stat -c %u:%g /x/f\nCOPY --chown=1002:1003 msg.txt /app/msg.txt\n");
+  write_text(ctx + "/msg.txt", "copied\n");
+  ::chown((ctx + "/Containerfile").c_str(), uid_, gid_);
+  ::chown((ctx + "/msg.txt").c_str(), uid_, gid_);
+  auto b = u({"build", "-t", "own:1", ctx});
+  ASSERT_TRUE(b.ok()) << b.describe();
+  EXPECT_TRUE(contains(b.out, "1000:1001")) << b.describe();
+  // The layers record the container's ids, not the host's subordinate ones.
+  ASSERT_TRUE(u({"save", "-o", dir_ + "/home/own.tar", "own:1"}).ok());
+  auto list = run_cmd(
+      {"sh", "-c",
+       "set -e; d=$(mktemp -d " + dir_ + "/x.XXXXXX); tar -xf " + dir_ +
+           "/home/own.tar -C $d; "
+           "find $d -type f -size +0 | while read f; do tar --numeric-owner -tvf $f 2>/dev/null "
+           "|| true; done; rm -rf $d"});
+  std::string sub_start = sub_.substr(0, sub_.find('-'));
+  bool x = false, app = false;
+  for (const auto& l : split_lines(list.out)) {
+    x |= contains(l, " 1000/1001 ") && contains(l, "x/f");
+    app |= contains(l, " 1002/1003 ") && contains(l, "app/msg.txt");
+    EXPECT_FALSE(contains(l, " " + sub_start.substr(0, 7))) << "a host id in a layer: " << l;
+  }
+  EXPECT_TRUE(x && app) << list.out;
+  for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
+  EXPECT_EQ(entries(store() + "/containers"), 0u);
+  EXPECT_TRUE(user_processes_gone());
+}
+
 // -p through slirp4netns, reached from the host's loopback. slirp4netns needs /dev/net/tun,
 // mode 0600 on these machines: opened to everyone (Debian's usual 0666) for this test only.
 TEST_F(RootlessManagerTest, PublishedPortIsReachedFromTheHostThroughSlirp4netns) {
@@ -344,6 +398,62 @@ TEST_F(RootlessManagerTest, PublishedPortIsReachedFromTheHostThroughSlirp4netns)
   EXPECT_TRUE(user_processes_gone()) << "slirp4netns or the container left running";
   EXPECT_NE(
       run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"}).exit_code(), 0);
+}
+
+// User networks as an ordinary user: the user's network namespace (bridges, resolvers,
+// slirp4netns) connects two containers by address and by name, brings -p from the host's
+// loopback to a container on it, routes out through slirp4netns, and ends with the last
+// container: no process of the user is left.
+TEST_F(RootlessManagerTest, UserNetworkConnectsContainersByNameAndEndsWithTheLast) {
+  if (::access("/usr/bin/slirp4netns", X_OK) != 0) GTEST_SKIP() << "no slirp4netns";
+  if (::access("/usr/lib/cni/bridge", X_OK) != 0) GTEST_SKIP() << "no CNI plugins";
+  OpenDevice tun("/dev/net/tun");  // 0600 on these machines
+  int port = free_loopback_port();
+  ASSERT_GT(port, 0);
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  auto n = u({"network", "create", "un1"});
+  ASSERT_TRUE(n.ok()) << n.describe();
+  auto a = u({"run", "-d", "--name", "web", "--network", "un1", "-p",
+              "127.0.0.1:" + std::to_string(port) + ":8080", "busybox", "sh", "-c",
+              "mkdir /www; echo hello-web > /www/index.html; httpd -f -p 8080 -h /www"});
+  ASSERT_TRUE(a.ok()) << a.describe();
+  auto info = json::parse(u({"inspect", "web"}).out).at(0);
+  std::string ip = info["NetworkSettings"]["Networks"]["un1"]["IPAddress"].get<std::string>();
+  ASSERT_FALSE(ip.empty()) << info.dump();
+  // A second container reaches the first by name (the network's resolver) and by address.
+  auto b = u({"run", "--rm", "--network", "un1", "busybox", "sh", "-c",
+              "for i in $(seq 50); do wget -qO- http://web:8080/ && break; sleep 0.2; done; "
+              "ping -c1 -W5 " +
+                  ip +
+                  " >/dev/null && echo ping-ip; "
+                  "ping -c1 -W5 web >/dev/null && echo ping-name; "
+                  "ping -c1 -W5 10.0.2.2 >/dev/null && echo outbound"});
+  EXPECT_EQ(b.out, "hello-web\nping-ip\nping-name\noutbound\n") << b.describe();
+  // -p: the host's loopback, through slirp4netns and the user network's port mapping.
+  Result got;
+  for (int i = 0; i < 50; ++i) {
+    got = run_cmd(
+        {"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port) + "/"});
+    if (got.ok()) break;
+    ::usleep(200 * 1000);
+  }
+  EXPECT_EQ(got.out, "hello-web\n") << got.describe();
+  ASSERT_TRUE(u({"rm", "-f", "web"}).ok());
+  // The last container gone: the user's network namespace, slirp4netns and resolver too.
+  EXPECT_TRUE(user_processes_gone()) << run_cmd({"pgrep", "-a", "-u", std::to_string(uid_)}).out;
+  // The resolver ran as nobody in the user's namespace (a subordinate id on the host).
+  EXPECT_EQ(run_cmd({"pgrep", "-a", "-f", dir_ + "/run/vessel"}).out, "");
+  EXPECT_NE(::access((dir_ + "/run/vessel/netns-infra").c_str(), F_OK), 0);
+  EXPECT_NE(
+      run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port) + "/"})
+          .exit_code(),
+      0);
+  ASSERT_TRUE(u({"network", "rm", "un1"}).ok());
+  for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
+  // keep-id containers have user namespaces of their own: one clear line.
+  auto k = u({"run", "--rm", "--userns=keep-id", "--network", "bridge", "busybox", "true"});
+  EXPECT_NE(k.exit_code(), 0);
+  EXPECT_TRUE(contains(k.err, "keep-id cannot be combined")) << k.describe();
 }
 
 // --userns=keep-id (as podman): the user's uid and gid are the same inside, the process runs

@@ -31,6 +31,28 @@ void set_mtime(const std::string& p, time_t sec, long nsec) {
   ASSERT_EQ(::utimensat(AT_FDCWD, p.c_str(), ts, AT_SYMLINK_NOFOLLOW), 0) << p;
 }
 
+// An ordinary user's commit: host ids are recorded through the user's mapping (the user is 0,
+// the subordinate range 1..N); ids outside it are 65534.
+TEST(ImageLayer, PackRecordsHostIdsThroughAMapping) {
+  ScratchDir s;
+  std::string src = s / "src", dst = s / "dst";
+  mkdir_p(src);
+  mkdir_p(dst);
+  for (const char* f : {"/own", "/sub", "/other"}) write_text(src + f, "x");
+  ASSERT_EQ(::chown((src + "/own").c_str(), 1500, 1500), 0);
+  ASSERT_EQ(::chown((src + "/sub").c_str(), 200999, 201000), 0);
+  ASSERT_EQ(::chown((src + "/other").c_str(), 7, 7), 0);
+  PackOptions po;
+  po.uids = {{0, 1500, 1}, {1, 200000, 65536}};
+  po.gids = {{0, 1500, 1}, {1, 200000, 65536}};
+  pack_layer(src, s / "l.tar.gz", po);
+  unpack_layer(s / "l.tar.gz", dst);
+  EXPECT_EQ(lstat_or_die(dst + "/own").st_uid, 0u);
+  EXPECT_EQ(lstat_or_die(dst + "/sub").st_uid, 1000u);
+  EXPECT_EQ(lstat_or_die(dst + "/sub").st_gid, 1001u);
+  EXPECT_EQ(lstat_or_die(dst + "/other").st_uid, 65534u);
+}
+
 TEST(ImageLayer, PackUnpackRoundTrip) {
   ScratchDir s;
   std::string src = s / "src", dst = s / "dst";

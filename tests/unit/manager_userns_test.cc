@@ -1,10 +1,15 @@
 // The pure parts of manager/userns.h and manager/rootless.h: /etc/subuid lines, --userns
 // values, and the spec changes a user namespace brings.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdlib>
+
+#include "manager/rootfs_rootless.h"
 #include "manager/rootless.h"
 #include "manager/userns.h"
 #include "util/error.h"
+#include "util/file.h"
 
 namespace vessel::manager {
 namespace {
@@ -21,6 +26,25 @@ TEST(SubordinateRange, ByNameOrUidFirstEntryWins) {
 TEST(SubordinateRange, BrokenLinesAreSkipped) {
   std::string text = "alice\nalice:x:1\nalice:5:0\nalice:4294967295:2\nalice:7:9\n";
   EXPECT_EQ(subordinate_range(text, "alice", 1000), (std::pair<uint32_t, uint32_t>{7, 9}));
+}
+
+TEST(FuseAllowOther, UserAllowOtherLineInFuseConf) {
+  char tmpl[] = "/tmp/vessel-fuseconf-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::string path = tmpl;
+  write_file_atomic(path, "# user_allow_other\nmount_max = 1000\n", 0644);
+  EXPECT_FALSE(fuse_allows_other(path));
+  write_file_atomic(path, "mount_max = 1000\n  user_allow_other \n", 0644);
+  EXPECT_TRUE(fuse_allows_other(path));
+  ::unlink(path.c_str());
+  EXPECT_FALSE(fuse_allows_other(path));  // no file: no allow_other
+  EXPECT_TRUE(is_root_user(""));
+  EXPECT_TRUE(is_root_user("root"));
+  EXPECT_TRUE(is_root_user("0:1000"));
+  EXPECT_FALSE(is_root_user("1000"));
+  EXPECT_FALSE(is_root_user("nobody:0"));
 }
 
 TEST(KeepIdMapping, OwnIdInPlaceTheRestFromTheSubordinateRange) {

@@ -88,7 +88,8 @@ void add_run_flags(CLI::App* cmd, RunOptions& o, std::shared_ptr<RunFlagValues> 
   cmd->add_option("--network,--net", v->networks,
                   "bridge (the default network), NAME (a network from `vessel network create`), "
                   "none, host or container:NAME|ID; repeat for several networks (an ordinary user: "
-                  "none by default, host, container:X, or slirp4netns, the default with -p)")
+                  "none by default, host, container:X, slirp4netns, the default with -p, or their "
+                  "own networks in a per-user network namespace)")
       ->allow_extra_args(false);
   cmd->add_option("-p,--publish", v->publish,
                   "publish a port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp] (ranges too)")

@@ -9,12 +9,15 @@
 //   (from vessel-monitor: ... --attach-fd N --started-ms MS --backoff-ms MS --exit-code N)
 //   vessel-monitor-ctl --resolver DIR --ready-fd N: a user network's DNS resolver
 //   (network/resolver.h), started by manager/dns.cc
+//   vessel-monitor-ctl --rootless-netns DIR --ready-fd N: an ordinary user's network namespace
+//   for user networks (manager/rootless_netns.h)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "manager/containers.h"
+#include "manager/rootless_netns.h"
 #include "network/resolver.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -27,6 +30,9 @@ int main(int argc, char** argv) {
   if (argc == 5 && std::strcmp(argv[1], "--resolver") == 0 &&
       std::strcmp(argv[3], "--ready-fd") == 0)
     return network::run_resolver(argv[2], std::atoi(argv[4]));
+  if (argc == 5 && std::strcmp(argv[1], "--rootless-netns") == 0 &&
+      std::strcmp(argv[3], "--ready-fd") == 0)
+    return manager::run_rootless_netns(argv[2], std::atoi(argv[4]));
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
