@@ -141,6 +141,7 @@ void serve_connection(const manager::StorePaths& paths, int raw_fd) {
       }
     }
     handle(*store, req, conn);
+    store->end_of_command();  // its images are recorded: its blob claims go
     g_last_activity = now_secs();
     if (!conn.keep_alive) break;
   }

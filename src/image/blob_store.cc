@@ -46,8 +46,15 @@ void check_expected(const std::string& expected, const std::string& actual) {
 
 }  // namespace
 
-BlobStore::BlobStore(std::string root) : root_(std::move(root)) {
-  while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+namespace {
+std::string trimmed(std::string root) {
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  return root;
+}
+}  // namespace
+
+BlobStore::BlobStore(std::string root)
+    : root_(trimmed(std::move(root))), claims_(claims_dir(root_)) {
   mkdir_p(root_ + "/blobs/sha256");
   // Half-written blobs of a command killed with SIGKILL (never renamed to their digest).
   remove_stale_scratch(root_ + "/blobs/sha256", ".tmp-p");
@@ -84,7 +91,14 @@ std::string BlobStore::read(const std::string& digest) const {
   return read_file(path(digest));
 }
 
+bool BlobStore::claim(const std::string& digest) {
+  if (!is_valid_digest(digest)) return false;
+  claims_.add(digest);
+  return has(digest);
+}
+
 void BlobStore::install(const std::string& tmp, const std::string& digest) {
+  claims_.add(digest);  // before the blob exists under its name: see util/blob_claims.h
   if (::chmod(tmp.c_str(), 0644) < 0) fail_errno("chmod {}", tmp);
   std::string dest = path(digest);
   // rename() is atomic: readers see no blob or the whole verified blob; two writers of the
@@ -94,7 +108,7 @@ void BlobStore::install(const std::string& tmp, const std::string& digest) {
 
 std::string BlobStore::put(const std::string& data) {
   std::string digest = sha256_digest(data);
-  if (has(digest)) return digest;
+  if (claim(digest)) return digest;
   TempFile tmp(root_ + "/blobs/sha256");
   write_all(tmp.fd(), data.data(), data.size());
   tmp.close();
@@ -131,6 +145,7 @@ std::string BlobStore::adopt_file(const std::string& src, const std::string& exp
     fail("blob {}: invalid digest (want sha256:<64 hex>)", expected);
   std::string digest = sha256_file_digest(src);
   check_expected(expected, digest);
+  claims_.add(digest);
   if (::chmod(src.c_str(), 0644) < 0) fail_errno("chmod {}", src);
   std::string dest = path(digest);
   if (::rename(src.c_str(), dest.c_str()) < 0) {

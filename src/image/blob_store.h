@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "util/blob_claims.h"
+
 namespace vessel::image {
 
 class BlobStore {
@@ -13,6 +15,12 @@ class BlobStore {
   const std::string& root() const { return root_; }
 
   bool has(const std::string& digest) const;
+  // has(), for a writer that skips storing a blob it finds: first claims the digest for this
+  // process (util/blob_claims.h), so that no cleanup removes the blob before the image that
+  // uses it is recorded.
+  bool claim(const std::string& digest);
+  // Drops this process's claims (see BlobClaims::release).
+  void release_claims() { claims_.release(); }
   std::string path(const std::string& digest) const;  // where the blob is (or would be)
   uint64_t size(const std::string& digest) const;
   std::string read(const std::string& digest) const;  // small blobs (manifests, configs)
@@ -29,12 +37,15 @@ class BlobStore {
   // <root>/tmp (created on demand): scratch space on the store's filesystem, so that files
   // made there can be adopted by rename.
   std::string tmp_dir() const;
+  // Where the claims of blobs being written are (<root>/blobs/pending).
+  static std::string claims_dir(const std::string& root) { return root + "/blobs/pending"; }
 
  private:
   // Renames a verified temporary file (in the blobs directory) to the blob's path.
   void install(const std::string& tmp, const std::string& digest);
 
   std::string root_;
+  BlobClaims claims_;  // <root>/blobs/pending
 };
 
 }  // namespace vessel::image

@@ -607,7 +607,7 @@ class BlobFetcher {
 
   // Downloads a blob (or the rest of it) and moves it into the store verified.
   void fetch(size_t line, const std::string& digest, uint64_t size) {
-    if (blobs_.has(digest)) {
+    if (blobs_.claim(digest)) {
       progress_.finish(line, "skipped: already exists");
       return;
     }
@@ -682,7 +682,7 @@ class BlobFetcher {
 
   // A small blob (a config) into memory, verified, then stored.
   void fetch_small(const std::string& digest) {
-    if (blobs_.has(digest)) return;
+    if (blobs_.claim(digest)) return;
     Request req;
     req.url = c_.repo_url("/blobs/" + digest);
     req.max_body = kMaxConfig;

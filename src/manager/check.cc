@@ -7,6 +7,7 @@
 #include <set>
 
 #include "image/digest.h"
+#include "util/blob_claims.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -103,8 +104,12 @@ class Checker {
   void check_blobs() {
     image::BlobStore& blobs = store_.blobs();
     std::string dir = blobs.root() + "/blobs/sha256";
+    // The claims first (util/blob_claims.h): a blob a live command claimed is not an orphan
+    // yet, its image is recorded when the command is done.
+    ClaimsLock claims(store_.paths().blob_claims());
     std::set<std::string> referenced;
     for (const auto& d : store_.referenced_blobs()) referenced.insert(d);
+    referenced.insert(claims.live.begin(), claims.live.end());
     std::set<std::string> good;
     for (const std::string& name : entries(dir)) {
       if (scratch_owner(name) && !scratch_is_stale(name)) continue;  // a command at work

@@ -3,8 +3,8 @@
 // what no row accounts for (blobs no image uses, layer and container directories without a
 // row, scratch files) reported as orphans; the database in WAL mode and intact. --repair
 // removes corrupt blobs and orphans, forgets layer rows whose directory is gone (the layer is
-// unpacked again on next use) and sets WAL mode. Run it while no pull, load or build is at work:
-// their blobs and scratch files are orphans until the image is recorded.
+// unpacked again on next use) and sets WAL mode. Blobs and scratch files of a command at work
+// (claimed, util/blob_claims.h; named with a live PID, util/scratch.h) are left out.
 #pragma once
 
 #include <string>

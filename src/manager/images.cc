@@ -15,6 +15,7 @@
 #include "image/layer.h"
 #include "image/platform.h"
 #include "manager/events.h"
+#include "util/blob_claims.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/scratch.h"
@@ -377,8 +378,11 @@ uint64_t collect_garbage(Store& store) {
     remove_tree(dir);
     store.forget_layer(diff_id);
   }
+  // Blobs a live pull, load, build or commit has claimed stay: its image is not recorded yet.
+  ClaimsLock claims(store.paths().blob_claims());
   auto referenced = store.referenced_blobs();
   std::set<std::string> keep(referenced.begin(), referenced.end());
+  keep.insert(claims.live.begin(), claims.live.end());
   std::string blob_dir = store.paths().root + "/blobs/sha256";
   DIR* d = ::opendir(blob_dir.c_str());
   if (d) {

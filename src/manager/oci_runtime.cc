@@ -7,11 +7,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <optional>
 
 #include "manager/config.h"
+#include "oci/spec.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/subprocess.h"
@@ -144,6 +149,7 @@ class ExternalRuntime final : public OciRuntime {
   pid_t create(const std::string& id, const std::string& bundle, const std::string& console,
                bool) override {
     mkdir_p(root_, 0700);
+    write_spec_version(bundle + "/config.json");
     std::string pid_file = bundle + "/runtime.pid", log = bundle + "/runtime.log";
     ::unlink(pid_file.c_str());
     ::unlink(log.c_str());
@@ -289,6 +295,23 @@ class ExternalRuntime final : public OciRuntime {
  private:
   std::vector<std::string> base() const { return {binary_, "--root", root_}; }
 
+  // config.json as vessel writes it says ociVersion 1.3.0 (oci::kSpecVersion); older runtimes
+  // refuse a version newer than theirs (crun 1.8: "unknown version specified"). The bundle
+  // gets the version the program takes (external_spec_version); what vessel's specs hold is
+  // all in the 1.0 spec (a field a 1.0 runtime does not know is one it ignores).
+  void write_spec_version(const std::string& config_path) {
+    std::string want = external_spec_version(binary_);
+    json cfg;
+    try {
+      cfg = json::parse(read_file(config_path));
+    } catch (const json::exception& e) {
+      fail("{}: {}", config_path, e.what());
+    }
+    if (cfg.value("ociVersion", "") == want) return;
+    cfg["ociVersion"] = want;
+    write_file_atomic(config_path, cfg.dump(2), 0600);
+  }
+
   // Runs `binary --root ROOT ARGS`; its stdout, or an error with the last line it wrote.
   std::string call(const std::vector<std::string>& args) {
     mkdir_p(root_, 0700);
@@ -347,6 +370,27 @@ class ExternalRuntime final : public OciRuntime {
   std::string binary_, root_, name_;
 };
 
+// "1.2.3-rc.1" → {1, 2, 3}; nullopt if it does not start with three numbers.
+std::optional<std::array<int, 3>> version_numbers(const std::string& v) {
+  std::array<int, 3> out{};
+  size_t pos = 0;
+  for (int i = 0; i < 3; ++i) {
+    size_t used = 0;
+    if (pos >= v.size() || !std::isdigit(static_cast<unsigned char>(v[pos]))) return std::nullopt;
+    try {
+      out[static_cast<size_t>(i)] = std::stoi(v.substr(pos), &used);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    pos += used;
+    if (i < 2) {
+      if (pos >= v.size() || v[pos] != '.') return std::nullopt;
+      ++pos;
+    }
+  }
+  return out;
+}
+
 bool executable_file(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
@@ -394,6 +438,35 @@ std::string resolve_runtime(const std::string& value) {
     start = colon + 1;
   }
   fail("no program of that name in $PATH");
+}
+
+std::string spec_version_from_features(const std::string& features_json) {
+  std::string max;
+  try {
+    max = json::parse(features_json).value("ociVersionMax", "");
+  } catch (const json::exception&) {
+    return kFallbackSpecVersion;
+  }
+  auto theirs = version_numbers(max), ours = version_numbers(oci::kSpecVersion);
+  if (!theirs) return kFallbackSpecVersion;
+  return *theirs < *ours ? max : oci::kSpecVersion;
+}
+
+std::string external_spec_version(const std::string& binary) {
+  static std::mutex mu;
+  static std::map<std::string, std::string> known;  // per program, for this process
+  std::lock_guard lock(mu);
+  auto it = known.find(binary);
+  if (it != known.end()) return it->second;
+  std::string version = kFallbackSpecVersion;
+  try {
+    auto r = run_subprocess(binary, {binary, "features"}, {}, "", 10000);
+    if (r.status == 0) version = spec_version_from_features(r.out);
+  } catch (const std::exception&) {
+    // no `features` (crun before 1.10, runc before 1.1): the fallback
+  }
+  known[binary] = version;
+  return version;
 }
 
 std::string configured_runtime() { return resolve_runtime(config().str("containers.runtime")); }

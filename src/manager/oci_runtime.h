@@ -71,6 +71,14 @@ std::string resolve_runtime(const std::string& value);
 std::string configured_runtime();
 // The first line of `PROGRAM --version` (and the commit), for `vessel info`/`version`.
 std::string runtime_version_of(const std::string& binary);
+// The ociVersion config.json gets for an external runtime: its `features` output's ociVersionMax
+// (runtime-spec features.md) when that is older than vessel's spec version, else vessel's
+// (1.3.0); kFallbackSpecVersion for a program without `features` (crun 1.8 refuses 1.3.0 and
+// takes 1.0.x and 1.1.x). Asked once per program and process.
+inline constexpr const char* kFallbackSpecVersion = "1.0.2";
+std::string external_spec_version(const std::string& binary);
+// The version to write, from `features` output (exposed for unit tests).
+std::string spec_version_from_features(const std::string& features_json);
 // The state directory an external runtime gets under the run dir.
 std::string external_runtime_root(const Store& store, const std::string& binary);
 

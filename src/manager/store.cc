@@ -5,6 +5,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "util/blob_claims.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/scratch.h"
@@ -70,6 +71,8 @@ Store::Store(StorePaths paths)
   mkdir_p(paths_.tmp(), 0700);
   remove_stale_scratch(paths_.tmp());  // what a command killed with SIGKILL left
   migrate();
+  // The blobs of a command killed between storing them and recording its image.
+  if (has_stale_claims(paths_.blob_claims())) remove_blobs_of_dead_commands();
 }
 
 void Store::migrate() {

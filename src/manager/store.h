@@ -30,6 +30,9 @@ struct StorePaths {
   std::string volumes() const { return root + "/volumes"; }
   std::string volume(const std::string& name) const { return volumes() + "/" + name; }
   std::string tmp() const { return root + "/tmp"; }
+  std::string blobs() const { return root + "/blobs/sha256"; }
+  // Claims of the blobs commands are writing (util/blob_claims.h; image::BlobStore makes them).
+  std::string blob_claims() const { return root + "/blobs/pending"; }
   std::string runtime_root() const { return runroot + "/runtime"; }
 };
 
@@ -114,6 +117,13 @@ class Store {
   // Layers referenced by no image (after rmi): their diff_ids and blob digests.
   std::vector<std::string> unreferenced_layers();
   std::vector<std::string> referenced_blobs();  // blob digests some image uses
+  // Removes the blobs that commands killed before recording their image left (complete, but
+  // no image's), with their claim files; blobs an image or a live command uses stay
+  // (store_claims.cc). The constructor runs it when a dead command left a claim file.
+  size_t remove_blobs_of_dead_commands();
+  // The end of one command in a long-lived process (an API request): drops the claims on the
+  // blobs it wrote (store_blobs.cc).
+  void end_of_command();
   void mark_layer_unpacked(const std::string& diff_id);
   bool layer_unpacked(const std::string& diff_id);
   void forget_layer(const std::string& diff_id);

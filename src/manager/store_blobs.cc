@@ -9,4 +9,8 @@ image::BlobStore& Store::blobs() {
   return *blobs_;
 }
 
+void Store::end_of_command() {
+  if (blobs_) blobs_->release_claims();
+}
+
 }  // namespace vessel::manager

@@ -7,20 +7,26 @@ syscalls (no -f: the monitor, the runtime and the containers run untraced), then
 reruns the command with `strace --inject=NAME:signal=KILL:when=N` (the k-th call).
 
 What the user does next, per command:
-  run -d   `vessel rm -f NAME` (if `ps -a` lists it), then `vessel system check --repair`
+  run -d   `vessel rm -f NAME` (if `ps -a` lists it)
   rm -f    `vessel rm -f NAME` again (it may say there is no such container)
   pull     the same pull again (must succeed)
   load     the same load again (must succeed)
-  build    the same build again (must succeed), then `vessel system check --repair` (complete
-           blobs of a step whose image was not recorded yet are no image's)
-then, for every command, the check: no mount under the work directory, no cgroup of any
+  build    the same build again (must succeed)
+then, for every command, `vessel system check` without --repair must find nothing (in
+particular no orphan-blob: complete blobs of a killed command whose image was never recorded
+must be gone by then, removed by the next command through their claims, util/blob_claims.h),
+then the check: no mount under the work directory, no cgroup of any
 container ID the run produced (IDs are read from the trace and the store), no process whose
 command line names the store or the run's marker, no network namespace of those IDs, no row
 (`ps -a` empty, images as expected), nothing under the runtime's state root, <root>/tmp empty,
 and `vessel system check` finds no problem (no half-written blob, orphan layer or stale row).
 
   manager_kills.py --vessel build/bin/vessel [--commands run,rm,pull,load,build]
-                   [--sample N] [--every N] [-v]
+                   [--sample N] [--every N] [--no-blob-points] [-v]
+
+Besides every Nth syscall (or N evenly spread), the kill points include the syscall right after
+each rename of a blob into the store (a complete blob no image uses yet); with --sample only the
+first and the last of those.
 """
 import argparse
 import os
@@ -142,7 +148,6 @@ class ManagerSweep:
                 r = self.v("rm", "-f", name)
                 if r.returncode != 0:
                     return "rm -f after the kill failed: " + r.stderr.strip()
-            self.v("system", "check", "--repair")
             return None
         if cmd == "rm":
             r = self.v("rm", "-f", name)
@@ -152,17 +157,6 @@ class ManagerSweep:
         r = self.v(*argv)
         if r.returncode != 0:
             return "%s again failed: %s" % (cmd, r.stderr.strip().splitlines()[-1:])
-        if cmd == "build":
-            # A kill between writing a step's blobs and recording its image leaves complete
-            # blobs no image uses; the next build makes new ones (new timestamps), so these
-            # are for `vessel system check --repair` (counted as "needed --repair").
-            pre = self.v("system", "check")
-            if pre.returncode != 0:
-                self.repaired += 1
-                if self.args.verbose:
-                    print("  build: check after the build again: %s" %
-                          pre.stdout.strip().replace("\n", "; ")[:200])
-            self.v("system", "check", "--repair")
         return None
 
     def reset(self, cmd, name):
@@ -265,13 +259,28 @@ class ManagerSweep:
         self.v("system", "check", "--repair")
 
     # --- the sweep ------------------------------------------------------------------------
-    def choose(self, n):
+    def choose(self, n, named):
         pts = list(range(1, n + 1, self.args.every))
         k = self.args.sample
         if k and len(pts) > k:
             pts = sorted({pts[(i * (len(pts) - 1)) // (k - 1)] for i in range(k)}) if k > 1 \
                 else [pts[len(pts) // 2]]
-        return pts
+            named = sorted({named[0], named[-1]}) if named else []  # the first and the last
+        return sorted(set(pts) | set(named))
+
+    def after_blob_renames(self, lines):
+        """Named kill points: the syscall right after each rename of a blob into
+        <root>/blobs/sha256 (a complete blob that no image uses yet)."""
+        blobs = os.path.join(self.root, "blobs", "sha256") + "/"
+        out, k = [], 0
+        for line in lines:
+            m = SYSCALL_RE.match(line)
+            if not m:
+                continue
+            k += 1
+            if m.group(1).startswith("rename") and blobs in line and "= 0" in line:
+                out.append(k + 1)
+        return out
 
     def sweep(self, cmd):
         # Twice: the first run unpacks the image's layers, which the runs below find done.
@@ -282,6 +291,7 @@ class ManagerSweep:
             if r.returncode != 0:
                 raise RuntimeError("%s failed without a kill: %s" % (cmd, r.stderr.strip()))
             calls = [m.group(1) for m in map(SYSCALL_RE.match, text.splitlines()) if m]
+            named = [k for k in self.after_blob_renames(text.splitlines()) if k <= len(calls)]
             if cmd in ("run", "rm"):
                 self.v("rm", "-f", name)
             self.collect_ids()
@@ -289,7 +299,7 @@ class ManagerSweep:
             self.reset(cmd, name)
             if left:
                 self.leaks.append((cmd, 0, "reference run", left))
-        points = self.choose(len(calls))
+        points = self.choose(len(calls), named if self.args.blob_points else [])
         killed = leaks_before = len(self.leaks)
         killed = 0
         for k in points:
@@ -308,13 +318,14 @@ class ManagerSweep:
             self.collect_ids()
             complaint = self.next_step(cmd, name, argv)
             self.collect_ids()
+            # Nothing for `system check --repair` to do after the next command: no orphan
+            # blob (a killed command's complete blobs), layer, row or scratch file.
             pre = self.v("system", "check")
-            if pre.returncode != 0 and cmd not in ("run", "build"):
-                self.repaired += 1
-                if self.args.verbose:
-                    print("  %s at %d (%s#%d): check before repair: %s" %
-                          (cmd, k, sc, nth, pre.stdout.strip().replace("\n", "; ")[:200]))
             left = self.settle(cmd)
+            if pre.returncode != 0:
+                self.repaired += 1
+                left = ["system check after the next command: " +
+                        pre.stdout.strip().replace("\n", "; ")[:300]] + left
             if complaint:
                 left = [complaint] + left
             self.points += 1
@@ -328,6 +339,110 @@ class ManagerSweep:
         print("%-6s %5d syscalls, %4d kill points, %4d killed, leaks at %d" %
               (cmd, len(calls), len(points), killed, len(self.leaks) - leaks_before))
         sys.stdout.flush()
+
+    # --- two at once ----------------------------------------------------------------------
+    def claimed(self):
+        """Digests in live or dead claim files (util/blob_claims.h), by file."""
+        d = os.path.join(self.root, "blobs", "pending")
+        out = {}
+        for n in os.listdir(d) if os.path.isdir(d) else []:
+            try:
+                with open(os.path.join(d, n)) as f:
+                    out[n] = set(f.read().split())
+            except OSError:
+                pass
+        return out
+
+    def blobs(self):
+        d = os.path.join(self.root, "blobs", "sha256")
+        return {"sha256:" + n for n in os.listdir(d) if len(n) == 64}
+
+    def two_at_once(self):
+        """A build held right after it renamed its first blob into place (strace delays that
+        rename's return: the blob is complete, no image uses it yet) while a second build is
+        killed at the same point; then the next command (`vessel images`) must remove the dead
+        build's blobs and keep the live one's, `system check` must find nothing (the live
+        build's blobs are claimed, not orphans) and `image prune` must not take them; the held
+        build then finishes and its image is complete."""
+        problems = []
+        name = self.name()
+        r, text = self.traced(self.prepare("build", name))
+        self.reset("build", name)
+        if r.returncode != 0:
+            return ["reference build failed: " + r.stderr.strip()]
+        lines = text.splitlines()
+        points = self.after_blob_renames(lines)  # 1-based: the syscall after each blob rename
+        calls = [m.group(1) for m in map(SYSCALL_RE.match, lines) if m]
+        if not points or points[0] > len(calls):
+            return ["no blob rename in the reference build"]
+        k_rename = points[0] - 1
+        sc = calls[k_rename - 1]  # the rename (held: strace delays its return)
+        nth_sc = calls[:k_rename].count(sc)
+        after = calls[k_rename]  # the syscall right after it (the other build is killed there)
+        nth_after = calls[:k_rename + 1].count(after)
+
+        live_name = self.name()
+        live = subprocess.Popen(
+            ["strace", "-qq", "-o", "/dev/null",
+             "--inject=%s:delay_exit=%d:when=%d" % (sc, self.args.hold * 1000000, nth_sc), "--",
+             self.vessel, "--root", self.root] + self.prepare("build", live_name),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        live_blobs = set()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and live.poll() is None:
+            held = set().union(*self.claimed().values()) if self.claimed() else set()
+            live_blobs = held & self.blobs()
+            if live_blobs:
+                break
+            time.sleep(0.05)
+        if not live_blobs:
+            live.kill()
+            live.wait()
+            return ["the held build stored no claimed blob (exit %s)" % live.returncode]
+        dead_name = self.name()
+        before = self.blobs()
+        self.traced(self.prepare("build", dead_name), (after, nth_after))
+        dead_claims = {n: c for n, c in self.claimed().items() if not (c & live_blobs)}
+        dead_blobs = (self.blobs() - before) - live_blobs
+        if not dead_blobs:
+            problems.append("the killed build left no complete blob (kill point %s#%d)" %
+                            (after, nth_after))
+        self.v("images")  # the next ordinary command
+        gone = dead_blobs & self.blobs()
+        if gone:
+            problems.append("the killed build's blobs are still there after the next command: %s"
+                            % sorted(gone)[:3])
+        left = [n for n in dead_claims if os.path.exists(
+            os.path.join(self.root, "blobs", "pending", n))]
+        if left:
+            problems.append("the killed build's claim files are still there: %s" % left)
+        if live_blobs - self.blobs():
+            problems.append("the next command removed the live build's blobs")
+        check = self.v("system", "check")
+        if check.returncode != 0:
+            problems.append("system check while the build is held: " +
+                            check.stdout.strip().replace("\n", "; ")[:300])
+        self.v("image", "prune", "-f")
+        if live_blobs - self.blobs():
+            problems.append("image prune removed the live build's blobs")
+        if live.poll() is not None:
+            problems.append("the held build went on before the checks were done (raise --hold)")
+        out, err = live.communicate(timeout=300)
+        if live.returncode != 0:
+            problems.append("the held build failed: " + err.strip()[-300:])
+        check = self.v("system", "check")
+        if check.returncode != 0:
+            problems.append("system check after the held build: " +
+                            check.stdout.strip().replace("\n", "; ")[:300])
+        r = self.v("run", "--rm", "--network", "none", "built:" + live_name, "cat", "/marker")
+        if r.returncode != 0 or r.stdout.strip() != self.marker:
+            problems.append("the held build's image does not run: " + r.stderr.strip())
+        for n in (live_name, dead_name):
+            self.reset("build", n)
+        print("two at once (build held after its first blob, another killed there): %d blobs "
+              "held, %d left by the killed one, %s" % (len(live_blobs), len(dead_blobs),
+                                                     "; ".join(problems) or "ok"))
+        return problems
 
     def close(self):
         try:
@@ -346,6 +461,12 @@ def main():
     ap.add_argument("--commands", default="run,rm,pull,load,build")
     ap.add_argument("--every", type=int, default=1, help="every Nth syscall")
     ap.add_argument("--sample", type=int, default=0, help="at most N kill points per command")
+    ap.add_argument("--no-blob-points", dest="blob_points", action="store_false",
+                    help="without the kill points right after a blob is renamed into place "
+                         "(with --sample: the first and the last of them)")
+    ap.add_argument("--two-at-once", action="store_true",
+                    help="also: a build held after its first blob while another is killed there")
+    ap.add_argument("--hold", type=int, default=30, help="seconds the held build waits")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -358,10 +479,13 @@ def main():
         s.setup(commands)
         for cmd in commands:
             s.sweep(cmd)
+        if args.two_at_once:
+            for p in s.two_at_once():
+                s.leaks.append(("build", 0, "two at once", [p]))
     finally:
         s.close()
     print("vessel: %d kill points tried, %d killed the manager, %d left something behind "
-          "(%d needed system check --repair after the next command)" %
+          "(%d of them something for system check --repair after the next command)" %
           (s.points, s.kills, len(s.leaks), s.repaired))
     for cmd, k, name, left in s.leaks[:40]:
         print("  %s, kill point %d (%s): %s" % (cmd, k, name, "; ".join(left[:4])))

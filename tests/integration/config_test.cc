@@ -147,6 +147,35 @@ TEST_F(ConfigTest, DefaultUsernsAutoUnlessTheFlagSaysHost) {
   EXPECT_TRUE(contains(bad.err, "containers.userns: must be host or auto")) << bad.describe();
 }
 
+TEST_F(ConfigTest, CdiSpecDirsAreWhereDevicesComeFrom) {
+  mkdirs(dir_ + "/cdi");
+  write_text(dir_ + "/cdi/vessel-test.yaml",
+             "cdiVersion: \"0.6.0\"\nkind: vessel.test/conf\ndevices:\n  - name: null0\n"
+             "    containerEdits:\n      env: [FROM_CONF_DIR=1]\n"
+             "      deviceNodes: [{path: /dev/vessel-conf-null, hostPath: /dev/null}]\n");
+  busybox();
+  std::vector<std::string> run = {
+      "run",       "--rm",
+      "--network", "none",
+      "--device",  "vessel.test/conf=null0",
+      "busybox",   "sh",
+      "-c",        "stat -c '%t:%T' /dev/vessel-conf-null; echo $FROM_CONF_DIR"};
+  // Without the key the spec is not found (the default directories do not hold it).
+  auto before = v(run);
+  EXPECT_NE(before.exit_code(), 0) << before.describe();
+  EXPECT_TRUE(contains(before.err, "unknown CDI device \"vessel.test/conf=null0\"")) << before.err;
+  write_text(conf_,
+             "[containers]\ncdi_spec_dirs = [\"" + dir_ + "/none\", \"" + dir_ + "/cdi\"]\n");
+  auto r = v(run);
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.out, "1:3\n1\n");
+  write_text(conf_, "[containers]\ncdi_spec_dirs = [\"relative/dir\"]\n");
+  auto bad = v(run);
+  EXPECT_NE(bad.exit_code(), 0);
+  EXPECT_TRUE(contains(bad.err, conf_ + ":2: containers.cdi_spec_dirs:")) << bad.describe();
+  EXPECT_EQ(trim(v({"ps", "-aq"}).out), "");
+}
+
 TEST_F(ConfigTest, LogMaxSizeRotatesTheLog) {
   write_text(conf_, "[containers]\nlog_max_size = \"2k\"\n");
   busybox();
