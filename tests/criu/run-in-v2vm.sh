@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs the CRIU tests (gtest filter 'Checkpoint*' by default) where CRIU works: in the throw-away
+# Runs the CRIU tests (gtest filter 'Checkpoint*:ManagerCheckpoint*' by default) where CRIU works: in the throw-away
 # pure cgroup v2 VM (../shared/tools/v2vm, Debian's 6.1 kernel) with Debian's criu added. On this
 # host's kernel `criu check` fails (vDSO), so there the same tests skip with that reason.
 #
@@ -47,5 +47,5 @@ criu check && echo "criu check: ok"
 # The tests' temp dirs must not be on the 9p share (overlayfs and CRIU need a local fs).
 export TMPDIR=/var/tmp
 filter=()
-case " $* " in *--gtest_filter*) ;; *) filter=(--gtest_filter='Checkpoint*:ParityCliHelpTest.Checkpoint*') ;; esac
+case " $* " in *--gtest_filter*) ;; *) filter=(--gtest_filter='Checkpoint*:ManagerCheckpoint*:ParityCliHelpTest.Checkpoint*') ;; esac
 exec "$BUILD/bin/vessel-integration-tests" "${filter[@]}" "$@"
