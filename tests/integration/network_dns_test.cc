@@ -36,7 +36,9 @@ class NetworkDnsTest : public NetnsWorldTest {
 
   void TearDown() override {
     remove_containers();
-    if (!root_.empty()) EXPECT_EQ(resolvers(), "") << "resolver processes left behind";
+    if (!root_.empty()) {
+      EXPECT_EQ(resolvers(), "") << "resolver processes left behind";
+    }
     if (!dir_.empty()) {
       std::string pid = trim(read_text(dir_ + "/up.pid"));
       if (!pid.empty()) ::kill(std::stoi(pid), SIGTERM);

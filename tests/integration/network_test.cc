@@ -28,7 +28,9 @@ class NetworkTest : public NetnsWorldTest {
 
   void TearDown() override {
     remove_containers();
-    if (!root_.empty()) EXPECT_EQ(our_mounts(), 0u) << "mounts left behind";
+    if (!root_.empty()) {
+      EXPECT_EQ(our_mounts(), 0u) << "mounts left behind";
+    }
     remove_world();
   }
 
