@@ -12,6 +12,7 @@
 #include "api/routes.h"
 #include "linux/terminal.h"
 #include "manager/attach.h"
+#include "manager/events.h"
 #include "manager/images.h"
 #include "manager/oci_runtime.h"
 #include "runtime/container.h"
@@ -188,7 +189,13 @@ void wait(manager::Store& store, const Request& req, Conn& conn, const Params& p
   while (true) {
     auto now = store.container_by_id(c.id);
     if (!now) {
-      code = noted_exit(c.id).value_or(code);
+      // Removed (AutoRemove) before this loop saw it stop: an attach stream may have seen
+      // the exit; else the monitor's "die" event says it.
+      if (auto seen = noted_exit(c.id)) {
+        code = *seen;
+      } else if (!exited_seen) {
+        code = manager::last_exit_code(store.paths().root, c.id).value_or(code);
+      }
       break;
     }
     auto r = manager::refresh(store, *now);

@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "manager/store.h"
+#include "util/file.h"
 #include "util/log.h"
 
 namespace vessel::manager {
@@ -135,6 +136,37 @@ bool event_matches(const std::map<std::string, std::vector<std::string>>& filter
     if (!any) return false;
   }
   return true;
+}
+
+std::optional<int> last_exit_code(const std::string& root, const std::string& id) {
+  for (const std::string& path : {events_path(root), events_path(root) + ".1"}) {
+    std::string text;
+    try {
+      text = read_file(path);
+    } catch (const std::exception&) {
+      continue;
+    }
+    // Newest last: scan the lines backwards, parsing only those that name the container.
+    size_t end = text.size();
+    while (end > 0) {
+      size_t start = text.rfind('\n', end - 1);
+      start = start == std::string::npos ? 0 : start + 1;
+      std::string_view line(text.data() + start, end - start);
+      end = start == 0 ? 0 : start - 1;
+      if (line.find(id) == std::string_view::npos || line.find("\"die\"") == std::string_view::npos)
+        continue;
+      auto e = nlohmann::json::parse(line, nullptr, false);
+      if (e.is_discarded() || e.value("Action", "") != "die") continue;
+      const auto& actor = e.value("Actor", nlohmann::json::object());
+      if (actor.value("ID", "") != id) continue;
+      try {
+        return std::stoi(actor.value("Attributes", nlohmann::json::object()).value("exitCode", ""));
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace vessel::manager

@@ -8,6 +8,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,5 +44,9 @@ void emit_container_event(Store& store, const ContainerRecord& c, const std::str
 // volume, image, label, and the API's scope (always local) and daemon (always true).
 bool event_matches(const std::map<std::string, std::vector<std::string>>& filters,
                    const nlohmann::json& e);
+
+// The exit code of the container's last "die" event, if the log (or its rotated part) has
+// one: how a waiter learns the status of a container that was removed before it looked.
+std::optional<int> last_exit_code(const std::string& root, const std::string& id);
 
 }  // namespace vessel::manager
