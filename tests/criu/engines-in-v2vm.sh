@@ -113,6 +113,15 @@ wait_for() {
 # consecutive FILE: lines 1, 2, 3, ... with no gap or restart (a counter that kept its memory).
 consecutive() { awk '$0 != NR {print "line " NR " is " $0; bad=1; exit} END {exit bad}' "$1"; }
 lines() { wc -l <"$1"; }
+# resumed_from_dump FILE N: the lines after the first N start at F with 1 < F <= line N (a
+# value the original had: memory came back, no restart) and go on F, F+1, ... with no gap.
+resumed_from_dump() {
+  local first last
+  first=$(sed -n "$(($2 + 1))p" "$1"); last=$(sed -n "$2p" "$1")
+  ((first > 1 && first <= last)) || { echo "first $first, original's last $last"; return 1; }
+  tail -n +"$(($2 + 1))" "$1" |
+    awk -v f="$first" '$0 != f + NR - 1 {print "line " NR " is " $0; bad=1; exit} END {exit bad}'
+}
 grows_past() { wait_for 120 sh -c "test \$(wc -l < '$1') -gt $2"; }
 show_criu_log() {  # the last Error lines of CRIU's logs under $1
   find "$1" -name '*.log' \( -name 'dump*' -o -name 'restore*' \) 2>/dev/null | while read -r f; do
@@ -285,12 +294,23 @@ EOF
   wait_for 60 sh -c "! $(printf '%q ' "${CTR[@]}") tasks ls | grep -q 'c1 .*RUNNING'" || true
   cx tasks rm -f c1 >/dev/null 2>&1 || true
   cx containers rm c1 >/dev/null 2>&1 || true
+  # The original counted on after the checkpoint; the copy appends to the same file (which CRIU
+  # may hold open in the dump, so it stays), from the value it had at the dump.
   at=$(lines "$C/tick/log")
   # `ctr containers restore --live` stays attached to the restored task: in the background.
-  timeout 600 "${CTR[@]}" containers restore --live c1r localhost/c1-ckpt:1 >"$C/restore.out" 2>&1 &
-  local restorer=$!
-  CHECK=0
-  if wait_for 300 sh -c "$(printf '%q ' "${CTR[@]}") tasks ls | grep -q 'c1r.*RUNNING'"; then
+  # ctr's unpack for the native snapshotter can race ("parent snapshot ... does not exist",
+  # before any runtime call; tests/engines/run.sh retries it too): that error alone is retried.
+  local restorer try
+  for try in 1 2 3; do
+    cx containers rm c1r >/dev/null 2>&1 || true
+    timeout 600 "${CTR[@]}" containers restore --live c1r localhost/c1-ckpt:1 >"$C/restore.out" 2>&1 &
+    restorer=$!
+    wait_for 300 sh -c "$(printf '%q ' "${CTR[@]}") tasks ls | grep -q 'c1r.*RUNNING' || grep -q 'parent snapshot .* does not exist' '$C/restore.out'" || true
+    grep -q 'parent snapshot .* does not exist' "$C/restore.out" || break
+    wait "$restorer" 2>/dev/null || true
+    sleep 1
+  done
+  if wait_for 5 sh -c "$(printf '%q ' "${CTR[@]}") tasks ls | grep -q 'c1r.*RUNNING'"; then
     pass "containerd: ctr containers restore --live"
   else
     OUT=$(cat "$C/restore.out") ERR= RC=1
@@ -298,7 +318,8 @@ EOF
     show_criu_log "$C"; grep -i 'error' "$C/containerd.log" | tail -n 5
   fi
   check_ok "containerd: the restored counter counts on" grows_past "$C/tick/log" $((at + 3))
-  check_ok "containerd: no gap, no restart (its memory came back)" consecutive "$C/tick/log"
+  check_ok "containerd: the copy went on from its dumped value (no restart, no gap)" \
+    resumed_from_dump "$C/tick/log" "$at"
   check "containerd: exec into the restored task" "hi" cx tasks exec --exec-id e1 c1r sh -c 'sleep 0.2; echo hi'
   cx tasks kill -s SIGKILL c1r >/dev/null 2>&1 || true
   wait_for 60 sh -c "! $(printf '%q ' "${CTR[@]}") tasks ls | grep -q 'c1r.*RUNNING'" || true

@@ -101,8 +101,22 @@ int main(int argc, char** argv) {
   cli::add_restore(app, g, action);
   cli::add_docs(app, g, action);
 
+  // containerd's shim (go-runc) restores with "-no-subreaper", one dash, which runc's Go flag
+  // parsing takes as --no-subreaper; so does restore here.
+  std::vector<std::string> fixed_args;
+  bool restoring = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "restore") restoring = true;
+    if (restoring && a == "-no-subreaper") a = "--no-subreaper";
+    fixed_args.push_back(a);
+  }
+  std::vector<char*> fixed_argv{argv[0]};
+  for (auto& a : fixed_args) fixed_argv.push_back(a.data());
+  fixed_argv.push_back(nullptr);
+
   try {
-    app.parse(argc, argv);
+    app.parse(argc, fixed_argv.data());
   } catch (const CLI::ParseError& e) {
     if (auto word = unknown_command(app)) return fail_unknown_command(*word);
     return app.exit(e);
