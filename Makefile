@@ -83,7 +83,7 @@ FAULTS_EVERY ?= 25
 faults: build
 	tests/faults/killpoints.py --runtime $(BUILD)/bin/vessel-runtime
 	tests/faults/killpoints.py --runc
-	tests/faults/manager_kills.py --vessel $(BUILD)/bin/vessel --every $(FAULTS_EVERY)
+	tests/faults/manager_kills.py --vessel $(BUILD)/bin/vessel --every $(FAULTS_EVERY) --two-at-once
 	tests/faults/full_disk.py --vessel $(BUILD)/bin/vessel
 
 # libFuzzer targets (tests/fuzz) under ASan+UBSan, FUZZ_SECONDS each (or FUZZ_SECONDS=runs=N).

@@ -80,7 +80,9 @@ class OciRuntimeTest : public ::testing::Test {
     std::string version = json::parse(read_text(root_ + "/containers/" + id + "/config.json"))
                               .value("ociVersion", "");
     EXPECT_FALSE(version.empty());
-    if (program == "crun") EXPECT_NE(version, "1.3.0");
+    if (program == "crun") {
+      EXPECT_NE(version, "1.3.0");
+    }
 
     auto ex = v({"exec", "-e", "FOO=bar", "rt1", "sh", "-c", "echo $FOO $((1+2)); id -u"});
     EXPECT_TRUE(ex.ok()) << ex.describe();
