@@ -18,6 +18,7 @@
 #include "util/fd.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/subprocess.h"
 
 namespace vessel::manager::dns {
 
@@ -71,47 +72,7 @@ int spawn(const std::string& d) {
   std::string bin = resolver_binary();
   std::string log_path = d + "/resolver.log";
   std::vector<std::string> args = {bin, "--resolver", d, "--ready-fd", "3"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) fail("network DNS: pipe: {}", std::strerror(errno));
-  UniqueFd rd(p[0]), wr(p[1]);
-  pid_t child = ::fork();
-  if (child < 0) fail("network DNS: fork: {}", std::strerror(errno));
-  if (child == 0) {
-    // Only async-signal-safe calls from here on (the caller may have threads).
-    ::setsid();
-    if (::fork() != 0) ::_exit(0);
-    int null = ::open("/dev/null", O_RDWR);
-    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(null, 0);
-    ::dup2(null, 1);
-    ::dup2(log >= 0 ? log : null, 2);
-    ::dup2(p[1], 3);
-    ::syscall(SYS_close_range, 4u, ~0u, 0u);
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int s : {SIGHUP, SIGTERM, SIGINT, SIGPIPE}) ::sigaction(s, &dfl, nullptr);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  wr.reset();
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  std::string msg;
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(rd.get(), buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    msg.append(buf, static_cast<size_t>(n));
-  }
-  while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  std::string msg = spawn_daemon(args, log_path, 0644, "network DNS: the resolver");
   if (msg.rfind("ok ", 0) != 0)
     fail("network DNS: the resolver for {} did not start: {}", d,
          msg.empty() ? "it exited without a word" : msg);

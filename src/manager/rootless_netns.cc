@@ -94,46 +94,7 @@ void spawn_keeper(const std::string& d) {
     fail("user networks: {} not found (it keeps the user's network namespace)", bin);
   std::string log_path = d + "/infra.log";
   std::vector<std::string> args = {bin, "--rootless-netns", d, "--ready-fd", "3"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) fail_errno("user networks: pipe");
-  UniqueFd rd(p[0]), wr(p[1]);
-  pid_t child = ::fork();
-  if (child < 0) fail_errno("user networks: fork");
-  if (child == 0) {
-    ::setsid();
-    if (::fork() != 0) ::_exit(0);
-    int null = ::open("/dev/null", O_RDWR);
-    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    ::dup2(null, 0);
-    ::dup2(null, 1);
-    ::dup2(log >= 0 ? log : null, 2);
-    ::dup2(p[1], 3);
-    ::syscall(SYS_close_range, 4u, ~0u, 0u);
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int s : {SIGHUP, SIGTERM, SIGINT, SIGPIPE, SIGCHLD}) ::sigaction(s, &dfl, nullptr);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  wr.reset();
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  std::string msg;
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(rd.get(), buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    msg.append(buf, static_cast<size_t>(n));
-  }
-  while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  std::string msg = spawn_daemon(args, log_path, 0600, "user networks: the keeper");
   int keeper = 0, nspid = 0;
   if (std::sscanf(msg.c_str(), "ok %d %d", &keeper, &nspid) != 2)
     fail("user networks: the user's network namespace did not start: {}",

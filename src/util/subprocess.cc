@@ -157,4 +157,53 @@ SubprocessResult run_subprocess(const std::string& path, const std::vector<std::
   return r;
 }
 
+std::string spawn_daemon(const std::vector<std::string>& args, const std::string& log_path,
+                         mode_t log_mode, const std::string& what) {
+  std::vector<std::string> owned = args;
+  std::vector<char*> argv;
+  for (auto& a : owned) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) fail("{}: pipe: {}", what, std::strerror(errno));
+  UniqueFd rd(p[0]), wr(p[1]);
+  pid_t child = ::fork();
+  if (child < 0) fail("{}: fork: {}", what, std::strerror(errno));
+  if (child == 0) {
+    ::setsid();
+    if (::fork() != 0) ::_exit(0);
+    int null = ::open("/dev/null", O_RDWR);
+    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, log_mode);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(log >= 0 ? log : null, 2);
+    if (p[1] == 3)
+      ::fcntl(3, F_SETFD, 0);  // dup2 onto itself would keep close-on-exec
+    else
+      ::dup2(p[1], 3);
+    ::syscall(SYS_close_range, 4u, ~0u, 0u);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int s : {SIGHUP, SIGTERM, SIGINT, SIGPIPE, SIGCHLD}) ::sigaction(s, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  wr.reset();
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::string msg;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(rd.get(), buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    msg.append(buf, static_cast<size_t>(n));
+  }
+  while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  return msg;
+}
+
 }  // namespace vessel

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/types.h>
 
 #include <string>
 #include <vector>
@@ -35,5 +36,13 @@ struct SubprocessResult {
 SubprocessResult run_subprocess(const std::string& path, const std::vector<std::string>& argv,
                                 const std::vector<std::string>& env, const std::string& input,
                                 int timeout_ms = 60000);
+
+// Starts `argv` (argv[0] a path) as a daemon of its own: setsid and a double fork, so no
+// process waits for it; stdin and stdout on /dev/null, stderr appended to `log_path` (made
+// with `log_mode`), and fd 3 the write end of a pipe on which it says that it is ready. Returns
+// what it wrote there, without trailing newlines: "" if it exited without a word. `what` names
+// the daemon in errors. Only async-signal-safe calls run in the child (callers may have threads).
+std::string spawn_daemon(const std::vector<std::string>& argv, const std::string& log_path,
+                         mode_t log_mode, const std::string& what);
 
 }  // namespace vessel
