@@ -12,9 +12,8 @@ if [ "${1:-}" != --guest ]; then
   build=${1:-build}
   # The guest is a Debian minbase of the same release: the shared libraries vessel links go
   # along (LD_LIBRARY_PATH in the guest) instead of a guest image of its own.
-  rm -rf "$build/v2vm-libs" && mkdir -p "$build/v2vm-libs"
-  ldd "$build/bin/vessel" "$build/bin/vessel-monitor-ctl" | awk '$3 ~ /^\// {print $3}' | sort -u |
-    grep -v -E '/(libc|libm|libpthread|libdl|ld-linux[^/]*)\.so' | xargs -r cp -L -t "$build/v2vm-libs"
+  . "$PWD/tests/lib/v2vm-libs.sh"
+  v2vm_copy_libs "$build/v2vm-libs" "$build/bin/vessel" "$build/bin/vessel-monitor-ctl"
   exec /work/shared/tools/v2vm --timeout 300 -- "$PWD/scripts/rootless-cgroups-v2.sh" --guest "$build"
 fi
 build=$2

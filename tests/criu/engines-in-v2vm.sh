@@ -28,13 +28,8 @@ case $build in /*) ;; *) build=$repo/$build ;; esac
 if [ "${V2VM:-}" != 1 ]; then
   [ -x "$build/bin/vessel-runtime" ] || { echo "engines-in-v2vm: no $build/bin/vessel-runtime (build first)" >&2; exit 2; }
   libs=$build/v2vm-criu-engines-libs
-  rm -rf "$libs" && mkdir -p "$libs"
-  ldd "$build/bin/vessel-runtime" | awk '$3 ~ /^\// {print $3}' | sort -u | while read -r lib; do
-    case $(basename "$lib") in
-      libc.so*|libm.so*|ld-linux*|libpthread.so*|libdl.so*|librt.so*) ;;  # the guest's glibc
-      *) cp -L "$lib" "$libs/" ;;
-    esac
-  done
+  . "$repo/tests/lib/v2vm-libs.sh"
+  v2vm_copy_libs "$libs" "$build/bin/vessel-runtime"
   v2vm=${V2VM_TOOL:-$repo/../shared/tools/v2vm}
   [ -x "$v2vm" ] || v2vm=/work/shared/tools/v2vm
   cd "$repo"

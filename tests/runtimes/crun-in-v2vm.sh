@@ -26,15 +26,9 @@ if [ "${V2VM:-}" != 1 ]; then
   done
   # The shared libraries the guest's minbase may lack (architecture.md, "Pure cgroup v2").
   libs=$build/v2vm-crun-libs
-  rm -rf "$libs" && mkdir -p "$libs"
-  for bin in $bins; do
-    if [ -x "$build/bin/$bin" ]; then ldd "$build/bin/$bin" | awk '$3 ~ /^\// {print $3}'; fi
-  done | sort -u | while read -r lib; do
-    case $(basename "$lib") in
-      libc.so*|libm.so*|ld-linux*|libpthread.so*|libdl.so*|librt.so*) ;;  # the guest's glibc
-      *) cp -L "$lib" "$libs/" ;;
-    esac
-  done
+  . "$repo/tests/lib/v2vm-libs.sh"
+  # shellcheck disable=SC2046
+  v2vm_copy_libs "$libs" $(for bin in $bins; do echo "$build/bin/$bin"; done)
   v2vm=${V2VM_TOOL:-$repo/../shared/tools/v2vm}
   [ -x "$v2vm" ] || v2vm=/work/shared/tools/v2vm
   cd "$repo"

@@ -23,15 +23,8 @@ if [ "${V2VM:-}" != 1 ]; then
     [ -x "$build/bin/$bin" ] || { echo "run-in-v2vm: no $build/bin/$bin (build first)" >&2; exit 2; }
   done
   libs=$build/v2vm-libs
-  rm -rf "$libs" && mkdir -p "$libs"
-  for bin in vessel-runtime vessel-integration-tests; do
-    ldd "$build/bin/$bin" | awk '$3 ~ /^\// {print $3}'
-  done | sort -u | while read -r lib; do
-    case $(basename "$lib") in
-      libc.so*|libm.so*|ld-linux*|libpthread.so*|libdl.so*|librt.so*) ;;  # the guest's glibc
-      *) cp -L "$lib" "$libs/" ;;
-    esac
-  done
+  . "$repo/tests/lib/v2vm-libs.sh"
+  v2vm_copy_libs "$libs" "$build/bin/vessel-runtime" "$build/bin/vessel-integration-tests"
   v2vm=${V2VM_TOOL:-$repo/../shared/tools/v2vm}
   cd "$repo"
   # A cache of its own: the extra packages are part of the cache key, and sharing the default
