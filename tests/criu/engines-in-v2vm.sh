@@ -262,6 +262,21 @@ EOF
   CTR=(ctr --address "$SOCK" --namespace ckpt)
   LOG_HINT=$C/containerd.log
   cx() { timeout 300 "${CTR[@]}" "$@"; }
+  # ctr's unpack for the native snapshotter can race the import ("parent snapshot ... does not
+  # exist", before any runtime call; tests/engines/run.sh retries it too): that error alone is
+  # retried.
+  cx_run() {
+    local try rc err=$C/ctr-run.err
+    for try in 1 2 3; do
+      cx run "$@" 2>"$err" && rc=0 || rc=$?
+      if ((rc != 0)) && grep -q 'parent snapshot .* does not exist' "$err" && ((try < 3)); then
+        sleep 1
+        continue
+      fi
+      cat "$err" >&2
+      return $rc
+    done
+  }
   if ! wait_for 60 "${CTR[@]}" version; then
     fail "containerd: daemon starts" "no answer on $SOCK"; tail -n 20 "$C/containerd.log"; return
   fi
@@ -275,7 +290,7 @@ EOF
   fi
   timeout 300 "${PODMAN[@]}" save --format oci-archive -o "$C/image.tar" "$IMG" >/dev/null
   check_match "containerd: import the image" 'vessel-ckpt' cx images import --index-name "$IMG" "$C/image.tar"
-  check_ok "containerd: run -d a counter" cx run -d --runc-binary "$VR" --runc-root "$C/vroot" \
+  check_ok "containerd: run -d a counter" cx_run -d --runc-binary "$VR" --runc-root "$C/vroot" \
     --mount "type=bind,src=$C/tick,dst=/tick,options=rbind:rw" "$IMG" c1 sh -c "$COUNTER"
   check_ok "containerd: the counter counts" grows_past "$C/tick/log" 3
   # A checkpoint image in containerd's content store with the task's CRIU images: containerd
