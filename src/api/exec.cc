@@ -55,11 +55,9 @@ std::shared_ptr<ExecRecord> find_exec(const std::string& id) {
 }
 
 std::string runtime_binary() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) fail_errno("readlink /proc/self/exe");
-  std::string self(buf, static_cast<size_t>(n));
-  return self.substr(0, self.rfind('/')) + "/vessel-runtime";
+  std::string dir = own_program_dir();
+  if (dir.empty()) fail_errno("readlink /proc/self/exe");
+  return dir + "/vessel-runtime";
 }
 
 void exec_create(manager::Store& store, const Request& req, Conn& conn, const Params& p) {

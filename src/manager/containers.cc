@@ -100,11 +100,9 @@ void write_etc_files(const std::string& dir, const std::string& hostname, const 
 // vessel-init and vessel-monitor are installed next to vessel (build/bin in a build tree,
 // /usr/local/bin installed).
 std::string find_helper_binary(const std::string& name) {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "";
-  std::string self(buf, static_cast<size_t>(n));
-  std::string candidate = self.substr(0, self.rfind('/')) + "/" + name;
+  std::string dir = own_program_dir();
+  if (dir.empty()) return "";
+  std::string candidate = dir + "/" + name;
   return ::access(candidate.c_str(), X_OK) == 0 ? candidate : "";
 }
 

@@ -24,17 +24,9 @@ namespace vessel::manager::dns {
 
 namespace {
 
-std::string self_dir() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "";
-  std::string self(buf, static_cast<size_t>(n));
-  return self.substr(0, self.rfind('/'));
-}
-
 // The resolver is a mode of vessel-monitor-ctl, which is installed next to vessel.
 std::string resolver_binary() {
-  std::string bin = self_dir() + "/vessel-monitor-ctl";
+  std::string bin = own_program_dir() + "/vessel-monitor-ctl";
   if (::access(bin.c_str(), X_OK) != 0)
     fail("network DNS: {} not found (it runs the network's resolver)", bin);
   return bin;

@@ -30,11 +30,9 @@ constexpr size_t kOutputMax = 4096;
 constexpr size_t kLogKept = 5;
 
 std::string vessel_binary() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) fail("healthcheck: cannot find the vessel binary (/proc/self/exe)");
-  std::string self(buf, static_cast<size_t>(n));
-  return self.substr(0, self.rfind('/')) + "/vessel";
+  std::string dir = own_program_dir();
+  if (dir.empty()) fail("healthcheck: cannot find the vessel binary (/proc/self/exe)");
+  return dir + "/vessel";
 }
 
 std::string health_path(Store& store, const std::string& id) {

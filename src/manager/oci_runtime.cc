@@ -27,14 +27,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string self_dir() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "";
-  std::string self(buf, static_cast<size_t>(n));
-  return self.substr(0, self.rfind('/'));
-}
-
 std::string base_name(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
 // vessel's runtime as a library, in this process.
@@ -87,7 +79,7 @@ class BuiltinRuntime final : public OciRuntime {
   void update(const std::string& id, const json& resources) override { rt_.update(id, resources); }
   int exec(const runtime::ExecOptions& o, const std::string&) override { return rt_.exec(o); }
   std::vector<std::string> command() const override {
-    return {self_dir() + "/vessel-runtime", "--root", root_};
+    return {own_program_dir() + "/vessel-runtime", "--root", root_};
   }
 
  private:
@@ -472,7 +464,7 @@ std::string external_spec_version(const std::string& binary) {
 std::string configured_runtime() { return resolve_runtime(config().str("containers.runtime")); }
 
 std::string runtime_version_of(const std::string& binary) {
-  std::string bin = binary.empty() ? self_dir() + "/vessel-runtime" : binary;
+  std::string bin = binary.empty() ? own_program_dir() + "/vessel-runtime" : binary;
   if (::access(bin.c_str(), X_OK) != 0) return "not found (" + bin + ")";
   std::string out;
   try {

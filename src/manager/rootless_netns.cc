@@ -65,14 +65,6 @@ bool is_keeper(int pid, const std::string& d) {
   return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
 }
 
-std::string self_dir() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "";
-  std::string self(buf, static_cast<size_t>(n));
-  return self.substr(0, self.rfind('/'));
-}
-
 // Serializes starting, using and stopping the infra among this user's vessel processes.
 class InfraLock {
  public:
@@ -89,7 +81,7 @@ class InfraLock {
 
 // Starts the keeper as a daemon of its own (double fork) and waits until the infra is up.
 void spawn_keeper(const std::string& d) {
-  std::string bin = self_dir() + "/vessel-monitor-ctl";
+  std::string bin = own_program_dir() + "/vessel-monitor-ctl";
   if (::access(bin.c_str(), X_OK) != 0)
     fail("user networks: {} not found (it keeps the user's network namespace)", bin);
   std::string log_path = d + "/infra.log";

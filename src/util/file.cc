@@ -105,4 +105,12 @@ void remove_tree(const std::string& path) {
     fail_errno("remove {}", path);
 }
 
+std::string own_program_dir() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  std::string self(buf, static_cast<size_t>(n));
+  return self.substr(0, self.rfind('/'));
+}
+
 }  // namespace vessel

@@ -22,6 +22,9 @@ void write_all(int fd, const void* data, size_t len);
 // for streams to clients that may disconnect at any time.
 bool send_all(int fd, const void* data, size_t len);
 bool path_exists(const std::string& path);
+// The folder of this process's program (/proc/self/exe), where vessel's other programs are
+// installed beside it; "" if it cannot be read.
+std::string own_program_dir();
 void mkdir_p(const std::string& path, mode_t mode = 0755);
 void remove_tree(const std::string& path);
 
