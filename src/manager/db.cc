@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <thread>
+
 #include "util/error.h"
 
 namespace vessel::manager {
@@ -71,7 +74,16 @@ Database::Database(const std::string& path) : path_(path) {
   }
   // Other vessel commands (and monitors) hold the lock briefly; wait for them.
   sqlite3_busy_timeout(db_, 30000);
-  exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  // Two commands opening a store that does not exist yet both turn the new database into WAL
+  // mode; that needs an exclusive lock, and SQLite answers SQLITE_BUSY at once rather than
+  // waiting on the busy handler (it could deadlock). Retry for as long as the busy timeout.
+  for (int tries = 0;; ++tries) {
+    int rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) break;
+    if ((rc & 0xff) != SQLITE_BUSY || tries >= 3000) db_fail(db_, "PRAGMA journal_mode=WAL");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
   // Every vessel command and every monitor opens the store for a moment. By default the last
   // connection to close checkpoints the WAL into the database and deletes it, and the next
   // writer creates it again: four fsyncs (database, WAL header, WAL, directory) per command on a
