@@ -13,7 +13,8 @@
 #include <sstream>
 #include <thread>
 
-#include "harness.h"
+#include "harness_console.h"
+#include "harness_criu.h"
 #include "util/fd.h"
 
 namespace itest {
@@ -21,93 +22,10 @@ namespace {
 
 using vessel::UniqueFd;
 
-// A --console-socket listener: take() accepts one connection and receives the fd sent on it.
-class ConsoleSocket {
- public:
-  explicit ConsoleSocket(const std::string& path) {
-    fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    if (path.size() >= sizeof a.sun_path) {
-      ADD_FAILURE() << "socket path too long: " << path;
-      return;
-    }
-    std::strcpy(a.sun_path, path.c_str());
-    if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::listen(fd_.get(), 4) != 0)
-      ADD_FAILURE() << "listen on " << path << ": " << strerror(errno);
-  }
-  UniqueFd take(Millis timeout) {
-    pollfd p{fd_.get(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return {};
-    UniqueFd conn(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!conn) return {};
-    pollfd q{conn.get(), POLLIN, 0};
-    if (::poll(&q, 1, static_cast<int>(timeout.count())) != 1) return {};
-    char data[4096];
-    iovec iov{data, sizeof data};
-    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = ctl;
-    msg.msg_controllen = sizeof ctl;
-    if (::recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC) < 0) return {};
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-        return UniqueFd(fd);
-      }
-    }
-    return {};
-  }
-
- private:
-  UniqueFd fd_;
-};
-
-// What the pty master reads until `marker` shows up, EOF/EIO, or the timeout.
-std::string read_until(int fd, const std::string& marker, Millis timeout) {
-  std::string out;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!contains(out, marker)) {
-    auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-    char buf[4096];
-    ssize_t r = ::read(fd, buf, sizeof buf);
-    if (r <= 0) break;
-    out.append(buf, static_cast<size_t>(r));
-  }
-  return out;
-}
-
 void type_line(int master, const std::string& line) {
   std::string l = line + "\n";
   ASSERT_EQ(::write(master, l.data(), l.size()), static_cast<ssize_t>(l.size()));
 }
-
-// "" when CRIU works here, else why not (the last Error line of `criu check`).
-const std::string& criu_unusable() {
-  static const std::string why = [] {
-    Result which = run_cmd({"/bin/sh", "-c", "command -v criu || ls /usr/sbin/criu"});
-    if (!which.ok()) return std::string("criu is not installed");
-    Result r = run_cmd({"/bin/sh", "-c", "criu check 2>&1"}, 60s);
-    if (r.ok()) return std::string();
-    std::string last;
-    for (const auto& line : split_lines(r.out))
-      if (contains(line, "Error")) last = line;
-    return "criu check fails here: " + (last.empty() ? trim(r.out) : last);
-  }();
-  return why;
-}
-
-#define SKIP_WITHOUT_CRIU()                                        \
-  do {                                                             \
-    if (!criu_unusable().empty()) GTEST_SKIP() << criu_unusable(); \
-  } while (0)
 
 // Lines 1, 2, 3... with no gap or restart: what a counter that kept its memory wrote.
 ::testing::AssertionResult consecutive_from_one(const std::string& text) {
@@ -237,15 +155,15 @@ TEST_F(CheckpointTest, TerminalRestoresWithNewMasterOnConsoleSocket) {
   cfg["process"]["terminal"] = true;
   std::string bundle = write_bundle(cfg);
   std::string id = new_id("tty");
-  ConsoleSocket sock1(dir() + "/c1.sock");
+  ConsoleListener sock1(dir() + "/c1.sock");
   UniqueFd master1;
-  std::thread t1([&] { master1 = sock1.take(60s); });
+  std::thread t1([&] { master1 = sock1.accept_master(60s); });
   Result c = rt({"run", "-d", "--console-socket", dir() + "/c1.sock", "--bundle", bundle, id});
   t1.join();
   ASSERT_TRUE(c.ok()) << c.describe();
   ASSERT_TRUE(master1.valid()) << "no pty master on the console socket";
   ASSERT_NO_FATAL_FAILURE(type_line(master1.get(), "one"));
-  std::string out1 = read_until(master1.get(), "got:one:/dev/pts/", 60s);
+  std::string out1 = read_pty_until(master1.get(), "got:one:/dev/pts/", 60s);
   ASSERT_TRUE(contains(out1, "got:one:/dev/pts/")) << out1;
   ASSERT_TRUE(grows_past("count", 2));
 
@@ -262,9 +180,9 @@ TEST_F(CheckpointTest, TerminalRestoresWithNewMasterOnConsoleSocket) {
   EXPECT_TRUE(contains(no_sock.err, "--console-socket")) << no_sock.describe();
   EXPECT_EQ(status(id), "");
 
-  ConsoleSocket sock2(dir() + "/c2.sock");
+  ConsoleListener sock2(dir() + "/c2.sock");
   UniqueFd master2;
-  std::thread t2([&] { master2 = sock2.take(120s); });
+  std::thread t2([&] { master2 = sock2.accept_master(120s); });
   Result r = rt({"restore", "-d", "--console-socket", dir() + "/c2.sock", "--image-path", image,
                  "--bundle", bundle, id},
                 {120s});
@@ -275,7 +193,7 @@ TEST_F(CheckpointTest, TerminalRestoresWithNewMasterOnConsoleSocket) {
   EXPECT_EQ(::ioctl(master2.get(), TIOCGPTN, &ptn), 0) << "the fd received is not a pty master";
   EXPECT_EQ(status(id), "running");
   ASSERT_NO_FATAL_FAILURE(type_line(master2.get(), "two"));
-  std::string out2 = read_until(master2.get(), "got:two:/dev/pts/", 60s);
+  std::string out2 = read_pty_until(master2.get(), "got:two:/dev/pts/", 60s);
   EXPECT_TRUE(contains(out2, "got:two:/dev/pts/")) << out2;
   ASSERT_TRUE(grows_past("count", at_dump + 2));
   EXPECT_TRUE(consecutive_from_one(log_of("count")));

@@ -12,80 +12,13 @@
 #include <cstring>
 #include <thread>
 
-#include "harness.h"
+#include "harness_console.h"
 #include "util/fd.h"
 
 namespace itest {
 namespace {
 
 using vessel::UniqueFd;
-
-// Listens on a unix socket; accept_master() takes one connection and receives one fd.
-class ConsoleListener {
- public:
-  explicit ConsoleListener(const std::string& path) : path_(path) {
-    fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    if (path.size() >= sizeof a.sun_path) {
-      ADD_FAILURE() << "socket path too long: " << path;
-      return;
-    }
-    std::strcpy(a.sun_path, path.c_str());
-    if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::listen(fd_.get(), 4) != 0)
-      ADD_FAILURE() << "listen on " << path << ": " << strerror(errno);
-  }
-
-  // Returns the received fd, or an invalid one after `timeout`.
-  UniqueFd accept_master(Millis timeout) {
-    pollfd p{fd_.get(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return {};
-    UniqueFd conn(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!conn) return {};
-    pollfd q{conn.get(), POLLIN, 0};
-    if (::poll(&q, 1, static_cast<int>(timeout.count())) != 1) return {};
-    char data[4096];
-    iovec iov{data, sizeof data};
-    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = ctl;
-    msg.msg_controllen = sizeof ctl;
-    if (::recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC) < 0) return {};
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-        return UniqueFd(fd);
-      }
-    }
-    return {};
-  }
-
- private:
-  std::string path_;
-  UniqueFd fd_;
-};
-
-// Reads from the pty master until `marker` shows up, EOF/EIO, or the timeout.
-std::string read_until(int fd, const std::string& marker, Millis timeout) {
-  std::string out;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!contains(out, marker)) {
-    auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    int n = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (n <= 0) break;
-    char buf[4096];
-    ssize_t r = ::read(fd, buf, sizeof buf);
-    if (r <= 0) break;
-    out.append(buf, static_cast<size_t>(r));
-  }
-  return out;
-}
 
 class ConsoleTest : public ContainerTest {};
 
@@ -112,7 +45,7 @@ TEST_F(ConsoleTest, ConsoleSocketReceivesPtyMaster) {
 
   Result s = rt({"start", id});
   ASSERT_TRUE(s.ok()) << s.describe();
-  std::string out = read_until(master.get(), "@@END@@", kTimeout);
+  std::string out = read_pty_until(master.get(), "@@END@@", kTimeout);
   SCOPED_TRACE("terminal output: " + out);
   auto lines = split_lines(out);
   auto has = [&](const std::string& l) {

@@ -7,29 +7,10 @@
 
 #include <thread>
 
-#include "harness.h"
+#include "harness_criu.h"
 
 namespace itest {
 namespace {
-
-const std::string& criu_unusable() {
-  static const std::string why = [] {
-    Result which = run_cmd({"/bin/sh", "-c", "command -v criu || ls /usr/sbin/criu"});
-    if (!which.ok()) return std::string("criu is not installed");
-    Result r = run_cmd({"/bin/sh", "-c", "criu check 2>&1"}, 60s);
-    if (r.ok()) return std::string();
-    std::string last;
-    for (const auto& line : split_lines(r.out))
-      if (contains(line, "Error")) last = line;
-    return "criu check fails here: " + (last.empty() ? trim(r.out) : last);
-  }();
-  return why;
-}
-
-#define SKIP_WITHOUT_CRIU()                                        \
-  do {                                                             \
-    if (!criu_unusable().empty()) GTEST_SKIP() << criu_unusable(); \
-  } while (0)
 
 // Prints 1, 2, 3… (a shell variable: memory) to its log every 0.1 s, after writing /marker in
 // its root filesystem.
