@@ -18,25 +18,10 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${BUILD:-build}
 case $build in /*) ;; *) build=$repo/$build ;; esac
-bins="vessel-runtime vessel-integration-tests vessel vessel-monitor-ctl"
 
 if [ "${V2VM:-}" != 1 ]; then
-  for bin in vessel vessel-monitor vessel-monitor-ctl; do
-    [ -x "$build/bin/$bin" ] || { echo "crun-in-v2vm: no $build/bin/$bin (build first)" >&2; exit 2; }
-  done
-  # The shared libraries the guest's minbase may lack (architecture.md, "Pure cgroup v2").
-  libs=$build/v2vm-crun-libs
   . "$repo/tests/lib/v2vm-libs.sh"
-  # shellcheck disable=SC2046
-  v2vm_copy_libs "$libs" $(for bin in $bins; do echo "$build/bin/$bin"; done)
-  v2vm=${V2VM_TOOL:-$repo/../shared/tools/v2vm}
-  [ -x "$v2vm" ] || v2vm=/work/shared/tools/v2vm
-  cd "$repo"
-  # A cache of its own: the extra packages are part of the cache key.
-  exec env V2VM_EXTRA_PACKAGES=crun V2VM_CACHE="${V2VM_CACHE:-/var/cache/v2vm-crun}" \
-    "$v2vm" --mem 2G --timeout "${V2VM_TIMEOUT:-1200}" \
-    --share "$repo" --cwd "$repo" --env BUILD="$build" --env LIBS="$libs" \
-    -- bash "$repo/tests/runtimes/crun-in-v2vm.sh" "$@"
+  v2vm_run_self crun crun 1200 "$repo/tests/runtimes/crun-in-v2vm.sh" "vessel vessel-monitor vessel-monitor-ctl" -- "$@"
 fi
 
 # In the guest, as root. ---------------------------------------------------------------------

@@ -17,22 +17,8 @@ build=${BUILD:-build}
 case $build in /*) ;; *) build=$repo/$build ;; esac
 
 if [ "${V2VM:-}" != 1 ]; then
-  # On the host: check the build, collect the shared libraries the guest's minbase may lack
-  # (architecture.md, "Pure cgroup v2"), and re-run this script in the VM.
-  for bin in vessel-runtime vessel-integration-tests; do
-    [ -x "$build/bin/$bin" ] || { echo "run-in-v2vm: no $build/bin/$bin (build first)" >&2; exit 2; }
-  done
-  libs=$build/v2vm-libs
   . "$repo/tests/lib/v2vm-libs.sh"
-  v2vm_copy_libs "$libs" "$build/bin/vessel-runtime" "$build/bin/vessel-integration-tests"
-  v2vm=${V2VM_TOOL:-$repo/../shared/tools/v2vm}
-  cd "$repo"
-  # A cache of its own: the extra packages are part of the cache key, and sharing the default
-  # cache with runs that use none would rebuild the image (minutes) back and forth.
-  exec env V2VM_EXTRA_PACKAGES=systemd,dbus V2VM_CACHE="${V2VM_CACHE:-/var/cache/v2vm-systemd}" "$v2vm" --timeout "${V2VM_TIMEOUT:-1200}" \
-    --share "$repo" --cwd "$repo" --env BUILD="$build" --env LIBS="$libs" \
-    --env KEEP_SYSTEMD_LOG="${KEEP_SYSTEMD_LOG:-}" \
-    -- bash "$repo/tests/systemd/run-in-v2vm.sh" "$@"
+  v2vm_run_self systemd systemd,dbus 1200 "$repo/tests/systemd/run-in-v2vm.sh" "vessel-runtime vessel-integration-tests" --env KEEP_SYSTEMD_LOG="${KEEP_SYSTEMD_LOG:-}" -- "$@"
 fi
 
 # In the guest, as root. ---------------------------------------------------------------------
