@@ -72,39 +72,7 @@ EOF
 chmod +x "$T/bin/vessel-runtime-real"
 VR=$T/bin/vessel-runtime-real
 
-PASSED=0 FAILED=0 OUT= ERR= RC=0 LOG_HINT=
-FAILURES=()
-run_cmd() {
-  OUT=$("$@" 2>"$T/.stderr") && RC=0 || RC=$?
-  ERR=$(cat "$T/.stderr")
-}
-pass() { PASSED=$((PASSED + 1)); echo "PASS  $1"; }
-fail() {
-  FAILED=$((FAILED + 1)); FAILURES+=("$1")
-  echo "FAIL  $1: $2"
-  echo "      stdout: $(head -c 1500 <<<"$OUT")"
-  echo "      stderr: $(head -c 3000 <<<"$ERR")"
-  echo "      status: $RC"
-  if [[ -n $LOG_HINT && -s $LOG_HINT ]]; then
-    echo "      last runtime calls ($LOG_HINT):"
-    tail -n 6 "$LOG_HINT" | cut -c1-400 | sed 's/^/        /'
-  fi
-}
-check() {  # NAME EXPECTED CMD...: stdout (trimmed) is EXPECTED, status 0
-  local name=$1 want=$2; shift 2
-  run_cmd "$@"
-  if [[ $RC == 0 && $(sed -e 's/[[:space:]]*$//' <<<"$OUT") == "$want" ]]; then pass "$name"; else fail "$name" "expected '$want'"; fi
-}
-check_ok() { local name=$1; shift; run_cmd "$@"; if [[ $RC == 0 ]]; then pass "$name"; else fail "$name" "expected success"; fi; }
-check_match() {
-  local name=$1 re=$2; shift 2
-  run_cmd "$@"
-  if [[ "$OUT"$'\n'"$ERR" =~ $re ]]; then pass "$name"; else fail "$name" "expected output matching /$re/"; fi
-}
-wait_for() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do ((SECONDS < deadline)) || return 1; sleep 0.2; done
-}
+. "$repo/tests/lib/e2e-checks.sh"
 # consecutive FILE: lines 1, 2, 3, ... with no gap or restart (a counter that kept its memory).
 consecutive() { awk '$0 != NR {print "line " NR " is " $0; bad=1; exit} END {exit bad}' "$1"; }
 lines() { wc -l <"$1"; }
@@ -138,15 +106,7 @@ trap cleanup EXIT
 
 # The image: the guest's static busybox, one symlink per applet.
 ROOTFS=$T/rootfs
-mkdir -p "$ROOTFS"/{bin,etc,tmp,proc,sys,dev,root,var,run}
-cp /bin/busybox "$ROOTFS/bin/busybox"
-for applet in $(/bin/busybox --list); do
-  [[ $applet == busybox || -e $ROOTFS/bin/$applet ]] || ln -s busybox "$ROOTFS/bin/$applet"
-done
-printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' >"$ROOTFS/etc/passwd"
-printf '%s\n' 'root:x:0:' >"$ROOTFS/etc/group"
-chmod 1777 "$ROOTFS/tmp"
-tar -C "$ROOTFS" -cf "$T/rootfs.tar" .
+busybox_image "$ROOTFS" /bin/busybox "$T/rootfs.tar"
 IMG=localhost/vessel-ckpt:latest
 # A counter in a shell variable (memory), appended to /tick/log every 0.1 s.
 COUNTER='i=0; while :; do i=$((i+1)); echo $i >> /tick/log; sleep 0.1; done'
@@ -154,34 +114,9 @@ COUNTER='i=0; while :; do i=$((i+1)); echo $i >> /tick/log; sleep 0.1; done'
 # =============================================================================================
 podman_suite() {
   local P=$T/podman
-  mkdir -p "$P"/{root,runroot,tmp,vroot,bin,tick,tick2,tick3,export}
+  mkdir -p "$P"/{tick,tick2,tick3,export}
   chmod 777 "$P"/tick*
-  cat >"$P/bin/vessel-runtime" <<EOF
-#!/bin/sh
-echo "\$(date +%T.%N) \$*" >>"$P/runtime-calls.log"
-exec "$VR" --root "$P/vroot" "\$@"
-EOF
-  chmod +x "$P/bin/vessel-runtime"
-  LOG_HINT=$P/runtime-calls.log
-  cat >"$P/containers.conf" <<EOF
-[containers]
-netns = "none"
-log_driver = "k8s-file"
-
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$P/events.log"
-EOF
-  cat >"$P/storage.conf" <<EOF
-[storage]
-driver = "vfs"
-graphroot = "$P/root"
-runroot = "$P/runroot"
-EOF
-  export CONTAINERS_CONF=$P/containers.conf CONTAINERS_STORAGE_CONF=$P/storage.conf
-  PODMAN=(podman --root "$P/root" --runroot "$P/runroot" --tmpdir "$P/tmp" --storage-driver vfs
-    --cgroup-manager cgroupfs --events-backend file --runtime "$P/bin/vessel-runtime")
+  podman_private "$P" "$VR"
   pm() { timeout 300 "${PODMAN[@]}" "$@"; }
 
   check_match "podman: import the busybox image" '^sha256:' pm import --change 'CMD ["/bin/sh"]' "$T/rootfs.tar" "$IMG"

@@ -15,6 +15,7 @@
 # (keep the temporary directory for a post-mortem), VESSEL_E2E_ONLY=podman|containerd.
 set -euo pipefail
 
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VR_ARG=${1:-build/bin/vessel-runtime}
 REQUIRE=${VESSEL_E2E_REQUIRE:-0}
 ONLY=${VESSEL_E2E_ONLY:-}
@@ -50,73 +51,8 @@ TAG=$(basename "$T" | tr -c 'a-zA-Z0-9\n' '-')  # unique: names our cgroup paren
 CGPARENT=/$TAG                                   # podman's --cgroup-parent (cgroupfs driver)
 CONTAINERD_PID=
 
-# ---------------------------------------------------------------------------------------------
-# Checks: each prints PASS or FAIL; a failure shows what came back and the runtime's recent log.
-PASSED=0
-FAILED=0
-FAILURES=()
-OUT= ERR= RC=0
-LOG_HINT=  # a file whose tail is shown on failure
-
-run_cmd() {
-  CHECK_T0=$(date +%s%N)
-  OUT=$("$@" 2>"$T/.stderr") && RC=0 || RC=$?
-  OUT=${OUT//$'\r'/}
-  ERR=$(cat "$T/.stderr")
-}
-
-pass() {
-  PASSED=$((PASSED + 1))
-  printf 'PASS  %s (%s ms)\n' "$1" "$(( ($(date +%s%N) - ${CHECK_T0:-$(date +%s%N)}) / 1000000 ))"
-  CHECK_T0=
-}
-
-fail() {
-  FAILED=$((FAILED + 1))
-  FAILURES+=("$1")
-  printf 'FAIL  %s: %s\n' "$1" "$2"
-  printf '      stdout: %s\n' "$(head -c 600 <<<"$OUT" | sed '2,$s/^/              /')"
-  printf '      stderr: %s\n' "$(head -c 900 <<<"$ERR" | sed '2,$s/^/              /')"
-  printf '      status: %s\n' "$RC"
-  if [[ -n $LOG_HINT && -s $LOG_HINT ]]; then
-    echo "      last runtime calls ($LOG_HINT):"
-    tail -n 4 "$LOG_HINT" | cut -c1-300 | sed 's/^/        /'
-  fi
-}
-
-# check NAME EXPECTED CMD...: CMD succeeds and its stdout (trimmed) is EXPECTED.
-check() {
-  local name=$1 want=$2
-  shift 2
-  run_cmd "$@"
-  local got
-  got=$(sed -e 's/[[:space:]]*$//' <<<"$OUT")
-  if [[ $RC == 0 && $got == "$want" ]]; then pass "$name"; else fail "$name" "expected '$want', status 0"; fi
-}
-
-# check_rc NAME STATUS CMD...: CMD exits with STATUS.
-check_rc() {
-  local name=$1 want=$2
-  shift 2
-  run_cmd "$@"
-  if [[ $RC == "$want" ]]; then pass "$name"; else fail "$name" "expected status $want"; fi
-}
-
-# check_match NAME REGEX CMD...: CMD's stdout+stderr matches REGEX (any exit status).
-check_match() {
-  local name=$1 re=$2
-  shift 2
-  run_cmd "$@"
-  if [[ "$OUT"$'\n'"$ERR" =~ $re ]]; then pass "$name"; else fail "$name" "expected output matching /$re/"; fi
-}
-
-# check_ok NAME CMD...: CMD succeeds (used with the host-side assertions below).
-check_ok() {
-  local name=$1
-  shift
-  run_cmd "$@"
-  if [[ $RC == 0 ]]; then pass "$name"; else fail "$name" "expected success"; fi
-}
+# Checks: each prints PASS or FAIL (tests/lib/e2e-checks.sh).
+. "$REPO/tests/lib/e2e-checks.sh"
 
 # Host-side assertions (they print what they found on failure).
 file_is() { [[ -f $1 && $(cat "$1") == "$2" ]] || { echo "$1: '$(cat "$1" 2>&1)'"; return 1; }; }
@@ -137,15 +73,6 @@ no_process_left() {  # no process whose command line mentions $1 (conmon, shim, 
   re="[${1:0:1}]$(sed 's/[].[\\*^$()+?{|]/\\&/g' <<<"${1:1}")"
   found=$(grep -laE -- "$re" /proc/[0-9]*/cmdline 2>/dev/null || true)
   [[ -z $found ]] || { echo "processes: $found"; return 1; }
-}
-# wait_for TIMEOUT_S CMD...: polls CMD every 0.1 s until it succeeds.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
 }
 # counter_frozen FILE: the counter in FILE does not move for 0.6 s; counter_moves: it does.
 counter_frozen() {
@@ -208,17 +135,7 @@ echo "engines e2e: $(podman --version), $(containerd --version | cut -d' ' -f1,3
 # ---------------------------------------------------------------------------------------------
 # The image: busybox-static, one symlink per applet, a user e2e (1000:1000). No network.
 ROOTFS=$T/rootfs
-mkdir -p "$ROOTFS"/{bin,etc,tmp,proc,sys,dev,root,home/e2e,var,run}
-cp "$BUSYBOX" "$ROOTFS/bin/busybox"
-for applet in $("$BUSYBOX" --list); do
-  [[ $applet == busybox || -e $ROOTFS/bin/$applet ]] || ln -s busybox "$ROOTFS/bin/$applet"
-done
-printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'e2e:x:1000:1000:e2e:/home/e2e:/bin/sh' \
-  'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$ROOTFS/etc/passwd"
-printf '%s\n' 'root:x:0:' 'e2e:x:1000:' 'nogroup:x:65534:' >"$ROOTFS/etc/group"
-chmod 1777 "$ROOTFS/tmp"
-chown 1000:1000 "$ROOTFS/home/e2e"
-tar -C "$ROOTFS" -cf "$T/rootfs.tar" .
+busybox_image "$ROOTFS" "$BUSYBOX" "$T/rootfs.tar" e2e:1000
 IMG=localhost/vessel-e2e:latest
 
 # The loop a detached container runs: a counter in /tick/n (bind-mounted from the host) that
@@ -234,39 +151,10 @@ FORKER='for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 2 & done; echo forked'
 # =============================================================================================
 P=$T/podman
 podman_setup() {
-  mkdir -p "$P"/{root,runroot,tmp,vroot,bin,vol,tick}
-  # podman passes --root to the runtime only when rootless, and the cleanup process it starts
-  # after a container exits does not get --runtime-flag: a two-line wrapper pins the runtime's
-  # state to our directory and records each call for the failure reports.
-  cat >"$P/bin/vessel-runtime" <<EOF
-#!/bin/sh
-echo "\$(date +%T.%N) \$*" >>"$P/runtime-calls.log"
-exec "$VR" --root "$P/vroot" "\$@"
-EOF
-  chmod +x "$P/bin/vessel-runtime"
-  LOG_HINT=$P/runtime-calls.log
+  mkdir -p "$P"/{vol,tick}
   # This host has no CAP_SYS_RESOURCE and a hard RLIMIT_NOFILE of 20000: podman's default
   # rlimits (1048576) cannot be set there, so pin them.
-  cat >"$P/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-netns = "none"
-log_driver = "k8s-file"
-
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$P/events.log"
-EOF
-  cat >"$P/storage.conf" <<EOF
-[storage]
-driver = "vfs"
-graphroot = "$P/root"
-runroot = "$P/runroot"
-EOF
-  export CONTAINERS_CONF=$P/containers.conf CONTAINERS_STORAGE_CONF=$P/storage.conf
-  PODMAN=(podman --root "$P/root" --runroot "$P/runroot" --tmpdir "$P/tmp" --storage-driver vfs
-    --cgroup-manager cgroupfs --events-backend file --runtime "$P/bin/vessel-runtime")
+  podman_private "$P" "$VR" 'default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]'
   pm() { timeout 60 "${PODMAN[@]}" "$@"; }
   prun() { pm run --network none --cgroup-parent "$CGPARENT" "$@"; }
 
