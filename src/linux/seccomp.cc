@@ -20,6 +20,7 @@
 #include "linux/terminal.h"
 #include "oci/spec.h"
 #include "util/error.h"
+#include "util/fd_passing.h"
 #include "util/log.h"
 
 namespace vessel::linux {
@@ -373,19 +374,7 @@ void add_rule(void* ctx, const SeccompRule& r, const std::string& name, int nr) 
 
 // Sends the whole payload, the fd with the first part, ignoring SIGPIPE (the agent may go).
 void send_state(int sock, int fd, const std::string& payload, const std::string& where) {
-  struct iovec iov = {const_cast<char*>(payload.data()), payload.size()};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  struct cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-  ssize_t n = retry_eintr([&] { return ::sendmsg(sock, &msg, MSG_NOSIGNAL); });
+  ssize_t n = send_with_fd(sock, fd, payload.data(), payload.size());
   if (n < 0) fail_errno("seccomp: send the listener fd to {}", where);
   size_t sent = static_cast<size_t>(n);
   while (sent < payload.size()) {

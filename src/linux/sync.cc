@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "util/error.h"
+#include "util/fd_passing.h"
 
 namespace vessel::linux {
 namespace {
@@ -38,20 +39,7 @@ void SyncChannel::send(SyncMsg type, int64_t value, const std::string& text) con
 
 void SyncChannel::send_with_fd(SyncMsg type, int fd) const {
   Header h{type, 0, 0};
-  struct iovec iov = {&h, sizeof h};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  if (retry_eintr([&] { return ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL); }) < 0)
-    fail_errno("send an fd on the setup channel");
+  if (send_with_fd(fd_.get(), fd, &h, sizeof h) < 0) fail_errno("send an fd on the setup channel");
 }
 
 SyncMessage SyncChannel::recv(const char* what) const {

@@ -18,6 +18,7 @@
 
 #include "util/detach_keys.h"
 #include "util/error.h"
+#include "util/fd_passing.h"
 #include "util/file.h"
 
 namespace vessel::linux {
@@ -208,19 +209,7 @@ void send_fd(int sock, int fd, const std::string& name) {
     fail("send_fd: name is {} bytes, at most {} fit", name.size(), kMaxNameLen - 1);
   // A stream socket sends no message, and so no fd, with an empty payload.
   const std::string payload = name.empty() ? std::string(1, '\0') : name;
-  struct iovec iov = {const_cast<char*>(payload.data()), payload.size()};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  struct cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-  ssize_t n = retry_eintr([&] { return ::sendmsg(sock, &msg, MSG_NOSIGNAL); });
+  ssize_t n = send_with_fd(sock, fd, payload.data(), payload.size());
   if (n < 0) fail_errno("sendmsg (SCM_RIGHTS, {})", name);
   // The fd travelled with the first byte; the rest of the name, if cut short, follows plainly.
   size_t sent = static_cast<size_t>(n);
