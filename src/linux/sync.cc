@@ -39,7 +39,8 @@ void SyncChannel::send(SyncMsg type, int64_t value, const std::string& text) con
 
 void SyncChannel::send_with_fd(SyncMsg type, int fd) const {
   Header h{type, 0, 0};
-  if (vessel::send_with_fd(fd_.get(), fd, &h, sizeof h) < 0) fail_errno("send an fd on the setup channel");
+  if (vessel::send_with_fd(fd_.get(), fd, &h, sizeof h) < 0)
+    fail_errno("send an fd on the setup channel");
 }
 
 SyncMessage SyncChannel::recv(const char* what) const {
