@@ -35,10 +35,13 @@ TEST(TemplateTest, DebianFromTheArchiveIsAnImageThatRuns) {
   EXPECT_GT(size, 20u << 20) << images.out;
   EXPECT_LT(size, 150u << 20) << images.out;
 
+  // The first run unpacks the image's one large layer (~100 MB): more than kTimeout on a
+  // loaded machine.
   Result run =
       v({"run", "--rm", "--network", "none", "bookworm:test", "sh", "-c",
          "cat /etc/debian_version; dpkg-query -W -f='${Status}\\n' coreutils; "
-         "apt-get --version | head -1; find /var/cache/apt/archives -name '*.deb' | wc -l"});
+         "apt-get --version | head -1; find /var/cache/apt/archives -name '*.deb' | wc -l"},
+        180s);
   ASSERT_TRUE(run.ok()) << run.describe();
   auto lines = split_lines(trim(run.out));
   ASSERT_EQ(lines.size(), 4u) << run.out;
