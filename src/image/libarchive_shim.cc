@@ -13,29 +13,23 @@
 #include <cstdarg>
 #include <cstdio>
 
+#include "util/dynamic_library.h"
 #include "util/error.h"
 
 namespace {
 
+constexpr const char* kSoname = "libarchive.so.13";
+
 void* library() {
   // Thread-safe once; a failure throws, and the next call tries again.
-  static void* lib = [] {
-    void* l = ::dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
-    if (!l)
-      vessel::fail(
-          "loading libarchive (libarchive.so.13, needed to read and write tar archives): {}",
-          ::dlerror());
-    return l;
-  }();
+  static void* lib = vessel::open_library("libarchive", kSoname, "to read and write tar archives");
   return lib;
 }
 
 // The function `name` of libarchive (each stand-in looks its function up once).
 template <typename F>
 F fn(const char* name) {
-  void* p = ::dlsym(library(), name);
-  if (!p) vessel::fail("libarchive.so.13 has no {}", name);
-  return reinterpret_cast<F>(p);
+  return reinterpret_cast<F>(vessel::library_symbol(library(), kSoname, name));
 }
 
 }  // namespace

@@ -7,27 +7,22 @@
 #include <dlfcn.h>
 #include <openssl/evp.h>
 
+#include "util/dynamic_library.h"
 #include "util/error.h"
 
 namespace {
 
+constexpr const char* kSoname = "libcrypto.so.3";
+
 void* library() {
   // Thread-safe once; a failure throws, and the next call tries again.
-  static void* lib = [] {
-    void* l = ::dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
-    if (!l)
-      vessel::fail("loading OpenSSL's libcrypto (libcrypto.so.3, needed for SHA-256): {}",
-                   ::dlerror());
-    return l;
-  }();
+  static void* lib = vessel::open_library("OpenSSL's libcrypto", kSoname, "for SHA-256");
   return lib;
 }
 
 template <typename F>
 F fn(const char* name) {
-  void* p = ::dlsym(library(), name);
-  if (!p) vessel::fail("libcrypto.so.3 has no {}", name);
-  return reinterpret_cast<F>(p);
+  return reinterpret_cast<F>(vessel::library_symbol(library(), kSoname, name));
 }
 
 }  // namespace

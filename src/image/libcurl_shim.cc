@@ -11,6 +11,7 @@
 #include <cstdarg>
 #include <type_traits>
 
+#include "util/dynamic_library.h"
 #include "util/error.h"
 
 namespace {
@@ -33,12 +34,10 @@ struct Curl {
 
 Curl load() {
   Curl c;
-  c.lib = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-  if (!c.lib)
-    vessel::fail("loading libcurl (libcurl.so.4, needed to talk to registries): {}", ::dlerror());
+  c.lib = vessel::open_library("libcurl", "libcurl.so.4", "to talk to registries");
   auto sym = [&](auto& fn, const char* name) {
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(c.lib, name));
-    if (!fn) vessel::fail("libcurl.so.4 has no {}", name);
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
+        vessel::library_symbol(c.lib, "libcurl.so.4", name));
   };
   sym(c.global_init, "curl_global_init");
   sym(c.easy_init, "curl_easy_init");

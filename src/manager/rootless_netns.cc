@@ -248,14 +248,7 @@ void in_rootless_netns(Store& store, const std::function<void(Store&)>& fn) {
     ::_exit(err.empty() ? 0 : 1);
   }
   wr.reset();
-  std::string msg;
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(rd.get(), buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    msg.append(buf, static_cast<size_t>(n));
-  }
+  std::string msg = read_fd(rd.get());  // the child's error, if any
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }

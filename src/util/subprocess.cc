@@ -13,6 +13,7 @@
 
 #include "util/error.h"
 #include "util/fd.h"
+#include "util/file.h"
 
 extern char** environ;
 
@@ -194,14 +195,7 @@ std::string spawn_daemon(const std::vector<std::string>& args, const std::string
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
-  std::string msg;
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(rd.get(), buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    msg.append(buf, static_cast<size_t>(n));
-  }
+  std::string msg = read_fd(rd.get());  // the child's error, if any
   while (!msg.empty() && msg.back() == '\n') msg.pop_back();
   return msg;
 }
