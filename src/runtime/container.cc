@@ -50,9 +50,10 @@ std::string now_rfc3339() {
   clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm;
   gmtime_r(&ts.tv_sec, &tm);
+  // Not strftime: it calls tzset(), which reads /etc/localtime on every create for a UTC time.
   char buf[64];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
+  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
   return buf;
 }
 
@@ -62,9 +63,15 @@ std::string absolute(const std::string& path) {
   return buf;
 }
 
-std::string user_name() {
-  struct passwd* pw = ::getpwuid(::geteuid());
-  return pw ? pw->pw_name : std::to_string(::geteuid());
+// The name of the user who owns a container's state directory, as `list` prints it. Looked up
+// when listed, not at create: NSS (nsswitch.conf, /etc/passwd, the nscd socket) costs a dozen
+// syscalls and its code's pages on every start. Records written before kept the name in "owner".
+std::string owner_of(const ContainerRecord& rec, const std::string& dir) {
+  if (!rec.owner.empty()) return rec.owner;
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return "";
+  struct passwd* pw = ::getpwuid(st.st_uid);
+  return pw ? pw->pw_name : std::to_string(st.st_uid);
 }
 
 oci::State make_state(const ContainerRecord& rec, const std::string& status) {
@@ -314,7 +321,6 @@ CreatedContainer Runtime::create_container(const CreateOptions& o, bool foregrou
   rec.bundle = bundle;
   rec.rootfs = rootfs;
   rec.created = now_rfc3339();
-  rec.owner = user_name();
   rec.config = spec.raw;
   // The cgroup as it will be, recorded before any of it exists: a runtime killed from here on
   // leaves a record from which `delete --force` finds everything it made.
@@ -619,7 +625,8 @@ ListEntry Runtime::describe(const std::string& id) const {
     validate_container_id(id);
     fail("container \"{}\" does not exist", id);
   }
-  return {make_state(*rec, container_status(*rec)), rec->created, rec->owner, rec->rootfs};
+  return {make_state(*rec, container_status(*rec)), rec->created,
+          owner_of(*rec, store_.root() + "/" + id), rec->rootfs};
 }
 
 void Runtime::kill(const std::string& id, int signal, bool all) {
@@ -729,8 +736,8 @@ std::vector<ListEntry> Runtime::list() const {
   for (const auto& id : store_.list()) {
     auto rec = store_.peek(id);
     if (!rec) continue;
-    out.push_back(
-        {make_state(*rec, container_status(*rec)), rec->created, rec->owner, rec->rootfs});
+    out.push_back({make_state(*rec, container_status(*rec)), rec->created,
+                   owner_of(*rec, store_.root() + "/" + id), rec->rootfs});
   }
   return out;
 }

@@ -160,12 +160,6 @@ oci::Process exec_process(const ExecOptions& o, const oci::Spec& spec) {
   return p;
 }
 
-bool same_file(const std::string& a, const std::string& b) {
-  struct stat sa, sb;
-  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
-         sa.st_ino == sb.st_ino;
-}
-
 struct NsJoin {
   NamespaceType type;
   UniqueFd fd;
@@ -182,9 +176,13 @@ std::vector<NsJoin> open_container_namespaces(pid_t pid) {
     std::string name = oci::namespace_proc_name(t);
     std::string path = fmt::format("/proc/{}/ns/{}", pid, name);
     std::string own = "/proc/self/ns/" + name;
-    struct stat st;
-    if (::stat(own.c_str(), &st) < 0 && errno == ENOENT) continue;  // kernel without it
-    if (same_file(path, own)) continue;
+    // One stat of each side: ours missing means a kernel without this namespace type.
+    struct stat mine, theirs;
+    bool have_mine = ::stat(own.c_str(), &mine) == 0;
+    if (!have_mine && errno == ENOENT) continue;
+    if (have_mine && ::stat(path.c_str(), &theirs) == 0 && mine.st_dev == theirs.st_dev &&
+        mine.st_ino == theirs.st_ino)
+      continue;
     out.push_back({t, linux::open_namespace(path, t), path});
   }
   return out;

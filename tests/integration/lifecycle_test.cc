@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -260,6 +261,9 @@ TEST_F(LifecycleTest, ListTableQuietAndJson) {
   EXPECT_EQ(rows[created_id].at(2), "created") << t.describe();
   EXPECT_EQ(rows[running_id].at(2), "running") << t.describe();
   EXPECT_EQ(rows[running_id].at(3), b2) << t.describe();
+  // OWNER is looked up when listed (from the state directory's uid), not stored at create.
+  EXPECT_EQ(rows[created_id].at(5), "root") << t.describe();
+  EXPECT_EQ(rows[running_id].at(5), "root") << t.describe();
 
   Result q = rt({"list", "-q"});
   ASSERT_TRUE(q.ok()) << q.describe();
@@ -279,6 +283,11 @@ TEST_F(LifecycleTest, ListTableQuietAndJson) {
     for (const auto& e : arr) {
       for (const char* k : {"id", "pid", "status", "bundle", "created"})
         EXPECT_TRUE(e.contains(k)) << "list JSON entry lacks " << k << ": " << e.dump();
+      EXPECT_EQ(e.value("owner", ""), "root") << e.dump();
+      // RFC 3339 in UTC with nanoseconds, as runc writes it.
+      EXPECT_TRUE(std::regex_match(e.value("created", ""),
+                                   std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z)")))
+          << e.dump();
       if (e["id"] == running_id) {
         EXPECT_EQ(e["status"], "running");
         EXPECT_EQ(e["bundle"], b2);

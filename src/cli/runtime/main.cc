@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cgroups/manager.h"
@@ -43,6 +44,61 @@ std::optional<std::string> unknown_command(const CLI::App& app) {
   return std::nullopt;
 }
 
+using AddCommand = void (*)(CLI::App&, vessel::cli::Globals&, vessel::cli::Action&);
+struct CommandDef {
+  const char* name;
+  AddCommand add;
+};
+const CommandDef kCommands[] = {
+    {"create", vessel::cli::add_create},
+    {"start", vessel::cli::add_start},
+    {"run", vessel::cli::add_run},
+    {"state", vessel::cli::add_state},
+    {"kill", vessel::cli::add_kill},
+    {"delete", vessel::cli::add_delete},
+    {"list", vessel::cli::add_list},
+    {"spec", vessel::cli::add_spec},
+    {"features", vessel::cli::add_features},
+    {"exec", vessel::cli::add_exec},
+    {"pause", vessel::cli::add_pause},
+    {"resume", vessel::cli::add_resume},
+    {"ps", vessel::cli::add_ps},
+    {"update", vessel::cli::add_update},
+    {"events", vessel::cli::add_events},
+    {"checkpoint", vessel::cli::add_checkpoint},
+    {"restore", vessel::cli::add_restore},
+    {"__generate-man", vessel::cli::add_docs},
+};
+
+// The command that argv names: the first word that is neither a global option nor its value.
+// Defining only that one subcommand spares every start the construction of the other
+// seventeen (CLI11 builds each option's names, validators and callbacks: about a third of the
+// runtime's user-space CPU before it did any work). nullptr, and so every command defined,
+// when the line asks for general help or the version, names no command, or names an unknown one
+// (so the messages for those stay exactly as they were).
+const CommandDef* named_command(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--") return nullptr;
+    if (a.size() > 1 && a[0] == '-') {
+      std::string_view name = a.substr(a.rfind("--", 0) == 0 ? 2 : 1);
+      if (name.find('=') != std::string_view::npos) continue;
+      if (name == "root" || name == "log" || name == "log-format" || name == "rootless" ||
+          name == "criu")
+        ++i;  // its value is the next word
+      else if (name == "h" || name == "help" || name == "help-all" || name == "v" ||
+               name == "version")
+        return nullptr;
+      continue;  // a flag (--debug, --systemd-cgroup) or an unknown option: CLI11 judges it
+    }
+    if (a == "__generate-man") return nullptr;  // writes the pages of every command
+    for (const CommandDef& c : kCommands)
+      if (a == c.name) return &c;
+    return nullptr;
+  }
+  return nullptr;
+}
+
 int fail_unknown_command(const std::string& word) {
   std::fprintf(stderr,
                "vessel-runtime: unknown command \"%s\" (vessel-runtime --help lists them)\n",
@@ -78,28 +134,14 @@ int main(int argc, char** argv) {
                  "auto|true|false: a rootless container skips a cgroup it may not create, with a "
                  "warning (auto: when not run as root)")
       ->check(CLI::IsMember({"auto", "true", "false"}));
-  app.add_option("--criu", g.criu, "path to the criu binary for checkpoint and restore")
-      ->group("");
+  app.add_option("--criu", g.criu, "path to the criu binary for checkpoint and restore")->group("");
 
   cli::Action action;
-  cli::add_create(app, g, action);
-  cli::add_start(app, g, action);
-  cli::add_run(app, g, action);
-  cli::add_state(app, g, action);
-  cli::add_kill(app, g, action);
-  cli::add_delete(app, g, action);
-  cli::add_list(app, g, action);
-  cli::add_spec(app, g, action);
-  cli::add_features(app, g, action);
-  cli::add_exec(app, g, action);
-  cli::add_pause(app, g, action);
-  cli::add_resume(app, g, action);
-  cli::add_ps(app, g, action);
-  cli::add_update(app, g, action);
-  cli::add_events(app, g, action);
-  cli::add_checkpoint(app, g, action);
-  cli::add_restore(app, g, action);
-  cli::add_docs(app, g, action);
+  if (const CommandDef* named = named_command(argc, argv)) {
+    named->add(app, g, action);
+  } else {
+    for (const CommandDef& c : kCommands) c.add(app, g, action);
+  }
 
   // containerd's shim (go-runc) restores with "-no-subreaper", one dash, which runc's Go flag
   // parsing takes as --no-subreaper; so does restore here.
