@@ -270,7 +270,8 @@ EOF
   wait_for 60 sh -c "! $(printf '%q ' "${CTR[@]}") tasks ls | grep -q 'c1r.*RUNNING'" || true
   check_ok "containerd: rm the restored task" cx tasks rm -f c1r
   cx containers rm c1r >/dev/null 2>&1 || true
-  kill "$restorer" 2>/dev/null; wait "$restorer" 2>/dev/null || true
+  kill "$restorer" 2>/dev/null || true  # it may have ended (errexit)
+  wait "$restorer" 2>/dev/null || true
   LOG_HINT=
 }
 
