@@ -177,11 +177,6 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     for (const auto& n : opts.networks)
       user_networks |=
           n != "none" && n != "host" && n != "slirp4netns" && n.rfind("container:", 0) != 0;
-    if (user_networks && opts.userns == "keep-id")
-      fail(
-          "rootless vessel: --userns=keep-id cannot be combined with --network {}: containers "
-          "on user networks share the user's network user namespace",
-          opts.networks.front());
     if (opts.networks.size() == 1 && opts.networks[0] == "slirp4netns") {
       opts.network = "slirp4netns";  // its own network namespace, joined by slirp4netns
       opts.networks.clear();

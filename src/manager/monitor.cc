@@ -109,10 +109,13 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io, const RestoreCal
   join_shared_netns(store, c, dir);
   // An ordinary user's container on user networks: the namespace setup made for it, joined
   // with the user's network user namespace; the container keeps it from create on.
+  // With --userns=keep-id, a user namespace of its own below the user's network one too.
   UniqueFd user_netns = std::move(pending_rootless_netns());
+  UniqueFd own_userns = std::move(pending_rootless_userns());
   if (user_netns)
-    rootless_netns_spec(store, dir + "/config.json",
-                        fmt::format("/proc/{}/fd/{}", ::getpid(), user_netns.get()));
+    rootless_netns_spec(
+        store, dir + "/config.json", fmt::format("/proc/{}/fd/{}", ::getpid(), user_netns.get()),
+        own_userns ? fmt::format("/proc/{}/fd/{}", ::getpid(), own_userns.get()) : "");
   auto rt = runtime_for(store, c);  // vessel's own in this process, or a program
   try {
     rt->remove(c.id, true);  // a previous run's record
