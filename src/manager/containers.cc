@@ -22,6 +22,7 @@
 #include "manager/rootfs.h"
 #include "manager/rootfs_rootless.h"
 #include "manager/rootless.h"
+#include "manager/rootless_netns.h"
 #include "manager/spec_builder.h"
 #include "manager/userns.h"
 #include "runtime/container.h"
@@ -192,6 +193,8 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     opts.userns = opts.userns == "keep-id" ? "keep-id" : "host";
   else
     opts.userns = resolve_userns_mode(opts.userns);
+  if (rootless && opts.network.rfind("container:", 0) == 0)
+    check_rootless_shared_network(store, opts.network.substr(10), opts.userns);
   opts.runtime = configured_runtime();
   for (const auto& d : opts.dns) {
     unsigned char buf[16];

@@ -87,10 +87,11 @@ void join_shared_netns(Store& store, const ContainerRecord& c, const std::string
   for (auto& ns : cfg["linux"]["namespaces"])
     if (ns["type"] == "network") ns["path"] = path;
   write_file_atomic(dir + "/config.json", cfg.dump(2), 0600);
-  // X is an ordinary user's container on a user network: its namespace is owned by the user's
-  // network user namespace, which this container then joins too.
-  if (::geteuid() != 0 && has_network_state(store, other->id))
-    rootless_netns_spec(store, dir + "/config.json", path);
+  // An ordinary user's: X's network namespace is owned by X's user namespace (the user's
+  // network one for X on a user network, else X's own), which this container then joins too.
+  if (::geteuid() != 0)
+    rootless_netns_spec(store, dir + "/config.json", path,
+                        "/proc/" + std::to_string(other->pid) + "/ns/user");
 }
 
 // Creates and starts the container through the runtime library, with the container's

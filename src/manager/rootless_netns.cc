@@ -511,6 +511,18 @@ void refresh_rootless_hosts(Store& store, const std::string& network, const std:
   in_rootless_netns(store, [&](Store& s) { detail::refresh_hosts(s, {network}, id); });
 }
 
+void check_rootless_shared_network(Store& store, const std::string& other_id,
+                                   const std::string& userns) {
+  auto other = store.container_by_id(other_id);
+  if (!other) return;
+  std::string theirs = other->options.value("userns", "host");
+  if ((userns == "keep-id") != (theirs == "keep-id"))
+    fail(
+        "rootless vessel: --network container:{} needs the same --userns as {} ({}): a user's "
+        "container joins the network namespace from the user namespace that owns it, {}'s",
+        other->name, other->name, theirs, other->name);
+}
+
 UniqueFd& pending_rootless_netns() {
   static UniqueFd fd;
   return fd;
@@ -523,7 +535,7 @@ UniqueFd& pending_rootless_userns() {
 
 void rootless_netns_spec(Store& store, const std::string& config_path,
                          const std::string& netns_path, const std::string& userns_path) {
-  pid_t ns = rootless_netns_pid(store);
+  pid_t ns = userns_path.empty() ? rootless_netns_pid(store) : 1;
   if (ns <= 0) fail("user networks: the user's network namespace is not running");
   json cfg = json::parse(read_file(config_path));
   json& lin = cfg["linux"];

@@ -50,6 +50,12 @@ UniqueFd& pending_rootless_userns();
 void rootless_netns_spec(Store& store, const std::string& config_path,
                          const std::string& netns_path, const std::string& userns_path = "");
 
+// --network container:X of a user's container: it joins X's user namespace too (only from the
+// user namespace that owns a network namespace, or one above, may a process join it), so its
+// --userns (keep-id or host, resolved) must be X's; a one-line error otherwise.
+void check_rootless_shared_network(Store& store, const std::string& other_id,
+                                   const std::string& userns);
+
 // `vessel network connect`/`disconnect` of a user's running container (init `pid`): CNI ADD
 // (DEL) in the infra into (from) the container's network namespace, recorded in its state.
 void attach_rootless_network(Store& store, const std::string& id, pid_t pid, const NetworkRecord& n,

@@ -705,3 +705,63 @@ TEST_F(RootlessManagerTest, KeepIdOnAUserNetworkWithAPublishedPort) {
 }
 
 }  // namespace itest
+
+namespace itest {
+
+// --network container:X as an ordinary user: the container shares X's network namespace,
+// whether X is on a user network or on slirp4netns, with keep-id or without, by
+// joining X's user namespace too (the one that owns that network namespace); a joiner whose
+// --userns differs from X's is refused in one line, with nothing left.
+TEST_F(RootlessManagerTest, NetworkContainerSharesAnotherContainersNetworkAsAUser) {
+  if (::access("/usr/bin/slirp4netns", X_OK) != 0) GTEST_SKIP() << "no slirp4netns";
+  if (::access("/usr/lib/cni/bridge", X_OK) != 0) GTEST_SKIP() << "no CNI plugins";
+  OpenDevice tun("/dev/net/tun");  // 0600 on these machines
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  ASSERT_TRUE(u({"network", "create", "--subnet", "10.97.5.0/24", "sn1"}).ok());
+  std::string uid = std::to_string(uid_);
+  const std::string serve =
+      "mkdir -p /tmp/www; echo hello-$0 > /tmp/www/index.html; httpd -f -p 8080 -h /tmp/www";
+  // What the joiner prints: X's page, its uid, and how many ranges its user namespace maps
+  // (keep-id's: 3, the ids below the user's, the user's, those above; the default's: 2).
+  const std::string probe =
+      "for i in $(seq 50); do wget -qO- http://127.0.0.1:8080/ && break; sleep 0.2; done; "
+      "id -u; wc -l < /proc/self/uid_map";
+  struct Case {
+    std::string name;
+    std::vector<std::string> flags;
+    bool keep_id;
+  };
+  std::vector<Case> cases = {{"onnet", {"--network", "sn1"}, false},
+                             {"onnetk", {"--network", "sn1", "--userns=keep-id"}, true},
+                             {"onslirp", {"--network", "slirp4netns"}, false},
+                             {"onslirpk", {"--network", "slirp4netns", "--userns=keep-id"}, true}};
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {"run", "-d", "--name", c.name};
+    args.insert(args.end(), c.flags.begin(), c.flags.end());
+    for (const std::string a : {"busybox", "sh", "-c"}) args.push_back(a);
+    args.push_back(serve);
+    args.push_back(c.name);
+    auto r = u(args);
+    ASSERT_TRUE(r.ok()) << c.name << ": " << r.describe();
+    std::vector<std::string> j = {"run", "--rm", "--network", "container:" + c.name};
+    if (c.keep_id) j.push_back("--userns=keep-id");
+    for (const std::string a : {"busybox", "sh", "-c"}) j.push_back(a);
+    j.push_back(probe);
+    auto got = u(j);
+    EXPECT_EQ(got.out, "hello-" + c.name + "\n" + (c.keep_id ? uid + "\n3\n" : "0\n2\n"))
+        << c.name << ": " << got.describe();
+    // The other --userns: one line, no container left.
+    auto bad = u({"run", "--rm", "--network", "container:" + c.name,
+                  c.keep_id ? "--userns=host" : "--userns=keep-id", "busybox", "true"});
+    EXPECT_NE(bad.exit_code(), 0);
+    EXPECT_TRUE(contains(bad.err, "needs the same --userns")) << bad.describe();
+    EXPECT_EQ(split_lines(trim(bad.err)).size(), 1u) << bad.err;
+    EXPECT_EQ(trim(u({"ps", "-aq"}).out).size(), 12u) << u({"ps", "-a"}).out;
+    ASSERT_TRUE(u({"rm", "-f", c.name}).ok());
+  }
+  EXPECT_TRUE(user_processes_gone()) << run_cmd({"pgrep", "-a", "-u", uid}).out;
+  EXPECT_NE(::access((dir_ + "/run/vessel/netns-infra").c_str(), F_OK), 0);
+  ASSERT_TRUE(u({"network", "rm", "sn1"}).ok());
+}
+
+}  // namespace itest
