@@ -25,6 +25,7 @@
 #include "manager/rootless_netns.h"
 #include "manager/spec_builder.h"
 #include "manager/userns.h"
+#include "network/ports.h"
 #include "runtime/container.h"
 #include "runtime/process.h"
 #include "util/error.h"
@@ -204,6 +205,9 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
   ImageRecord img = resolve_image(store, opts.image);
   json image_cfg = image_config(store, img);
   if (opts.publish_all) publish_exposed_ports(store, image_cfg, opts, rootless.has_value());
+  // A user's slirp4netns forwards need host ports: those -p/-P leave to vessel are chosen now
+  // (free on the host), kept for every start and shown by inspect/port.
+  if (rootless && opts.network == "slirp4netns") network::assign_free_host_ports(opts.publish);
   // The image's declared volumes (conversion.md): each path nothing is mounted on gets an
   // anonymous volume, so what is written there outlives the container's root filesystem.
   auto declared = image_cfg.value("config", json::object());

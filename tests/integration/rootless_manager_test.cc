@@ -764,4 +764,43 @@ TEST_F(RootlessManagerTest, NetworkContainerSharesAnotherContainersNetworkAsAUse
   ASSERT_TRUE(u({"network", "rm", "sn1"}).ok());
 }
 
+// -p CONTAINER (no host port) as an ordinary user: vessel picks a free host port, `port` and
+// inspect show it, and it reaches the container from the host's loopback, on slirp4netns
+// (where slirp4netns needs the host port: chosen at create, kept for every start) and on a
+// user network.
+TEST_F(RootlessManagerTest, PublishWithoutAHostPortPicksOneOnSlirp4netnsAndUserNetworks) {
+  if (::access("/usr/bin/slirp4netns", X_OK) != 0) GTEST_SKIP() << "no slirp4netns";
+  if (::access("/usr/lib/cni/bridge", X_OK) != 0) GTEST_SKIP() << "no CNI plugins";
+  OpenDevice tun("/dev/net/tun");  // 0600 on these machines
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  ASSERT_TRUE(u({"network", "create", "--subnet", "10.97.6.0/24", "pn1"}).ok());
+  for (const std::string net : {"slirp4netns", "pn1"}) {
+    auto r = u({"run", "-d", "--name", "w", "--network", net, "-p", "8080", "busybox", "sh", "-c",
+                "mkdir -p /tmp/www; echo hello-$0 > /tmp/www/index.html; httpd -f -p 8080 -h "
+                "/tmp/www",
+                net});
+    ASSERT_TRUE(r.ok()) << net << ": " << r.describe();
+    std::string shown = trim(u({"port", "w", "8080"}).out);
+    ASSERT_TRUE(shown.rfind("0.0.0.0:", 0) == 0) << net << ": " << shown;
+    std::string port = shown.substr(8);
+    EXPECT_NE(port, "0");
+    auto info = json::parse(u({"inspect", "w"}).out).at(0);
+    EXPECT_EQ(info["NetworkSettings"]["Ports"]["8080/tcp"][0].value("HostPort", ""), port)
+        << info["NetworkSettings"].dump();
+    Result got;
+    for (int i = 0; i < 50; ++i) {
+      got = run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"});
+      if (got.ok()) break;
+      ::usleep(200 * 1000);
+    }
+    EXPECT_EQ(got.out, "hello-" + net + "\n") << net << ": " << got.describe();
+    ASSERT_TRUE(u({"rm", "-f", "w"}).ok());
+    EXPECT_NE(
+        run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"}).exit_code(),
+        0);
+  }
+  EXPECT_TRUE(user_processes_gone()) << run_cmd({"pgrep", "-a", "-u", std::to_string(uid_)}).out;
+  ASSERT_TRUE(u({"network", "rm", "pn1"}).ok());
+}
+
 }  // namespace itest
