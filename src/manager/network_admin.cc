@@ -119,9 +119,11 @@ void disconnect_network(Store& store, const std::string& container, const std::s
   if (it == opts.networks.end())
     fail("container {} is not connected to network {}", c.name, n.name);
   json st = read_state(store, c.id);
-  if (st.is_object() && ::geteuid() != 0) {
-    // A user's container has network state only while it runs (its namespace is its init's).
-    detach_rootless_network(store, c.id, c.pid, n.name);
+  if (::geteuid() != 0) {
+    // A user's container's namespace is its init's: DEL there while it runs; a crash's leftover
+    // state is torn down (DEL for every attachment) at its next start.
+    if (st.is_object() && (c.state == "running" || c.state == "paused"))
+      detach_rootless_network(store, c.id, c.pid, n.name);
   } else if (st.is_object()) {
     json kept = json::array();
     for (const auto& a : st["attachments"]) {
