@@ -616,6 +616,9 @@ TEST_F(RootlessManagerTest, UserNetworkConnectAndDisconnectRunningAndStoppedCont
   EXPECT_FALSE(contains(links.out, "10.97.2.")) << links.out;
   auto byname = u({"exec", "b", "wget", "-qO-", "http://a:8080/"});
   EXPECT_EQ(byname.out, "hello-a\n") << byname.describe();
+  // cn2 has no container left: its resolver is gone, cn1's runs.
+  EXPECT_EQ(run_cmd({"pgrep", "-f", dir_ + "/run/vessel/dns/cn2"}).out, "");
+  EXPECT_NE(run_cmd({"pgrep", "-f", dir_ + "/run/vessel/dns/cn1"}).out, "");
 
   ASSERT_TRUE(u({"rm", "-f", "a", "b"}).ok());
   EXPECT_TRUE(user_processes_gone()) << run_cmd({"pgrep", "-a", "-u", std::to_string(uid_)}).out;
