@@ -22,8 +22,10 @@
 #include "manager/rootfs.h"
 #include "manager/rootfs_rootless.h"
 #include "manager/rootless.h"
+#include "manager/rootless_netns.h"
 #include "manager/spec_builder.h"
 #include "manager/userns.h"
+#include "network/ports.h"
 #include "runtime/container.h"
 #include "runtime/process.h"
 #include "util/error.h"
@@ -177,11 +179,6 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     for (const auto& n : opts.networks)
       user_networks |=
           n != "none" && n != "host" && n != "slirp4netns" && n.rfind("container:", 0) != 0;
-    if (user_networks && opts.userns == "keep-id")
-      fail(
-          "rootless vessel: --userns=keep-id cannot be combined with --network {}: containers "
-          "on user networks share the user's network user namespace",
-          opts.networks.front());
     if (opts.networks.size() == 1 && opts.networks[0] == "slirp4netns") {
       opts.network = "slirp4netns";  // its own network namespace, joined by slirp4netns
       opts.networks.clear();
@@ -197,6 +194,8 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     opts.userns = opts.userns == "keep-id" ? "keep-id" : "host";
   else
     opts.userns = resolve_userns_mode(opts.userns);
+  if (rootless && opts.network.rfind("container:", 0) == 0)
+    check_rootless_shared_network(store, opts.network.substr(10), opts.userns);
   opts.runtime = configured_runtime();
   for (const auto& d : opts.dns) {
     unsigned char buf[16];
@@ -206,6 +205,9 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
   ImageRecord img = resolve_image(store, opts.image);
   json image_cfg = image_config(store, img);
   if (opts.publish_all) publish_exposed_ports(store, image_cfg, opts, rootless.has_value());
+  // A user's slirp4netns forwards need host ports: those -p/-P leave to vessel are chosen now
+  // (free on the host), kept for every start and shown by inspect/port.
+  if (rootless && opts.network == "slirp4netns") network::assign_free_host_ports(opts.publish);
   // The image's declared volumes (conversion.md): each path nothing is mounted on gets an
   // anonymous volume, so what is written there outlives the container's root filesystem.
   auto declared = image_cfg.value("config", json::object());

@@ -87,10 +87,11 @@ void join_shared_netns(Store& store, const ContainerRecord& c, const std::string
   for (auto& ns : cfg["linux"]["namespaces"])
     if (ns["type"] == "network") ns["path"] = path;
   write_file_atomic(dir + "/config.json", cfg.dump(2), 0600);
-  // X is an ordinary user's container on a user network: its namespace is owned by the user's
-  // network user namespace, which this container then joins too.
-  if (::geteuid() != 0 && has_network_state(store, other->id))
-    rootless_netns_spec(store, dir + "/config.json", path);
+  // An ordinary user's: X's network namespace is owned by X's user namespace (the user's
+  // network one for X on a user network, else X's own), which this container then joins too.
+  if (::geteuid() != 0)
+    rootless_netns_spec(store, dir + "/config.json", path,
+                        "/proc/" + std::to_string(other->pid) + "/ns/user");
 }
 
 // Creates and starts the container through the runtime library, with the container's
@@ -109,10 +110,13 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io, const RestoreCal
   join_shared_netns(store, c, dir);
   // An ordinary user's container on user networks: the namespace setup made for it, joined
   // with the user's network user namespace; the container keeps it from create on.
+  // With --userns=keep-id, a user namespace of its own below the user's network one too.
   UniqueFd user_netns = std::move(pending_rootless_netns());
+  UniqueFd own_userns = std::move(pending_rootless_userns());
   if (user_netns)
-    rootless_netns_spec(store, dir + "/config.json",
-                        fmt::format("/proc/{}/fd/{}", ::getpid(), user_netns.get()));
+    rootless_netns_spec(
+        store, dir + "/config.json", fmt::format("/proc/{}/fd/{}", ::getpid(), user_netns.get()),
+        own_userns ? fmt::format("/proc/{}/fd/{}", ::getpid(), own_userns.get()) : "");
   auto rt = runtime_for(store, c);  // vessel's own in this process, or a program
   try {
     rt->remove(c.id, true);  // a previous run's record

@@ -21,6 +21,19 @@ namespace vessel::manager {
 using nlohmann::json;
 using namespace detail;
 
+namespace {
+
+// The hosts files and resolver of `network` after `id` joined or left it; a user's are in the
+// user's network namespace.
+void refresh(Store& store, const std::string& network, const std::string& id) {
+  if (::geteuid() == 0)
+    refresh_hosts(store, {network}, id);
+  else
+    refresh_rootless_hosts(store, network, id);
+}
+
+}  // namespace
+
 void remove_network(Store& store, const std::string& ref, bool force) {
   auto n = find_network_or_fail(store, ref);
   if (n.name == kDefaultNetwork) fail("the default network {} cannot be removed", n.name);
@@ -57,10 +70,6 @@ void remove_network(Store& store, const std::string& ref, bool force) {
 
 void connect_network(Store& store, const std::string& container, const std::string& network,
                      const std::vector<std::string>& aliases) {
-  if (::geteuid() != 0)
-    fail(
-        "rootless vessel: network connect is for root; give --network when the container is "
-        "created");
   auto c = find_or_fail(store, container);
   auto n = find_network_or_fail(store, network);
   auto opts = c.options.get<RunOptions>();
@@ -80,27 +89,29 @@ void connect_network(Store& store, const std::string& container, const std::stri
     std::string ifname;
     for (int i = 0; ifname.empty(); ++i)
       if (!used.count("eth" + std::to_string(i))) ifname = "eth" + std::to_string(i);
-    try {
-      add_attachment(store, c.id, st, n, ifname, json::object());
-    } catch (...) {
-      // The failed attachment was recorded before ADD: forget it (ADD undid itself).
-      st["attachments"].erase(st["attachments"].size() - 1);
-      save_state(store, c.id, st);
-      throw;
+    if (::geteuid() != 0) {  // an ordinary user: in the user's network namespace
+      attach_rootless_network(store, c.id, c.pid, n, ifname);
+    } else {
+      try {
+        add_attachment(store, c.id, st, n, ifname, json::object());
+      } catch (...) {
+        // The failed attachment was recorded before ADD: forget it (ADD undid itself).
+        st["attachments"].erase(st["attachments"].size() - 1);
+        save_state(store, c.id, st);
+        throw;
+      }
     }
   }
   opts.networks.push_back(n.name);
   if (!aliases.empty()) opts.connect_aliases[n.name] = aliases;
   json j = opts;
   store.set_container_options(c.id, j);
-  if (live) refresh_hosts(store, {n.name}, c.id);
+  if (live) refresh(store, n.name, c.id);
   emit_event(store.paths().root, "network", "connect", n.id,
              {{"name", n.name}, {"type", n.driver}, {"container", c.id}});
 }
 
 void disconnect_network(Store& store, const std::string& container, const std::string& network) {
-  if (::geteuid() != 0)
-    fail("rootless vessel: network disconnect is for root; a user's container keeps its networks");
   auto c = find_or_fail(store, container);
   auto n = find_network_or_fail(store, network);
   auto opts = c.options.get<RunOptions>();
@@ -108,7 +119,12 @@ void disconnect_network(Store& store, const std::string& container, const std::s
   if (it == opts.networks.end())
     fail("container {} is not connected to network {}", c.name, n.name);
   json st = read_state(store, c.id);
-  if (st.is_object()) {
+  if (::geteuid() != 0) {
+    // A user's container's namespace is its init's: DEL there while it runs; a crash's leftover
+    // state is torn down (DEL for every attachment) at its next start.
+    if (st.is_object() && (c.state == "running" || c.state == "paused"))
+      detach_rootless_network(store, c.id, c.pid, n.name);
+  } else if (st.is_object()) {
     json kept = json::array();
     for (const auto& a : st["attachments"]) {
       if (a.value("network", "") != n.name) {
@@ -125,7 +141,7 @@ void disconnect_network(Store& store, const std::string& container, const std::s
   opts.connect_aliases.erase(n.name);
   json j = opts;
   store.set_container_options(c.id, j);
-  refresh_hosts(store, {n.name}, c.id);
+  refresh(store, n.name, c.id);
   emit_event(store.paths().root, "network", "disconnect", n.id,
              {{"name", n.name}, {"type", n.driver}, {"container", c.id}});
 }

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "linux/terminal.h"
 #include "manager/network_state.h"
@@ -121,6 +122,89 @@ bool any_network_state(Store& store) {
   for (const auto& c : store.containers())
     if (has_network_state(store, c.id)) return true;
   return false;
+}
+
+// `keep` (host ids) in the ids of the infra's user namespace, whose mapping is `parent`.
+std::string relative_map(const std::vector<oci::IdMapping>& keep,
+                         const std::vector<oci::IdMapping>& parent) {
+  std::string out;
+  for (const auto& k : keep) {
+    bool found = false;
+    for (const auto& p : parent)
+      if (k.host_id >= p.host_id && uint64_t{k.host_id} + k.size <= uint64_t{p.host_id} + p.size) {
+        out += fmt::format("{} {} {}\n", k.container_id, p.container_id + (k.host_id - p.host_id),
+                           k.size);
+        found = true;
+        break;
+      }
+    if (!found)
+      fail("--userns=keep-id: host ids {}..{} are not in the user's network user namespace",
+           k.host_id, k.host_id + k.size - 1);
+  }
+  return out;
+}
+
+// Root in the infra: a user namespace of the container's own below the infra's, mapped with
+// `uid_map`/`gid_map` (infra ids; root there may write any), and a network namespace owned by
+// it with lo up. The infra's root keeps CAP_NET_ADMIN over both (it is their owner's parent
+// namespace), so the plugins still wire the container in; the container's root gets none over
+// the infra. Returns {user, net}.
+std::pair<UniqueFd, UniqueFd> own_user_and_net(const std::string& uid_map,
+                                               const std::string& gid_map) {
+  int up[2], down[2];
+  if (::pipe2(up, O_CLOEXEC) != 0 || ::pipe2(down, O_CLOEXEC) != 0) fail_errno("pipe");
+  UniqueFd up_r(up[0]), up_w(up[1]), down_r(down[0]), down_w(down[1]);
+  pid_t child = ::fork();
+  if (child < 0) fail_errno("fork");
+  if (child == 0) {
+    up_r.reset();
+    down_w.reset();
+    char c = 0;
+    if (::unshare(CLONE_NEWUSER) != 0 || ::write(up_w.get(), "u", 1) != 1 ||
+        ::read(down_r.get(), &c, 1) != 1 || c != 'm')
+      ::_exit(2);
+    if (::unshare(CLONE_NEWNET) != 0 || network::bring_loopback_up() != 0) ::_exit(3);
+    if (::write(up_w.get(), "n", 1) != 1) ::_exit(4);
+    ssize_t r;
+    do r = ::read(down_r.get(), &c, 1);
+    while (r < 0 && errno == EINTR);
+    ::_exit(0);
+  }
+  up_w.reset();
+  down_r.reset();
+  auto reap = [&] {
+    down_w.reset();
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+  };
+  std::string proc = "/proc/" + std::to_string(child) + "/";
+  std::pair<UniqueFd, UniqueFd> out;
+  try {
+    char c = 0;
+    if (::read(up_r.get(), &c, 1) != 1 || c != 'u')
+      fail_errno("--userns=keep-id: creating the container's user namespace");
+    write_file(proc + "uid_map", uid_map, O_WRONLY | O_CLOEXEC);
+    write_file(proc + "gid_map", gid_map, O_WRONLY | O_CLOEXEC);
+    if (::write(down_w.get(), "m", 1) != 1 || ::read(up_r.get(), &c, 1) != 1 || c != 'n')
+      fail("--userns=keep-id: the container's network namespace could not be created");
+    out.first.reset(::open((proc + "ns/user").c_str(), O_RDONLY | O_CLOEXEC));
+    out.second.reset(::open((proc + "ns/net").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!out.first || !out.second) fail_errno("opening the namespaces of process {}", child);
+  } catch (...) {
+    reap();
+    throw;
+  }
+  reap();
+  return out;
+}
+
+// The network namespace of a running container `pid`, opened in the infra (root there).
+UniqueFd container_netns(const std::string& id, pid_t pid) {
+  if (pid <= 0) fail("container {} has no process", short_id(id));
+  UniqueFd ns(::open(fmt::format("/proc/{}/ns/net", pid).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!ns) fail_errno("the network namespace of container {} (process {})", short_id(id), pid);
+  return ns;
 }
 
 }  // namespace
@@ -260,8 +344,16 @@ void in_rootless_netns(Store& store, const std::function<void(Store&)>& fn) {
 // ---- a container's attachments ----
 
 UniqueFd setup_rootless_network(Store& store, const std::string& id, const RunOptions& opts) {
-  if (opts.userns == "keep-id")
-    fail("--userns=keep-id: containers on user networks share the user's network user namespace");
+  // keep-id: the container's mapping (host ids) in the infra's ids, for a user namespace of
+  // its own below the infra's.
+  std::string uid_map, gid_map;
+  pending_rootless_userns().reset();
+  if (opts.userns == "keep-id") {
+    RootlessMappings infra = rootless_mappings(),
+                     keep = rootless_mappings("/etc/subuid", "/etc/subgid", true);
+    uid_map = relative_map(keep.uids, infra.uids);
+    gid_map = relative_map(keep.gids, infra.gids);
+  }
   auto ports = opts.publish;
   network::assign_free_host_ports(ports);  // free on the host, where slirp4netns listens
   InfraLock lock(store);
@@ -272,13 +364,18 @@ UniqueFd setup_rootless_network(Store& store, const std::string& id, const RunOp
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) fail_errno("socketpair");
   UniqueFd mine(sp[0]), theirs(sp[1]);
   in_rootless_netns(store, [&](Store& s) {
-    UniqueFd infra_net(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
-    if (!infra_net || ::unshare(CLONE_NEWNET) != 0)
-      fail_errno("creating the network namespace of container {}", short_id(id));
-    UniqueFd ctr(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
-    int lo = network::bring_loopback_up();
-    if (::setns(infra_net.get(), CLONE_NEWNET) != 0 || !ctr || lo != 0)
-      fail_errno("setting up the network namespace of container {}", short_id(id));
+    UniqueFd ctr, own_user;
+    if (!uid_map.empty()) {
+      std::tie(own_user, ctr) = own_user_and_net(uid_map, gid_map);
+    } else {
+      UniqueFd infra_net(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
+      if (!infra_net || ::unshare(CLONE_NEWNET) != 0)
+        fail_errno("creating the network namespace of container {}", short_id(id));
+      ctr.reset(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
+      int lo = network::bring_loopback_up();
+      if (::setns(infra_net.get(), CLONE_NEWNET) != 0 || !ctr || lo != 0)
+        fail_errno("setting up the network namespace of container {}", short_id(id));
+    }
     // The plugins (children of this process) reach the new namespace through our fd.
     std::string path = fmt::format("/proc/{}/fd/{}", ::getpid(), ctr.get());
     mkdir_p(detail::ipam_dir(s), 0700);
@@ -308,8 +405,10 @@ UniqueFd setup_rootless_network(Store& store, const std::string& id, const RunOp
     }
     detail::refresh_hosts(s, nets, id);
     linux::send_fd(theirs.get(), ctr.get(), "netns");
+    if (own_user) linux::send_fd(theirs.get(), own_user.get(), "userns");
   });
   UniqueFd netns = linux::recv_fd(mine.get());
+  if (!uid_map.empty()) pending_rootless_userns() = linux::recv_fd(mine.get());
   // Published ports: the host's side of each, through the infra's slirp4netns.
   try {
     json st = detail::read_state(store, id);
@@ -322,6 +421,7 @@ UniqueFd setup_rootless_network(Store& store, const std::string& id, const RunOp
     }
   } catch (...) {
     netns.reset();
+    pending_rootless_userns().reset();
     in_rootless_netns(store, [&](Store& s) { teardown_container_network(s, id); });
     throw;
   }
@@ -352,19 +452,89 @@ void teardown_rootless_network(Store& store, const std::string& id) {
   if (!any_network_state(store)) stop_infra(store);
 }
 
+void attach_rootless_network(Store& store, const std::string& id, pid_t pid, const NetworkRecord& n,
+                             const std::string& ifname) {
+  InfraLock lock(store);
+  in_rootless_netns(store, [&](Store& s) {
+    UniqueFd ns = container_netns(id, pid);
+    json st = detail::read_state(s, id);
+    if (!st.is_object()) fail("container {} has no network to connect", short_id(id));
+    size_t before = st["attachments"].size();
+    st["netns"] = fmt::format("/proc/{}/fd/{}", ::getpid(), ns.get());
+    try {
+      detail::add_attachment(s, id, st, n, ifname, json::object());
+    } catch (...) {
+      // A recorded but failed attachment is forgotten (ADD undid itself).
+      while (st["attachments"].size() > before) st["attachments"].erase(before);
+      st["netns"] = "";
+      detail::save_state(s, id, st);
+      throw;
+    }
+    st["netns"] = "";
+    detail::save_state(s, id, st);
+  });
+}
+
+void detach_rootless_network(Store& store, const std::string& id, pid_t pid,
+                             const std::string& network) {
+  InfraLock lock(store);
+  in_rootless_netns(store, [&](Store& s) {
+    UniqueFd ns = container_netns(id, pid);
+    std::string path = fmt::format("/proc/{}/fd/{}", ::getpid(), ns.get());
+    json st = detail::read_state(s, id);
+    if (!st.is_object()) return;
+    json kept = json::array();
+    for (const auto& a : st["attachments"]) {
+      if (a.value("network", "") != network) {
+        kept.push_back(a);
+        continue;
+      }
+      // DEL in the container's namespace: its interface goes, the address is released.
+      network::CniRunner cni;
+      cni.del(detail::attachment_of(a, id, path), a.value("result", json()));
+    }
+    st["attachments"] = kept;
+    detail::save_state(s, id, st);
+  });
+}
+
+void refresh_rootless_hosts(Store& store, const std::string& network, const std::string& id) {
+  InfraLock lock(store);
+  if (rootless_netns_pid(store) <= 0) return;  // no container on any user network runs
+  in_rootless_netns(store, [&](Store& s) { detail::refresh_hosts(s, {network}, id); });
+}
+
+void check_rootless_shared_network(Store& store, const std::string& other_id,
+                                   const std::string& userns) {
+  auto other = store.container_by_id(other_id);
+  if (!other) return;
+  std::string theirs = other->options.value("userns", "host");
+  if ((userns == "keep-id") != (theirs == "keep-id"))
+    fail(
+        "rootless vessel: --network container:{} needs the same --userns as {} ({}): a user's "
+        "container joins the network namespace from the user namespace that owns it, {}'s",
+        other->name, other->name, theirs, other->name);
+}
+
 UniqueFd& pending_rootless_netns() {
   static UniqueFd fd;
   return fd;
 }
 
+UniqueFd& pending_rootless_userns() {
+  static UniqueFd fd;
+  return fd;
+}
+
 void rootless_netns_spec(Store& store, const std::string& config_path,
-                         const std::string& netns_path) {
-  pid_t ns = rootless_netns_pid(store);
+                         const std::string& netns_path, const std::string& userns_path) {
+  pid_t ns = userns_path.empty() ? rootless_netns_pid(store) : 1;
   if (ns <= 0) fail("user networks: the user's network namespace is not running");
   json cfg = json::parse(read_file(config_path));
   json& lin = cfg["linux"];
   for (auto& n : lin["namespaces"]) {
-    if (n["type"] == "user") n["path"] = fmt::format("/proc/{}/ns/user", ns);
+    if (n["type"] == "user")
+      n["path"] = userns_path.empty() ? fmt::format("/proc/{}/ns/user", ns) : userns_path;
     if (n["type"] == "network") n["path"] = netns_path;
   }
   lin.erase("uidMappings");

@@ -41,9 +41,29 @@ UniqueFd setup_rootless_network(Store& store, const std::string& id, const RunOp
 void teardown_rootless_network(Store& store, const std::string& id);
 // What setup_container_network (networks.h) set up last in this process, for the launch.
 UniqueFd& pending_rootless_netns();
+// With --userns=keep-id: the container's own user namespace, below the infra's (with the
+// keep-id mapping in the infra's ids), which owns its network namespace.
+UniqueFd& pending_rootless_userns();
 // A container on a user network (or sharing the network of one): its config.json joins the
-// infra's user namespace (no mappings of its own) and the network namespace at `netns_path`.
+// infra's user namespace (or `userns_path`, its own below it: keep-id), no mappings of its
+// own, and the network namespace at `netns_path`.
 void rootless_netns_spec(Store& store, const std::string& config_path,
-                         const std::string& netns_path);
+                         const std::string& netns_path, const std::string& userns_path = "");
+
+// --network container:X of a user's container: it joins X's user namespace too (only from the
+// user namespace that owns a network namespace, or one above, may a process join it), so its
+// --userns (keep-id or host, resolved) must be X's; a one-line error otherwise.
+void check_rootless_shared_network(Store& store, const std::string& other_id,
+                                   const std::string& userns);
+
+// `vessel network connect`/`disconnect` of a user's running container (init `pid`): CNI ADD
+// (DEL) in the infra into (from) the container's network namespace, recorded in its state.
+void attach_rootless_network(Store& store, const std::string& id, pid_t pid, const NetworkRecord& n,
+                             const std::string& ifname);
+void detach_rootless_network(Store& store, const std::string& id, pid_t pid,
+                             const std::string& network);
+// refresh_hosts (network_state.h) for a user: in the infra, where the resolvers run; nothing
+// when the infra does not run (no container of the user is on a network).
+void refresh_rootless_hosts(Store& store, const std::string& network, const std::string& id);
 
 }  // namespace vessel::manager

@@ -450,10 +450,6 @@ TEST_F(RootlessManagerTest, UserNetworkConnectsContainersByNameAndEndsWithTheLas
       0);
   ASSERT_TRUE(u({"network", "rm", "un1"}).ok());
   for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
-  // keep-id containers have user namespaces of their own: one clear line.
-  auto k = u({"run", "--rm", "--userns=keep-id", "--network", "bridge", "busybox", "true"});
-  EXPECT_NE(k.exit_code(), 0);
-  EXPECT_TRUE(contains(k.err, "keep-id cannot be combined")) << k.describe();
 }
 
 // --userns=keep-id (as podman): the user's uid and gid are the same inside, the process runs
@@ -541,4 +537,273 @@ TEST_F(RootlessManagerTest, MissingSubuidsOrNewuidmapIsOneClearLine) {
 }
 
 }  // namespace
+// ---- user networks: connect/disconnect, keep-id (rlnet) ----
+
+namespace {
+
+// The links of the user's network namespace (the infra), as host root sees them; "" when none.
+std::string infra_links(const std::string& run_dir) {
+  std::string nspid = trim(read_text(run_dir + "/vessel/netns-infra/nspid"));
+  if (nspid.empty()) return "";
+  return run_cmd({"nsenter", "--net=/proc/" + nspid + "/ns/net", "ip", "-o", "link"}).out;
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+// `network connect`/`disconnect` as an ordinary user, as root's: a running container gets an
+// interface and an address on the network and its name resolves there; disconnect takes the
+// interface, the address lease and the name away, leaving no veth in the user's network
+// namespace; a stopped container's networks change for its next start; nothing is left after
+// rm.
+TEST_F(RootlessManagerTest, UserNetworkConnectAndDisconnectRunningAndStoppedContainers) {
+  if (::access("/usr/bin/slirp4netns", X_OK) != 0) GTEST_SKIP() << "no slirp4netns";
+  if (::access("/usr/lib/cni/bridge", X_OK) != 0) GTEST_SKIP() << "no CNI plugins";
+  OpenDevice tun("/dev/net/tun");  // 0600 on these machines
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  ASSERT_TRUE(u({"network", "create", "--subnet", "10.97.1.0/24", "cn1"}).ok());
+  ASSERT_TRUE(u({"network", "create", "--subnet", "10.97.2.0/24", "cn2"}).ok());
+  auto a = u({"run", "-d", "--name", "a", "--network", "cn1", "busybox", "sh", "-c",
+              "mkdir /www; echo hello-a > /www/index.html; httpd -f -p 8080 -h /www"});
+  ASSERT_TRUE(a.ok()) << a.describe();
+  auto b = u({"run", "-d", "--name", "b", "--network", "cn2", "busybox", "sleep", "1000"});
+  ASSERT_TRUE(b.ok()) << b.describe();
+  size_t veths = count_of(infra_links(dir_ + "/run"), "veth");
+  EXPECT_EQ(veths, 2u) << infra_links(dir_ + "/run");
+
+  // connect: a gets eth1 on cn2, and b reaches it there by name.
+  auto c = u({"network", "connect", "cn2", "a"});
+  ASSERT_TRUE(c.ok()) << c.describe();
+  auto addr = u({"exec", "a", "ip", "-4", "-o", "addr", "show", "eth1"});
+  EXPECT_TRUE(contains(addr.out, "inet 10.97.2.")) << addr.describe();
+  auto info = json::parse(u({"inspect", "a"}).out).at(0);
+  std::string ip2 = info["NetworkSettings"]["Networks"]["cn2"].value("IPAddress", "");
+  ASSERT_TRUE(contains(ip2, "10.97.2.")) << info.dump();
+  EXPECT_TRUE(exists(store() + "/cni/ipam/cn2/" + ip2));
+  auto get = u({"exec", "b", "sh", "-c",
+                "for i in $(seq 50); do wget -qO- http://a:8080/ && break; sleep 0.2; done"});
+  EXPECT_EQ(get.out, "hello-a\n") << get.describe();
+  EXPECT_EQ(count_of(infra_links(dir_ + "/run"), "veth"), veths + 1);
+  // A second connect is refused; so is a network that does not exist.
+  EXPECT_NE(u({"network", "connect", "cn2", "a"}).exit_code(), 0);
+  EXPECT_NE(u({"network", "connect", "nonet", "a"}).exit_code(), 0);
+
+  // disconnect: the interface, the lease, the veth and the name go; cn1 stays.
+  auto d = u({"network", "disconnect", "cn2", "a"});
+  ASSERT_TRUE(d.ok()) << d.describe();
+  EXPECT_NE(u({"exec", "a", "ip", "link", "show", "eth1"}).exit_code(), 0);
+  EXPECT_TRUE(
+      contains(u({"exec", "a", "ip", "-4", "-o", "addr", "show", "eth0"}).out, "inet 10.97.1."));
+  EXPECT_FALSE(exists(store() + "/cni/ipam/cn2/" + ip2));
+  EXPECT_EQ(count_of(infra_links(dir_ + "/run"), "veth"), veths) << infra_links(dir_ + "/run");
+  auto gone = u({"exec", "b", "sh", "-c", "nslookup a 10.97.2.1 || echo no-such-name"});
+  EXPECT_TRUE(contains(gone.out, "no-such-name")) << gone.describe();
+  EXPECT_NE(u({"network", "disconnect", "cn2", "a"}).exit_code(), 0);
+
+  // A stopped container: its networks change for the next start.
+  ASSERT_TRUE(u({"stop", "-t", "1", "b"}).ok());
+  ASSERT_TRUE(u({"network", "connect", "cn1", "b"}).ok());
+  ASSERT_TRUE(u({"network", "disconnect", "cn2", "b"}).ok());
+  ASSERT_TRUE(u({"start", "b"}).ok());
+  auto links = u({"exec", "b", "ip", "-4", "-o", "addr"});
+  EXPECT_TRUE(contains(links.out, "eth0") && contains(links.out, "inet 10.97.1."))
+      << links.describe();
+  EXPECT_FALSE(contains(links.out, "10.97.2.")) << links.out;
+  auto byname = u({"exec", "b", "wget", "-qO-", "http://a:8080/"});
+  EXPECT_EQ(byname.out, "hello-a\n") << byname.describe();
+  // cn2 has no container left: its resolver is gone, cn1's runs.
+  EXPECT_EQ(run_cmd({"pgrep", "-f", dir_ + "/run/vessel/dns/cn2"}).out, "");
+  EXPECT_NE(run_cmd({"pgrep", "-f", dir_ + "/run/vessel/dns/cn1"}).out, "");
+
+  ASSERT_TRUE(u({"rm", "-f", "a", "b"}).ok());
+  EXPECT_TRUE(user_processes_gone()) << run_cmd({"pgrep", "-a", "-u", std::to_string(uid_)}).out;
+  EXPECT_NE(::access((dir_ + "/run/vessel/netns-infra").c_str(), F_OK), 0);
+  EXPECT_EQ(count_of(run_cmd({"ls", store() + "/cni/ipam/cn1"}).out, "10.97."), 0u);
+  EXPECT_EQ(count_of(run_cmd({"ls", store() + "/cni/ipam/cn2"}).out, "10.97."), 0u);
+  ASSERT_TRUE(u({"network", "rm", "cn1", "cn2"}).ok());
+  for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
+}
+
+// --userns=keep-id on a user network, with -p: the container has a user namespace of its own
+// below the user's network one (the user's ids are the same inside), an address on the
+// network reached by name from another container, and the published port from the host's
+// loopback; network connect works on it too, and nothing is left after rm.
+TEST_F(RootlessManagerTest, KeepIdOnAUserNetworkWithAPublishedPort) {
+  if (::access("/usr/bin/slirp4netns", X_OK) != 0) GTEST_SKIP() << "no slirp4netns";
+  if (::access("/usr/lib/cni/bridge", X_OK) != 0) GTEST_SKIP() << "no CNI plugins";
+  OpenDevice tun("/dev/net/tun");  // 0600 on these machines
+  int port = free_loopback_port();
+  ASSERT_GT(port, 0);
+  std::string uid = std::to_string(uid_);
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  ASSERT_TRUE(u({"network", "create", "--subnet", "10.97.3.0/24", "kn1"}).ok());
+  ASSERT_TRUE(u({"network", "create", "--subnet", "10.97.4.0/24", "kn2"}).ok());
+  auto k = u({"run", "-d", "--name", "kw", "--userns=keep-id", "--network", "kn1", "-v", "kv:/data",
+              "-p", "127.0.0.1:" + std::to_string(port) + ":8080", "busybox", "sh", "-c",
+              "mkdir -p /tmp/www; echo hello-keep-id > /tmp/www/index.html; touch /data/mine; "
+              "httpd -f -p 8080 -h /tmp/www"});
+  ASSERT_TRUE(k.ok()) << k.describe();
+  auto id = u({"exec", "kw", "id", "-u"});
+  EXPECT_EQ(id.out, uid + "\n") << id.describe();
+  auto addr = u({"exec", "kw", "ip", "-4", "-o", "addr", "show", "eth0"});
+  EXPECT_TRUE(contains(addr.out, "inet 10.97.3.")) << addr.describe();
+  // Its own user namespace, not the one the user's other networked containers share: from
+  // the host, the user's uid is itself inside and ids below it are the subordinate ones.
+  std::string pid = trim(u({"inspect", "-f", "{{.State.Pid}}", "kw"}).out);
+  ASSERT_FALSE(pid.empty());
+  std::string uid_map = read_text("/proc/" + pid + "/uid_map");
+  std::string sub_start = sub_.substr(0, sub_.find('-'));
+  bool own = false, below = false;
+  for (const auto& l : split_lines(uid_map)) {
+    std::istringstream ss(l);
+    std::string in, host, n;
+    ss >> in >> host >> n;
+    own |= in == uid && host == uid && n == "1";
+    below |= in == "0" && host == sub_start && n == uid;
+  }
+  EXPECT_TRUE(own && below) << uid_map;
+  std::string nspid = trim(read_text(dir_ + "/run/vessel/netns-infra/nspid"));
+  EXPECT_NE(run_cmd({"readlink", "/proc/" + pid + "/ns/user"}).out,
+            run_cmd({"readlink", "/proc/" + nspid + "/ns/user"}).out);
+  struct stat st {};
+  for (int i = 0; i < 50 && ::stat((store() + "/volumes/kv/_data/mine").c_str(), &st) != 0; ++i)
+    ::usleep(100 * 1000);
+  EXPECT_EQ(st.st_uid, uid_);
+  // By name from another container on the network, and -p from the host.
+  auto b = u({"run", "--rm", "--network", "kn1", "busybox", "sh", "-c",
+              "for i in $(seq 50); do wget -qO- http://kw:8080/ && break; sleep 0.2; done"});
+  EXPECT_EQ(b.out, "hello-keep-id\n") << b.describe();
+  Result got;
+  for (int i = 0; i < 50; ++i) {
+    got = run_cmd(
+        {"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port) + "/"});
+    if (got.ok()) break;
+    ::usleep(200 * 1000);
+  }
+  EXPECT_EQ(got.out, "hello-keep-id\n") << got.describe();
+  // connect/disconnect reach its namespace too.
+  auto c = u({"network", "connect", "kn2", "kw"});
+  ASSERT_TRUE(c.ok()) << c.describe();
+  EXPECT_TRUE(
+      contains(u({"exec", "kw", "ip", "-4", "-o", "addr", "show", "eth1"}).out, "inet 10.97.4."));
+  ASSERT_TRUE(u({"network", "disconnect", "kn2", "kw"}).ok());
+  EXPECT_NE(u({"exec", "kw", "ip", "link", "show", "eth1"}).exit_code(), 0);
+
+  ASSERT_TRUE(u({"rm", "-f", "kw"}).ok());
+  EXPECT_TRUE(user_processes_gone()) << run_cmd({"pgrep", "-a", "-u", std::to_string(uid_)}).out;
+  EXPECT_NE(::access((dir_ + "/run/vessel/netns-infra").c_str(), F_OK), 0);
+  EXPECT_NE(
+      run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port) + "/"})
+          .exit_code(),
+      0);
+  EXPECT_EQ(count_of(run_cmd({"ls", store() + "/cni/ipam/kn1"}).out, "10.97."), 0u);
+  ASSERT_TRUE(u({"network", "rm", "kn1", "kn2"}).ok());
+  ASSERT_TRUE(u({"volume", "rm", "kv"}).ok());
+  for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
+}
+
+}  // namespace itest
+
+namespace itest {
+
+// --network container:X as an ordinary user: the container shares X's network namespace,
+// whether X is on a user network or on slirp4netns, with keep-id or without, by
+// joining X's user namespace too (the one that owns that network namespace); a joiner whose
+// --userns differs from X's is refused in one line, with nothing left.
+TEST_F(RootlessManagerTest, NetworkContainerSharesAnotherContainersNetworkAsAUser) {
+  if (::access("/usr/bin/slirp4netns", X_OK) != 0) GTEST_SKIP() << "no slirp4netns";
+  if (::access("/usr/lib/cni/bridge", X_OK) != 0) GTEST_SKIP() << "no CNI plugins";
+  OpenDevice tun("/dev/net/tun");  // 0600 on these machines
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  ASSERT_TRUE(u({"network", "create", "--subnet", "10.97.5.0/24", "sn1"}).ok());
+  std::string uid = std::to_string(uid_);
+  const std::string serve =
+      "mkdir -p /tmp/www; echo hello-$0 > /tmp/www/index.html; httpd -f -p 8080 -h /tmp/www";
+  // What the joiner prints: X's page, its uid, and how many ranges its user namespace maps
+  // (keep-id's: 3, the ids below the user's, the user's, those above; the default's: 2).
+  const std::string probe =
+      "for i in $(seq 50); do wget -qO- http://127.0.0.1:8080/ && break; sleep 0.2; done; "
+      "id -u; wc -l < /proc/self/uid_map";
+  struct Case {
+    std::string name;
+    std::vector<std::string> flags;
+    bool keep_id;
+  };
+  std::vector<Case> cases = {{"onnet", {"--network", "sn1"}, false},
+                             {"onnetk", {"--network", "sn1", "--userns=keep-id"}, true},
+                             {"onslirp", {"--network", "slirp4netns"}, false},
+                             {"onslirpk", {"--network", "slirp4netns", "--userns=keep-id"}, true}};
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {"run", "-d", "--name", c.name};
+    args.insert(args.end(), c.flags.begin(), c.flags.end());
+    for (const std::string a : {"busybox", "sh", "-c"}) args.push_back(a);
+    args.push_back(serve);
+    args.push_back(c.name);
+    auto r = u(args);
+    ASSERT_TRUE(r.ok()) << c.name << ": " << r.describe();
+    std::vector<std::string> j = {"run", "--rm", "--network", "container:" + c.name};
+    if (c.keep_id) j.push_back("--userns=keep-id");
+    for (const std::string a : {"busybox", "sh", "-c"}) j.push_back(a);
+    j.push_back(probe);
+    auto got = u(j);
+    EXPECT_EQ(got.out, "hello-" + c.name + "\n" + (c.keep_id ? uid + "\n3\n" : "0\n2\n"))
+        << c.name << ": " << got.describe();
+    // The other --userns: one line, no container left.
+    auto bad = u({"run", "--rm", "--network", "container:" + c.name,
+                  c.keep_id ? "--userns=host" : "--userns=keep-id", "busybox", "true"});
+    EXPECT_NE(bad.exit_code(), 0);
+    EXPECT_TRUE(contains(bad.err, "needs the same --userns")) << bad.describe();
+    EXPECT_EQ(split_lines(trim(bad.err)).size(), 1u) << bad.err;
+    EXPECT_EQ(trim(u({"ps", "-aq"}).out).size(), 12u) << u({"ps", "-a"}).out;
+    ASSERT_TRUE(u({"rm", "-f", c.name}).ok());
+  }
+  EXPECT_TRUE(user_processes_gone()) << run_cmd({"pgrep", "-a", "-u", uid}).out;
+  EXPECT_NE(::access((dir_ + "/run/vessel/netns-infra").c_str(), F_OK), 0);
+  ASSERT_TRUE(u({"network", "rm", "sn1"}).ok());
+}
+
+// -p CONTAINER (no host port) as an ordinary user: vessel picks a free host port, `port` and
+// inspect show it, and it reaches the container from the host's loopback, on slirp4netns
+// (where slirp4netns needs the host port: chosen at create, kept for every start) and on a
+// user network.
+TEST_F(RootlessManagerTest, PublishWithoutAHostPortPicksOneOnSlirp4netnsAndUserNetworks) {
+  if (::access("/usr/bin/slirp4netns", X_OK) != 0) GTEST_SKIP() << "no slirp4netns";
+  if (::access("/usr/lib/cni/bridge", X_OK) != 0) GTEST_SKIP() << "no CNI plugins";
+  OpenDevice tun("/dev/net/tun");  // 0600 on these machines
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  ASSERT_TRUE(u({"network", "create", "--subnet", "10.97.6.0/24", "pn1"}).ok());
+  for (const std::string net : {"slirp4netns", "pn1"}) {
+    auto r = u({"run", "-d", "--name", "w", "--network", net, "-p", "8080", "busybox", "sh", "-c",
+                "mkdir -p /tmp/www; echo hello-$0 > /tmp/www/index.html; httpd -f -p 8080 -h "
+                "/tmp/www",
+                net});
+    ASSERT_TRUE(r.ok()) << net << ": " << r.describe();
+    std::string shown = trim(u({"port", "w", "8080"}).out);
+    ASSERT_TRUE(shown.rfind("0.0.0.0:", 0) == 0) << net << ": " << shown;
+    std::string port = shown.substr(8);
+    EXPECT_NE(port, "0");
+    auto info = json::parse(u({"inspect", "w"}).out).at(0);
+    EXPECT_EQ(info["NetworkSettings"]["Ports"]["8080/tcp"][0].value("HostPort", ""), port)
+        << info["NetworkSettings"].dump();
+    Result got;
+    for (int i = 0; i < 50; ++i) {
+      got = run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"});
+      if (got.ok()) break;
+      ::usleep(200 * 1000);
+    }
+    EXPECT_EQ(got.out, "hello-" + net + "\n") << net << ": " << got.describe();
+    ASSERT_TRUE(u({"rm", "-f", "w"}).ok());
+    EXPECT_NE(
+        run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"}).exit_code(),
+        0);
+  }
+  EXPECT_TRUE(user_processes_gone()) << run_cmd({"pgrep", "-a", "-u", std::to_string(uid_)}).out;
+  ASSERT_TRUE(u({"network", "rm", "pn1"}).ok());
+}
+
 }  // namespace itest
