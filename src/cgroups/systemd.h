@@ -103,6 +103,7 @@ class SystemdManager : public Manager {
   bool frozen() const override { return fs_->frozen(); }
   const Manager& directories() const override { return *fs_; }
   nlohmann::json stats() const override { return fs_->stats(); }
+  uint64_t oom_kills() const override { return fs_->oom_kills(); }
   // Kills what is left, stops the unit (systemd removes its cgroup) and removes the
   // directories the cgroupfs manager made in hierarchies systemd does not manage.
   void destroy() override;

@@ -67,6 +67,12 @@ std::string blkio_device_hint(int err) {
 
 }  // namespace
 
+uint64_t CgroupV1Manager::oom_kills() const {
+  const CgroupDir* d = find_dir("memory");
+  if (!d) return 0;
+  return parse_flat_keyed(read_value(d->dir + "/memory.oom_control").value_or(""))["oom_kill"];
+}
+
 nlohmann::json CgroupV1Manager::stats() const {
   nlohmann::json data = nlohmann::json::object();
   if (const CgroupDir* d = find_dir("cpuacct")) {

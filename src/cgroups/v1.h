@@ -15,6 +15,7 @@ class CgroupV1Manager : public ManagerBase {
   void freeze() override;
   void thaw() override;
   nlohmann::json stats() const override;
+  uint64_t oom_kills() const override;
 
  protected:
   // Hybrid hosts: enables, in the unified hierarchy, the controllers that no v1 hierarchy has

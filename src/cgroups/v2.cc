@@ -56,6 +56,10 @@ std::optional<uint64_t> read_u64(const std::string& path) {
 
 }  // namespace
 
+uint64_t CgroupV2Manager::oom_kills() const {
+  return parse_flat_keyed(read_value(dir() + "/memory.events").value_or(""))["oom_kill"];
+}
+
 nlohmann::json CgroupV2Manager::stats() const {
   const std::string& d = dir();
   nlohmann::json data = nlohmann::json::object();

@@ -20,6 +20,7 @@ class CgroupV2Manager : public ManagerBase {
   void freeze() override;
   void thaw() override;
   nlohmann::json stats() const override;
+  uint64_t oom_kills() const override;
 
  protected:
   // Enables, in `parent`'s cgroup.subtree_control, every controller its cgroup.controllers

@@ -29,8 +29,16 @@ struct StartResult {
 struct RestoreCall {
   bool tcp_established = false;
 };
+// How the monitor process is started. `detached` (double fork): it is nobody's child from the
+// start, for callers that live on (the API server, the healthcheck runner), which would
+// otherwise collect zombies. `child_of_caller` (one posix_spawn with setsid, no copy of the
+// caller's address space): for a `vessel` command that ends soon after the monitor's `exited`
+// frame or `started` frame; until then the monitor is its child, and a monitor that ends first
+// stays a zombie only as long as the command (monitor_alive() treats a zombie as dead).
+enum class MonitorSpawn { detached, child_of_caller };
 StartResult start_container(Store& store, const std::string& ref, bool attach,
-                            const RestoreCall* restore = nullptr);
+                            const RestoreCall* restore = nullptr,
+                            MonitorSpawn spawn = MonitorSpawn::detached);
 
 // SIGTERM (or the stop signal), then SIGKILL after `timeout` seconds; the restart policy
 // does not bring it back. Returns false when the container was not running.

@@ -469,7 +469,8 @@ int monitor_main(Store& store, const std::string& id, const MonitorCall& call) {
   // Keep SQLite's page cache small (64 KiB, not the default 2 MiB).
   store.db().exec("PRAGMA cache_size=-64");
   std::string dir = container_dir(store, id);
-  log::configure(dir + "/monitor.log", log::Format::text, false);
+  // Created by the first line only: most monitors log nothing, and a new file is a new inode.
+  log::configure(dir + "/monitor.log", log::Format::text, false, true);
   Clients clients;
   for (int fd : call.client_fds) {
     ::fcntl(fd, F_SETFD, FD_CLOEXEC);

@@ -75,7 +75,18 @@ Store::Store(StorePaths paths)
   if (has_stale_claims(paths_.blob_claims())) remove_blobs_of_dead_commands();
 }
 
+// The schema that migrate() makes, as SQLite's user_version. Bump it with every change to
+// migrate(): a store that already has this version skips the CREATE TABLE IF NOT EXISTS and the
+// column checks, each of which is a write transaction (three per `vessel run --rm`: the command
+// and the monitor's two programs each open the store). Other tables (userns_ranges,
+// build_cache) are made where they are used, as before.
+constexpr int64_t kSchemaVersion = 1;
+
 void Store::migrate() {
+  {
+    auto v = db_.prepare("PRAGMA user_version");
+    if (v.step() && v.integer(0) >= kSchemaVersion) return;  // this schema, or a newer one
+  }
   db_.exec(R"(
     CREATE TABLE IF NOT EXISTS images (
       id TEXT PRIMARY KEY, manifest_digest TEXT NOT NULL, config_digest TEXT NOT NULL,
@@ -109,6 +120,7 @@ void Store::migrate() {
   auto cols = db_.prepare("PRAGMA table_info(networks)");
   while (cols.step()) has_options |= cols.text(1) == "options";
   if (!has_options) db_.exec("ALTER TABLE networks ADD COLUMN options TEXT NOT NULL DEFAULT '{}'");
+  db_.exec(fmt::format("PRAGMA user_version={}", kSchemaVersion));
 }
 
 // ---- images ----

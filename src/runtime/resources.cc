@@ -100,10 +100,7 @@ nlohmann::json Runtime::stats(const std::string& id) const {
 uint64_t Runtime::oom_kills(const std::string& id) const {
   std::optional<ContainerRecord> rec = store_.peek(id);
   if (!rec || rec->cgroup.is_null()) return 0;
-  nlohmann::json data = cgroups::load_manager(rec->cgroup)->stats();
-  if (!data.contains("memory") || !data["memory"].contains("oom_kill")) return 0;
-  const nlohmann::json& n = data["memory"]["oom_kill"];
-  return n.is_number_unsigned() ? n.get<uint64_t>() : 0;
+  return cgroups::load_manager(rec->cgroup)->oom_kills();
 }
 
 }  // namespace vessel::runtime

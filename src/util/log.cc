@@ -15,6 +15,7 @@ struct Config {
   int fd = STDERR_FILENO;
   Format format = Format::text;
   bool debug = false;
+  std::string pending_path;  // opened on the first line (configure's open_on_first_write)
 };
 Config g_config;
 
@@ -125,21 +126,29 @@ std::string format_line(Format format, Level level, const std::string& msg,
   return "time=" + text_value(time) + " level=" + level_name(level) + " msg=" + text_value(msg);
 }
 
-void configure(const std::string& path, Format format, bool debug) {
+void configure(const std::string& path, Format format, bool debug, bool open_on_first_write) {
   g_config.format = format;
   g_config.debug = debug;
-  if (!path.empty()) {
+  g_config.pending_path.clear();
+  if (!path.empty() && open_on_first_write) {
+    g_config.pending_path = path;
+  } else if (!path.empty()) {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd >= 0) g_config.fd = fd;
   }
 }
 
-bool logs_to_stderr() { return g_config.fd == STDERR_FILENO; }
+bool logs_to_stderr() { return g_config.fd == STDERR_FILENO && g_config.pending_path.empty(); }
 bool debug_enabled() { return g_config.debug; }
 
 void write(Level level, const std::string& msg) {
   if (level == Level::debug && !g_config.debug) return;
   std::string line = format_line(g_config.format, level, msg, rfc3339_now()) + "\n";
+  if (!g_config.pending_path.empty()) {
+    int fd = ::open(g_config.pending_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) g_config.fd = fd;
+    g_config.pending_path.clear();
+  }
   // One write() per line keeps lines whole when several processes share the log.
   [[maybe_unused]] ssize_t n = ::write(g_config.fd, line.data(), line.size());
 }

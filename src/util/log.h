@@ -12,7 +12,10 @@ enum class Level { debug, info, warning, error };
 // plain: "vessel-runtime: LEVEL: msg" lines for people (the manager's stderr).
 enum class Format { text, json, plain };
 
-void configure(const std::string& path, Format format, bool debug);
+// open_on_first_write: PATH is created only when the first line is written (a log that is
+// usually empty costs no file: the manager's monitor.log, one per container).
+void configure(const std::string& path, Format format, bool debug,
+               bool open_on_first_write = false);
 void write(Level level, const std::string& msg);
 inline void debug(const std::string& m) { write(Level::debug, m); }
 inline void info(const std::string& m) { write(Level::info, m); }

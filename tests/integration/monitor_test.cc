@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <sstream>
 
 #include "harness.h"
 
@@ -129,6 +130,52 @@ TEST_F(MonitorTest, SeccompProgramIsCompiledOnceAndTheCachedOneStillFilters) {
   ASSERT_TRUE(off.ok()) << off.describe();
   EXPECT_TRUE(contains(off.out, "Seccomp:\t0")) << off.out;
   EXPECT_TRUE(contains(off.out, "unshared")) << off.out;
+}
+
+// `vessel run`/`start` start the monitor with one posix_spawn in a session of its own (not fork,
+// setsid, fork: then the session would be the vanished middle process's), and a monitor that
+// logs nothing leaves no monitor.log. What the other shell needs still works meanwhile (ps,
+// inspect, stop), a foreground run still gives the container's exit code, and --rm leaves
+// nothing behind.
+TEST_F(MonitorTest, TheCommandSpawnsTheMonitorInItsOwnSessionAndAQuietOneWritesNoLog) {
+  ASSERT_TRUE(v({"template", "build", "busybox"}).ok());
+  auto fg = v({"run", "--name", "fg", "--network", "none", "busybox", "sh", "-c", "exit 3"});
+  EXPECT_EQ(fg.exit_code(), 3) << fg.err;
+  json j = inspect("fg");
+  ASSERT_FALSE(j.is_null());
+  std::string cdir = root_ + "/containers/" + j["Id"].get<std::string>();
+  EXPECT_TRUE(exists(cdir + "/config.json"));
+  EXPECT_FALSE(exists(cdir + "/monitor.log")) << read_text(cdir + "/monitor.log");
+
+  ASSERT_TRUE(v({"run", "-d", "--name", "bg", "--network", "none", "busybox", "sleep", "60"}).ok());
+  j = inspect("bg");
+  ASSERT_EQ(j["State"]["Status"], "running") << j.dump();
+  pid_t init = j["State"]["Pid"].get<pid_t>();
+  auto stat_fields = [](pid_t pid) {
+    std::string st = read_text("/proc/" + std::to_string(pid) + "/stat");
+    std::vector<long> f;  // state is skipped: ppid, pgrp, session, ...
+    auto rp = st.rfind(')');
+    if (rp == std::string::npos) return f;
+    std::istringstream is(st.substr(rp + 4));
+    long x;
+    while (f.size() < 3 && is >> x) f.push_back(x);
+    return f;
+  };
+  auto init_f = stat_fields(init);
+  ASSERT_EQ(init_f.size(), 3u);
+  pid_t monitor = static_cast<pid_t>(init_f[0]);
+  auto mon_f = stat_fields(monitor);
+  ASSERT_EQ(mon_f.size(), 3u);
+  EXPECT_EQ(mon_f[2], monitor) << "the monitor leads a session of its own";
+  EXPECT_EQ(mon_f[1], monitor) << "and its process group";
+  EXPECT_TRUE(contains(v({"ps"}).out, "bg"));
+  EXPECT_TRUE(v({"stop", "-t", "1", "bg"}).ok());
+  j = inspect("bg");
+  EXPECT_EQ(j["State"]["Status"], "exited") << j.dump();
+
+  auto rm = v({"run", "--rm", "--name", "gone", "--network", "none", "busybox", "true"});
+  EXPECT_TRUE(rm.ok()) << rm.err;
+  EXPECT_TRUE(inspect("gone").is_null()) << "--rm left its record";
 }
 
 }  // namespace

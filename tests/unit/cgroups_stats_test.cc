@@ -194,5 +194,28 @@ TEST_F(FakeStatsDir, ManagersReportHugetlbAndRdma) {
   EXPECT_FALSE(data.contains("rdma")) << data.dump();
 }
 
+// oom_kills() reads the one file stats()'s memory.oom_kill comes from, and agrees with it: v1's
+// memory.oom_control, v2's memory.events; 0 without a memory controller.
+TEST_F(FakeStatsDir, OomKillsAgreesWithStats) {
+  std::string mem = subdir("memory"), unified = subdir("unified2");
+  put(mem, "memory.stat", "cache 0\n");
+  put(mem, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n");
+  CgroupV1Manager v1(Layout::v1, "/fake", {{{"memory"}, "/", mem, {}}});
+  EXPECT_EQ(v1.oom_kills(), 3u);
+  EXPECT_EQ(v1.stats()["memory"]["oom_kill"], 3);
+
+  put(unified, "memory.current", "4096\n");
+  put(unified, "memory.stat", "file 0\n");
+  put(unified, "memory.events", "low 0\nhigh 0\nmax 2\noom 2\noom_kill 2\n");
+  CgroupV2Manager v2(Layout::v2, "/fake", {{{}, "/", unified, {}}});
+  EXPECT_EQ(v2.oom_kills(), 2u);
+  EXPECT_EQ(v2.stats()["memory"]["oom_kill"], 2);
+
+  std::string pids = subdir("pids2");
+  put(pids, "pids.current", "1");
+  CgroupV1Manager no_memory(Layout::v1, "/fake", {{{"pids"}, "/", pids, {}}});
+  EXPECT_EQ(no_memory.oom_kills(), 0u);
+}
+
 }  // namespace
 }  // namespace vessel::cgroups

@@ -1,8 +1,13 @@
 // Log lines in logrus's forms (what runc writes to stderr and --log), the Go-style JSON text
 // of `state`/`list`, and runc's containerState shape.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <regex>
+#include <sstream>
 
 #include "oci/spec.h"
 #include "oci/state.h"
@@ -83,6 +88,26 @@ TEST(OciContainerState, StoppedHasPidZeroAndNoAnnotationsKeyWhenNone) {
   EXPECT_EQ(j["pid"], 0);
   EXPECT_FALSE(j.contains("annotations"));
   EXPECT_EQ(j.size(), 8u);
+}
+
+// open_on_first_write (the manager's monitor.log): no file until a line is written, then the
+// line is in it.
+TEST(UtilLog, OpenOnFirstWriteMakesTheFileOnlyForALine) {
+  char t[] = "/tmp/vessel-log-unit-XXXXXX";
+  ASSERT_NE(::mkdtemp(t), nullptr);
+  std::string path = std::string(t) + "/monitor.log";
+  log::configure(path, log::Format::text, false, true);
+  struct stat st {};
+  EXPECT_NE(::stat(path.c_str(), &st), 0) << "made before any line";
+  EXPECT_FALSE(log::logs_to_stderr());
+  log::debug("not written: debug is off");
+  EXPECT_NE(::stat(path.c_str(), &st), 0) << "made for a line that is not written";
+  log::error("the first line");
+  std::stringstream text;
+  text << std::ifstream(path).rdbuf();
+  EXPECT_NE(text.str().find("the first line"), std::string::npos) << text.str();
+  ::unlink(path.c_str());
+  ::rmdir(t);
 }
 
 }  // namespace

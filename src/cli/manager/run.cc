@@ -410,7 +410,8 @@ static int start_and_maybe_attach(Globals& g, const ContainerRecord& rec, bool a
   mode.interactive = rec.options.value("interactive", false);
   StartResult r;
   try {
-    r = start_container(store, rec.id, attach);
+    // This command ends right after the monitor's `started` (or `exited`) frame.
+    r = start_container(store, rec.id, attach, nullptr, MonitorSpawn::child_of_caller);
   } catch (const Error& e) {
     std::fprintf(stderr, "vessel: %s\n", e.what());
     // A failed `run --rm` leaves nothing behind.
