@@ -397,6 +397,28 @@ TEST_F(RootlessManagerTest, ImageIdsAreKeptInTheUsersStoreUnderEachDriver) {
   EXPECT_TRUE(found) << "no layer with /x in " << store() << "/layers";
   auto v = u({"--storage-driver", "vfs", "run", "--rm", "own:1", "sh", "-c", check});
   EXPECT_EQ(v.out, want) << v.describe();
+  // cp and export as the user: the tar has the container's ids, and the 0600 files are in it
+  // (a running overlay container, and a stopped vfs one).
+  ASSERT_TRUE(u({"run", "-d", "--name", "e", "own:1", "sh", "-c", "sleep 60"}).ok());
+  ASSERT_TRUE(u({"--storage-driver", "vfs", "create", "--name", "ev", "own:1", "sh"}).ok());
+  std::string listing = "tar --numeric-owner -tvf " + dir_ + "/home/out.tar";
+  for (const char* c : {"e", "ev"}) {
+    auto ex = u({"export", "-o", dir_ + "/home/out.tar", c});
+    ASSERT_TRUE(ex.ok()) << c << ": " << ex.describe();
+    auto l = run_cmd({"sh", "-c", listing});
+    int secret = 0;
+    for (const auto& line : split_lines(l.out))
+      secret += contains(line, "-rw------- 1000/1001 ") &&
+                (line.ends_with(" x") || line.ends_with("/x") || line.ends_with("d/f"));
+    EXPECT_EQ(secret, 2) << c << ": " << l.describe();
+    auto cp = u({"cp", "-a", std::string(c) + ":/d", dir_ + "/home/cp-" + c});
+    EXPECT_TRUE(cp.ok()) << c << ": " << cp.describe();
+    struct stat st {};
+    EXPECT_EQ(::stat((dir_ + "/home/cp-" + c + "/f").c_str(), &st), 0) << c;
+    EXPECT_EQ(st.st_uid, sub_start + 999) << c;  // the container's 1000, as on the store's disk
+    EXPECT_EQ(run_cmd({"rm", "-rf", dir_ + "/home/cp-" + std::string(c)}).exit_code(), 0);
+  }
+  ASSERT_TRUE(u({"rm", "-f", "e", "ev"}).ok());
   if (::access("/usr/bin/fuse-overlayfs", X_OK) == 0) {
     // fuse-overlayfs serves the files as the user on the host: the owners are right in the
     // container, but the daemon (the user) may not read another id's mode-0600 file.
