@@ -178,11 +178,11 @@ void unpack_missing_layers(Store& store, const ImageRecord& img) {
     mkdir_p(tmp, 0755);
     std::string blob = store.blobs().path(layer.blob_digest);
     try {
-      std::string swapped = in_user_namespace_or_throw("layer " + layer.blob_digest, [&] {
+      std::string swapped = in_user_namespace_or_throw("", [&] {
         auto stats = image::unpack_layer(blob, tmp);
         if (!stats.diff_id.empty() && stats.diff_id != layer.diff_id)
-          fail("its content is {}, not the diff_id {} the image config names", stats.diff_id,
-               layer.diff_id);
+          fail("layer {}: its content is {}, not the diff_id {} the image config names",
+               layer.blob_digest, stats.diff_id, layer.diff_id);
         if (::chmod(tmp.c_str(), 0755) != 0) fail_errno("chmod {}", tmp);
         if (migrate) {
           if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dest.c_str(), RENAME_EXCHANGE) == 0)
@@ -229,7 +229,7 @@ void copy_rootfs(Store& store, const ImageRecord& img, const std::string& dir) {
   try {
     // An ordinary user's copy is made in the user's user namespace (manager/store_userns.h):
     // its files keep the image's ids.
-    in_user_namespace_or_throw("copying the image into " + rootfs, [&] {
+    in_user_namespace_or_throw("", [&] {
       for (const auto& layer : img.layers) {
         std::string blob = store.blobs().path(layer.blob_digest);
         image::UnpackStats stats;
