@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -225,9 +226,24 @@ struct DeferredDir {
   bool has_times;
 };
 
+// Whether this process is root of the host: uid 0 in the initial user namespace (whose
+// uid_map maps all 2^32 ids onto themselves), not root of a user namespace of its own.
+bool running_as_host_root() {
+  if (::geteuid() != 0) return false;
+  int fd = ::open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  char buf[128] = {0};
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  unsigned long inside = 1, outside = 1, count = 0;
+  if (n <= 0 || std::sscanf(buf, "%lu %lu %lu", &inside, &outside, &count) != 3) return true;
+  return inside == 0 && outside == 0 && count == 4294967295ul;
+}
+
 class Unpacker {
  public:
-  Unpacker(int root, const UnpackOptions& opts) : root_(root), opts_(opts) {}
+  Unpacker(int root, const UnpackOptions& opts)
+      : root_(root), opts_(opts), host_root_(running_as_host_root()) {}
 
   void entry(struct archive* a, archive_entry* e, UnpackStats& stats);
   void finish();
@@ -243,6 +259,9 @@ class Unpacker {
 
   int root_;
   const UnpackOptions& opts_;
+  // Root of the host (not an ordinary user, nor root of a user's user namespace, where
+  // rootless vessel unpacks its layers): may make devices and set trusted.* attributes.
+  bool host_root_;
   std::set<std::string> created_;  // paths this layer put in place (for opaque in Apply mode)
   std::vector<DeferredDir> dirs_;  // directory modes and mtimes, set at the end
 };
@@ -291,7 +310,7 @@ void Unpacker::whiteout(const std::vector<std::string>& comps, const std::string
     if (overlay) {
       // An ordinary user's layers are stacked by an overlay mounted in a user namespace
       // (option userxattr), which reads the user.overlay.* names instead.
-      const char* opaque = ::geteuid() == 0 ? "trusted.overlay.opaque" : "user.overlay.opaque";
+      const char* opaque = host_root_ ? "trusted.overlay.opaque" : "user.overlay.opaque";
       if (::fsetxattr(parent.get(), opaque, "y", 1, 0) < 0)
         fail_errno("set {} on \"{}\"", opaque, dir.empty() ? "/" : dir);
       return;
@@ -329,7 +348,12 @@ void Unpacker::set_owner(int fd, const char* name, archive_entry* e, int flags) 
   if (!opts_.same_owner || ::geteuid() != 0) return;
   auto uid = static_cast<uid_t>(archive_entry_uid(e));
   auto gid = static_cast<gid_t>(archive_entry_gid(e));
-  if (::fchownat(fd, name, uid, gid, flags) < 0) fail_errno("chown to {}:{}", uid, gid);
+  if (::fchownat(fd, name, uid, gid, flags) < 0) {
+    // In a user's user namespace, an id beyond its mapping (65536 ids) cannot be given: the
+    // file stays the namespace's root's (the user's), as an ordinary user's unpack leaves it.
+    if (errno == EINVAL && !host_root_) return;
+    fail_errno("chown to {}:{}", uid, gid);
+  }
 }
 
 void Unpacker::set_xattrs(int fd, archive_entry* e, bool special) {
@@ -348,7 +372,8 @@ void Unpacker::set_xattrs(int fd, archive_entry* e, bool special) {
     int r = special ? ::setxattr(proc.c_str(), name, value, size, 0)
                     : ::fsetxattr(fd, name, value, size, 0);
     if (r < 0) {
-      if (errno == ENOTSUP || (errno == EPERM && (special || !opts_.same_owner))) continue;
+      if (errno == ENOTSUP || (errno == EPERM && (special || !opts_.same_owner || !host_root_)))
+        continue;
       fail_errno("set xattr {}", name);
     }
   }
@@ -473,7 +498,7 @@ void Unpacker::entry(struct archive* a, archive_entry* e, UnpackStats& stats) {
       if (::mknodat(dfd, bname, type | 0600, dev) < 0) {
         // Device nodes are root's: an ordinary user's copy goes without them (the runtime
         // gives a container its standard devices anyway).
-        if (errno == EPERM && type != AE_IFIFO && ::geteuid() != 0) return;
+        if (errno == EPERM && type != AE_IFIFO && !host_root_) return;
         fail_errno("mknod");
       }
       created_.insert(path);

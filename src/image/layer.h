@@ -21,7 +21,9 @@ enum class WhiteoutMode {
 
 struct UnpackOptions {
   WhiteoutMode whiteouts = WhiteoutMode::Overlay;
-  bool same_owner = true;            // chown entries to their uid/gid (root only)
+  // chown entries to their uid/gid: as root, or as root of an ordinary user's user namespace
+  // (rootless vessel unpacks its layers there: ids beyond its mapping stay the user's)
+  bool same_owner = true;
   uint64_t max_entries = 2'000'000;  // refuse archives with more entries than this
   // false: ".wh.*" entries are ordinary files (for extracting image archives, not layers).
   bool interpret_whiteouts = true;

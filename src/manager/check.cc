@@ -7,6 +7,7 @@
 #include <set>
 
 #include "image/digest.h"
+#include "manager/rootless.h"
 #include "util/blob_claims.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -158,7 +159,7 @@ class Checker {
     std::set<std::string> rows;
     auto st = store_.db().prepare("SELECT diff_id, unpacked FROM layers");
     std::vector<std::pair<std::string, bool>> layer_rows;
-    while (st.step()) layer_rows.emplace_back(st.text(0), st.integer(1) == 1);
+    while (st.step()) layer_rows.emplace_back(st.text(0), st.integer(1) != 0);
     for (const auto& [diff_id, unpacked] : layer_rows) {
       ++report_.layers;
       std::string dir;
@@ -185,7 +186,7 @@ class Checker {
       // directory with the row); a directory without any row is an interrupted unpack's.
       if (rows.count(name) || has_mounts_below(path)) continue;
       found("orphan-layer", path, "a layer directory without a database row", [&] {
-        remove_tree(path);
+        remove_container_tree(path);  // a user's: subordinate ids' too
         return true;
       });
     }
@@ -210,7 +211,7 @@ class Checker {
         continue;
       }
       found("orphan-container-dir", path, "a container directory without a database row", [&] {
-        remove_tree(path);
+        remove_container_tree(path);  // a user's: subordinate ids' too
         return true;
       });
     }
@@ -225,7 +226,7 @@ class Checker {
       if (scratch_owner(name) && !scratch_is_stale(name)) continue;  // a command at work
       if (has_mounts_below(path)) continue;
       found("orphan-tmp", path, "a scratch file left by an interrupted command", [&] {
-        remove_tree(path);
+        remove_container_tree(path);  // a user's: subordinate ids' too
         return true;
       });
     }

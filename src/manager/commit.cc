@@ -17,7 +17,7 @@
 #include "manager/containers.h"
 #include "manager/images.h"
 #include "manager/rootfs.h"
-#include "manager/rootless.h"
+#include "manager/store_userns.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/progress.h"
@@ -200,19 +200,15 @@ ImageRecord commit_upper(Store& store, const ImageRecord* parent, json config,
     image::PackOptions po;
     po.overlay_upper = true;
     po.exclude = runtime_excludes(upper, lowers);
-    // An ordinary user's container wrote its other ids as the user's subordinate ids: the
-    // layer records the container's ids (RUN chown 1000 /x is 1000 in the image).
-    if (running_rootless()) {
-      RootlessMappings m = rootless_mappings();
-      for (const auto& x : m.uids) po.uids.push_back({x.container_id, x.host_id, x.size});
-      for (const auto& x : m.gids) po.gids.push_back({x.container_id, x.host_id, x.size});
-    }
+    // An ordinary user's container wrote its other ids as the user's subordinate ids: packed
+    // in the user's user namespace, the layer records the container's ids (RUN chown 1000 /x
+    // is 1000 in the image) and files only their owner may read are read too.
     std::string tmp =
         store.blobs().tmp_dir() + "/" + scratch_prefix("commit") + random_hex_id().substr(0, 16);
     image::PackedLayer packed;
     ProgressLine line("Writing layer", 0);  // `vessel build` shows it (util/progress.h)
     try {
-      packed = image::pack_layer(upper, tmp, po);
+      packed = pack_in_store_userns(upper, tmp, po);
       store.blobs().adopt_file(tmp, packed.digest);
     } catch (...) {
       ::unlink(tmp.c_str());

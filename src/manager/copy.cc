@@ -15,6 +15,7 @@
 #include "manager/container_tree.h"
 #include "manager/containers.h"
 #include "manager/rootfs.h"
+#include "manager/rootless.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -48,6 +49,7 @@ class ContainerRoot {
             "while its container runs",
             c.name);
       std::string root = "/proc/" + std::to_string(c.pid) + "/root";
+      userns_pid_ = c.pid;
       fd_.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
       if (!fd_)
         throw_errno("opening the root filesystem of container " + c.name + " (" + root + ")",
@@ -84,6 +86,8 @@ class ContainerRoot {
   ~ContainerRoot() { release(); }
 
   int fd() const { return fd_.get(); }
+  // A running user's overlay container's init (whose user namespace a copy joins), else 0.
+  pid_t userns_pid() const { return userns_pid_; }
   const std::string& name() const { return name_; }
   // The root filesystem with the container's volumes and bind mounts over it.
   const ContainerTree& tree() const { return *tree_; }
@@ -110,6 +114,7 @@ class ContainerRoot {
   UniqueFd fd_;
   std::unique_ptr<ContainerTree> tree_;
   bool mounted_here_ = false;
+  pid_t userns_pid_ = 0;
 };
 
 // ---- resolution ----------------------------------------------------------------------------
@@ -319,6 +324,11 @@ CopyEndpoint CopyEndpoint::parse(const std::string& arg) {
   return e;
 }
 
+namespace {
+void copy_in_root(ContainerRoot& root, const CopyEndpoint& src, const CopyEndpoint& dest,
+                  const CopyOptions& opts);
+}  // namespace
+
 void copy_files(Store& store, const CopyEndpoint& src, const CopyEndpoint& dest,
                 const CopyOptions& opts) {
   if (src.stream && dest.stream) fail("cp: source and destination cannot both be \"-\"");
@@ -331,6 +341,23 @@ void copy_files(Store& store, const CopyEndpoint& src, const CopyEndpoint& dest,
 
   const bool from_container = !src.container.empty();
   ContainerRoot root(store, from_container ? src.container : dest.container);
+  // An ordinary user copies from the container's user namespace (a running overlay
+  // container's own, else one with the same mapping): the files' ids are the container's, and
+  // container root may read and give them (manager/store_userns.h).
+  in_user_namespace_or_throw(
+      "",
+      [&] {
+        copy_in_root(root, src, dest, opts);
+        return std::string();
+      },
+      root.userns_pid());
+}
+
+namespace {
+
+void copy_in_root(ContainerRoot& root, const CopyEndpoint& src, const CopyEndpoint& dest,
+                  const CopyOptions& opts) {
+  const bool from_container = !src.container.empty();
   Side inside{&root.tree(), root.name()};
   Side host{nullptr, ""};
   const Side& src_side = from_container ? inside : host;
@@ -378,6 +405,8 @@ void copy_files(Store& store, const CopyEndpoint& src, const CopyEndpoint& dest,
   transfer(s.fd.get(), name, d.dir.get(), dest_side.show(dest.path), opts.archive);
 }
 
+}  // namespace
+
 PathStat stat_container_path(Store& store, const std::string& ref, const std::string& path) {
   ContainerRoot root(store, ref);
   Side inside{&root.tree(), root.name()};
@@ -409,7 +438,14 @@ PathStat stat_container_path(Store& store, const std::string& ref, const std::st
 
 void export_container(Store& store, const std::string& ref, int out_fd) {
   ContainerRoot root(store, ref);
-  image::write_tree_tar(root.fd(), "", out_fd);
+  // As copy_files: a user's export records the container's ids.
+  in_user_namespace_or_throw(
+      "",
+      [&] {
+        image::write_tree_tar(root.fd(), "", out_fd);
+        return std::string();
+      },
+      root.userns_pid());
 }
 
 }  // namespace vessel::manager

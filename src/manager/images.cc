@@ -15,6 +15,8 @@
 #include "image/layer.h"
 #include "image/platform.h"
 #include "manager/events.h"
+#include "manager/rootless.h"
+#include "manager/store_userns.h"
 #include "util/blob_claims.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -236,7 +238,7 @@ static ImageRecord image_from_dir(Store& store, const std::string& dir, json con
                          random_hex_id().substr(0, 16) + ".tar.gz";
   image::PackedLayer packed;
   try {
-    packed = image::pack_layer(dir, tmp_blob);
+    packed = pack_in_store_userns(dir, tmp_blob);
     store.blobs().adopt_file(tmp_blob, packed.digest);
   } catch (...) {
     ::unlink(tmp_blob.c_str());
@@ -310,13 +312,14 @@ ImageRecord import_rootfs(Store& store, const std::string& tarball, const std::s
   try {
     image::UnpackOptions uo;
     uo.whiteouts = image::WhiteoutMode::Apply;
-    image::unpack_layer(tarball, dir, uo);
+    // An ordinary user's import keeps the tarball's ids (manager/store_userns.h).
+    unpack_in_store_userns(tarball, dir, uo);
     json cfg = {{"Env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}};
     auto img = image_from_dir(store, dir, cfg, name, "vessel import " + tarball);
-    remove_tree(dir);
+    remove_container_tree(dir);
     return img;
   } catch (...) {
-    remove_tree(dir);
+    remove_container_tree(dir);
     throw;
   }
 }
@@ -375,8 +378,18 @@ uint64_t collect_garbage(Store& store) {
   for (const auto& diff_id : store.unreferenced_layers()) {
     std::string dir = store.paths().layer(diff_id);
     freed += tree_size(dir);
-    remove_tree(dir);
+    remove_container_tree(dir);  // a user's: files of subordinate ids too
     store.forget_layer(diff_id);
+  }
+  // Layers of a user's store that an older vessel unpacked without the image's ids, once no
+  // container may still run on them.
+  std::string old_layers = old_layers_dir(store.paths().root);
+  bool live = false;
+  for (const auto& c : store.containers())
+    live |= c.state == "running" || c.state == "paused" || c.state == "restarting";
+  if (!live && path_exists(old_layers)) {
+    freed += tree_size(old_layers);
+    remove_old_layer_trees(store.paths().root);
   }
   // Blobs a live pull, load, build or commit has claimed stay: its image is not recorded yet.
   ClaimsLock claims(store.paths().blob_claims());

@@ -1,5 +1,7 @@
 #include "manager/rootfs.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +14,8 @@
 #include "image/layer.h"
 #include "manager/rootfs_idmap.h"
 #include "manager/rootfs_rootless.h"
+#include "manager/rootless.h"
+#include "manager/store_userns.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/scratch.h"
@@ -158,26 +162,51 @@ Driver new_container_driver(const Store& store) {
 
 void unpack_missing_layers(Store& store, const ImageRecord& img) {
   const auto& paths = store.paths();
+  // An ordinary user's layers are unpacked in the user's user namespace (manager/store_userns.h),
+  // so that their files keep the image's ids.
+  const int wanted = store_in_user_namespace() ? 2 : 1;
   for (const auto& layer : img.layers) {
     std::string dest = paths.layer(layer.diff_id);
-    if (store.layer_unpacked(layer.diff_id) && path_exists(dest)) continue;
+    int state = store.layer_unpack_state(layer.diff_id);
+    bool exists = path_exists(dest);
+    if (state == wanted && exists) continue;
+    // A user's layer that an older vessel unpacked as the user (every file the user's): unpacked
+    // again, swapped in, and the old tree kept for the containers that may run on it until
+    // `vessel system prune` (old_layers_dir).
+    bool migrate = exists && state == 1 && wanted == 2;
     std::string tmp = paths.tmp() + "/" + scratch_prefix("layer") + random_hex_id().substr(0, 16);
     mkdir_p(tmp, 0755);
+    std::string blob = store.blobs().path(layer.blob_digest);
     try {
-      auto stats = image::unpack_layer(store.blobs().path(layer.blob_digest), tmp);
-      if (!stats.diff_id.empty() && stats.diff_id != layer.diff_id)
-        fail("layer {}: its content is {}, not the diff_id {} the image config names",
-             layer.blob_digest, stats.diff_id, layer.diff_id);
-      if (::chmod(tmp.c_str(), 0755) != 0) fail_errno("chmod {}", tmp);
-      if (::rename(tmp.c_str(), dest.c_str()) != 0) {
-        if (errno != EEXIST && errno != ENOTEMPTY) fail_errno("rename {} to {}", tmp, dest);
-        remove_tree(tmp);  // another command unpacked it first
+      std::string swapped = in_user_namespace_or_throw("", [&] {
+        auto stats = image::unpack_layer(blob, tmp);
+        if (!stats.diff_id.empty() && stats.diff_id != layer.diff_id)
+          fail("layer {}: its content is {}, not the diff_id {} the image config names",
+               layer.blob_digest, stats.diff_id, layer.diff_id);
+        if (::chmod(tmp.c_str(), 0755) != 0) fail_errno("chmod {}", tmp);
+        if (migrate) {
+          if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dest.c_str(), RENAME_EXCHANGE) == 0)
+            return std::string("swapped");
+          if (errno != ENOENT) fail_errno("exchanging {} with {}", tmp, dest);
+        }
+        if (::rename(tmp.c_str(), dest.c_str()) != 0) {
+          if (errno != EEXIST && errno != ENOTEMPTY) fail_errno("rename {} to {}", tmp, dest);
+          remove_tree(tmp);  // another command unpacked it first
+        }
+        return std::string();
+      });
+      if (!swapped.empty()) {
+        std::string old = old_layers_dir(paths.root);
+        mkdir_p(old, 0700);
+        std::string to = old + "/" + layer.diff_id.substr(layer.diff_id.find(':') + 1) + "-" +
+                         random_hex_id().substr(0, 8);
+        if (::rename(tmp.c_str(), to.c_str()) != 0) fail_errno("moving {} to {}", tmp, to);
       }
     } catch (...) {
-      remove_tree(tmp);
+      if (path_exists(tmp)) remove_container_tree(tmp);
       throw;
     }
-    store.mark_layer_unpacked(layer.diff_id);
+    store.mark_layer_unpacked(layer.diff_id, wanted);
   }
 }
 
@@ -193,28 +222,39 @@ void remove_empty_rootfs(const std::string& rootfs) {
 void copy_rootfs(Store& store, const ImageRecord& img, const std::string& dir) {
   std::string rootfs = dir + "/rootfs";
   std::string partial = dir + "/rootfs.partial";
-  remove_tree(partial);  // an interrupted copy
+  remove_container_tree(partial);  // an interrupted copy
   mkdir_p(partial, 0755);
-  TreeGuard cleanup(partial);
   image::UnpackOptions opts;
   opts.whiteouts = image::WhiteoutMode::Apply;
-  for (const auto& layer : img.layers) {
-    std::string blob = store.blobs().path(layer.blob_digest);
-    image::UnpackStats stats;
+  try {
+    // An ordinary user's copy is made in the user's user namespace (manager/store_userns.h):
+    // its files keep the image's ids.
+    in_user_namespace_or_throw("", [&] {
+      for (const auto& layer : img.layers) {
+        std::string blob = store.blobs().path(layer.blob_digest);
+        image::UnpackStats stats;
+        try {
+          stats = image::unpack_layer(blob, partial, opts);
+        } catch (const Error& e) {
+          fail("copying layer {} into {}: {}", layer.blob_digest, rootfs, e.what());
+        }
+        if (!stats.diff_id.empty() && stats.diff_id != layer.diff_id)
+          fail("layer {}: its content is {}, not the diff_id {} the image config names",
+               layer.blob_digest, stats.diff_id, layer.diff_id);
+      }
+      if (::chmod(partial.c_str(), 0755) != 0) fail_errno("chmod {}", partial);
+      remove_empty_rootfs(rootfs);
+      if (::rename(partial.c_str(), rootfs.c_str()) != 0)
+        fail_errno("renaming {} to {}", partial, rootfs);
+      return std::string();
+    });
+  } catch (...) {
     try {
-      stats = image::unpack_layer(blob, partial, opts);
-    } catch (const Error& e) {
-      fail("copying layer {} into {}: {}", layer.blob_digest, rootfs, e.what());
+      if (path_exists(partial)) remove_container_tree(partial);
+    } catch (const Error&) {
     }
-    if (!stats.diff_id.empty() && stats.diff_id != layer.diff_id)
-      fail("layer {}: its content is {}, not the diff_id {} the image config names",
-           layer.blob_digest, stats.diff_id, layer.diff_id);
+    throw;
   }
-  if (::chmod(partial.c_str(), 0755) != 0) fail_errno("chmod {}", partial);
-  remove_empty_rootfs(rootfs);
-  if (::rename(partial.c_str(), rootfs.c_str()) != 0)
-    fail_errno("renaming {} to {}", partial, rootfs);
-  cleanup.release();
 }
 
 void write_marker(const std::string& dir, const char* driver) {

@@ -271,6 +271,77 @@ bool in_user_namespace(const std::function<bool()>& fn) {
   return mapped && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+bool store_in_user_namespace() { return ::geteuid() != 0; }
+
+std::string in_user_namespace_or_throw(const std::string& what,
+                                       const std::function<std::string()>& fn, pid_t join) {
+  if (!store_in_user_namespace()) return fn();
+  RootlessMappings m;
+  if (join <= 0) m = rootless_mappings();
+  std::string join_ns = join > 0 ? "/proc/" + std::to_string(join) + "/ns/user" : "";
+  int up[2], down[2], res[2];
+  if (::pipe2(up, O_CLOEXEC) != 0 || ::pipe2(down, O_CLOEXEC) != 0 || ::pipe2(res, O_CLOEXEC) != 0)
+    fail_errno("pipe");
+  UniqueFd up_r(up[0]), up_w(up[1]), down_r(down[0]), down_w(down[1]), res_r(res[0]), res_w(res[1]);
+  pid_t pid = ::fork();
+  if (pid < 0) fail_errno("fork");
+  if (pid == 0) {
+    // The answer: "+" and the result, or "-" and the error's message.
+    std::string out;
+    try {
+      if (join > 0) {
+        UniqueFd ns(::open(join_ns.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!ns || ::setns(ns.get(), CLONE_NEWUSER) != 0)
+          fail_errno("joining the user namespace {}", join_ns);
+      } else {
+        char c = 0;
+        if (::unshare(CLONE_NEWUSER) != 0) ::_exit(2);
+        if (::write(up_w.get(), "u", 1) != 1 || ::read(down_r.get(), &c, 1) != 1 || c != 'm')
+          ::_exit(3);
+      }
+      out = "+" + fn();
+    } catch (const std::exception& e) {
+      out = std::string("-") + e.what();
+    } catch (...) {
+      out = "-unknown error";
+    }
+    size_t done = 0;
+    while (done < out.size()) {
+      ssize_t n = ::write(res_w.get(), out.data() + done, out.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) ::_exit(4);
+      done += static_cast<size_t>(n);
+    }
+    ::_exit(0);
+  }
+  up_w.reset();
+  down_r.reset();
+  res_w.reset();
+  bool mapped = true;
+  if (join <= 0) {
+    char c = 0;
+    mapped = ::read(up_r.get(), &c, 1) == 1 && map_with_helpers(pid, m);
+    if (mapped) mapped = ::write(down_w.get(), "m", 1) == 1;
+  }
+  down_w.reset();
+  std::string answer;
+  try {
+    answer = read_fd(res_r.get());
+  } catch (const Error&) {
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::string prefix = what.empty() ? "" : what + ": ";
+  if (!mapped)
+    fail("{}the user namespace with {}'s subordinate ids could not be set up (newuidmap)", prefix,
+         user_name(::getuid()));
+  if (answer.empty() || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fail("{}the process in the user namespace ended without an answer (status {})", prefix, status);
+  if (answer[0] == '-') fail("{}{}", prefix, answer.substr(1));
+  return answer.substr(1);
+}
+
 void remove_container_tree(const std::string& path) {
   try {
     remove_tree(path);

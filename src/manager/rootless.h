@@ -68,6 +68,16 @@ bool map_with_helpers(pid_t pid, const RootlessMappings& m);
 // the user, ids 1..N the subordinate ones), as `podman unshare`; true when it returned true.
 bool in_user_namespace(const std::function<bool()>& fn);
 
+// The same for work whose errors and result matter: `fn` runs in the user namespace and its
+// return value comes back; an Error it throws is thrown here with its message, prefixed with
+// `what` (and ": ", unless empty). With `join`, the child joins the user namespace of that
+// process (a running container's) instead of making one. As root `fn` simply runs here.
+std::string in_user_namespace_or_throw(const std::string& what,
+                                       const std::function<std::string()>& fn, pid_t join = 0);
+// Whether this process keeps its store's files under the ids of a user namespace
+// (rootless vessel: layers, vfs copies and commits are read and written inside one).
+bool store_in_user_namespace();
+
 // Removes a directory tree of a user's container: as root does for root; as an ordinary user,
 // what the container's other ids (subordinate ids on the host) left there is removed from a
 // user namespace with the user's mapping (newuidmap/newgidmap), as `podman unshare rm` would.

@@ -265,16 +265,16 @@ std::vector<std::string> Store::referenced_blobs() {
   return referenced;
 }
 
-void Store::mark_layer_unpacked(const std::string& diff_id) {
-  db_.prepare("INSERT OR REPLACE INTO layers (diff_id, unpacked) VALUES (?, 1)")
-      .bind(diff_id)
+void Store::mark_layer_unpacked(const std::string& diff_id, int how) {
+  db_.prepare("INSERT OR REPLACE INTO layers (diff_id, unpacked) VALUES (?, ?)")
+      .bind(diff_id, how)
       .run();
 }
 
-bool Store::layer_unpacked(const std::string& diff_id) {
+int Store::layer_unpack_state(const std::string& diff_id) {
   auto st = db_.prepare("SELECT unpacked FROM layers WHERE diff_id=?");
   st.bind(diff_id);
-  return st.step() && st.integer(0) == 1;
+  return st.step() ? static_cast<int>(st.integer(0)) : 0;
 }
 
 void Store::forget_layer(const std::string& diff_id) {

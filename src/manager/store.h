@@ -124,8 +124,12 @@ class Store {
   // The end of one command in a long-lived process (an API request): drops the claims on the
   // blobs it wrote (store_blobs.cc).
   void end_of_command();
-  void mark_layer_unpacked(const std::string& diff_id);
-  bool layer_unpacked(const std::string& diff_id);
+  // How a layer is unpacked: 0 not (yet), 1 as this process (root: with the image's ids; an
+  // ordinary user's store before 2026-12: every file the user's), 2 in an ordinary user's user
+  // namespace with the image's ids (manager/store_userns.h).
+  void mark_layer_unpacked(const std::string& diff_id, int how = 1);
+  int layer_unpack_state(const std::string& diff_id);
+  bool layer_unpacked(const std::string& diff_id) { return layer_unpack_state(diff_id) != 0; }
   void forget_layer(const std::string& diff_id);
 
   // Containers

@@ -359,6 +359,145 @@ TEST_F(RootlessManagerTest, BuildChownGivesTheContainersOtherIds) {
   EXPECT_TRUE(user_processes_gone());
 }
 
+// A user's store keeps the image's ids: layers are unpacked (and vfs copies made) in a user
+// namespace with the user's mapping, so that a file of uid 1000 is the user's subordinate id
+// 1000 on disk and uid 1000 in the container, and root of the container reads a mode-0600 file
+// of another id, under each driver.
+TEST_F(RootlessManagerTest, ImageIdsAreKeptInTheUsersStoreUnderEachDriver) {
+  // An image made by root: busybox, /x of 1000:1001 mode 0600, /d of 1000 mode 0700 with a
+  // 0600 file, and a device node (skipped in a user's store).
+  std::string rootfs = dir_ + "/own-rootfs";
+  std::string tarball = dir_ + "/home/own.tar";
+  auto mk = run_cmd(
+      {"sh", "-c",
+       "set -e; r=" + rootfs +
+           "; mkdir -p $r/bin $r/d $r/dev; cp /bin/busybox $r/bin/; for p in sh cat stat id ls; "
+           "do ln -s busybox $r/bin/$p; done; echo secret > $r/x; chown 1000:1001 $r/x; chmod "
+           "600 $r/x; echo inner > $r/d/f; chown -R 1000:1001 $r/d; chmod 700 $r/d; chmod 600 "
+           "$r/d/f; mknod $r/dev/null2 c 1 3; tar --numeric-owner -C $r -cf " +
+           tarball + " .; chown " + std::to_string(uid_) + " " + tarball});
+  ASSERT_TRUE(mk.ok()) << mk.describe();
+  auto imp = u({"import", tarball, "own:1"});
+  ASSERT_TRUE(imp.ok()) << imp.describe();
+  std::string want = "1000:1001:600\nsecret\n1000:700\ninner\n";
+  std::string check = "stat -c %u:%g:%a /x; cat /x; stat -c %u:%a /d; cat /d/f";
+  auto r = u({"run", "--rm", "own:1", "sh", "-c", check});
+  EXPECT_EQ(r.out, want) << r.describe();
+  // On disk the layer's /x is the user's subordinate id 1000.
+  uint64_t sub_start = std::stoull(sub_.substr(0, sub_.find('-')));
+  bool found = false;
+  for (const auto& l : split_lines(run_cmd({"ls", "-A", store() + "/layers"}).out)) {
+    struct stat st {};
+    if (trim(l).empty() || ::lstat((store() + "/layers/" + trim(l) + "/x").c_str(), &st) != 0)
+      continue;
+    found = true;
+    EXPECT_EQ(st.st_uid, sub_start + 999);
+    EXPECT_EQ(st.st_gid, sub_start + 1000);
+  }
+  EXPECT_TRUE(found) << "no layer with /x in " << store() << "/layers";
+  auto v = u({"--storage-driver", "vfs", "run", "--rm", "own:1", "sh", "-c", check});
+  EXPECT_EQ(v.out, want) << v.describe();
+  // cp and export as the user: the tar has the container's ids, and the 0600 files are in it
+  // (a running overlay container, and a stopped vfs one).
+  ASSERT_TRUE(u({"run", "-d", "--name", "e", "own:1", "sh", "-c", "sleep 60"}).ok());
+  ASSERT_TRUE(u({"--storage-driver", "vfs", "create", "--name", "ev", "own:1", "sh"}).ok());
+  std::string listing = "tar --numeric-owner -tvf " + dir_ + "/home/out.tar";
+  for (const char* c : {"e", "ev"}) {
+    auto ex = u({"export", "-o", dir_ + "/home/out.tar", c});
+    ASSERT_TRUE(ex.ok()) << c << ": " << ex.describe();
+    auto l = run_cmd({"sh", "-c", listing});
+    int secret = 0;
+    for (const auto& line : split_lines(l.out))
+      secret += contains(line, "-rw------- 1000/1001 ") &&
+                (line.ends_with(" x") || line.ends_with("/x") || line.ends_with("d/f"));
+    EXPECT_EQ(secret, 2) << c << ": " << l.describe();
+    auto cp = u({"cp", "-a", std::string(c) + ":/d", dir_ + "/home/cp-" + c});
+    EXPECT_TRUE(cp.ok()) << c << ": " << cp.describe();
+    struct stat st {};
+    EXPECT_EQ(::stat((dir_ + "/home/cp-" + c + "/f").c_str(), &st), 0) << c;
+    EXPECT_EQ(st.st_uid, sub_start + 999) << c;  // the container's 1000, as on the store's disk
+    EXPECT_EQ(run_cmd({"rm", "-rf", dir_ + "/home/cp-" + std::string(c)}).exit_code(), 0);
+  }
+  ASSERT_TRUE(u({"rm", "-f", "e", "ev"}).ok());
+  if (::access("/usr/bin/fuse-overlayfs", X_OK) == 0) {
+    // fuse-overlayfs serves the files as the user on the host: the owners are right in the
+    // container, but the daemon (the user) may not read another id's mode-0600 file.
+    OpenDevice fuse("/dev/fuse");
+    auto f = u({"--storage-driver", "fuse-overlayfs", "run", "--rm", "own:1", "sh", "-c",
+                "stat -c %u:%g:%a /x; stat -c %u:%a /d"});
+    EXPECT_EQ(f.out, "1000:1001:600\n1000:700\n") << f.describe();
+  }
+  ASSERT_TRUE(u({"rmi", "own:1"}).ok());
+  EXPECT_EQ(entries(store() + "/layers"), 0u);
+  EXPECT_EQ(entries(store() + "/containers"), 0u);
+  for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
+}
+
+// RUN chown 1000:1001 and chmod 600 in a user's build: the commit reads the file (in the user
+// namespace) and the image keeps 1000:1001 mode 0600; rm and rmi leave nothing.
+TEST_F(RootlessManagerTest, BuildCommitsAModeSixHundredFileOfAnotherId) {
+  if (::access("/usr/bin/fuse-overlayfs", X_OK) != 0) GTEST_SKIP() << "no fuse-overlayfs";
+  OpenDevice fuse("/dev/fuse");  // COPY sees the image through fuse-overlayfs
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  std::string ctx = dir_ + "/home/ctx";
+  ASSERT_TRUE(run_cmd({"setpriv", "--reuid", std::to_string(uid_), "--regid", std::to_string(gid_),
+                       "--clear-groups", "mkdir", ctx})
+                  .ok());
+  write_text(ctx + "/Containerfile",
+             "FROM busybox\nRUN echo s > /x && chown 1000:1001 /x && chmod 600 /x\n");
+  ::chown((ctx + "/Containerfile").c_str(), uid_, gid_);
+  auto b = u({"build", "-t", "six:1", ctx});
+  ASSERT_TRUE(b.ok()) << b.describe();
+  auto r = u({"run", "--name", "c6", "six:1", "sh", "-c", "stat -c %u:%g:%a /x; cat /x"});
+  EXPECT_EQ(r.out, "1000:1001:600\ns\n") << r.describe();
+  // commit of a container that wrote such a file, and the image keeps it.
+  auto w = u({"run", "--name", "w6", "six:1", "sh", "-c",
+              "echo t > /y && chown 1002:1003 /y && chmod 600 /y"});
+  ASSERT_TRUE(w.ok()) << w.describe();
+  auto c = u({"commit", "w6", "six:2"});
+  ASSERT_TRUE(c.ok()) << c.describe();
+  auto r2 = u({"run", "--rm", "six:2", "sh", "-c", "stat -c %u:%g:%a /x /y; cat /y"});
+  EXPECT_EQ(r2.out, "1000:1001:600\n1002:1003:600\nt\n") << r2.describe();
+  ASSERT_TRUE(u({"rm", "c6", "w6"}).ok());
+  ASSERT_TRUE(u({"rmi", "six:2", "six:1", "busybox"}).ok());
+  auto prune = u({"system", "prune", "-f"});
+  EXPECT_TRUE(prune.ok()) << prune.describe();
+  EXPECT_EQ(entries(store() + "/layers"), 0u);
+  EXPECT_EQ(entries(store() + "/containers"), 0u);
+  EXPECT_EQ(entries(store() + "/tmp"), 0u) << run_cmd({"ls", "-la", store() + "/tmp"}).out;
+  for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
+  EXPECT_TRUE(user_processes_gone());
+}
+
+// A store whose layers an older vessel unpacked as the user (every file the user's): the next
+// container unpacks them again with the image's ids, and system prune removes the old trees.
+TEST_F(RootlessManagerTest, LayersUnpackedTheOldWayAreUnpackedAgain) {
+  if (::access("/usr/bin/sqlite3", X_OK) != 0) GTEST_SKIP() << "no sqlite3";
+  std::string rootfs = dir_ + "/own-rootfs";
+  std::string tarball = dir_ + "/home/own.tar";
+  auto mk = run_cmd({"sh", "-c",
+                     "set -e; r=" + rootfs +
+                         "; mkdir -p $r/bin; cp /bin/busybox $r/bin/; ln -s busybox $r/bin/sh; "
+                         "ln -s busybox $r/bin/stat; echo s > $r/x; chown 1000 $r/x; tar "
+                         "--numeric-owner -C $r -cf " +
+                         tarball + " .; chown " + std::to_string(uid_) + " " + tarball});
+  ASSERT_TRUE(mk.ok()) << mk.describe();
+  ASSERT_TRUE(u({"import", tarball, "own:1"}).ok());
+  ASSERT_EQ(u({"run", "--rm", "own:1", "stat", "-c", "%u", "/x"}).out, "1000\n");
+  // What an older vessel left: the layer's files all the user's, recorded as unpacked (1).
+  auto old = run_cmd({"sh", "-c",
+                      "set -e; chown -R " + std::to_string(uid_) + ":" + std::to_string(gid_) +
+                          " " + store() + "/layers; sqlite3 " + store() +
+                          "/vessel.db 'UPDATE layers SET unpacked=1'"});
+  ASSERT_TRUE(old.ok()) << old.describe();
+  ASSERT_EQ(u({"run", "--rm", "own:1", "stat", "-c", "%u", "/x"}).out, "1000\n");
+  EXPECT_EQ(entries(store() + "/layers-old"), 1u);
+  ASSERT_TRUE(u({"system", "prune", "-f"}).ok());
+  EXPECT_NE(::access((store() + "/layers-old").c_str(), F_OK), 0);
+  ASSERT_TRUE(u({"rmi", "own:1"}).ok());
+  EXPECT_EQ(entries(store() + "/layers"), 0u);
+}
+
 // -p through slirp4netns, reached from the host's loopback. slirp4netns needs /dev/net/tun,
 // mode 0600 on these machines: opened to everyone (Debian's usual 0666) for this test only.
 TEST_F(RootlessManagerTest, PublishedPortIsReachedFromTheHostThroughSlirp4netns) {
