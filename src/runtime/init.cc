@@ -27,6 +27,7 @@
 #include "linux/rootfs.h"
 #include "linux/seccomp.h"
 #include "linux/terminal.h"
+#include "network/netns.h"
 #include "runtime/executable.h"
 #include "runtime/hooks.h"
 #include "util/error.h"
@@ -192,6 +193,14 @@ void init_steps(InitArgs& a) {
   }
   if (creates(spec, NamespaceType::cgroup) && ::unshare(CLONE_NEWCGROUP) < 0)
     fail_errno("create the cgroup namespace");
+  // A new network namespace starts with `lo` down. runc brings it up (the loopback network it
+  // adds for every new network namespace), and programs expect 127.0.0.1 to answer.
+  if (creates(spec, NamespaceType::network)) {
+    if (int err = network::bring_loopback_up(); err != 0) {
+      errno = err;
+      fail_errno("bring up lo in the new network namespace");
+    }
+  }
   if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
     fail_errno("hostname: set \"{}\"", spec.hostname);
   if (!spec.domainname.empty() &&

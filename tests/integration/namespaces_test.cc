@@ -67,6 +67,18 @@ TEST_F(NamespacesTest, NewNamespacesDifferFromTheHost) {
 }
 
 // Namespaces not listed are shared with the runtime (here: user, cgroup, time).
+// runc brings `lo` up in a network namespace it creates (programs expect 127.0.0.1 to answer);
+// the kernel creates it down.
+TEST_F(NamespacesTest, NewNetworkNamespaceHasLoopbackUp) {
+  json cfg = config({"sh", "-c", "ip -o link show lo; ip -o addr show lo"});
+  set_namespaces(
+      cfg, {{{"type", "pid"}}, {{"type", "network"}}, {{"type", "mount"}}, {{"type", "uts"}}});
+  Result r = run_container(cfg);
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_TRUE(contains(r.out, ",UP")) << r.out;
+  EXPECT_TRUE(contains(r.out, "inet 127.0.0.1/8")) << r.out;
+}
+
 TEST_F(NamespacesTest, UnlistedNamespacesAreTheHosts) {
   std::vector<std::string> names = {"user", "cgroup"};
   if (!host_ns("time").empty()) names.push_back("time");
