@@ -102,20 +102,8 @@ void SyncChannel::enable_credentials() const {
 
 void SyncChannel::send_own_pid(SyncMsg type) const {
   Header h{type, 0, 0};
-  struct iovec iov = {&h, sizeof h};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(struct ucred))] = {};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_CREDENTIALS;
-  c->cmsg_len = CMSG_LEN(sizeof(struct ucred));
   struct ucred cred = {::getpid(), ::getuid(), ::getgid()};
-  std::memcpy(CMSG_DATA(c), &cred, sizeof cred);
-  if (retry_eintr([&] { return ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL); }) < 0)
+  if (vessel::send_with_control(fd_.get(), SCM_CREDENTIALS, &cred, sizeof cred, &h, sizeof h) < 0)
     fail_errno("send the container's PID on the setup channel");
 }
 

@@ -12,19 +12,24 @@ namespace itest {
 
 using vessel::UniqueFd;
 
-ConsoleListener::ConsoleListener(const std::string& path) {
-  fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+UniqueFd listen_unix(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
   if (path.size() >= sizeof a.sun_path) {
     ADD_FAILURE() << "socket path too long: " << path;
-    return;
+    return {};
   }
   std::strcpy(a.sun_path, path.c_str());
-  if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::listen(fd_.get(), 4) != 0)
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::listen(fd.get(), 4) != 0) {
     ADD_FAILURE() << "listen on " << path << ": " << strerror(errno);
+    return {};
+  }
+  return fd;
 }
+
+ConsoleListener::ConsoleListener(const std::string& path) : fd_(listen_unix(path)) {}
 
 UniqueFd ConsoleListener::accept_master(Millis timeout) {
   pollfd p{fd_.get(), POLLIN, 0};

@@ -1,5 +1,6 @@
-// --console-socket from the test's side: a unix socket listener that receives the pty master
-// a runtime sends (SCM_RIGHTS), and reading a pty master up to a marker.
+// --console-socket from the test's side (and other unix sockets a runtime connects to): a listener
+// that receives the pty master a runtime sends (SCM_RIGHTS), and reading a pty master up to a
+// marker.
 #pragma once
 
 #include <string>
@@ -8,6 +9,9 @@
 #include "util/fd.h"
 
 namespace itest {
+
+// A unix stream socket bound to `path` and listening; invalid (and a test failure) if not.
+vessel::UniqueFd listen_unix(const std::string& path);
 
 class ConsoleListener {
  public:

@@ -125,6 +125,20 @@ class RootlessManagerTest : public ::testing::Test {
     return false;
   }
   std::string store() { return dir_ + "/home/.local/share/vessel"; }
+  // GET http://127.0.0.1:PORT/ from the host; a server that starts asynchronously is asked
+  // until it answers (bounded).
+  static Result get_from_host(const std::string& port) {
+    Result got;
+    for (int i = 0; i < 50; ++i) {
+      got = run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"});
+      if (got.ok()) break;
+      ::usleep(200 * 1000);
+    }
+    return got;
+  }
+  static bool host_port_answers(const std::string& port) {
+    return run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"}).ok();
+  }
   // Mounts under the test's directory in the host's mount table (none should be left).
   std::vector<std::string> our_mounts() {
     std::vector<std::string> out;
@@ -526,17 +540,11 @@ TEST_F(RootlessManagerTest, PublishedPortIsReachedFromTheHostThroughSlirp4netns)
          "mkdir /www; echo hello-from-rootless > /www/index.html; httpd -f -p 8080 -h /www"});
   ASSERT_TRUE(r.ok()) << r.describe();
   // The server starts asynchronously: ask until it answers (bounded), then check the answer.
-  Result got;
-  for (int i = 0; i < 50; ++i) {
-    got = run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"});
-    if (got.ok()) break;
-    ::usleep(200 * 1000);
-  }
+  Result got = get_from_host(port);
   EXPECT_EQ(got.out, "hello-from-rootless\n") << got.describe();
   ASSERT_TRUE(u({"rm", "-f", "web"}).ok());
   EXPECT_TRUE(user_processes_gone()) << "slirp4netns or the container left running";
-  EXPECT_NE(
-      run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"}).exit_code(), 0);
+  EXPECT_FALSE(host_port_answers(port));
 }
 
 // User networks as an ordinary user: the user's network namespace (bridges, resolvers,
@@ -569,13 +577,7 @@ TEST_F(RootlessManagerTest, UserNetworkConnectsContainersByNameAndEndsWithTheLas
                   "ping -c1 -W5 10.0.2.2 >/dev/null && echo outbound"});
   EXPECT_EQ(b.out, "hello-web\nping-ip\nping-name\noutbound\n") << b.describe();
   // -p: the host's loopback, through slirp4netns and the user network's port mapping.
-  Result got;
-  for (int i = 0; i < 50; ++i) {
-    got = run_cmd(
-        {"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port) + "/"});
-    if (got.ok()) break;
-    ::usleep(200 * 1000);
-  }
+  Result got = get_from_host(std::to_string(port));
   EXPECT_EQ(got.out, "hello-web\n") << got.describe();
   ASSERT_TRUE(u({"rm", "-f", "web"}).ok());
   // The last container gone: the user's network namespace, slirp4netns and resolver too.
@@ -583,10 +585,7 @@ TEST_F(RootlessManagerTest, UserNetworkConnectsContainersByNameAndEndsWithTheLas
   // The resolver ran as nobody in the user's namespace (a subordinate id on the host).
   EXPECT_EQ(run_cmd({"pgrep", "-a", "-f", dir_ + "/run/vessel"}).out, "");
   EXPECT_NE(::access((dir_ + "/run/vessel/netns-infra").c_str(), F_OK), 0);
-  EXPECT_NE(
-      run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port) + "/"})
-          .exit_code(),
-      0);
+  EXPECT_FALSE(host_port_answers(std::to_string(port)));
   ASSERT_TRUE(u({"network", "rm", "un1"}).ok());
   for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
 }
@@ -817,13 +816,7 @@ TEST_F(RootlessManagerTest, KeepIdOnAUserNetworkWithAPublishedPort) {
   auto b = u({"run", "--rm", "--network", "kn1", "busybox", "sh", "-c",
               "for i in $(seq 50); do wget -qO- http://kw:8080/ && break; sleep 0.2; done"});
   EXPECT_EQ(b.out, "hello-keep-id\n") << b.describe();
-  Result got;
-  for (int i = 0; i < 50; ++i) {
-    got = run_cmd(
-        {"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port) + "/"});
-    if (got.ok()) break;
-    ::usleep(200 * 1000);
-  }
+  Result got = get_from_host(std::to_string(port));
   EXPECT_EQ(got.out, "hello-keep-id\n") << got.describe();
   // connect/disconnect reach its namespace too.
   auto c = u({"network", "connect", "kn2", "kw"});
@@ -836,10 +829,7 @@ TEST_F(RootlessManagerTest, KeepIdOnAUserNetworkWithAPublishedPort) {
   ASSERT_TRUE(u({"rm", "-f", "kw"}).ok());
   EXPECT_TRUE(user_processes_gone()) << run_cmd({"pgrep", "-a", "-u", std::to_string(uid_)}).out;
   EXPECT_NE(::access((dir_ + "/run/vessel/netns-infra").c_str(), F_OK), 0);
-  EXPECT_NE(
-      run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port) + "/"})
-          .exit_code(),
-      0);
+  EXPECT_FALSE(host_port_answers(std::to_string(port)));
   EXPECT_EQ(count_of(run_cmd({"ls", store() + "/cni/ipam/kn1"}).out, "10.97."), 0u);
   ASSERT_TRUE(u({"network", "rm", "kn1", "kn2"}).ok());
   ASSERT_TRUE(u({"volume", "rm", "kv"}).ok());
@@ -929,17 +919,10 @@ TEST_F(RootlessManagerTest, PublishWithoutAHostPortPicksOneOnSlirp4netnsAndUserN
     auto info = json::parse(u({"inspect", "w"}).out).at(0);
     EXPECT_EQ(info["NetworkSettings"]["Ports"]["8080/tcp"][0].value("HostPort", ""), port)
         << info["NetworkSettings"].dump();
-    Result got;
-    for (int i = 0; i < 50; ++i) {
-      got = run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"});
-      if (got.ok()) break;
-      ::usleep(200 * 1000);
-    }
+    Result got = get_from_host(port);
     EXPECT_EQ(got.out, "hello-" + net + "\n") << net << ": " << got.describe();
     ASSERT_TRUE(u({"rm", "-f", "w"}).ok());
-    EXPECT_NE(
-        run_cmd({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + port + "/"}).exit_code(),
-        0);
+    EXPECT_FALSE(host_port_answers(port));
   }
   EXPECT_TRUE(user_processes_gone()) << run_cmd({"pgrep", "-a", "-u", std::to_string(uid_)}).out;
   ASSERT_TRUE(u({"network", "rm", "pn1"}).ok());

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "harness.h"
+#include "harness_console.h"
 #include "util/fd.h"
 
 namespace itest {
@@ -27,19 +27,8 @@ using vessel::UniqueFd;
 class Agent {
  public:
   Agent(const std::string& path, int error) : error_(error) {
-    sock_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    if (path.size() >= sizeof a.sun_path) {
-      ADD_FAILURE() << "socket path too long: " << path;
-      return;
-    }
-    std::strcpy(a.sun_path, path.c_str());
-    if (::bind(sock_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::listen(sock_.get(), 4) != 0) {
-      ADD_FAILURE() << "listen on " << path << ": " << strerror(errno);
-      return;
-    }
+    sock_ = listen_unix(path);
+    if (!sock_) return;
     thread_ = std::thread([this] { serve(); });
   }
   ~Agent() {
