@@ -144,6 +144,28 @@ std::string relative_map(const std::vector<oci::IdMapping>& keep,
   return out;
 }
 
+// In a forked child: a user namespace of its own, which the parent maps between the child's
+// "u" on `up` and the parent's "m" on `down`, then a network namespace owned by it with lo up.
+// The child exits (2, 3) on failure.
+void child_enter_mapped_userns_and_netns(int up, int down) {
+  char c = 0;
+  if (::unshare(CLONE_NEWUSER) != 0 || ::write(up, "u", 1) != 1 || ::read(down, &c, 1) != 1 ||
+      c != 'm')
+    ::_exit(2);
+  if (::unshare(CLONE_NEWNET) != 0 || network::bring_loopback_up() != 0) ::_exit(3);
+}
+
+// In a forked child: says `ready` on `up`, then keeps its namespaces until the parent closes
+// `down`.
+[[noreturn]] void child_hold_namespaces(int up, int down, const char* ready) {
+  if (::write(up, ready, 1) != 1) ::_exit(5);
+  char c;
+  ssize_t r;
+  do r = ::read(down, &c, 1);
+  while (r < 0 && errno == EINTR);
+  ::_exit(0);
+}
+
 // Root in the infra: a user namespace of the container's own below the infra's, mapped with
 // `uid_map`/`gid_map` (infra ids; root there may write any), and a network namespace owned by
 // it with lo up. The infra's root keeps CAP_NET_ADMIN over both (it is their owner's parent
@@ -159,16 +181,8 @@ std::pair<UniqueFd, UniqueFd> own_user_and_net(const std::string& uid_map,
   if (child == 0) {
     up_r.reset();
     down_w.reset();
-    char c = 0;
-    if (::unshare(CLONE_NEWUSER) != 0 || ::write(up_w.get(), "u", 1) != 1 ||
-        ::read(down_r.get(), &c, 1) != 1 || c != 'm')
-      ::_exit(2);
-    if (::unshare(CLONE_NEWNET) != 0 || network::bring_loopback_up() != 0) ::_exit(3);
-    if (::write(up_w.get(), "n", 1) != 1) ::_exit(4);
-    ssize_t r;
-    do r = ::read(down_r.get(), &c, 1);
-    while (r < 0 && errno == EINTR);
-    ::_exit(0);
+    child_enter_mapped_userns_and_netns(up_w.get(), down_r.get());
+    child_hold_namespaces(up_w.get(), down_r.get(), "n");
   }
   up_w.reset();
   down_r.reset();
@@ -236,11 +250,7 @@ int run_rootless_netns(const std::string& dir, int ready_fd) {
       ::close(ready_fd);
       up_r.reset();
       down_w.reset();
-      char c = 0;
-      if (::unshare(CLONE_NEWUSER) != 0 || ::write(up_w.get(), "u", 1) != 1 ||
-          ::read(down_r.get(), &c, 1) != 1 || c != 'm')
-        ::_exit(2);
-      if (::unshare(CLONE_NEWNET) != 0 || network::bring_loopback_up() != 0) ::_exit(3);
+      child_enter_mapped_userns_and_netns(up_w.get(), down_r.get());
       try {
         write_file("/proc/sys/net/ipv4/ip_forward", "1\n", O_WRONLY | O_CLOEXEC);
         std::string ipt =
@@ -253,11 +263,7 @@ int run_rootless_netns(const std::string& dir, int ready_fd) {
         std::fprintf(stderr, "%s\n", e.what());
         ::_exit(4);
       }
-      if (::write(up_w.get(), "r", 1) != 1) ::_exit(5);
-      ssize_t r;
-      do r = ::read(down_r.get(), &c, 1);
-      while (r < 0 && errno == EINTR);
-      ::_exit(0);
+      child_hold_namespaces(up_w.get(), down_r.get(), "r");
     }
     up_w.reset();
     down_r.reset();
