@@ -197,21 +197,8 @@ EOF
   CTR=(ctr --address "$SOCK" --namespace ckpt)
   LOG_HINT=$C/containerd.log
   cx() { timeout 300 "${CTR[@]}" "$@"; }
-  # ctr's unpack for the native snapshotter can race the import ("parent snapshot ... does not
-  # exist", before any runtime call; tests/engines/run.sh retries it too): that error alone is
-  # retried.
-  cx_run() {
-    local try rc err=$C/ctr-run.err
-    for try in 1 2 3; do
-      cx run "$@" 2>"$err" && rc=0 || rc=$?
-      if ((rc != 0)) && grep -q 'parent snapshot .* does not exist' "$err" && ((try < 3)); then
-        sleep 1
-        continue
-      fi
-      cat "$err" >&2
-      return $rc
-    done
-  }
+  # ctr's unpack can race the import (tests/lib/e2e-checks.sh): retried.
+  cx_run() { ctr_run_retrying "$C/ctr-run.err" cx run "$@"; }
   if ! wait_for 60 "${CTR[@]}" version; then
     fail "containerd: daemon starts" "no answer on $SOCK"; tail -n 20 "$C/containerd.log"; return
   fi

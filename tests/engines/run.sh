@@ -280,20 +280,7 @@ EOF
   CTR=(ctr --address "$SOCK" --namespace "e2e-$TAG")
   LOG_HINT=$C/containerd.log
   cx() { timeout 60 "${CTR[@]}" "$@"; }
-  # ctr's own unpack for the native snapshotter can race the import's lease ("parent snapshot
-  # ... does not exist", before any runtime call): that containerd error alone is retried.
-  crun() {
-    local try err=$C/ctr-run.err rc
-    for try in 1 2 3; do
-      cx run --runc-binary "$VR" --runc-root "$C/vroot" "$@" 2>"$err" && rc=0 || rc=$?
-      if ((rc != 0)) && grep -q 'parent snapshot .* does not exist' "$err" && ((try < 3)); then
-        sleep 1
-        continue
-      fi
-      cat "$err" >&2
-      return $rc
-    done
-  }
+  crun() { ctr_run_retrying "$C/ctr-run.err" cx run --runc-binary "$VR" --runc-root "$C/vroot" "$@"; }
   if ! wait_for 20 "${CTR[@]}" version; then
     fail "containerd: daemon starts" "no answer on $SOCK"
     tail -n 20 "$C/containerd.log"

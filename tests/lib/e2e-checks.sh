@@ -136,3 +136,20 @@ WRAPPER
   PODMAN=(podman --root "$p/root" --runroot "$p/runroot" --tmpdir "$p/tmp" --storage-driver vfs
     --cgroup-manager cgroupfs --events-backend file --runtime "$p/bin/vessel-runtime")
 }
+
+# ctr_run_retrying ERRFILE CMD...: CMD is a `ctr run`. ctr's own unpack for the native snapshotter
+# can race the import's lease ("parent snapshot ... does not exist", before any runtime call):
+# that containerd error alone is retried, twice.
+ctr_run_retrying() {
+  local err=$1 try rc
+  shift
+  for try in 1 2 3; do
+    "$@" 2>"$err" && rc=0 || rc=$?
+    if ((rc != 0)) && grep -q 'parent snapshot .* does not exist' "$err" && ((try < 3)); then
+      sleep 1
+      continue
+    fi
+    cat "$err" >&2
+    return $rc
+  done
+}
