@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <set>
 
 #include "image/archive.h"
@@ -17,6 +18,7 @@
 #include "manager/containers.h"
 #include "manager/images.h"
 #include "manager/rootfs.h"
+#include "manager/rootfs_keep_id.h"
 #include "manager/store_userns.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -208,7 +210,11 @@ ImageRecord commit_upper(Store& store, const ImageRecord* parent, json config,
     image::PackedLayer packed;
     ProgressLine line("Writing layer", 0);  // `vessel build` shows it (util/progress.h)
     try {
-      packed = pack_in_store_userns(upper, tmp, po);
+      // A keep-id container's upper layer has its ids through its own mapping.
+      std::string dir = upper.substr(0, upper.rfind('/'));
+      std::optional<RootlessMappings> keep_id;
+      if (store_in_user_namespace() && is_keep_id_rootfs(dir)) keep_id = keep_id_mappings();
+      packed = pack_in_store_userns(upper, tmp, po, keep_id ? &*keep_id : nullptr);
       store.blobs().adopt_file(tmp, packed.digest);
     } catch (...) {
       ::unlink(tmp.c_str());

@@ -21,6 +21,7 @@
 #include "manager/networks.h"
 #include "manager/oci_runtime.h"
 #include "manager/rootfs.h"
+#include "manager/rootfs_keep_id.h"
 #include "manager/rootfs_rootless.h"
 #include "manager/rootless.h"
 #include "manager/rootless_netns.h"
@@ -280,8 +281,16 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     write_etc_files(dir, hostname, opts, resolver_of(store, opts));
     // Read-only containers get an upper layer too: the runtime creates mount points in it, and
     // root.readonly keeps the container from writing anything else.
+    if (rootless && opts.userns == "keep-id") mark_keep_id_rootfs(dir);
     mount_rootfs(store, img, dir, false, ids, opts.remove);
     if (rootless && container_storage_driver(dir) == "fuse-overlayfs" && !fuse_allows_other()) {
+      // keep-id: container root is a subordinate id, which FUSE does not serve either.
+      if (opts.userns == "keep-id")
+        fail(
+            "rootless vessel: --userns=keep-id cannot use a fuse-overlayfs root without "
+            "allow_other (/etc/fuse.conf lacks user_allow_other): FUSE serves only the user's "
+            "own uid here, and the container's root is another; add user_allow_other there, or "
+            "use --storage-driver overlay or vfs");
       std::string user = opts.user;
       if (user.empty() && declared.is_object()) user = declared.value("User", "");
       if (!is_root_user(user))

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "image/layer.h"
@@ -15,6 +16,7 @@
 #include "manager/container_tree.h"
 #include "manager/containers.h"
 #include "manager/rootfs.h"
+#include "manager/rootfs_keep_id.h"
 #include "manager/rootless.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -58,6 +60,8 @@ class ContainerRoot {
       tree_ = std::make_unique<ContainerTree>(fd_.get(), std::vector<ContainerTree::Mount>{});
       return;
     }
+    // A stopped keep-id container's files are seen through its own mapping.
+    if (::geteuid() != 0 && is_keep_id_rootfs(dir_)) keep_id_ = keep_id_mappings();
     if (!rootfs_mounted(dir_)) {
       auto img = store.image_by_id(c.image_id);
       if (!img) fail("the image of container {} is gone", c.name);
@@ -88,6 +92,9 @@ class ContainerRoot {
   int fd() const { return fd_.get(); }
   // A running user's overlay container's init (whose user namespace a copy joins), else 0.
   pid_t userns_pid() const { return userns_pid_; }
+  // Else the mapping of the user namespace to make for it: a keep-id container's, or nullptr
+  // for the user's.
+  const RootlessMappings* userns_mappings() const { return keep_id_ ? &*keep_id_ : nullptr; }
   const std::string& name() const { return name_; }
   // The root filesystem with the container's volumes and bind mounts over it.
   const ContainerTree& tree() const { return *tree_; }
@@ -115,6 +122,7 @@ class ContainerRoot {
   std::unique_ptr<ContainerTree> tree_;
   bool mounted_here_ = false;
   pid_t userns_pid_ = 0;
+  std::optional<RootlessMappings> keep_id_;
 };
 
 // ---- resolution ----------------------------------------------------------------------------
@@ -350,7 +358,7 @@ void copy_files(Store& store, const CopyEndpoint& src, const CopyEndpoint& dest,
         copy_in_root(root, src, dest, opts);
         return std::string();
       },
-      root.userns_pid());
+      root.userns_pid(), root.userns_mappings());
 }
 
 namespace {
@@ -445,7 +453,7 @@ void export_container(Store& store, const std::string& ref, int out_fd) {
         image::write_tree_tar(root.fd(), "", out_fd);
         return std::string();
       },
-      root.userns_pid());
+      root.userns_pid(), root.userns_mappings());
 }
 
 }  // namespace vessel::manager

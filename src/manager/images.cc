@@ -15,6 +15,7 @@
 #include "image/layer.h"
 #include "image/platform.h"
 #include "manager/events.h"
+#include "manager/rootfs_keep_id.h"
 #include "manager/rootless.h"
 #include "manager/store_userns.h"
 #include "util/blob_claims.h"
@@ -379,6 +380,9 @@ uint64_t collect_garbage(Store& store) {
     std::string dir = store.paths().layer(diff_id);
     freed += tree_size(dir);
     remove_container_tree(dir);  // a user's: files of subordinate ids too
+    std::string keep_id_copy = keep_id_layer_dir(store.paths(), diff_id);
+    if (path_exists(keep_id_copy)) freed += tree_size(keep_id_copy);
+    remove_keep_id_layer(store.paths(), diff_id);
     store.forget_layer(diff_id);
   }
   // Layers of a user's store that an older vessel unpacked without the image's ids, once no

@@ -13,6 +13,7 @@
 #include "image/digest.h"
 #include "image/layer.h"
 #include "manager/rootfs_idmap.h"
+#include "manager/rootfs_keep_id.h"
 #include "manager/rootfs_rootless.h"
 #include "manager/rootless.h"
 #include "manager/store_userns.h"
@@ -226,28 +227,35 @@ void copy_rootfs(Store& store, const ImageRecord& img, const std::string& dir) {
   mkdir_p(partial, 0755);
   image::UnpackOptions opts;
   opts.whiteouts = image::WhiteoutMode::Apply;
+  // A keep-id container's copy is made with its own mapping (manager/rootfs_keep_id.h).
+  std::optional<RootlessMappings> keep_id;
+  if (store_in_user_namespace() && is_keep_id_rootfs(dir)) keep_id = keep_id_mappings();
   try {
     // An ordinary user's copy is made in the user's user namespace (manager/store_userns.h):
     // its files keep the image's ids.
-    in_user_namespace_or_throw("", [&] {
-      for (const auto& layer : img.layers) {
-        std::string blob = store.blobs().path(layer.blob_digest);
-        image::UnpackStats stats;
-        try {
-          stats = image::unpack_layer(blob, partial, opts);
-        } catch (const Error& e) {
-          fail("copying layer {} into {}: {}", layer.blob_digest, rootfs, e.what());
-        }
-        if (!stats.diff_id.empty() && stats.diff_id != layer.diff_id)
-          fail("layer {}: its content is {}, not the diff_id {} the image config names",
-               layer.blob_digest, stats.diff_id, layer.diff_id);
-      }
-      if (::chmod(partial.c_str(), 0755) != 0) fail_errno("chmod {}", partial);
-      remove_empty_rootfs(rootfs);
-      if (::rename(partial.c_str(), rootfs.c_str()) != 0)
-        fail_errno("renaming {} to {}", partial, rootfs);
-      return std::string();
-    });
+    in_user_namespace_or_throw(
+        "",
+        [&] {
+          if (keep_id && ::chown(partial.c_str(), 0, 0) != 0) fail_errno("chown {}", partial);
+          for (const auto& layer : img.layers) {
+            std::string blob = store.blobs().path(layer.blob_digest);
+            image::UnpackStats stats;
+            try {
+              stats = image::unpack_layer(blob, partial, opts);
+            } catch (const Error& e) {
+              fail("copying layer {} into {}: {}", layer.blob_digest, rootfs, e.what());
+            }
+            if (!stats.diff_id.empty() && stats.diff_id != layer.diff_id)
+              fail("layer {}: its content is {}, not the diff_id {} the image config names",
+                   layer.blob_digest, stats.diff_id, layer.diff_id);
+          }
+          if (::chmod(partial.c_str(), 0755) != 0) fail_errno("chmod {}", partial);
+          remove_empty_rootfs(rootfs);
+          if (::rename(partial.c_str(), rootfs.c_str()) != 0)
+            fail_errno("renaming {} to {}", partial, rootfs);
+          return std::string();
+        },
+        0, keep_id ? &*keep_id : nullptr);
   } catch (...) {
     try {
       if (path_exists(partial)) remove_container_tree(partial);
@@ -265,8 +273,10 @@ void write_marker(const std::string& dir, const char* driver) {
 // image without layers).
 std::vector<std::string> layer_dirs(Store& store, const ImageRecord& img, const std::string& dir) {
   std::vector<std::string> lowers;
+  bool keep_id = store_in_user_namespace() && is_keep_id_rootfs(dir);
   for (auto it = img.layers.rbegin(); it != img.layers.rend(); ++it)
-    lowers.push_back(store.paths().layer(it->diff_id));
+    lowers.push_back(keep_id ? keep_id_layer_dir(store.paths(), it->diff_id)
+                             : store.paths().layer(it->diff_id));
   if (lowers.empty()) {
     std::string empty = dir + "/empty";
     mkdir_p(empty, 0755);
@@ -281,14 +291,30 @@ std::string join_lowers(const std::vector<std::string>& lowers) {
   return out;
 }
 
+// An ordinary user's layers and upper layer for an overlay (the kernel's or fuse-overlayfs):
+// a keep-id container's are the keep-id copies (manager/rootfs_keep_id.h), and its new upper
+// layer's root gets the owner of the top layer's root as it sees it. Returns the lower layers.
+std::vector<std::string> prepare_user_layers(Store& store, const ImageRecord& img,
+                                             const std::string& dir) {
+  bool keep_id = is_keep_id_rootfs(dir);
+  if (keep_id)
+    ensure_keep_id_layers(store, img);
+  else
+    unpack_missing_layers(store, img);
+  auto lowers = layer_dirs(store, img, dir);
+  std::string upper = dir + "/upper";
+  bool fresh = !path_exists(upper);
+  mkdir_p(upper, 0755);
+  mkdir_p(dir + "/work", 0700);
+  if (keep_id && fresh) chown_like_in_keep_id(upper, lowers.front());
+  return lowers;
+}
+
 // An ordinary user's overlay container: the layers and an upper layer made ready for the
 // runtime, which mounts them in the container's user namespace (nothing on the host).
 void prepare_userns_overlay(Store& store, const ImageRecord& img, const std::string& dir) {
   mkdir_p(dir + "/rootfs", 0755);
-  unpack_missing_layers(store, img);
-  layer_dirs(store, img, dir);
-  mkdir_p(dir + "/upper", 0755);
-  mkdir_p(dir + "/work", 0700);
+  prepare_user_layers(store, img, dir);
 }
 
 // fuse-overlayfs on <dir>/rootfs (an ordinary user's fallback); read-only: no upper layer.
@@ -296,10 +322,15 @@ void mount_fuse(Store& store, const ImageRecord& img, const std::string& dir, bo
   std::string rootfs = dir + "/rootfs";
   mkdir_p(rootfs, 0755);
   if (rootfs_mounted(dir)) return;
-  unpack_missing_layers(store, img);
-  auto lowers = layer_dirs(store, img, dir);
-  mkdir_p(dir + "/upper", 0755);
-  mkdir_p(dir + "/work", 0700);
+  std::vector<std::string> lowers;
+  if (::geteuid() != 0) {
+    lowers = prepare_user_layers(store, img, dir);
+  } else {
+    unpack_missing_layers(store, img);
+    lowers = layer_dirs(store, img, dir);
+    mkdir_p(dir + "/upper", 0755);
+    mkdir_p(dir + "/work", 0700);
+  }
   mount_fuse_overlayfs(join_lowers(lowers), dir + "/upper", dir + "/work", rootfs);
   if (read_only && ::geteuid() == 0)
     ::mount(nullptr, rootfs.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr);

@@ -274,10 +274,11 @@ bool in_user_namespace(const std::function<bool()>& fn) {
 bool store_in_user_namespace() { return ::geteuid() != 0; }
 
 std::string in_user_namespace_or_throw(const std::string& what,
-                                       const std::function<std::string()>& fn, pid_t join) {
+                                       const std::function<std::string()>& fn, pid_t join,
+                                       const RootlessMappings* mappings) {
   if (!store_in_user_namespace()) return fn();
   RootlessMappings m;
-  if (join <= 0) m = rootless_mappings();
+  if (join <= 0) m = mappings ? *mappings : rootless_mappings();
   std::string join_ns = join > 0 ? "/proc/" + std::to_string(join) + "/ns/user" : "";
   int up[2], down[2], res[2];
   if (::pipe2(up, O_CLOEXEC) != 0 || ::pipe2(down, O_CLOEXEC) != 0 || ::pipe2(res, O_CLOEXEC) != 0)
@@ -298,6 +299,10 @@ std::string in_user_namespace_or_throw(const std::string& what,
         if (::unshare(CLONE_NEWUSER) != 0) ::_exit(2);
         if (::write(up_w.get(), "u", 1) != 1 || ::read(down_r.get(), &c, 1) != 1 || c != 'm')
           ::_exit(3);
+        // Under a mapping that does not make the user root (keep-id), become root there: the
+        // unpacker gives files their owners only as root.
+        if (::geteuid() != 0 && (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0))
+          fail_errno("becoming root in the user namespace");
       }
       out = "+" + fn();
     } catch (const std::exception& e) {

@@ -71,9 +71,12 @@ bool in_user_namespace(const std::function<bool()>& fn);
 // The same for work whose errors and result matter: `fn` runs in the user namespace and its
 // return value comes back; an Error it throws is thrown here with its message, prefixed with
 // `what` (and ": ", unless empty). With `join`, the child joins the user namespace of that
-// process (a running container's) instead of making one. As root `fn` simply runs here.
+// process (a running container's) instead of making one; else the new one gets `mappings`
+// (a --userns=keep-id container's, say) or, without them, the user's. As root `fn` simply
+// runs here.
 std::string in_user_namespace_or_throw(const std::string& what,
-                                       const std::function<std::string()>& fn, pid_t join = 0);
+                                       const std::function<std::string()>& fn, pid_t join = 0,
+                                       const RootlessMappings* mappings = nullptr);
 // Whether this process keeps its store's files under the ids of a user namespace
 // (rootless vessel: layers, vfs copies and commits are read and written inside one).
 bool store_in_user_namespace();

@@ -1,5 +1,7 @@
 #include "manager/store_userns.h"
 
+#include <unistd.h>
+
 #include <sstream>
 
 #include "manager/rootless.h"
@@ -7,6 +9,17 @@
 #include "util/file.h"
 
 namespace vessel::manager {
+
+namespace {
+
+// The id that host id `host` has inside a namespace with `mappings` (-1: none).
+uint32_t inside(const std::vector<oci::IdMapping>& mappings, uint32_t host) {
+  for (const auto& m : mappings)
+    if (host >= m.host_id && host - m.host_id < m.size) return m.container_id + (host - m.host_id);
+  return static_cast<uint32_t>(-1);
+}
+
+}  // namespace
 
 image::UnpackStats unpack_in_store_userns(const std::string& archive, const std::string& target,
                                           const image::UnpackOptions& opts) {
@@ -22,15 +35,25 @@ image::UnpackStats unpack_in_store_userns(const std::string& archive, const std:
 }
 
 image::PackedLayer pack_in_store_userns(const std::string& dir, const std::string& out,
-                                        const image::PackOptions& opts) {
+                                        const image::PackOptions& opts,
+                                        const RootlessMappings* mappings) {
   if (!store_in_user_namespace()) return image::pack_layer(dir, out, opts);
   image::PackOptions in_ns = opts;
   in_ns.uids.clear();
   in_ns.gids.clear();
-  std::string answer = in_user_namespace_or_throw("packing " + dir, [&] {
-    auto p = image::pack_layer(dir, out, in_ns);
-    return p.digest + " " + p.diff_id + " " + std::to_string(p.size);
-  });
+  const uint32_t owner_uid = ::getuid(), owner_gid = ::getgid();
+  std::string answer = in_user_namespace_or_throw(
+      "packing " + dir,
+      [&] {
+        auto p = image::pack_layer(dir, out, in_ns);
+        // Under another mapping root is not the user: the blob goes back to the user, who
+        // moves it into the store.
+        if (mappings && ::chown(out.c_str(), inside(mappings->uids, owner_uid),
+                                inside(mappings->gids, owner_gid)) != 0)
+          fail_errno("chown {}", out);
+        return p.digest + " " + p.diff_id + " " + std::to_string(p.size);
+      },
+      0, mappings);
   image::PackedLayer packed;
   std::istringstream in(answer);
   in >> packed.digest >> packed.diff_id >> packed.size;

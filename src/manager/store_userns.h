@@ -10,6 +10,7 @@
 #include <string>
 
 #include "image/layer.h"
+#include "manager/rootless.h"
 
 namespace vessel::manager {
 
@@ -17,9 +18,11 @@ namespace vessel::manager {
 image::UnpackStats unpack_in_store_userns(const std::string& archive, const std::string& target,
                                           const image::UnpackOptions& opts = {});
 // image::pack_layer, in the store's user namespace: the layer records the ids as the
-// container sees them (no mapping to give: opts.uids/gids are for packing on the host).
+// container sees them (no mapping to give: opts.uids/gids are for packing on the host);
+// `mappings`: a user namespace with those instead of the user's (a keep-id container's).
 image::PackedLayer pack_in_store_userns(const std::string& dir, const std::string& out,
-                                        const image::PackOptions& opts = {});
+                                        const image::PackOptions& opts = {},
+                                        const RootlessMappings* mappings = nullptr);
 
 // Where the trees of layers unpacked by an older vessel as an ordinary user (every file the
 // user's) go once unpacked again with the image's ids: containers that run on them keep them

@@ -125,6 +125,23 @@ class RootlessManagerTest : public ::testing::Test {
     return false;
   }
   std::string store() { return dir_ + "/home/.local/share/vessel"; }
+  // The user's image own:1, made by root: busybox, /x of 1000:1001 mode 0600, /d of 1000 mode
+  // 0700 with a 0600 file, and a device node (skipped in a user's store).
+  void import_own_image() {
+    std::string rootfs = dir_ + "/own-rootfs";
+    std::string tarball = dir_ + "/home/own.tar";
+    auto mk = run_cmd(
+        {"sh", "-c",
+         "set -e; r=" + rootfs +
+             "; mkdir -p $r/bin $r/d $r/dev; cp /bin/busybox $r/bin/; for p in sh cat stat id ls "
+             "touch chown; do ln -s busybox $r/bin/$p; done; echo secret > $r/x; chown 1000:1001 "
+             "$r/x; chmod 600 $r/x; echo inner > $r/d/f; chown -R 1000:1001 $r/d; chmod 700 $r/d; "
+             "chmod 600 $r/d/f; mknod $r/dev/null2 c 1 3; tar --numeric-owner -C $r -cf " +
+             tarball + " .; chown " + std::to_string(uid_) + " " + tarball});
+    ASSERT_TRUE(mk.ok()) << mk.describe();
+    auto imp = u({"import", tarball, "own:1"});
+    ASSERT_TRUE(imp.ok()) << imp.describe();
+  }
   // GET http://127.0.0.1:PORT/ from the host; a server that starts asynchronously is asked
   // until it answers (bounded).
   static Result get_from_host(const std::string& port) {
@@ -380,19 +397,7 @@ TEST_F(RootlessManagerTest, BuildChownGivesTheContainersOtherIds) {
 TEST_F(RootlessManagerTest, ImageIdsAreKeptInTheUsersStoreUnderEachDriver) {
   // An image made by root: busybox, /x of 1000:1001 mode 0600, /d of 1000 mode 0700 with a
   // 0600 file, and a device node (skipped in a user's store).
-  std::string rootfs = dir_ + "/own-rootfs";
-  std::string tarball = dir_ + "/home/own.tar";
-  auto mk = run_cmd(
-      {"sh", "-c",
-       "set -e; r=" + rootfs +
-           "; mkdir -p $r/bin $r/d $r/dev; cp /bin/busybox $r/bin/; for p in sh cat stat id ls; "
-           "do ln -s busybox $r/bin/$p; done; echo secret > $r/x; chown 1000:1001 $r/x; chmod "
-           "600 $r/x; echo inner > $r/d/f; chown -R 1000:1001 $r/d; chmod 700 $r/d; chmod 600 "
-           "$r/d/f; mknod $r/dev/null2 c 1 3; tar --numeric-owner -C $r -cf " +
-           tarball + " .; chown " + std::to_string(uid_) + " " + tarball});
-  ASSERT_TRUE(mk.ok()) << mk.describe();
-  auto imp = u({"import", tarball, "own:1"});
-  ASSERT_TRUE(imp.ok()) << imp.describe();
+  ASSERT_NO_FATAL_FAILURE(import_own_image());
   std::string want = "1000:1001:600\nsecret\n1000:700\ninner\n";
   std::string check = "stat -c %u:%g:%a /x; cat /x; stat -c %u:%a /d; cat /d/f";
   auto r = u({"run", "--rm", "own:1", "sh", "-c", check});
@@ -833,6 +838,82 @@ TEST_F(RootlessManagerTest, KeepIdOnAUserNetworkWithAPublishedPort) {
   EXPECT_EQ(count_of(run_cmd({"ls", store() + "/cni/ipam/kn1"}).out, "10.97."), 0u);
   ASSERT_TRUE(u({"network", "rm", "kn1", "kn2"}).ok());
   ASSERT_TRUE(u({"volume", "rm", "kv"}).ok());
+  for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
+}
+
+// --userns=keep-id under each driver: the image's ids are the container's again (a keep-id
+// copy of the layers, unpacked with that mapping), not shifted by the different mapping; what
+// the container writes is committed with the container's ids; rmi removes the copies.
+TEST_F(RootlessManagerTest, KeepIdShowsTheImagesOwnIdsUnderEachDriver) {
+  ASSERT_NO_FATAL_FAILURE(import_own_image());
+  std::string check =
+      "stat -c %u:%g / /bin/busybox; stat -c %u:%g:%a /x; cat /x; stat -c %u:%a /d; cat /d/f";
+  std::string want = "0:0\n0:0\n1000:1001:600\nsecret\n1000:700\ninner\n";
+  for (const char* driver : {"overlay", "vfs"}) {
+    auto r = u({"--storage-driver", driver, "run", "--rm", "--userns=keep-id", "-u", "0", "own:1",
+                "sh", "-c", check});
+    EXPECT_EQ(r.out, want) << driver << ": " << r.describe();
+  }
+  // The user's own processes (keep-id's default user) see the image's 1000 as 1000 too.
+  auto own = u({"run", "--rm", "--userns=keep-id", "own:1", "stat", "-c", "%u:%g", "/x"});
+  EXPECT_EQ(own.out, "1000:1001\n") << own.describe();
+  if (::access("/usr/bin/fuse-overlayfs", X_OK) == 0) {
+    OpenDevice fuse("/dev/fuse");
+    std::vector<std::string> run = {"--storage-driver",
+                                    "fuse-overlayfs",
+                                    "run",
+                                    "--rm",
+                                    "--userns=keep-id",
+                                    "-u",
+                                    "0",
+                                    "own:1",
+                                    "sh",
+                                    "-c",
+                                    "stat -c %u:%g / /bin/busybox /x"};
+    // FUSE serves only the user's own uid without allow_other: keep-id's root is another.
+    std::string conf = read_text("/etc/fuse.conf");
+    if (!contains(conf, "\nuser_allow_other")) {
+      auto refused = u(run);
+      EXPECT_NE(refused.exit_code(), 0);
+      EXPECT_TRUE(contains(refused.err, "user_allow_other")) << refused.describe();
+      EXPECT_EQ(trim(u({"ps", "-aq"}).out), "");
+      write_text("/etc/fuse.conf", conf + "\nuser_allow_other\n");
+    }
+    auto f = u(run);
+    write_text("/etc/fuse.conf", conf);
+    EXPECT_EQ(f.out, "0:0\n0:0\n1000:1001\n") << f.describe();
+  }
+  // A stopped vfs keep-id container's export has the container's ids.
+  ASSERT_TRUE(
+      u({"--storage-driver", "vfs", "create", "--userns=keep-id", "--name", "kv", "own:1", "sh"})
+          .ok());
+  ASSERT_TRUE(u({"export", "-o", dir_ + "/home/kv.tar", "kv"}).ok());
+  auto listing = run_cmd({"tar", "--numeric-owner", "-tvf", dir_ + "/home/kv.tar"});
+  bool x_kept = false;
+  for (const auto& line : split_lines(listing.out))
+    x_kept |= contains(line, "-rw------- 1000/1001 ") && line.ends_with(" x");
+  EXPECT_TRUE(x_kept) << listing.describe();
+  ASSERT_TRUE(u({"rm", "kv"}).ok());
+  // Written in a keep-id container, committed: the image records the container's ids (vfs
+  // containers cannot be committed).
+  {
+    const char* driver = "overlay";
+    std::string name = std::string("k-") + driver;
+    auto w = u({"--storage-driver", driver, "run", "--userns=keep-id", "-u", "0", "--name", name,
+                "own:1", "sh", "-c", "touch /new /mine && chown 1000:1001 /new"});
+    ASSERT_TRUE(w.ok()) << driver << ": " << w.describe();
+    auto commit = u({"commit", name, "own:" + name});
+    ASSERT_TRUE(commit.ok()) << driver << ": " << commit.describe();
+    auto c = u({"run", "--rm", "own:" + name, "stat", "-c", "%u:%g", "/new", "/mine", "/x"});
+    EXPECT_EQ(c.out, "1000:1001\n0:0\n1000:1001\n") << driver << ": " << c.describe();
+    ASSERT_TRUE(u({"rm", name}).ok());
+    ASSERT_TRUE(u({"rmi", "own:" + name}).ok());
+  }
+  EXPECT_GT(entries(store() + "/layers-keep-id"), 0u);
+  ASSERT_TRUE(u({"rmi", "own:1"}).ok());
+  EXPECT_EQ(entries(store() + "/layers"), 0u);
+  EXPECT_EQ(entries(store() + "/layers-keep-id"), 0u);
+  EXPECT_EQ(entries(store() + "/containers"), 0u);
   for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
 }
 
