@@ -81,9 +81,19 @@ void join_shared_netns(Store& store, const ContainerRecord& c, const std::string
   if (other->state != "running" && other->state != "paused")
     fail("container {}: container {}, whose network it shares, is not running", c.name,
          other->name);
+  json cfg = json::parse(read_file(dir + "/config.json"));
+  if (other->options.value("network", "") == "host") {
+    // X has the host's network: so has this one, with no namespace to join (which a user could
+    // not: the host's belongs to the initial user namespace).
+    json kept = json::array();
+    for (const auto& ns : cfg["linux"]["namespaces"])
+      if (ns["type"] != "network") kept.push_back(ns);
+    cfg["linux"]["namespaces"] = kept;
+    write_file_atomic(dir + "/config.json", cfg.dump(2), 0600);
+    return;
+  }
   std::string path = netns_path(store, other->id);
   if (!network::netns_exists(path)) path = "/proc/" + std::to_string(other->pid) + "/ns/net";
-  json cfg = json::parse(read_file(dir + "/config.json"));
   for (auto& ns : cfg["linux"]["namespaces"])
     if (ns["type"] == "network") ns["path"] = path;
   write_file_atomic(dir + "/config.json", cfg.dump(2), 0600);

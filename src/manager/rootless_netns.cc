@@ -513,7 +513,7 @@ void refresh_rootless_hosts(Store& store, const std::string& network, const std:
 void check_rootless_shared_network(Store& store, const std::string& other_id,
                                    const std::string& userns) {
   auto other = store.container_by_id(other_id);
-  if (!other) return;
+  if (!other || other->options.value("network", "") == "host") return;  // no netns to join
   std::string theirs = other->options.value("userns", "host");
   if ((userns == "keep-id") != (theirs == "keep-id"))
     fail(

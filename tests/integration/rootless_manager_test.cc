@@ -977,6 +977,30 @@ TEST_F(RootlessManagerTest, NetworkContainerSharesAnotherContainersNetworkAsAUse
   ASSERT_TRUE(u({"network", "rm", "sn1"}).ok());
 }
 
+// --network container:X where X has the host's network (as a user): the joiner has the host's
+// network namespace too, and reaches X's server on the host's loopback; under either --userns
+// (a host network has no user namespace of its own to match).
+TEST_F(RootlessManagerTest, NetworkContainerOfAHostNetworkContainerIsTheHostsAsAUser) {
+  ASSERT_TRUE(u({"template", "build", "busybox"}).ok());
+  std::string port = std::to_string(free_loopback_port());
+  auto x =
+      u({"run", "-d", "--name", "hx", "--network", "host", "busybox", "sh", "-c",
+         "mkdir -p /tmp/www; echo hello-host > /tmp/www/index.html; httpd -f -p 127.0.0.1:" + port +
+             " -h /tmp/www"});
+  ASSERT_TRUE(x.ok()) << x.describe();
+  std::string host_net = trim(run_cmd({"readlink", "/proc/self/ns/net"}).out);
+  for (const char* userns : {"--userns=host", "--userns=keep-id"}) {
+    auto got =
+        u({"run", "--rm", "--network", "container:hx", userns, "busybox", "sh", "-c",
+           "readlink /proc/self/ns/net; for i in $(seq 50); do wget -qO- http://127.0.0.1:" + port +
+               "/ && break; sleep 0.2; done"});
+    EXPECT_EQ(got.out, host_net + "\nhello-host\n") << userns << ": " << got.describe();
+  }
+  ASSERT_TRUE(u({"rm", "-f", "hx"}).ok());
+  EXPECT_EQ(trim(u({"ps", "-aq"}).out), "");
+  EXPECT_TRUE(user_processes_gone()) << run_cmd({"pgrep", "-a", "-u", std::to_string(uid_)}).out;
+}
+
 // -p CONTAINER (no host port) as an ordinary user: vessel picks a free host port, `port` and
 // inspect show it, and it reaches the container from the host's loopback, on slirp4netns
 // (where slirp4netns needs the host port: chosen at create, kept for every start) and on a
