@@ -190,6 +190,16 @@ class Checker {
         return true;
       });
     }
+    // A user's keep-id copies (manager/rootfs_keep_id.h) go with their layer's row.
+    std::string keep_id_root = paths.root + "/layers-keep-id";
+    for (const std::string& name : entries(keep_id_root)) {
+      std::string path = keep_id_root + "/" + name;
+      if (rows.count(name) || has_mounts_below(path)) continue;
+      found("orphan-layer", path, "a keep-id layer copy without a database row", [&] {
+        remove_container_tree(path);
+        return true;
+      });
+    }
   }
 
   void check_containers() {

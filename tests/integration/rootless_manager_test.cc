@@ -914,6 +914,13 @@ TEST_F(RootlessManagerTest, KeepIdShowsTheImagesOwnIdsUnderEachDriver) {
   EXPECT_EQ(entries(store() + "/layers"), 0u);
   EXPECT_EQ(entries(store() + "/layers-keep-id"), 0u);
   EXPECT_EQ(entries(store() + "/containers"), 0u);
+  // A copy whose layer is gone (an interrupted removal) is an orphan `system check` removes.
+  std::string orphan = store() + "/layers-keep-id/0123abcd";
+  ASSERT_EQ(::mkdir(orphan.c_str(), 0755), 0);
+  ASSERT_EQ(::chown(orphan.c_str(), uid_, gid_), 0);
+  auto repaired = u({"system", "check", "--repair"});
+  EXPECT_TRUE(contains(repaired.out + repaired.err, "keep-id layer copy")) << repaired.describe();
+  EXPECT_EQ(entries(store() + "/layers-keep-id"), 0u);
   for (const auto& l : our_mounts()) ADD_FAILURE() << "left mounted: " << l;
 }
 
