@@ -103,11 +103,11 @@ soak: build
 	tests/faults/soak.py --vessel $(BUILD)/bin/vessel --runtime $(BUILD)/bin/vessel-runtime \
 	  -n $(SOAK_N) -p $(SOAK_P)
 	$(MAKE) faults
+	$(MAKE) fuzz FUZZ_SECONDS=600
 
 # Rootless vessel with a delegated cgroup v2 subtree, in a pure-v2 VM (docs/userns.md).
 rootless-cgroups-v2: build
 	scripts/rootless-cgroups-v2.sh $(BUILD)
-	$(MAKE) fuzz FUZZ_SECONDS=600
 
 # vessel_<version>_<arch>.deb and its -dbgsym package (docs/packaging.md); deb-test installs
 # it in a fresh debootstrapped Debian 12 root, runs a container and removes it (a few minutes).
