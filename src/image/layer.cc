@@ -8,6 +8,7 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -240,10 +241,20 @@ bool running_as_host_root() {
   return inside == 0 && outside == 0 && count == 4294967295ul;
 }
 
+// Whether this process may give files away: root, or the creator of a user namespace in which
+// the user is not root (a --userns=keep-id mapping), who keeps every capability there.
+bool can_chown() {
+  if (::geteuid() == 0) return true;
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (::syscall(SYS_capget, &header, data) != 0) return false;
+  return (data[0].effective & (1u << CAP_CHOWN)) != 0;
+}
+
 class Unpacker {
  public:
   Unpacker(int root, const UnpackOptions& opts)
-      : root_(root), opts_(opts), host_root_(running_as_host_root()) {}
+      : root_(root), opts_(opts), host_root_(running_as_host_root()), can_chown_(can_chown()) {}
 
   void entry(struct archive* a, archive_entry* e, UnpackStats& stats);
   void finish();
@@ -262,6 +273,7 @@ class Unpacker {
   // Root of the host (not an ordinary user, nor root of a user's user namespace, where
   // rootless vessel unpacks its layers): may make devices and set trusted.* attributes.
   bool host_root_;
+  bool can_chown_;
   std::set<std::string> created_;  // paths this layer put in place (for opaque in Apply mode)
   std::vector<DeferredDir> dirs_;  // directory modes and mtimes, set at the end
 };
@@ -345,7 +357,7 @@ void Unpacker::make_room(int dirfd, const std::string& name, bool keep_dir) {
 
 void Unpacker::set_owner(int fd, const char* name, archive_entry* e, int flags) {
   // An ordinary user (rootless vessel) cannot give files away: they stay the user's.
-  if (!opts_.same_owner || ::geteuid() != 0) return;
+  if (!opts_.same_owner || !can_chown_) return;
   auto uid = static_cast<uid_t>(archive_entry_uid(e));
   auto gid = static_cast<gid_t>(archive_entry_gid(e));
   if (::fchownat(fd, name, uid, gid, flags) < 0) {

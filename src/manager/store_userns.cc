@@ -1,7 +1,5 @@
 #include "manager/store_userns.h"
 
-#include <unistd.h>
-
 #include <sstream>
 
 #include "manager/rootless.h"
@@ -9,17 +7,6 @@
 #include "util/file.h"
 
 namespace vessel::manager {
-
-namespace {
-
-// The id that host id `host` has inside a namespace with `mappings` (-1: none).
-uint32_t inside(const std::vector<oci::IdMapping>& mappings, uint32_t host) {
-  for (const auto& m : mappings)
-    if (host >= m.host_id && host - m.host_id < m.size) return m.container_id + (host - m.host_id);
-  return static_cast<uint32_t>(-1);
-}
-
-}  // namespace
 
 image::UnpackStats unpack_in_store_userns(const std::string& archive, const std::string& target,
                                           const image::UnpackOptions& opts) {
@@ -41,16 +28,17 @@ image::PackedLayer pack_in_store_userns(const std::string& dir, const std::strin
   image::PackOptions in_ns = opts;
   in_ns.uids.clear();
   in_ns.gids.clear();
-  const uint32_t owner_uid = ::getuid(), owner_gid = ::getgid();
+  // Under another mapping the user is not root there: its files are recorded as they are
+  // seen, not as root's (pack_layer's rule for a user's files without a mapping).
+  if (mappings) {
+    in_ns.uids = {{0, 0, 0xFFFFFFFFu}};
+    in_ns.gids = {{0, 0, 0xFFFFFFFFu}};
+  }
   std::string answer = in_user_namespace_or_throw(
       "packing " + dir,
       [&] {
         auto p = image::pack_layer(dir, out, in_ns);
-        // Under another mapping root is not the user: the blob goes back to the user, who
-        // moves it into the store.
-        if (mappings && ::chown(out.c_str(), inside(mappings->uids, owner_uid),
-                                inside(mappings->gids, owner_gid)) != 0)
-          fail_errno("chown {}", out);
+
         return p.digest + " " + p.diff_id + " " + std::to_string(p.size);
       },
       0, mappings);
