@@ -284,12 +284,13 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     if (rootless && container_storage_driver(dir) == "fuse-overlayfs" && !fuse_allows_other()) {
       std::string user = opts.user;
       if (user.empty() && declared.is_object()) user = declared.value("User", "");
-      if (!is_root_user(user))
+      if (!fuse_serves_user(user, opts.userns == "keep-id"))
         fail(
-            "rootless vessel: user {} cannot use a fuse-overlayfs root without allow_other "
+            "rootless vessel: {} cannot use a fuse-overlayfs root without allow_other "
             "(/etc/fuse.conf lacks user_allow_other): FUSE serves only container root here; "
             "add user_allow_other there, or use --storage-driver overlay or vfs",
-            user);
+            opts.userns == "keep-id" ? "a --userns=keep-id container (its root is a subordinate id)"
+                                     : "user " + (user.empty() ? "root" : user));
     }
     std::string lookup = user_lookup_root(store, img, dir);
     UniqueFd rootfd(::open(lookup.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));

@@ -291,6 +291,12 @@ bool is_root_user(const std::string& user) {
   return u.empty() || u == "0" || u == "root";
 }
 
+bool fuse_serves_user(const std::string& user, bool keep_id) {
+  size_t colon = user.find(':');
+  std::string group = colon == std::string::npos ? "" : user.substr(colon + 1);
+  return !keep_id && is_root_user(user) && (group.empty() || group == "0" || group == "root");
+}
+
 void mount_fuse_overlayfs(const std::string& lowerdir, const std::string& upper,
                           const std::string& work, const std::string& target) {
   std::string prog = find_program("fuse-overlayfs");
