@@ -31,6 +31,12 @@ class RootlessFuseTest : public RootlessManagerTest {
     auto imp = u({"import", tarball, "own:1"});
     ASSERT_TRUE(imp.ok()) << imp.describe();
   }
+  static bool allow_other() {
+    bool yes = false;
+    for (const auto& l : split_lines(read_text("/etc/fuse.conf")))
+      yes |= trim(l) == "user_allow_other";
+    return yes;
+  }
   uint64_t sub_start() { return std::stoull(sub_.substr(0, sub_.find('-'))); }
   // fuse-overlayfs processes of the test user (the daemon runs as the user on the host).
   std::string fuse_daemons() {
@@ -63,6 +69,17 @@ TEST_F(RootlessFuseTest, ImageFilesOfOtherIdsAreReadAndOwnedAsInTheImage) {
               "set -e; echo n > /new; stat -c %u:%g /new; echo o > /own; chown 1000:1001 /own; "
               "stat -c %u:%g /own; echo more >> /x; cat /x; stat -c %u:%g:%a /x"});
   EXPECT_EQ(w.out, "0:0\n1000:1001\nsecret\nmore\n1000:1001:600\n") << w.describe();
+  // The kernel checks other container users against the owners and modes the daemon reports
+  // (default_permissions; the daemon itself may read everything): uid 1002 may not read /x,
+  // uid 1000 may where FUSE lets other ids in at all (allow_other).
+  auto other = u({"exec", "-u", "1002", "f", "cat", "/x"});
+  EXPECT_NE(other.exit_code(), 0) << other.describe();
+  EXPECT_EQ(other.out, "");
+  auto owner = u({"exec", "-u", "1000", "f", "cat", "/x"});
+  if (allow_other())
+    EXPECT_EQ(owner.out, "secret\nmore\n") << owner.describe();
+  else
+    EXPECT_NE(owner.exit_code(), 0) << owner.describe();
   // The upper layer on the host: the user's own ids for container root, the subordinate ids
   // for 1000:1001, and the copied-up /x keeps its owner and mode.
   struct stat st {};
@@ -122,10 +139,7 @@ TEST_F(RootlessFuseTest, KeepIdContainersNeedAllowOther) {
   std::string me = std::to_string(uid_);
   auto k = u({"--storage-driver", "fuse-overlayfs", "run", "--rm", "--userns=keep-id", "own:1",
               "id", "-u"});
-  bool allow_other = false;
-  for (const auto& l : split_lines(read_text("/etc/fuse.conf")))
-    allow_other |= trim(l) == "user_allow_other";
-  if (allow_other) {
+  if (allow_other()) {
     EXPECT_EQ(k.out, me + "\n") << k.describe();
   } else {
     EXPECT_NE(k.exit_code(), 0);
