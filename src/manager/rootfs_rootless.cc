@@ -107,6 +107,7 @@ Helper run_helper(const std::vector<std::string>& argv, const std::string& extra
     return status;
   };
   if (userns) {
+    SigpipeBlocked no_sigpipe;  // a child that died before its mapping fails the write
     char c = 0;
     bool mapped = ::read(up_r.get(), &c, 1) == 1 && map_with_helpers(pid, *userns);
     if (mapped) mapped = ::write(down_w.get(), "m", 1) == 1;

@@ -22,8 +22,8 @@ class RootlessFuseTest : public RootlessManagerTest {
         {"sh", "-c",
          "set -e; r=" + rootfs +
              "; mkdir -p $r/bin $r/d; cp /bin/busybox $r/bin/; for p in sh cat stat chown echo "
-             "true "
-             "sleep; do ln -s busybox $r/bin/$p; done; echo secret > $r/x; chown 1000:1001 $r/x; "
+             "true id sleep; do ln -s busybox $r/bin/$p; done; echo secret > $r/x; chown 1000:1001 "
+             "$r/x; "
              "chmod 600 $r/x; echo inner > $r/d/f; chown -R 1000:1001 $r/d; chmod 700 $r/d; "
              "chmod 600 $r/d/f; tar --numeric-owner -C $r -cf " +
              tarball + " .; chown " + std::to_string(uid_) + " " + tarball});
