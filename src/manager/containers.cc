@@ -284,21 +284,15 @@ ContainerRecord create_container(Store& store, RunOptions opts) {
     if (rootless && opts.userns == "keep-id") mark_keep_id_rootfs(dir);
     mount_rootfs(store, img, dir, false, ids, opts.remove);
     if (rootless && container_storage_driver(dir) == "fuse-overlayfs" && !fuse_allows_other()) {
-      // keep-id: container root is a subordinate id, which FUSE does not serve either.
-      if (opts.userns == "keep-id")
-        fail(
-            "rootless vessel: --userns=keep-id cannot use a fuse-overlayfs root without "
-            "allow_other (/etc/fuse.conf lacks user_allow_other): FUSE serves only the user's "
-            "own uid here, and the container's root is another; add user_allow_other there, or "
-            "use --storage-driver overlay or vfs");
       std::string user = opts.user;
       if (user.empty() && declared.is_object()) user = declared.value("User", "");
-      if (!is_root_user(user))
+      if (!fuse_serves_user(user, opts.userns == "keep-id"))
         fail(
-            "rootless vessel: user {} cannot use a fuse-overlayfs root without allow_other "
+            "rootless vessel: {} cannot use a fuse-overlayfs root without allow_other "
             "(/etc/fuse.conf lacks user_allow_other): FUSE serves only container root here; "
             "add user_allow_other there, or use --storage-driver overlay or vfs",
-            user);
+            opts.userns == "keep-id" ? "a --userns=keep-id container (its root is a subordinate id)"
+                                     : "user " + (user.empty() ? "root" : user));
     }
     std::string lookup = user_lookup_root(store, img, dir);
     UniqueFd rootfd(::open(lookup.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));

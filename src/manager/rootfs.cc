@@ -472,7 +472,10 @@ std::string describe_storage_driver(const Store& store) {
   Driver d = new_container_driver(store);
   if (d == Driver::Overlay && ::geteuid() != 0)
     return "overlay (mounted by the runtime in each container's user namespace, userxattr)";
-  if (d == Driver::Fuse) return "fuse-overlayfs (mounted on the host as the user)";
+  if (d == Driver::Fuse)
+    return ::geteuid() == 0 ? "fuse-overlayfs"
+                            : "fuse-overlayfs (mounted on the host by fusermount3, served from the "
+                              "store's user namespace)";
   return driver_name(d);
 }
 

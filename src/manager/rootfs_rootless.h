@@ -4,10 +4,13 @@
 //    the store, and the runtime mounts the overlay on the container's root.path inside the
 //    container's user and mount namespaces (a mounts entry of type overlay on "/",
 //    linux/rootfs.h). Nothing of it is mounted on the host.
-//  - "fuse-overlayfs": Debian's fuse-overlayfs mounts the same layers on <dir>/rootfs on the
-//    host (it needs /dev/fuse usable by the user), unmounted with fusermount3.
+//  - "fuse-overlayfs": the same layers on <dir>/rootfs on the host, mounted by fusermount3
+//    (it needs /dev/fuse usable by the user) and served by Debian's fuse-overlayfs running as
+//    root of a user namespace with the store's mapping; unmounted with fusermount3.
 //  - "vfs": a copy per container.
 #pragma once
+
+#include <sys/types.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -32,6 +35,14 @@ bool fuse_allows_other(const std::string& fuse_conf = "/etc/fuse.conf");
 // Whether a container's process user ("" for the image's, else -u's "name|uid[:group]") is
 // root, the only one a fuse-overlayfs root without allow_other serves.
 bool is_root_user(const std::string& user);
+
+// Whether a user's FUSE mount without allow_other serves a container whose process user is
+// `user` (as is_root_user's): FUSE lets in only the mounting user's host uid and gid, which
+// are container root and its group under the user's mapping. The runtime works in the root
+// filesystem as container root before it becomes `user`, so a --userns=keep-id container
+// (`keep_id`), whose root is a subordinate id, is never served. A group not given counts as
+// served.
+bool fuse_serves_user(const std::string& user, bool keep_id);
 
 // fuse-overlayfs on `target` (throws with its message), and its unmount (lazy).
 void mount_fuse_overlayfs(const std::string& lowerdir, const std::string& upper,

@@ -45,6 +45,14 @@ TEST(FuseAllowOther, UserAllowOtherLineInFuseConf) {
   EXPECT_TRUE(is_root_user("0:1000"));
   EXPECT_FALSE(is_root_user("1000"));
   EXPECT_FALSE(is_root_user("nobody:0"));
+  // Without allow_other FUSE serves only the user's host ids: container root and its group;
+  // a keep-id container's root is a subordinate id.
+  EXPECT_TRUE(fuse_serves_user("", false));
+  EXPECT_TRUE(fuse_serves_user("root:0", false));
+  EXPECT_FALSE(fuse_serves_user("0:1000", false));
+  EXPECT_FALSE(fuse_serves_user("1001:1002", false));
+  EXPECT_FALSE(fuse_serves_user("", true));
+  EXPECT_FALSE(fuse_serves_user("1001:1002", true));
 }
 
 TEST(KeepIdMapping, OwnIdInPlaceTheRestFromTheSubordinateRange) {
