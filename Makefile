@@ -15,7 +15,7 @@ DEB_PACKAGES = build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev 
                libtomlplusplus-dev man-db groff-base dpkg-dev runc zsh criu libyaml-cpp-dev
 
 .PHONY: all build deps install test unit integration asan e2e demo clean format faults fuzz soak rootless-cgroups-v2 \
-        deb deb-test test-criu-vm test-criu-engines-vm test-crun-vm
+        deb deb-test test-criu-vm test-criu-engines-vm test-crun-vm test-rootless-fuse-vm
 
 all: build
 
@@ -73,6 +73,11 @@ test-criu-engines-vm: build
 # cgroup v2 VM with Debian's crun 1.8.1: crun refuses this host's hybrid cgroups. README.md.
 test-crun-vm: build
 	BUILD=$(BUILD) tests/runtimes/crun-in-v2vm.sh
+
+# The rootless fuse-overlayfs tests where /etc/fuse.conf has user_allow_other (this host has not),
+# in the v2vm guest with Debian's fuse-overlayfs added. docs/userns.md.
+test-rootless-fuse-vm: build
+	BUILD=$(BUILD) tests/rootless/fuse-in-v2vm.sh
 
 # Fault injection (tests/faults/killpoints.py): SIGKILL of vessel-runtime at every syscall of
 # create, start, exec, delete --force and run -d, each followed by delete --force; then the
