@@ -19,6 +19,7 @@
 #include "linux/path.h"
 #include "manager/attach.h"
 #include "manager/build_copy.h"
+#include "manager/build_mount.h"
 #include "manager/commit.h"
 #include "manager/containers.h"
 #include "manager/images.h"
@@ -47,52 +48,6 @@ std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
-
-// A root filesystem mounted for a build step under the store's tmp directory: an overlay
-// with a fresh upper layer (or read-only), unmounted and removed when it goes out of scope.
-class StepMount {
- public:
-  StepMount(Store& store, const ImageRecord& img, bool read_only)
-      : dir_(store.paths().tmp() + "/" + scratch_prefix("build") + random_hex_id().substr(0, 16)) {
-    mkdir_p(dir_, 0700);
-    try {
-      // An ordinary user's overlay is mounted only inside containers: COPY and --from need
-      // the image on the host, through fuse-overlayfs.
-      if (::geteuid() != 0) write_file_atomic(dir_ + "/storage-driver", "fuse-overlayfs\n", 0644);
-      mount_rootfs(store, img, dir_, read_only);
-      if (container_storage_driver(dir_) == "vfs")
-        fail("vessel build needs the overlay storage driver (this store uses vfs)");
-      rootfd_.reset(::open((dir_ + "/rootfs").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (!rootfd_) fail_errno("opening {}/rootfs", dir_);
-    } catch (...) {
-      cleanup();
-      throw;
-    }
-  }
-  StepMount(const StepMount&) = delete;
-  StepMount& operator=(const StepMount&) = delete;
-  ~StepMount() { cleanup(); }
-
-  int rootfd() const { return rootfd_.get(); }
-  std::string rootfs() const { return dir_ + "/rootfs"; }
-  std::string upper() const { return dir_ + "/upper"; }
-  void unmount() {
-    rootfd_.reset();
-    unmount_rootfs(dir_);
-  }
-
- private:
-  void cleanup() {
-    rootfd_.reset();
-    try {
-      unmount_rootfs(dir_);
-      remove_container_tree(dir_);  // a user's --chown left subordinate ids' files
-    } catch (const Error&) {
-    }
-  }
-  std::string dir_;
-  UniqueFd rootfd_;
-};
 
 // A directory under the store's tmp, removed with what it holds.
 struct TempDir {
@@ -495,7 +450,9 @@ class Builder {
            where(ins));
     std::string digest;
     try {
-      if (!spec.sources.empty()) digest = copy_digest(spec);
+      // A --from source mounted only in a user's namespace is read there.
+      if (!spec.sources.empty())
+        digest = src ? src->run([&](int) { return copy_digest(spec); }) : copy_digest(spec);
     } catch (const Error& e) {
       fail("{}: {}", where(ins), e.what());
     }
@@ -534,21 +491,27 @@ class Builder {
     cached(st, key, [&]() -> ImageRecord {
       ImageRecord base = st.image ? *st.image : empty_base();
       StepMount m(store_, base, false);
-      if (chown) {
-        auto u = resolve_user(m.rootfd(), *chown);
-        spec.uid = u.uid;
-        spec.gid = u.gid;
-      }
       std::vector<std::string> chown_later;
       spec.chown_later = &chown_later;
       try {
-        if (!spec.sources.empty()) copy_into(m.rootfd(), spec);
-        for (auto& u : url_specs) {
-          u.uid = spec.uid;
-          u.gid = spec.gid;
-          u.chown_later = &chown_later;
-          copy_into(m.rootfd(), u);
-        }
+        // Where run() works in a child process (a user's), spec's ids are resolved there too.
+        m.run(
+            [&](int rootfd) {
+              if (chown) {
+                auto u = resolve_user(rootfd, *chown);
+                spec.uid = u.uid;
+                spec.gid = u.gid;
+              }
+              if (!spec.sources.empty()) copy_into(rootfd, spec);
+              for (auto& u : url_specs) {
+                u.uid = spec.uid;
+                u.gid = spec.gid;
+                u.chown_later = &chown_later;
+                copy_into(rootfd, u);
+              }
+              return std::string();
+            },
+            src ? &*src : nullptr);
       } catch (const Error& e) {
         fail("{}: {}", where(ins), e.what());
       }
@@ -581,7 +544,10 @@ class Builder {
       cfg["config"] = section;
       ImageRecord base = st.image ? *st.image : empty_base();
       StepMount m(store_, base, false);
-      linux::open_in_root(m.rootfd(), dir, linux::Create::dir, 0755);
+      m.run([&](int rootfd) {
+        linux::open_in_root(rootfd, dir, linux::Create::dir, 0755);
+        return std::string();
+      });
       m.unmount();
       bool changed = !list_dir_empty(m.upper());
       return commit_upper(store_, st.image ? &*st.image : nullptr, cfg, changed ? m.upper() : "",

@@ -468,6 +468,10 @@ std::string user_lookup_root(Store& store, const ImageRecord& img, const std::st
   return layer_dirs(store, img, dir).front();
 }
 
+std::string new_container_storage_driver(const Store& store) {
+  return driver_name(new_container_driver(store));
+}
+
 std::string describe_storage_driver(const Store& store) {
   Driver d = new_container_driver(store);
   if (d == Driver::Overlay && ::geteuid() != 0)

@@ -51,6 +51,8 @@ std::optional<nlohmann::json> runtime_root_mount(Store& store, const ImageRecord
 std::string user_lookup_root(Store& store, const ImageRecord& img, const std::string& dir);
 // The driver new containers of this store get, in words (vessel info); may probe once.
 std::string describe_storage_driver(const Store& store);
+// Its name: "overlay", "fuse-overlayfs" or "vfs"; may probe once.
+std::string new_container_storage_driver(const Store& store);
 
 // "overlay", "fuse-overlayfs" or "vfs": the driver the container in `dir` was created with
 // (containers from before drivers were recorded are overlay).
