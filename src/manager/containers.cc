@@ -432,10 +432,12 @@ StartResult start_container(Store& store, const std::string& ref, bool attach,
     }
   }
   try {
-    start_health_loop(store, c);
+    result.health_runner = start_health_loop(store, c, attach);
   } catch (const std::exception& e) {
-    log::warn(
-        fmt::format("container {}: the healthcheck runner did not start: {}", c.name, e.what()));
+    // A quick --rm container may be gone already: nothing to check then.
+    if (store.container_by_id(c.id))
+      log::warn(
+          fmt::format("container {}: the healthcheck runner did not start: {}", c.name, e.what()));
   }
   if (attach) result.stream = std::move(ours);
   return result;

@@ -430,7 +430,10 @@ static int start_and_maybe_attach(Globals& g, const ContainerRecord& rec, bool a
     return exit_code_for_start_error(e.what());
   }
   if (!attach) return 0;
-  return attach_stream(r.stream.get(), store, rec.id, mode);
+  int code = attach_stream(r.stream.get(), store, rec.id, mode);
+  // The healthcheck runner ends with the monitor: it must not outlive the command either.
+  if (r.health_runner) wait_for_monitor_end(r.health_runner.get(), kMonitorEndTimeoutMs);
+  return code;
 }
 
 void add_run(CLI::App& app, Globals& g, Action& action) {
