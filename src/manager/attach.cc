@@ -1,9 +1,11 @@
 #include "manager/attach.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 
 #include "util/file.h"
 
@@ -42,6 +44,23 @@ std::optional<FrameMsg> read_frame(int fd) {
   std::string data(len, '\0');
   if (len && !read_full(fd, data.data(), len)) return std::nullopt;
   return FrameMsg{static_cast<Frame>(hdr[0]), std::move(data)};
+}
+
+void wait_for_monitor_end(int fd, int timeout_ms) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  char buf[4096];
+  for (;;) {
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return;
+    pollfd p = {fd, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return;
+    ssize_t n = ::read(fd, buf, sizeof buf);  // nothing more is expected; dropped
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return;
+  }
 }
 
 }  // namespace vessel::manager

@@ -28,4 +28,13 @@ struct FrameMsg {
 bool write_frame(int fd, Frame type, const std::string& data);
 std::optional<FrameMsg> read_frame(int fd);
 
+// After a monitor's last frame (`exited`, or `error` for a start that failed): waits until
+// the monitor process has ended, which the kernel signals by closing the monitor's end of
+// the stream when the process exits (vessel-monitor-ctl leaves its clients' fds open for
+// that). What the monitor does after its last frame (for --rm: the attach socket, the
+// store's database) is then done. Returns at end-of-file, or after `timeout_ms`.
+void wait_for_monitor_end(int fd, int timeout_ms);
+// How long a command waits for that: a bound for a monitor that hangs, never reached otherwise.
+inline constexpr int kMonitorEndTimeoutMs = 30000;
+
 }  // namespace vessel::manager

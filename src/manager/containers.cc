@@ -424,28 +424,47 @@ StartResult start_container(Store& store, const std::string& ref, bool attach,
       fail("container {}: the monitor exited before starting it{}", c.name,
            now && !now->error.empty() ? ": " + now->error : "");
     }
-    if (f->type == Frame::error) fail("{}", f->data);
+    if (f->type == Frame::error) {
+      // The monitor cleans up (network, root filesystem) and ends: not before that.
+      wait_for_monitor_end(ours.get(), kMonitorEndTimeoutMs);
+      fail("{}", f->data);
+    }
     if (f->type == Frame::started) {
       result.pid = static_cast<pid_t>(std::stol(f->data));
       break;
     }
   }
   try {
-    start_health_loop(store, c);
+    result.health_runner = start_health_loop(store, c, attach);
   } catch (const std::exception& e) {
-    log::warn(
-        fmt::format("container {}: the healthcheck runner did not start: {}", c.name, e.what()));
+    // A quick --rm container may be gone already: nothing to check then.
+    if (store.container_by_id(c.id))
+      log::warn(
+          fmt::format("container {}: the healthcheck runner did not start: {}", c.name, e.what()));
   }
   if (attach) result.stream = std::move(ours);
   return result;
 }
 
+// Waits until the container's monitor has ended (it records the exit and tears the container
+// down first; for --rm it removes it) or the record is gone, on a pidfd of the monitor: the
+// wait ends the moment the monitor does. A dead monitor is refresh()'s business.
 static void wait_for_state(Store& store, const std::string& id, int timeout_ms) {
-  for (int waited = 0; waited < timeout_ms; waited += 20) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
     auto c = store.container_by_id(id);
-    // The monitor records the exit and then ends; a dead monitor is refresh()'s business.
     if (!c || !monitor_alive(*c)) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return;
+    UniqueFd pidfd = runtime::open_pidfd(c->monitor_pid, c->monitor_start_time);
+    if (!pidfd) {
+      // Gone in between (the record says so next), or no pidfd_open (Linux < 5.3): look again.
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 20)));
+      continue;
+    }
+    if (!runtime::wait_pidfd(pidfd.get(), static_cast<int>(left))) return;
   }
 }
 

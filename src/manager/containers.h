@@ -23,6 +23,8 @@ ContainerRecord create_container(Store& store, RunOptions opts);
 struct StartResult {
   pid_t pid = 0;
   UniqueFd stream;  // when attached: read frames until Frame::exited
+  // When attached and the container has a healthcheck: closed when its runner has ended.
+  UniqueFd health_runner;
 };
 // With `restore`, the monitor restores the container from its checkpoint (manager/checkpoint.h)
 // instead of creating and starting it.

@@ -13,6 +13,7 @@
 #include "manager/containers.h"
 #include "manager/events.h"
 #include "manager/store.h"
+#include "runtime/process.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/file.h"
@@ -221,8 +222,8 @@ std::string run_healthcheck(Store& store, const std::string& ref) {
   return after;
 }
 
-void start_health_loop(Store& store, const ContainerRecord& c) {
-  if (c.options.value("healthcheck", json()).is_null()) return;
+UniqueFd start_health_loop(Store& store, const ContainerRecord& c, bool hold) {
+  if (c.options.value("healthcheck", json()).is_null()) return {};
   {
     StateLock lock(health_path(store, c.id) + ".lock");
     write_file_atomic(
@@ -231,6 +232,14 @@ void start_health_loop(Store& store, const ContainerRecord& c) {
   }
   std::string bin = vessel_binary();
   std::string root = store.paths().root, runroot = store.paths().runroot;
+  UniqueFd done_read, done_write;
+  if (hold) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) fail_errno("healthcheck: pipe");
+    done_read.reset(p[0]);
+    done_write.reset(p[1]);
+  }
+  std::string hold_fd = std::to_string(done_write ? done_write.get() : -1);
   pid_t pid = ::fork();
   if (pid < 0) fail_errno("healthcheck: fork");
   if (pid == 0) {
@@ -240,18 +249,22 @@ void start_health_loop(Store& store, const ContainerRecord& c) {
     int null = ::open("/dev/null", O_RDWR);
     for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
     if (null > 2) ::close(null);
-    const char* argv[] = {"vessel",     "--root",        root.c_str(),
-                          "--runroot",  runroot.c_str(), "__healthcheck-loop",
-                          c.id.c_str(), nullptr};
+    if (done_write) ::fcntl(done_write.get(), F_SETFD, 0);
+    const char* argv[] = {"vessel",    "--root",        root.c_str(),
+                          "--runroot", runroot.c_str(), "__healthcheck-loop",
+                          "--hold-fd", hold_fd.c_str(), c.id.c_str(),
+                          nullptr};
     ::execv(bin.c_str(), const_cast<char* const*>(argv));
     ::_exit(127);
   }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  return done_read;
 }
 
-int health_loop(Store& store, const std::string& id) {
+int health_loop(Store& store, const std::string& id, int hold_fd) {
+  if (hold_fd >= 0) ::fcntl(hold_fd, F_SETFD, FD_CLOEXEC);  // open until this process ends
   // One runner per container: a second (after a restart) waits for the first to end.
   UniqueFd lock(::open((container_dir(store, id) + "/health.loop").c_str(),
                        O_RDWR | O_CREAT | O_CLOEXEC, 0600));
@@ -271,14 +284,19 @@ int health_loop(Store& store, const std::string& id) {
     return c && (c->state == "running" || c->state == "paused" || c->state == "restarting");
   };
   std::optional<ContainerRecord> c;
+  UniqueFd monitor;  // the container's monitor: its end is the container's (no restart after)
   while (live(c)) {
     json hc = c->options.value("healthcheck", json());
     if (hc.is_null()) return 0;
+    if (!monitor) monitor = runtime::open_pidfd(c->monitor_pid, c->monitor_start_time);
     auto due = std::chrono::steady_clock::now() +
                std::chrono::nanoseconds(hc.value("Interval", 30 * kSecond));
     bool gone = false;
     while (std::chrono::steady_clock::now() < due) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      if (!monitor)
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      else if (runtime::wait_pidfd(monitor.get(), 250))
+        return 0;
       if (!live(c)) {
         gone = true;
         break;

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "util/fd.h"
+
 namespace vessel::manager {
 
 struct ContainerRecord;
@@ -32,8 +34,12 @@ std::string health_suffix(Store& store, const ContainerRecord& c);
 std::string run_healthcheck(Store& store, const std::string& ref);
 
 // A fresh "starting" state and the periodic runner, for a container that was just started.
-void start_health_loop(Store& store, const ContainerRecord& c);
-// The runner: waits Interval, checks, until the container is gone or stopped for good.
-int health_loop(Store& store, const std::string& id);
+// With `hold`: returns the read end of a pipe whose other end the runner keeps open until it
+// ends (an attached `run` waits for that end-of-file, so that no runner of the container
+// outlives the command, or opens the store after it); else an empty fd.
+UniqueFd start_health_loop(Store& store, const ContainerRecord& c, bool hold = false);
+// The runner: waits Interval, checks, until the container is gone or stopped for good (its
+// monitor ended). `hold_fd` (or -1): start_health_loop's pipe end, kept open until it returns.
+int health_loop(Store& store, const std::string& id, int hold_fd = -1);
 
 }  // namespace vessel::manager

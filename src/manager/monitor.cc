@@ -227,6 +227,12 @@ pid_t launch(Store& store, const ContainerRecord& c, Stdio& io, const RestoreCal
 
 struct Clients {
   std::vector<UniqueFd> fds;
+  // Not closed here: the kernel closes them when this process exits, after the store is
+  // closed, and an attached `vessel run --rm` takes that end-of-file as the sign that
+  // everything is done (wait_for_monitor_end in manager/attach.h).
+  ~Clients() {
+    for (auto& fd : fds) (void)fd.release();
+  }
   void drop(int fd) {
     for (auto it = fds.begin(); it != fds.end(); ++it)
       if (it->get() == fd) {

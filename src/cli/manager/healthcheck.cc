@@ -30,8 +30,11 @@ void add_healthcheck(CLI::App& app, Globals& g, Action& action) {
   loop->group("");
   auto id = std::make_shared<std::string>();
   loop->add_option("ID", *id)->required();
-  loop->callback(
-      [&g, &action, id] { action = [&g, id]() -> int { return health_loop(g.store(), *id); }; });
+  auto hold_fd = std::make_shared<int>(-1);
+  loop->add_option("--hold-fd", *hold_fd);
+  loop->callback([&g, &action, id, hold_fd] {
+    action = [&g, id, hold_fd]() -> int { return health_loop(g.store(), *id, *hold_fd); };
+  });
 }
 
 }  // namespace vessel::cli

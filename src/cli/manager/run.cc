@@ -334,6 +334,7 @@ int attach_stream(int stream, Store& store, const std::string& id, const AttachM
   bool stdin_open = m.interactive;
   char buf[65536];
   int code = -1;
+  bool last_frame = false;  // the monitor's: it ends right after it
   while (code < 0) {
     pollfd pfds[3] = {
         {stream, POLLIN, 0}, {sigfd.get(), POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
@@ -384,10 +385,12 @@ int attach_stream(int stream, Store& store, const std::string& id, const AttachM
           break;
         case Frame::exited:
           code = std::stoi(f->data);
+          last_frame = true;
           break;
         case Frame::error:
           std::fprintf(stderr, "vessel: %s\n", f->data.c_str());
           code = exit_code_for_start_error(f->data);
+          last_frame = true;
           break;
         default:
           break;
@@ -395,6 +398,9 @@ int attach_stream(int stream, Store& store, const std::string& id, const AttachM
     }
   }
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  // `run --rm` returns once the container is removed and its monitor has ended: a `ps -a`,
+  // an `rm` or a removal of the store right after must not meet the monitor still at work.
+  if (last_frame) wait_for_monitor_end(stream, kMonitorEndTimeoutMs);
   if (code < 0) {
     // The monitor went away without telling: the record knows the rest.
     auto c = store.container_by_id(id);
@@ -424,7 +430,10 @@ static int start_and_maybe_attach(Globals& g, const ContainerRecord& rec, bool a
     return exit_code_for_start_error(e.what());
   }
   if (!attach) return 0;
-  return attach_stream(r.stream.get(), store, rec.id, mode);
+  int code = attach_stream(r.stream.get(), store, rec.id, mode);
+  // The healthcheck runner ends with the monitor: it must not outlive the command either.
+  if (r.health_runner) wait_for_monitor_end(r.health_runner.get(), kMonitorEndTimeoutMs);
+  return code;
 }
 
 void add_run(CLI::App& app, Globals& g, Action& action) {
