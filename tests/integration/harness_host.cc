@@ -109,7 +109,7 @@ void mkdirs(const std::string& path, mode_t mode) {
   std::string part;
   while (std::getline(ss, part, '/')) {
     if (part.empty()) {
-      if (cur.empty()) cur = "/";
+      if (cur.empty()) cur.push_back('/');
       continue;
     }
     if (!cur.empty() && cur.back() != '/') cur += '/';
