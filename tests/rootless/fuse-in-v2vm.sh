@@ -33,6 +33,6 @@ echo user_allow_other > /etc/fuse.conf
 [ -e /etc/mtab ] || ln -s ../proc/self/mounts /etc/mtab
 modprobe fuse || true
 echo "guest kernel $(uname -r); $(fuse-overlayfs --version 2>&1 | grep -m1 "fuse-overlayfs: version"); /etc/fuse.conf: user_allow_other"
-filter='--gtest_filter=RootlessFuseTest.*:RootlessManagerTest.FuseOverlayfs*:RootlessManagerTest.ImageIds*'
+filter='--gtest_filter=RootlessFuseTest.*:RootlessManagerTest.FuseOverlayfs*:RootlessManagerTest.ImageIds*:RootlessManagerTest.KeepIdShows*'
 [ $# -gt 0 ] && filter=$1
 exec "$BUILD/bin/vessel-integration-tests" "$filter"
