@@ -213,7 +213,7 @@ ImageRecord commit_upper(Store& store, const ImageRecord* parent, json config,
       // A keep-id container's upper layer has its ids through its own mapping.
       std::string dir = upper.substr(0, upper.rfind('/'));
       std::optional<RootlessMappings> keep_id;
-      if (store_in_user_namespace() && is_keep_id_rootfs(dir)) keep_id = keep_id_mappings();
+      if (is_keep_id_rootfs(dir)) keep_id = keep_id_mappings();
       packed = pack_in_store_userns(upper, tmp, po, keep_id ? &*keep_id : nullptr);
       store.blobs().adopt_file(tmp, packed.digest);
     } catch (...) {

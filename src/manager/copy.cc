@@ -61,7 +61,7 @@ class ContainerRoot {
       return;
     }
     // A stopped keep-id container's files are seen through its own mapping.
-    if (::geteuid() != 0 && is_keep_id_rootfs(dir_)) keep_id_ = keep_id_mappings();
+    if (is_keep_id_rootfs(dir_)) keep_id_ = keep_id_mappings();
     if (!rootfs_mounted(dir_)) {
       auto img = store.image_by_id(c.image_id);
       if (!img) fail("the image of container {} is gone", c.name);

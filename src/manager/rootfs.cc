@@ -229,7 +229,7 @@ void copy_rootfs(Store& store, const ImageRecord& img, const std::string& dir) {
   opts.whiteouts = image::WhiteoutMode::Apply;
   // A keep-id container's copy is made with its own mapping (manager/rootfs_keep_id.h).
   std::optional<RootlessMappings> keep_id;
-  if (store_in_user_namespace() && is_keep_id_rootfs(dir)) keep_id = keep_id_mappings();
+  if (is_keep_id_rootfs(dir)) keep_id = keep_id_mappings();
   try {
     // An ordinary user's copy is made in the user's user namespace (manager/store_userns.h):
     // its files keep the image's ids.
@@ -273,7 +273,7 @@ void write_marker(const std::string& dir, const char* driver) {
 // image without layers).
 std::vector<std::string> layer_dirs(Store& store, const ImageRecord& img, const std::string& dir) {
   std::vector<std::string> lowers;
-  bool keep_id = store_in_user_namespace() && is_keep_id_rootfs(dir);
+  bool keep_id = is_keep_id_rootfs(dir);
   for (auto it = img.layers.rbegin(); it != img.layers.rend(); ++it)
     lowers.push_back(keep_id ? keep_id_layer_dir(store.paths(), it->diff_id)
                              : store.paths().layer(it->diff_id));

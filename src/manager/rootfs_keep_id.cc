@@ -26,7 +26,9 @@ void mark_keep_id_rootfs(const std::string& dir) {
   write_file_atomic(dir + kMarker, "keep-id\n", 0644);
 }
 
-bool is_keep_id_rootfs(const std::string& dir) { return path_exists(dir + kMarker); }
+bool is_keep_id_rootfs(const std::string& dir) {
+  return store_in_user_namespace() && path_exists(dir + kMarker);
+}
 
 RootlessMappings keep_id_mappings() {
   return rootless_mappings("/etc/subuid", "/etc/subgid", true);

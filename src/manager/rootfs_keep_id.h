@@ -19,6 +19,7 @@ namespace vessel::manager {
 // Records that the container in `dir` is a keep-id one, before its root filesystem is made:
 // every driver then stacks (or copies) the keep-id layers.
 void mark_keep_id_rootfs(const std::string& dir);
+// Whether the container in `dir` is one (only an ordinary user's can be).
 bool is_keep_id_rootfs(const std::string& dir);
 
 // This user's keep-id mapping (rootless_mappings with keep_id).
